@@ -1,0 +1,192 @@
+//! The one list of every configuration key: its path in the TOML file, its environment variable,
+//! how a value given as text is read, whether it is secret, and what it does. The README's
+//! configuration reference is written from it, and tests hold the list, the struct and the
+//! README to each other.
+
+/// How a value given as text (an environment variable or a flag) becomes a TOML value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// Taken as it is.
+    Text,
+    /// A whole number.
+    Integer,
+    /// `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`).
+    Bool,
+}
+
+/// One configuration key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    /// Dotted path in the TOML file: `bind`, `http.max_body_size`.
+    pub path: &'static str,
+    /// How text becomes a value.
+    pub kind: KeyKind,
+    /// Whether the value is shown redacted.
+    pub secret: bool,
+    /// The default, as written in the file.
+    pub default: &'static str,
+    /// What it does, in a sentence.
+    pub doc: &'static str,
+}
+
+impl Key {
+    /// The environment variable that overrides the key: `KAI_` and the path in upper case, dots
+    /// as underscores (`http.max_body_size` → `KAI_HTTP_MAX_BODY_SIZE`).
+    #[must_use]
+    pub fn env_var(&self) -> String {
+        format!("KAI_{}", self.path.replace('.', "_").to_ascii_uppercase())
+    }
+}
+
+const fn key(path: &'static str, kind: KeyKind, default: &'static str, doc: &'static str) -> Key {
+    Key {
+        path,
+        kind,
+        secret: false,
+        default,
+        doc,
+    }
+}
+
+const fn secret(path: &'static str, default: &'static str, doc: &'static str) -> Key {
+    Key {
+        path,
+        kind: KeyKind::Text,
+        secret: true,
+        default,
+        doc,
+    }
+}
+
+use KeyKind::{Bool, Integer, Text};
+
+/// Every configuration key, in the order of the reference.
+pub const KEYS: &[Key] = &[
+    key(
+        "bind",
+        Text,
+        "127.0.0.1:8420",
+        "Address and port the HTTP server listens on.",
+    ),
+    key(
+        "data_dir",
+        Text,
+        "$XDG_DATA_HOME/kai",
+        "Directory for kai's data (the SQLite database among it). `~/` is expanded.",
+    ),
+    secret(
+        "database_url",
+        "sqlite://<data_dir>/kai.db",
+        "`sqlite://PATH` or `postgres://USER:PASSWORD@HOST:PORT/DATABASE`. The password is redacted wherever it is shown.",
+    ),
+    key(
+        "log.level",
+        Text,
+        "info",
+        "Log filter: a level (`debug`) or `tracing` directives (`info,kai_server=debug`).",
+    ),
+    key(
+        "log.format",
+        Text,
+        "pretty",
+        "`pretty` (coloured on a terminal) or `json` (one object per line).",
+    ),
+    key(
+        "database.max_connections",
+        Integer,
+        "16",
+        "Most connections the database pool opens.",
+    ),
+    key(
+        "database.connect_timeout",
+        Text,
+        "5s",
+        "How long to wait for a database connection.",
+    ),
+    key(
+        "database.busy_timeout",
+        Text,
+        "5s",
+        "SQLite: how long a writer waits for another's lock.",
+    ),
+    key(
+        "http.max_body_size",
+        Text,
+        "2 MiB",
+        "Largest request body accepted; larger ones get 413.",
+    ),
+    key(
+        "http.request_timeout",
+        Text,
+        "30s",
+        "Time a request may take before it is answered with 503.",
+    ),
+    key(
+        "http.shutdown_grace",
+        Text,
+        "10s",
+        "On SIGINT/SIGTERM, how long in-flight requests may finish.",
+    ),
+    key(
+        "http.trust_forwarded_for",
+        Bool,
+        "false",
+        "Take the client address from `X-Forwarded-For`; only behind a reverse proxy you run.",
+    ),
+    secret(
+        "auth.token_secret",
+        "generated, kept in the database",
+        "Key (at least 32 bytes) that signs access tokens. Set it to share tokens across databases.",
+    ),
+    key(
+        "auth.access_token_ttl",
+        Text,
+        "15m",
+        "Lifetime of an access token.",
+    ),
+    key(
+        "auth.refresh_token_ttl",
+        Text,
+        "30d",
+        "Lifetime of a refresh token; every refresh issues a new one.",
+    ),
+    key(
+        "auth.lockout_after",
+        Integer,
+        "5",
+        "Consecutive failed logins that lock an account.",
+    ),
+    key(
+        "auth.lockout_duration",
+        Text,
+        "5m",
+        "How long a locked account stays locked.",
+    ),
+    key(
+        "auth.client_failure_limit",
+        Integer,
+        "20",
+        "Failed logins one client address may make per window.",
+    ),
+    key(
+        "auth.client_failure_window",
+        Text,
+        "15m",
+        "Window over which a client address's failures count.",
+    ),
+];
+
+/// The key at `path`, if there is one.
+#[must_use]
+pub fn find(path: &str) -> Option<&'static Key> {
+    KEYS.iter().find(|key| key.path == path)
+}
+
+/// The known key closest to an unknown one, to suggest as a correction.
+pub(crate) fn closest(unknown: &str, candidates: impl Iterator<Item = String>) -> Option<String> {
+    candidates
+        .map(|candidate| (strsim::jaro_winkler(unknown, &candidate), candidate))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, candidate)| candidate)
+}

@@ -1,0 +1,153 @@
+//! The settings struct itself. Every field is documented in [`crate::KEYS`] as well; a test keeps
+//! the two in step.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bytesize::ByteSize;
+use serde::{Deserialize, Serialize};
+
+use crate::values::{DatabaseUrl, Secret, duration};
+
+/// Everything kai can be configured with. Built by [`crate::load`]; passed explicitly to whatever
+/// needs it, never stored in a global.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The address the HTTP server listens on.
+    pub bind: SocketAddr,
+    /// Where kai keeps its data: the SQLite database and, later, blobs and indexes.
+    pub data_dir: PathBuf,
+    /// The database: `sqlite://PATH` (the default, inside `data_dir`) or `postgres://…`.
+    pub database_url: DatabaseUrl,
+    /// Logging.
+    pub log: LogSettings,
+    /// The database connection pool.
+    pub database: DatabaseSettings,
+    /// The HTTP server.
+    pub http: HttpSettings,
+    /// Logins, tokens and API keys.
+    pub auth: AuthSettings,
+}
+
+/// How kai logs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// A `tracing` filter: a level (`info`) or directives (`info,kai_server=debug`).
+    pub level: String,
+    /// `pretty` for people, `json` for log collectors.
+    pub format: LogFormat,
+}
+
+/// The shape of log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines, coloured on a terminal.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The database connection pool.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// The most connections the pool opens.
+    pub max_connections: u32,
+    /// How long to wait for a connection before giving up.
+    #[serde(with = "duration")]
+    pub connect_timeout: Duration,
+    /// SQLite only: how long a writer waits for a lock held by another.
+    #[serde(with = "duration")]
+    pub busy_timeout: Duration,
+}
+
+/// The HTTP server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    /// The largest request body accepted.
+    pub max_body_size: ByteSize,
+    /// How long a request may take before it is answered with a timeout error.
+    #[serde(with = "duration")]
+    pub request_timeout: Duration,
+    /// How long shutdown waits for in-flight requests before closing them.
+    #[serde(with = "duration")]
+    pub shutdown_grace: Duration,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted reverse proxy).
+    pub trust_forwarded_for: bool,
+}
+
+/// Logins, tokens and API keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// The key that signs access tokens (at least 32 bytes). When unset, kai generates one and
+    /// keeps it in the database, so every process sharing the database agrees on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_secret: Option<Secret>,
+    /// How long an access token is valid.
+    #[serde(with = "duration")]
+    pub access_token_ttl: Duration,
+    /// How long a refresh token is valid; each refresh issues a new one.
+    #[serde(with = "duration")]
+    pub refresh_token_ttl: Duration,
+    /// Consecutive failed logins after which an account is locked.
+    pub lockout_after: u32,
+    /// How long a locked account stays locked.
+    #[serde(with = "duration")]
+    pub lockout_duration: Duration,
+    /// Failed logins one client address may make within `client_failure_window`.
+    pub client_failure_limit: u32,
+    /// The window over which a client address's failed logins are counted.
+    #[serde(with = "duration")]
+    pub client_failure_window: Duration,
+}
+
+impl Settings {
+    /// The built-in defaults, with data under `data_dir`.
+    #[must_use]
+    pub fn defaults(data_dir: PathBuf) -> Settings {
+        let database_url = DatabaseUrl::sqlite_in(&data_dir);
+        Settings {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8420)),
+            data_dir,
+            database_url,
+            log: LogSettings {
+                level: "info".into(),
+                format: LogFormat::Pretty,
+            },
+            database: DatabaseSettings {
+                max_connections: 16,
+                connect_timeout: Duration::from_secs(5),
+                busy_timeout: Duration::from_secs(5),
+            },
+            http: HttpSettings {
+                max_body_size: ByteSize::mib(2),
+                request_timeout: Duration::from_secs(30),
+                shutdown_grace: Duration::from_secs(10),
+                trust_forwarded_for: false,
+            },
+            auth: AuthSettings {
+                token_secret: None,
+                access_token_ttl: Duration::from_secs(15 * 60),
+                refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+                lockout_after: 5,
+                lockout_duration: Duration::from_secs(5 * 60),
+                client_failure_limit: 20,
+                client_failure_window: Duration::from_secs(15 * 60),
+            },
+        }
+    }
+
+    /// The effective settings as TOML, secrets redacted: what `kai config show` prints, and a
+    /// valid configuration file once the redacted values are filled in.
+    #[must_use]
+    pub fn to_redacted_toml(&self) -> String {
+        // Serialisation of a struct made only of TOML-representable values cannot fail.
+        toml::to_string_pretty(self).unwrap_or_else(|err| format!("# cannot render: {err}\n"))
+    }
+}

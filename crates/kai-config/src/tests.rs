@@ -1,0 +1,304 @@
+use std::time::Duration;
+
+use super::*;
+
+fn env(vars: &[(&str, &str)]) -> Environment {
+    vars.iter().map(|(k, v)| (*k, *v)).collect()
+}
+
+fn load_with(vars: &[(&str, &str)], file: Option<&str>) -> Result<Loaded, ConfigError> {
+    let dir = tempfile::tempdir().unwrap();
+    let config_file = file.map(|text| {
+        let path = dir.path().join("kai.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    });
+    let mut all = vec![("HOME", "/home/test")];
+    all.extend_from_slice(vars);
+    load(&Sources {
+        config_file,
+        env: env(&all),
+        flags: vec![],
+    })
+}
+
+#[test]
+fn defaults_work_with_nothing_set() {
+    let loaded = load_with(&[], None).unwrap();
+    let s = loaded.settings;
+    assert_eq!(loaded.file, None);
+    assert_eq!(s.bind.to_string(), "127.0.0.1:8420");
+    assert_eq!(s.data_dir, PathBuf::from("/home/test/.local/share/kai"));
+    assert_eq!(s.database_url.kind(), DatabaseKind::Sqlite);
+    assert_eq!(
+        s.database_url.expose(),
+        "sqlite:///home/test/.local/share/kai/kai.db"
+    );
+    assert_eq!(s.auth.access_token_ttl, Duration::from_secs(900));
+    assert_eq!(s.log.format, LogFormat::Pretty);
+}
+
+#[test]
+fn xdg_variables_place_data_and_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let config_home = dir.path().join("config");
+    std::fs::create_dir_all(config_home.join("kai")).unwrap();
+    std::fs::write(
+        config_home.join("kai/kai.toml"),
+        "bind = \"127.0.0.1:9000\"\n",
+    )
+    .unwrap();
+    let vars = env(&[
+        ("XDG_CONFIG_HOME", config_home.to_str().unwrap()),
+        ("XDG_DATA_HOME", "/srv/data"),
+    ]);
+    let loaded = load(&Sources {
+        env: vars,
+        ..Sources::default()
+    })
+    .unwrap();
+    assert_eq!(loaded.file, Some(config_home.join("kai/kai.toml")));
+    assert_eq!(loaded.settings.bind.port(), 9000);
+    assert_eq!(loaded.settings.data_dir, PathBuf::from("/srv/data/kai"));
+}
+
+#[test]
+fn layers_override_in_order() {
+    let file =
+        "bind = \"127.0.0.1:1000\"\n[http]\nmax_body_size = \"64 KiB\"\nrequest_timeout = \"5s\"\n";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kai.toml");
+    std::fs::write(&path, file).unwrap();
+    let sources = Sources {
+        config_file: Some(path),
+        env: env(&[
+            ("HOME", "/h"),
+            ("KAI_BIND", "127.0.0.1:2000"),
+            ("KAI_HTTP_REQUEST_TIMEOUT", "1m"),
+        ]),
+        flags: vec![Flag {
+            key: "bind",
+            flag: "--bind",
+            value: "127.0.0.1:3000".into(),
+        }],
+    };
+    let s = load(&sources).unwrap().settings;
+    assert_eq!(s.bind.port(), 3000, "flags beat the environment");
+    assert_eq!(
+        s.http.request_timeout,
+        Duration::from_secs(60),
+        "the environment beats the file"
+    );
+    assert_eq!(
+        s.http.max_body_size.as_u64(),
+        64 * 1024,
+        "the file beats the defaults"
+    );
+}
+
+#[test]
+fn data_dir_moves_the_default_database() {
+    let s = load_with(&[("KAI_DATA_DIR", "~/kai-data")], None)
+        .unwrap()
+        .settings;
+    assert_eq!(s.data_dir, PathBuf::from("/home/test/kai-data"));
+    assert_eq!(
+        s.database_url.expose(),
+        "sqlite:///home/test/kai-data/kai.db"
+    );
+}
+
+#[test]
+fn unknown_file_keys_are_refused_with_a_suggestion() {
+    let err = load_with(&[], Some("[http]\nmax_bdy_size = \"1 MiB\"\n")).unwrap_err();
+    let line = err.to_string();
+    assert!(matches!(err, ConfigError::UnknownKey { .. }), "{line}");
+    assert!(line.contains("`http.max_bdy_size`"), "{line}");
+    assert!(line.contains("did you mean `http.max_body_size`"), "{line}");
+    assert!(!line.contains('\n'));
+
+    let err = load_with(&[], Some("[htttp]\nx = 1\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`htttp`"), "{err}");
+}
+
+#[test]
+fn unknown_variables_are_refused() {
+    let err = load_with(&[("KAI_DATABSE_URL", "postgres://x")], None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("KAI_DATABSE_URL"), "{err}");
+    assert!(err.contains("did you mean `KAI_DATABASE_URL`"), "{err}");
+    // Tooling variables are not configuration.
+    load_with(
+        &[
+            ("KAI_TEST_DATABASE_URL", "postgres://x"),
+            ("KAI_CI_CACHE", "/c"),
+        ],
+        None,
+    )
+    .unwrap();
+}
+
+#[test]
+fn wrong_types_name_the_key_and_origin() {
+    let err = load_with(&[], Some("[database]\nmax_connections = \"many\"\n")).unwrap_err();
+    let line = err.to_string();
+    assert!(line.contains("`database.max_connections`"), "{line}");
+    assert!(line.contains("kai.toml"), "{line}");
+
+    let line = load_with(&[("KAI_DATABASE_MAX_CONNECTIONS", "many")], None)
+        .unwrap_err()
+        .to_string();
+    assert!(line.contains("KAI_DATABASE_MAX_CONNECTIONS"), "{line}");
+    assert!(line.contains("whole number"), "{line}");
+
+    let line = load_with(&[("KAI_BIND", "localhost")], None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        line.contains("`bind`") && line.contains("KAI_BIND"),
+        "{line}"
+    );
+
+    let line = load_with(&[("KAI_HTTP_REQUEST_TIMEOUT", "soon")], None)
+        .unwrap_err()
+        .to_string();
+    assert!(line.contains("`soon` is not a duration"), "{line}");
+
+    let line = load_with(&[("KAI_LOG_FORMAT", "xml")], None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        line.contains("`log.format`") && line.contains("pretty"),
+        "{line}"
+    );
+
+    let line = load_with(&[("KAI_HTTP_TRUST_FORWARDED_FOR", "maybe")], None)
+        .unwrap_err()
+        .to_string();
+    assert!(line.contains("true or false"), "{line}");
+}
+
+#[test]
+fn syntax_errors_give_a_line_number() {
+    let err = load_with(&[], Some("bind = \"127.0.0.1:1\"\n[http\n")).unwrap_err();
+    assert!(matches!(err, ConfigError::Syntax { line: 2, .. }), "{err}");
+    assert!(!err.to_string().contains('\n'), "{err}");
+}
+
+#[test]
+fn bad_values_are_refused() {
+    let err = load_with(&[("KAI_DATABASE_URL", "mysql://root:pw@x/kai")], None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`database_url`") && !err.contains(":pw@"),
+        "{err}"
+    );
+    let err = load_with(&[("KAI_AUTH_TOKEN_SECRET", "short")], None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("at least 32 bytes"), "{err}");
+    let err = load_with(&[("KAI_DATABASE_MAX_CONNECTIONS", "0")], None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("at least 1"), "{err}");
+    let err = load_with(&[("KAI_HTTP_REQUEST_TIMEOUT", "0s")], None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("longer than zero"), "{err}");
+}
+
+#[test]
+fn a_missing_explicit_file_is_an_error() {
+    let sources = Sources {
+        config_file: Some(PathBuf::from("/nonexistent/kai.toml")),
+        env: env(&[("HOME", "/h")]),
+        flags: vec![],
+    };
+    let err = load(&sources).unwrap_err().to_string();
+    assert!(err.contains("/nonexistent/kai.toml"), "{err}");
+}
+
+#[test]
+fn shown_configuration_is_redacted_and_loads_back() {
+    let s = load_with(
+        &[
+            ("KAI_DATABASE_URL", "postgres://kai:hunter2@db/kai"),
+            (
+                "KAI_AUTH_TOKEN_SECRET",
+                "0123456789abcdef0123456789abcdef-secret",
+            ),
+        ],
+        None,
+    )
+    .unwrap()
+    .settings;
+    let shown = s.to_redacted_toml();
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(!shown.contains("-secret"), "{shown}");
+    assert!(shown.contains("token_secret = \"<redacted>\""), "{shown}");
+
+    // Without secrets, what `config show` prints is a configuration file that loads to the same
+    // settings.
+    let plain = load_with(&[("KAI_HTTP_MAX_BODY_SIZE", "3 MiB")], None)
+        .unwrap()
+        .settings;
+    let reloaded = load_with(&[], Some(&plain.to_redacted_toml()))
+        .unwrap()
+        .settings;
+    assert_eq!(plain, reloaded);
+}
+
+#[test]
+fn every_key_is_a_field_and_every_field_a_key() {
+    // Each listed key, set on its own, is accepted by the struct.
+    for key in KEYS {
+        let sample = match (key.path, key.kind) {
+            ("bind", _) => "127.0.0.1:1",
+            ("database_url", _) => "postgres://db/kai",
+            ("auth.token_secret", _) => "0123456789abcdef0123456789abcdef",
+            ("log.format", _) => "json",
+            (_, KeyKind::Integer) => "3",
+            (_, KeyKind::Bool) => "true",
+            (path, KeyKind::Text) if path.contains("size") => "1 MiB",
+            (path, KeyKind::Text)
+                if path.contains('_') && !path.ends_with("level") && path != "data_dir" =>
+            {
+                "1m"
+            }
+            _ => "/tmp/x",
+        };
+        let var = key.env_var();
+        load_with(&[(var.as_str(), sample)], None)
+            .unwrap_or_else(|err| panic!("{}: {err}", key.path));
+    }
+    // Each field of the defaults is listed.
+    let mut settings = Settings::defaults(PathBuf::from("/d"));
+    settings.auth.token_secret = Some(Secret::new("x".repeat(32)));
+    let table = toml::Table::try_from(settings).unwrap();
+    let mut leaves = Vec::new();
+    collect_leaves(&table, "", &mut leaves);
+    for leaf in leaves {
+        assert!(
+            find_key(&leaf).is_some(),
+            "field `{leaf}` is missing from KEYS"
+        );
+    }
+}
+
+fn collect_leaves(table: &toml::Table, prefix: &str, out: &mut Vec<String>) {
+    for (name, value) in table {
+        let path = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        match value {
+            toml::Value::Table(inner) => collect_leaves(inner, &path, out),
+            _ => out.push(path),
+        }
+    }
+}
