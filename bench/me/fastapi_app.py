@@ -3,7 +3,9 @@
 An idiomatic FastAPI + SQLAlchemy 2.x (ORM, sync session per request) equivalent of
 kai's endpoint: the API key is looked up by the SHA-256 of the whole key string, joined
 to its user, checked for revoked / expired / disabled, and `last_used_at` is written at
-most once a minute. SQLite in WAL mode.
+most once a minute. SQLite in WAL mode, with kai's table layout for `users` and
+`api_keys` (UUID text ids, Unix-millisecond times, the raw 32-byte hash in a BLOB,
+space-separated scopes).
 
 Serve (the database path comes from the environment):
 
@@ -22,20 +24,21 @@ import os
 import secrets
 import sys
 import uuid
-from datetime import datetime, timedelta, timezone
+import time
+from datetime import datetime, timezone
 from typing import Annotated, Iterator
 
 from fastapi import Depends, FastAPI, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, String, create_engine, event, select
+from sqlalchemy import BigInteger, Boolean, ForeignKey, LargeBinary, String, create_engine, event, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 DB_PATH = os.environ.get("KAI_BENCH_FASTAPI_DB", "fastapi_bench.db")
 # The benchmark runs 64 concurrent connections. With SQLAlchemy's default pool (5 + 10
 # overflow) a sync route deadlocks at that concurrency, so size the pool to it.
 POOL_SIZE = int(os.environ.get("KAI_BENCH_POOL_SIZE", "64"))
-LAST_USED_INTERVAL = timedelta(minutes=1)
+LAST_USED_INTERVAL_MS = 60_000
 
 engine = create_engine(
     f"sqlite:///{DB_PATH}",
@@ -58,9 +61,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 SessionLocal = sessionmaker(bind=engine, expire_on_commit=False)
 
 
-def utcnow() -> datetime:
-    # SQLite has no time zone type: store naive UTC, as SQLAlchemy's DateTime does there.
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+def now_ms() -> int:
+    """Unix milliseconds, UTC: how kai stores times."""
+    return time.time_ns() // 1_000_000
 
 
 class Base(DeclarativeBase):
@@ -70,26 +73,31 @@ class Base(DeclarativeBase):
 class User(Base):
     __tablename__ = "users"
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=lambda: str(uuid.uuid4()))
+    id: Mapped[str] = mapped_column(String, primary_key=True, default=lambda: str(uuid.uuid4()))
     username: Mapped[str] = mapped_column(String, unique=True)
     password_hash: Mapped[str] = mapped_column(String)
     role: Mapped[str] = mapped_column(String, default="user")
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    failed_logins: Mapped[int] = mapped_column(BigInteger, default=0)
+    locked_until: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now_ms)
+    updated_at: Mapped[int] = mapped_column(BigInteger, default=now_ms)
+    last_login_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class ApiKey(Base):
     __tablename__ = "api_keys"
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=lambda: str(uuid.uuid4()))
+    id: Mapped[str] = mapped_column(String, primary_key=True, default=lambda: str(uuid.uuid4()))
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String)
-    key_hash: Mapped[str] = mapped_column(String(64), unique=True)  # hex SHA-256 of the key
-    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    last_used_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
-    expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    prefix: Mapped[str] = mapped_column(String)
+    key_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)  # SHA-256 of the whole key
+    scopes: Mapped[str] = mapped_column(String)  # space-separated
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now_ms)
+    expires_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_used_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class AuthInfo(BaseModel):
@@ -128,19 +136,19 @@ def api_key_principal(
 ) -> tuple[User, ApiKey]:
     if creds is None:
         raise _unauthorized()
-    digest = hashlib.sha256(creds.credentials.encode()).hexdigest()
+    digest = hashlib.sha256(creds.credentials.encode()).digest()
     row = db.execute(
         select(ApiKey, User).join(User, ApiKey.user_id == User.id).where(ApiKey.key_hash == digest)
     ).one_or_none()
     if row is None:
         raise _unauthorized()
     key, user = row
-    now = utcnow()
+    now = now_ms()
     if key.revoked_at is not None or user.disabled:
         raise _unauthorized()
     if key.expires_at is not None and key.expires_at <= now:
         raise _unauthorized()
-    if key.last_used_at is None or now - key.last_used_at >= LAST_USED_INTERVAL:
+    if key.last_used_at is None or key.last_used_at < now - LAST_USED_INTERVAL_MS:
         key.last_used_at = now
         db.commit()
     return user, key
@@ -162,8 +170,8 @@ def me(principal: Annotated[tuple[User, ApiKey], Depends(api_key_principal)]) ->
         username=user.username,
         role=user.role,
         disabled=user.disabled,
-        created_at=user.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        auth=AuthInfo(method="api_key", scopes=list(key.scopes)),
+        created_at=datetime.fromtimestamp(user.created_at / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        auth=AuthInfo(method="api_key", scopes=key.scopes.split()),
     )
 
 
@@ -181,8 +189,9 @@ def setup(username: str = "bench") -> str:
             ApiKey(
                 user_id=user.id,
                 name="bench",
-                key_hash=hashlib.sha256(key.encode()).hexdigest(),
-                scopes=["read"],
+                prefix=key[:12],
+                key_hash=hashlib.sha256(key.encode()).digest(),
+                scopes="read",
             )
         )
         db.commit()
