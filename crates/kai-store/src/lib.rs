@@ -1,0 +1,271 @@
+//! kai's storage seam. [`Store`] is the only way the rest of kai reaches the database, and this
+//! crate is the only one that knows SQL.
+//!
+//! One API, two backends, picked from the database URL at start: SQLite (the default: WAL,
+//! foreign keys, a busy timeout) and PostgreSQL. The two share their queries: both speak `$N`
+//! placeholders and `RETURNING`, and the schemas keep to types both read the same way (text ids,
+//! integer Unix-millisecond times, blobs). Each backend has its own migrations under
+//! `migrations/`, applied at start and never edited once released.
+
+mod api_keys;
+mod migrations;
+mod row;
+mod secrets;
+mod sessions;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod users;
+
+use kai_config::{DatabaseKind, DatabaseSettings, DatabaseUrl};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{ConnectOptions, Connection, PgPool, SqlitePool};
+use std::str::FromStr;
+
+pub use api_keys::NewApiKey;
+pub use sessions::{NewSession, RotateOutcome, Session};
+pub use users::{NewUser, UserRecord, UserUpdate};
+
+/// Why a storage operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached at start.
+    #[error("cannot connect to database {url}: {message}")]
+    Connect {
+        /// The URL, password redacted.
+        url: String,
+        /// Why, in the driver's words.
+        message: String,
+    },
+    /// The schema could not be brought up to date.
+    #[error("cannot migrate database {url}: {message}")]
+    Migrate {
+        /// The URL, password redacted.
+        url: String,
+        /// What went wrong and what to do.
+        message: String,
+    },
+    /// A row with the same unique value (named here) already exists.
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    /// A stored value could not be read back: the database was changed outside kai.
+    #[error("corrupt row in {table}: {message}")]
+    Corrupt {
+        /// The table holding the bad row.
+        table: &'static str,
+        /// What could not be read.
+        message: String,
+    },
+    /// Any other database error.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// A connection pool's state, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Open connections, idle or in use.
+    pub size: u32,
+    /// Open connections waiting for work.
+    pub idle: u32,
+    /// The most connections the pool may open.
+    pub max: u32,
+}
+
+#[derive(Debug, Clone)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the concrete pool of whichever backend is in use. The body
+/// is compiled once per backend, so it may use anything both drivers accept.
+macro_rules! with_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.pool {
+            $crate::Pool::Sqlite($pool) => $body,
+            $crate::Pool::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use with_pool;
+
+/// The database. Cheap to clone: clones share one connection pool.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: Pool,
+    max_connections: u32,
+    url: String,
+}
+
+impl Store {
+    /// Connects to the database at `url` and brings its schema up to date. Fails, with the
+    /// driver's reason and the URL (password redacted), when the database cannot be reached
+    /// within `settings.connect_timeout`.
+    pub async fn connect(
+        url: &DatabaseUrl,
+        settings: &DatabaseSettings,
+    ) -> Result<Store, StoreError> {
+        let redacted = url.redacted();
+        let connect_error = |message: String| StoreError::Connect {
+            url: redacted.clone(),
+            message,
+        };
+        let timeout = settings.connect_timeout;
+        let (pool, max_connections) = match url.kind() {
+            DatabaseKind::Sqlite => {
+                let options = SqliteConnectOptions::from_str(url.expose())
+                    .map_err(|err| connect_error(err.to_string()))?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    // In WAL mode NORMAL loses no committed data on an application crash and is
+                    // much faster than FULL; only a power loss can drop the last transactions.
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .busy_timeout(settings.busy_timeout)
+                    .log_statements(log::LevelFilter::Trace);
+                let in_memory = options.get_filename() == std::path::Path::new(":memory:");
+                if let Some(dir) = options
+                    .get_filename()
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                {
+                    std::fs::create_dir_all(dir).map_err(|err| {
+                        connect_error(format!("cannot create directory {}: {err}", dir.display()))
+                    })?;
+                }
+                // Each connection to `:memory:` is a database of its own, so a pool of them
+                // would scatter the data: keep exactly one, forever.
+                let max = if in_memory {
+                    1
+                } else {
+                    settings.max_connections
+                };
+                let pool_options = SqlitePoolOptions::new()
+                    .max_connections(max)
+                    .acquire_timeout(timeout);
+                let pool_options = if in_memory {
+                    pool_options
+                        .min_connections(1)
+                        .idle_timeout(None)
+                        .max_lifetime(None)
+                } else {
+                    pool_options
+                };
+                let pool = tokio::time::timeout(timeout, pool_options.connect_with(options))
+                    .await
+                    .map_err(|_| {
+                        connect_error(format!("no answer within {}s", timeout.as_secs_f32()))
+                    })?
+                    .map_err(|err| connect_error(err.to_string()))?;
+                (Pool::Sqlite(pool), max)
+            }
+            DatabaseKind::Postgres => {
+                let options = PgConnectOptions::from_str(url.expose())
+                    .map_err(|err| connect_error(err.to_string()))?
+                    .log_statements(log::LevelFilter::Trace);
+                // One direct connection first: the pool would report only "timed out", where
+                // this says "connection refused" or "password authentication failed".
+                let probe =
+                    tokio::time::timeout(timeout, sqlx::PgConnection::connect_with(&options))
+                        .await
+                        .map_err(|_| {
+                            connect_error(format!("no answer within {}s", timeout.as_secs_f32()))
+                        })?
+                        .map_err(|err| connect_error(err.to_string()))?;
+                probe
+                    .close()
+                    .await
+                    .map_err(|err| connect_error(err.to_string()))?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(settings.max_connections)
+                    .acquire_timeout(timeout)
+                    .connect_lazy_with(options);
+                (Pool::Postgres(pool), settings.max_connections)
+            }
+        };
+        let store = Store {
+            pool,
+            max_connections,
+            url: redacted,
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Which backend this store uses.
+    #[must_use]
+    pub fn backend(&self) -> DatabaseKind {
+        match self.pool {
+            Pool::Sqlite(_) => DatabaseKind::Sqlite,
+            Pool::Postgres(_) => DatabaseKind::Postgres,
+        }
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let result = with_pool!(self, |pool| migrations::for_backend(self.backend())
+            .run(pool)
+            .await);
+        result.map_err(|err| StoreError::Migrate {
+            url: self.url.clone(),
+            message: migrations::explain(&err),
+        })
+    }
+
+    /// Whether the database answers and its schema is the one this build expects: what
+    /// `/readyz` reports.
+    pub async fn check_ready(&self) -> Result<(), StoreError> {
+        let latest = migrations::for_backend(self.backend())
+            .iter()
+            .map(|m| m.version)
+            .max()
+            .unwrap_or(0);
+        let applied: Option<i64> = with_pool!(self, |pool| {
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(pool)
+                .await?
+        });
+        match applied {
+            Some(version) if version == latest => Ok(()),
+            applied => Err(StoreError::Migrate {
+                url: self.url.clone(),
+                message: format!(
+                    "schema is at migration {}, this build expects {latest}",
+                    applied.map_or_else(|| "none".to_owned(), |v| v.to_string())
+                ),
+            }),
+        }
+    }
+
+    /// The pool's current state.
+    #[must_use]
+    pub fn pool_stats(&self) -> PoolStats {
+        let (size, idle) = with_pool!(self, |pool| (pool.size(), pool.num_idle()));
+        PoolStats {
+            size,
+            idle: u32::try_from(idle).unwrap_or(u32::MAX),
+            max: self.max_connections,
+        }
+    }
+
+    /// Waits for checked-out connections to come back, then closes them all. Later calls fail.
+    pub async fn close(&self) {
+        with_pool!(self, |pool| pool.close().await);
+    }
+}
+
+/// Unix milliseconds, as the schema stores time.
+pub(crate) fn millis(at: time::OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// The instant `ms` Unix milliseconds denote; out-of-range values (a corrupt row) saturate.
+pub(crate) fn from_millis(ms: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+/// Whether `err` is a unique-constraint violation.
+pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}

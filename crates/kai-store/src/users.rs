@@ -1,0 +1,279 @@
+//! Users and their login state.
+
+use kai_core::{Role, User, UserId, Username};
+use time::OffsetDateTime;
+
+use crate::row::Columns;
+use crate::{Store, StoreError, from_millis, is_unique_violation, millis, with_pool};
+
+/// The columns [`user_record`] reads, for `concat!` into queries.
+macro_rules! user_columns {
+    () => {
+        "users.id, users.username, users.password_hash, users.role, users.disabled, \
+         users.failed_logins, users.locked_until, users.created_at, users.updated_at, \
+         users.last_login_at"
+    };
+}
+pub(crate) use user_columns;
+
+/// A user as stored, with what only authentication may see.
+#[derive(Debug, Clone)]
+pub struct UserRecord {
+    /// The user.
+    pub user: User,
+    /// The Argon2id PHC string.
+    pub password_hash: String,
+    /// Failed logins since the last successful one.
+    pub failed_logins: u32,
+    /// Until when logins are refused, after too many failures.
+    pub locked_until: Option<OffsetDateTime>,
+}
+
+/// A user to create.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// The unique name.
+    pub username: Username,
+    /// The Argon2id PHC string of the password.
+    pub password_hash: String,
+    /// What the user may do.
+    pub role: Role,
+}
+
+/// Changes to a user; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserUpdate {
+    /// A new role.
+    pub role: Option<Role>,
+    /// Disable or re-enable the account.
+    pub disabled: Option<bool>,
+    /// A new password hash.
+    pub password_hash: Option<String>,
+}
+
+pub(crate) fn user_record(row: &impl Columns) -> Result<UserRecord, StoreError> {
+    let corrupt = |message: String| StoreError::Corrupt {
+        table: "users",
+        message,
+    };
+    let id = row.text("id")?;
+    let user = User {
+        id: id
+            .parse()
+            .map_err(|_| corrupt(format!("id `{id}` is not a UUID")))?,
+        username: row
+            .text("username")?
+            .parse()
+            .map_err(|err| corrupt(format!("user {id}: {err}")))?,
+        role: row
+            .text("role")?
+            .parse()
+            .map_err(|err| corrupt(format!("user {id}: {err}")))?,
+        disabled: row.flag("disabled")?,
+        created_at: from_millis(row.int("created_at")?),
+        updated_at: from_millis(row.int("updated_at")?),
+        last_login_at: row.opt_int("last_login_at")?.map(from_millis),
+    };
+    Ok(UserRecord {
+        user,
+        password_hash: row.text("password_hash")?,
+        failed_logins: u32::try_from(row.int("failed_logins")?).unwrap_or(u32::MAX),
+        locked_until: row.opt_int("locked_until")?.map(from_millis),
+    })
+}
+
+impl Store {
+    /// Creates a user. Fails with [`StoreError::Conflict`] if the name is taken.
+    pub async fn create_user(&self, new: &NewUser) -> Result<User, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        let user = User {
+            id: UserId::new(),
+            username: new.username.clone(),
+            role: new.role,
+            disabled: false,
+            created_at: truncate(now),
+            updated_at: truncate(now),
+            last_login_at: None,
+        };
+        let result = with_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO users (id, username, password_hash, role, disabled, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $6)",
+            )
+            .bind(user.id.to_string())
+            .bind(user.username.as_str())
+            .bind(&new.password_hash)
+            .bind(user.role.as_str())
+            .bind(false)
+            .bind(millis(now))
+            .execute(pool)
+            .await
+            .map(|_| ())
+        });
+        match result {
+            Ok(()) => Ok(user),
+            Err(err) if is_unique_violation(&err) => {
+                Err(StoreError::Conflict("a user with that name"))
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// The user with this id.
+    pub async fn user(&self, id: UserId) -> Result<Option<UserRecord>, StoreError> {
+        with_pool!(self, |pool| {
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                user_columns!(),
+                " FROM users WHERE id = $1"
+            ))
+            .bind(id.to_string())
+            .fetch_optional(pool)
+            .await?;
+            row.as_ref().map(user_record).transpose()
+        })
+    }
+
+    /// The user with this name.
+    pub async fn user_by_name(
+        &self,
+        username: &Username,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        with_pool!(self, |pool| {
+            let row = sqlx::query(concat!(
+                "SELECT ",
+                user_columns!(),
+                " FROM users WHERE username = $1"
+            ))
+            .bind(username.as_str())
+            .fetch_optional(pool)
+            .await?;
+            row.as_ref().map(user_record).transpose()
+        })
+    }
+
+    /// Every user, oldest first.
+    pub async fn users(&self) -> Result<Vec<User>, StoreError> {
+        with_pool!(self, |pool| {
+            let rows = sqlx::query(concat!(
+                "SELECT ",
+                user_columns!(),
+                " FROM users ORDER BY id"
+            ))
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|row| user_record(row).map(|record| record.user))
+                .collect()
+        })
+    }
+
+    /// How many users exist.
+    pub async fn count_users(&self) -> Result<u64, StoreError> {
+        let count: i64 = with_pool!(self, |pool| {
+            sqlx::query_scalar("SELECT COUNT(*) FROM users")
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    /// How many enabled admins exist other than `except`.
+    pub async fn count_other_active_admins(&self, except: UserId) -> Result<u64, StoreError> {
+        let count: i64 = with_pool!(self, |pool| {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = $1 AND id <> $2",
+            )
+            .bind(false)
+            .bind(except.to_string())
+            .fetch_one(pool)
+            .await?
+        });
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    /// Applies `update` to the user; `None` if there is no such user.
+    pub async fn update_user(
+        &self,
+        id: UserId,
+        update: &UserUpdate,
+    ) -> Result<Option<User>, StoreError> {
+        let now = millis(OffsetDateTime::now_utc());
+        with_pool!(self, |pool| {
+            let row = sqlx::query(concat!(
+                "UPDATE users SET role = COALESCE($2, role), disabled = COALESCE($3, disabled), \
+                 password_hash = COALESCE($4, password_hash), updated_at = $5 \
+                 WHERE id = $1 RETURNING ",
+                user_columns!()
+            ))
+            .bind(id.to_string())
+            .bind(update.role.map(Role::as_str))
+            .bind(update.disabled)
+            .bind(update.password_hash.as_deref())
+            .bind(now)
+            .fetch_optional(pool)
+            .await?;
+            row.as_ref()
+                .map(|row| user_record(row).map(|record| record.user))
+                .transpose()
+        })
+    }
+
+    /// Deletes the user and, through foreign keys, everything they own. `false` if there was no
+    /// such user.
+    pub async fn delete_user(&self, id: UserId) -> Result<bool, StoreError> {
+        let result = with_pool!(self, |pool| {
+            sqlx::query("DELETE FROM users WHERE id = $1")
+                .bind(id.to_string())
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(result > 0)
+    }
+
+    /// Counts a failed login. Once `lock_after` failures in a row are reached, the account is
+    /// locked until `lock_until`. Returns the lock's end, if the account is now locked.
+    pub async fn record_failed_login(
+        &self,
+        id: UserId,
+        lock_after: u32,
+        lock_until: OffsetDateTime,
+    ) -> Result<Option<OffsetDateTime>, StoreError> {
+        // One statement, so concurrent failures cannot undercount: `failed_logins` on the right
+        // of SET is the value before this update, in both SQLite and PostgreSQL.
+        let locked: Option<Option<i64>> = with_pool!(self, |pool| {
+            sqlx::query_scalar(
+                "UPDATE users SET \
+                     failed_logins = failed_logins + 1, \
+                     locked_until = CASE WHEN failed_logins + 1 >= $2 THEN $3 ELSE locked_until END \
+                 WHERE id = $1 RETURNING locked_until",
+            )
+            .bind(id.to_string())
+            .bind(i64::from(lock_after))
+            .bind(millis(lock_until))
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(locked.flatten().map(from_millis))
+    }
+
+    /// Records a successful login: clears failures and any lock.
+    pub async fn record_login(&self, id: UserId, at: OffsetDateTime) -> Result<(), StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE users SET failed_logins = 0, locked_until = NULL, last_login_at = $2 WHERE id = $1",
+            )
+            .bind(id.to_string())
+            .bind(millis(at))
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+}
+
+/// `at` to the millisecond, as it will read back from the database.
+pub(crate) fn truncate(at: OffsetDateTime) -> OffsetDateTime {
+    from_millis(millis(at))
+}
