@@ -62,8 +62,8 @@ pub enum RotateOutcome {
     Rotated {
         /// The session, still open.
         session: Session,
-        /// Its user.
-        user: UserRecord,
+        /// Its user (boxed: the other outcomes are small).
+        user: Box<UserRecord>,
     },
     /// The token had been used before: the session is now revoked.
     Reused(SessionId),
@@ -225,7 +225,10 @@ impl Store {
                 .await?;
             tx.commit().await?;
             session.refreshed_at = from_millis(now);
-            Ok(RotateOutcome::Rotated { session, user })
+            Ok(RotateOutcome::Rotated {
+                session,
+                user: Box::new(user),
+            })
         })
     }
 

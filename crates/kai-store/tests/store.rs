@@ -1,6 +1,8 @@
 //! The store's behaviour, run against whichever backend `KAI_TEST_DATABASE_URL` selects
 //! (SQLite when unset). `scripts/test` runs this file against both.
 
+#![allow(clippy::unwrap_used)] // helpers outside #[test] functions unwrap too
+
 use std::time::Duration;
 
 use kai_config::{DatabaseKind, DatabaseUrl};
