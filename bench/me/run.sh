@@ -5,7 +5,11 @@
 #   bench/me/run.sh                      # both, 3 rounds of 20 s each
 #   ROUNDS=5 DURATION=30s bench/me/run.sh
 #   SERVERS=fastapi bench/me/run.sh      # the peer alone (e.g. before kai builds)
-#   KAI_BIN=/path/to/kai bench/me/run.sh # skip the cargo build, use this binary
+#   KAI_BENCH_BIN=/path/to/kai bench/me/run.sh       # skip the cargo build, use this binary
+#   KAI_BENCH_KAI_ENV="KAI_LOG_LEVEL=warn" bench/me/run.sh  # extra settings for kai serve
+#
+# kai refuses unknown KAI_* variables (KAI_BENCH_* excepted), so the runner's own knobs
+# that kai could inherit are all named KAI_BENCH_*.
 #
 # Servers are pinned to SERVER_CPU (0), wrk to WRK_CPU (1). Any non-2xx response or
 # socket error fails the run. Results: stdout and $KAI_BENCH_CACHE/results/.
@@ -123,11 +127,14 @@ ensure_venv() {
 # ---------------------------------------------------------------------------- kai
 # Everything kai-specific is here: adjust these three functions if kai's CLI or API moves.
 
-KAI_BIN=${KAI_BIN:-}
+KAI_BIN=${KAI_BENCH_BIN:-}
+# kai runs with its shipped defaults (log level info: one log line per request, into a file
+# here) unless told otherwise, e.g. KAI_BENCH_KAI_ENV="KAI_LOG_LEVEL=warn".
+read -r -a KAI_ENV <<<"${KAI_BENCH_KAI_ENV:-}"
 
 kai_build() {
     if [[ -n $KAI_BIN ]]; then
-        [[ -x $KAI_BIN ]] || die "KAI_BIN=$KAI_BIN is not an executable"
+        [[ -x $KAI_BIN ]] || die "KAI_BENCH_BIN=$KAI_BIN is not an executable"
         return 0
     fi
     [[ -d $ROOT/crates/kai-cli ]] \
@@ -143,10 +150,14 @@ kai_build() {
 kai_start() {  # kai_start PORT; sets KAI_PID
     local port=$1 dir=$WORK/kai-data password
     mkdir -p "$dir"
+    # An empty config file of our own, so a ~/.config/kai/kai.toml cannot change the run.
+    : >"$WORK/kai.toml"
+    KAI_ENV=(KAI_CONFIG="$WORK/kai.toml" "${KAI_ENV[@]}")
     password=$("$PYTHON" -c 'import secrets; print(secrets.token_urlsafe(18))')
-    printf '%s\n' "$password" | KAI_DATA_DIR=$dir "$KAI_BIN" user create --admin bench \
+    printf '%s\n' "$password" | env "${KAI_ENV[@]}" KAI_DATA_DIR="$dir" "$KAI_BIN" user create --admin bench \
         >"$WORK/kai-user.log" 2>&1 || die "kai user create failed (log: $WORK/kai-user.log)"
-    KAI_DATA_DIR=$dir KAI_BIND=127.0.0.1:$port "${PIN_SERVER[@]}" "$KAI_BIN" serve >"$WORK/kai.log" 2>&1 &
+    env "${KAI_ENV[@]}" KAI_DATA_DIR="$dir" KAI_BIND="127.0.0.1:$port" "${PIN_SERVER[@]}" "$KAI_BIN" serve \
+        >"$WORK/kai.log" 2>&1 &
     KAI_PID=$!
     PIDS+=("$KAI_PID")
     wait_ready "http://127.0.0.1:$port/readyz" "$KAI_PID" kai
