@@ -149,7 +149,7 @@ pub enum ConfigError {
         message: String,
     },
     /// A key or variable that kai does not know.
-    #[error("unknown configuration key `{key}` in {origin}{}", suggestion.as_ref().map(|s| format!("; did you mean `{s}`?")).unwrap_or_default())]
+    #[error("{}{}", unknown_what(key, origin), suggestion.as_ref().map(|s| format!("; did you mean `{s}`?")).unwrap_or_default())]
     UnknownKey {
         /// The key (or variable) as written.
         key: String,
@@ -173,6 +173,13 @@ pub enum ConfigError {
         "cannot choose a data directory: neither HOME nor XDG_DATA_HOME is set; set KAI_DATA_DIR"
     )]
     NoDataDir,
+}
+
+fn unknown_what(key: &str, origin: &Origin) -> String {
+    match origin {
+        Origin::Env(_) => format!("unknown environment variable `{key}`"),
+        origin => format!("unknown configuration key `{key}` in {origin}"),
+    }
 }
 
 /// Loads the effective settings from `sources`.

@@ -56,9 +56,24 @@ pub enum StoreError {
         /// What could not be read.
         message: String,
     },
+    /// The database stopped answering: the pool timed out or a connection broke. Worth a retry.
+    #[error("database unavailable: {0}")]
+    Unavailable(sqlx::Error),
     /// Any other database error.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        match err {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_) => StoreError::Unavailable(err),
+            other => StoreError::Database(other),
+        }
+    }
 }
 
 /// A connection pool's state, for metrics.

@@ -1,0 +1,147 @@
+//! The command line, as clap sees it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use kai_config::Flag;
+
+/// kai: your own AI system, on hardware you control.
+#[derive(Debug, Parser)]
+#[command(name = "kai", version, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: Global,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Options every command takes; each overrides the configuration key it names.
+#[derive(Debug, Args)]
+pub(crate) struct Global {
+    /// Configuration file (or KAI_CONFIG) [default: $XDG_CONFIG_HOME/kai/kai.toml, if it exists]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub(crate) config: Option<PathBuf>,
+    /// Data directory (data_dir) [default: $XDG_DATA_HOME/kai]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// Log format (log.format) [default: pretty]
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    pub(crate) log_format: Option<LogFormat>,
+    /// Log filter, e.g. `debug` or `info,kai_server=debug` (log.level) [default: info]
+    #[arg(long, global = true, value_name = "FILTER")]
+    pub(crate) log_level: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Human-readable lines, coloured on a terminal
+    Pretty,
+    /// One JSON object per line
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run the HTTP server
+    Serve(ServeArgs),
+    /// Inspect the configuration
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Manage users in the local database
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Print the OpenAPI document of the HTTP API
+    Openapi,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on (bind) [default: 127.0.0.1:8420]
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) bind: Option<SocketAddr>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConfigCommand {
+    /// Print the effective configuration, secrets redacted
+    Show(JsonArg),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct JsonArg {
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum UserCommand {
+    /// Create a user; the password is read from a prompt, or from stdin when it is not a terminal
+    Create {
+        /// The user name
+        name: String,
+        /// Make the user an admin
+        #[arg(long)]
+        admin: bool,
+        #[command(flatten)]
+        output: JsonArg,
+    },
+    /// List users
+    List(JsonArg),
+    /// Set a user's password (ends their sessions); read like `create`'s
+    Passwd {
+        /// The user name
+        name: String,
+    },
+    /// Delete a user and everything they own
+    Delete {
+        /// The user name
+        name: String,
+    },
+}
+
+impl Global {
+    /// The configuration keys these flags set.
+    pub(crate) fn flags(&self) -> Vec<Flag> {
+        let mut flags = Vec::new();
+        if let Some(dir) = &self.data_dir {
+            flags.push(Flag {
+                key: "data_dir",
+                flag: "--data-dir",
+                value: dir.display().to_string(),
+            });
+        }
+        if let Some(format) = self.log_format {
+            let value = match format {
+                LogFormat::Pretty => "pretty",
+                LogFormat::Json => "json",
+            };
+            flags.push(Flag {
+                key: "log.format",
+                flag: "--log-format",
+                value: value.into(),
+            });
+        }
+        if let Some(level) = &self.log_level {
+            flags.push(Flag {
+                key: "log.level",
+                flag: "--log-level",
+                value: level.clone(),
+            });
+        }
+        flags
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,62 @@
+//! One module per command. Each loads what it needs and nothing more: `config show` never
+//! touches the database, `user` never opens a port.
+
+mod config;
+mod openapi;
+mod serve;
+mod user;
+
+use anyhow::Context;
+use kai_config::{Environment, Flag, Loaded, Sources};
+
+use crate::cli::{Cli, Command};
+use crate::logging;
+
+/// Runs the command the user asked for.
+pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut flags = cli.global.flags();
+    if let Command::Serve(args) = &cli.command
+        && let Some(bind) = args.bind
+    {
+        flags.push(Flag {
+            key: "bind",
+            flag: "--bind",
+            value: bind.to_string(),
+        });
+    }
+    let sources = Sources {
+        config_file: cli.global.config.clone(),
+        env: Environment::from_process(),
+        flags,
+    };
+    let loaded = kai_config::load(&sources)?;
+
+    match cli.command {
+        Command::Config(command) => config::run(&loaded, command),
+        Command::Openapi => openapi::run(),
+        Command::Serve(_) => {
+            logging::init(&loaded.settings.log)?;
+            runtime()?.block_on(serve::run(loaded))
+        }
+        Command::User(command) => {
+            quiet_logging(&loaded, cli.global.log_level.is_some())?;
+            runtime()?.block_on(user::run(&loaded, command))
+        }
+    }
+}
+
+/// Commands other than `serve` log only warnings, unless asked for more with `--log-level`.
+fn quiet_logging(loaded: &Loaded, level_given: bool) -> anyhow::Result<()> {
+    let mut log = loaded.settings.log.clone();
+    if !level_given {
+        log.level = "warn".into();
+    }
+    logging::init(&log)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}

@@ -1,0 +1,93 @@
+//! `kai serve`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use kai_auth::Accounts;
+use kai_config::{DatabaseKind, Loaded};
+use kai_server::AppState;
+use kai_store::Store;
+
+use crate::lock::DataDirLock;
+
+/// How often expired sessions are swept out.
+const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(3600);
+
+pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
+    let settings = loaded.settings;
+    let _lock = if settings.database_url.kind() == DatabaseKind::Sqlite {
+        create_private_dir(&settings.data_dir)?;
+        Some(DataDirLock::acquire(&settings.data_dir)?)
+    } else {
+        None
+    };
+
+    let store = Store::connect(&settings.database_url, &settings.database).await?;
+    let accounts = Arc::new(Accounts::new(store.clone(), settings.auth.clone()).await?);
+    if store.count_users().await? == 0 {
+        tracing::warn!("no users yet: create the first admin with `kai user create --admin NAME`");
+    }
+
+    let listener = tokio::net::TcpListener::bind(settings.bind)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {}; choose another address with --bind or KAI_BIND",
+                settings.bind
+            )
+        })?;
+    let address = listener.local_addr()?;
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        database = %settings.database_url,
+        "kai listening on http://{address} (API reference at http://{address}/docs)"
+    );
+
+    let maintenance = tokio::spawn(kai_server::maintain(accounts.clone(), MAINTENANCE_INTERVAL));
+    let app = kai_server::app(AppState::new(accounts, settings.http.clone()));
+    kai_server::serve(
+        listener,
+        app,
+        shutdown_signal(),
+        settings.http.shutdown_grace,
+    )
+    .await?;
+    maintenance.abort();
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The data directory holds private data: only its owner may enter it.
+fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!("received SIGINT"),
+        () = terminate => tracing::info!("received SIGTERM"),
+    }
+}

@@ -1,0 +1,133 @@
+//! `kai user …`: user management straight on the database, for the first admin and for when no
+//! admin can log in. Safe while a server runs: the database arbitrates.
+
+use std::io::IsTerminal;
+
+use anyhow::{Context, bail};
+use kai_auth::{Accounts, UserChanges};
+use kai_config::Loaded;
+use kai_core::Role;
+use kai_store::Store;
+use time::format_description::well_known::Rfc3339;
+
+use crate::cli::UserCommand;
+use crate::output;
+
+pub(crate) async fn run(loaded: &Loaded, command: UserCommand) -> anyhow::Result<()> {
+    let settings = &loaded.settings;
+    let store = Store::connect(&settings.database_url, &settings.database).await?;
+    let accounts = Accounts::new(store.clone(), settings.auth.clone()).await?;
+    let result = dispatch(&accounts, command).await;
+    store.close().await;
+    result
+}
+
+async fn dispatch(accounts: &Accounts, command: UserCommand) -> anyhow::Result<()> {
+    match command {
+        UserCommand::Create {
+            name,
+            admin,
+            output: format,
+        } => {
+            // Check the name before asking for a password that would then be wasted.
+            name.parse::<kai_core::Username>()?;
+            let password = read_new_password()?;
+            let role = if admin { Role::Admin } else { Role::User };
+            let user = accounts.create_user(&name, &password, role).await?;
+            if format.json {
+                output::json(&kai_proto::User::from(user))?;
+            } else {
+                output::line(&format!(
+                    "created {} {} ({})",
+                    user.role, user.username, user.id
+                ));
+            }
+        }
+        UserCommand::List(format) => {
+            let users = accounts.users().await?;
+            if format.json {
+                let users: Vec<kai_proto::User> = users.into_iter().map(Into::into).collect();
+                output::json(&users)?;
+            } else {
+                let rows: Vec<Vec<String>> = users
+                    .into_iter()
+                    .map(|user| {
+                        vec![
+                            user.username.to_string(),
+                            user.role.to_string(),
+                            if user.disabled {
+                                "disabled".into()
+                            } else {
+                                "active".into()
+                            },
+                            timestamp(user.created_at),
+                            user.last_login_at.map_or_else(|| "never".into(), timestamp),
+                        ]
+                    })
+                    .collect();
+                output::table(
+                    &["USERNAME", "ROLE", "STATUS", "CREATED", "LAST LOGIN"],
+                    &rows,
+                );
+            }
+        }
+        UserCommand::Passwd { name } => {
+            let user = accounts.user_by_name(&name).await?;
+            let password = read_new_password()?;
+            accounts
+                .update_user(
+                    user.id,
+                    UserChanges {
+                        password: Some(password),
+                        ..UserChanges::default()
+                    },
+                )
+                .await?;
+            output::line(&format!(
+                "password of {} changed; their sessions have ended",
+                user.username
+            ));
+        }
+        UserCommand::Delete { name } => {
+            let user = accounts.user_by_name(&name).await?;
+            accounts.delete_user(user.id).await?;
+            output::line(&format!("deleted {}", user.username));
+        }
+    }
+    Ok(())
+}
+
+fn timestamp(at: time::OffsetDateTime) -> String {
+    at.replace_nanosecond(0)
+        .unwrap_or(at)
+        .format(&Rfc3339)
+        .unwrap_or_default()
+}
+
+/// A new password: typed twice at a prompt, or one line of stdin when it is not a terminal
+/// (`printf '%s\n' "$PASSWORD" | kai user create …`). Never from the command line, where other
+/// users of the machine could read it in the process list.
+fn read_new_password() -> anyhow::Result<String> {
+    let password = if std::io::stdin().is_terminal() {
+        let first =
+            rpassword::prompt_password("New password: ").context("cannot read the password")?;
+        let second =
+            rpassword::prompt_password("Repeat it: ").context("cannot read the password")?;
+        if first != second {
+            bail!("the two passwords differ; nothing was changed");
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("cannot read the password from stdin")?;
+        let password = line.strip_suffix('\n').unwrap_or(&line);
+        password.strip_suffix('\r').unwrap_or(password).to_owned()
+    };
+    if password.is_empty() {
+        bail!("no password given: type one at the prompt, or pipe it on stdin");
+    }
+    kai_core::validate_password(&password)?;
+    Ok(password)
+}

@@ -1,0 +1,24 @@
+//! `kai`: the one binary. Parses arguments, loads configuration, and hands each command to the
+//! library crates; no logic of its own lives here.
+
+mod cli;
+mod commands;
+mod lock;
+mod logging;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match commands::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // One line, the whole chain of causes: "cannot do X: because Y: because Z".
+            output::error_line(&format!("{err:#}"));
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! The wire types of kai's HTTP API.
+//!
+//! Every type that crosses the API boundary is defined here and nowhere else: the server
+//! serialises them, the OpenAPI document is generated from them, and clients (the TypeScript
+//! client, tests) deserialise them. Domain types in `kai-core` stay free of serialisation; the
+//! `From` impls here are the one place they meet the wire.
+//!
+//! Request types refuse unknown fields, so a misspelt field is an error rather than silently
+//! ignored.
+
+mod accounts;
+mod problem;
+
+pub use accounts::{
+    ApiKey, AuthMethod, ChangePasswordRequest, CreateApiKeyRequest, CreateUserRequest,
+    CreatedApiKey, Credential, LoginRequest, LogoutRequest, Me, Password, RefreshRequest, Role,
+    Scope, TokenResponse, UpdateUserRequest, User,
+};
+pub use problem::{FieldError, PROBLEM_CONTENT_TYPE, Problem};
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// `GET /healthz`: the process is alive.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    #[schema(example = "ok")]
+    pub status: &'static str,
+}
+
+/// `GET /readyz`: the process can serve requests.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Readiness {
+    /// Always `ready` (a node that is not ready answers with a problem instead).
+    #[schema(example = "ready")]
+    pub status: &'static str,
+    /// The database backend: `sqlite` or `postgres`.
+    #[schema(example = "sqlite")]
+    pub database: &'static str,
+}

@@ -1,0 +1,325 @@
+//! The one error type of the API, and how every error becomes an RFC 9457 problem.
+//!
+//! Handlers and extractors return [`ApiError`]. Its response carries the problem as a
+//! [`ProblemDraft`] extension rather than a body: the request middleware renders it, adding the
+//! request id and path that only it knows. Responses that arrive there with an error status and
+//! no draft (axum's own 405, a panic caught by a layer) get a problem made from their status, so
+//! no error ever leaves kai in another shape.
+
+use std::time::Duration;
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+use kai_auth::AuthError;
+use kai_core::InvalidInput;
+use kai_proto::FieldError;
+use kai_store::StoreError;
+
+/// The prefix of every problem `type`.
+pub const PROBLEM_TYPE_PREFIX: &str = "urn:kai:problem:";
+
+/// An error answer: status, a stable kind, and a sentence for people.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    kind: &'static str,
+    title: &'static str,
+    detail: String,
+    errors: Vec<FieldError>,
+    retry_after: Option<Duration>,
+    bearer_challenge: Option<&'static str>,
+}
+
+/// A problem waiting to be rendered by the request middleware.
+#[derive(Debug, Clone)]
+pub(crate) struct ProblemDraft {
+    pub(crate) kind: &'static str,
+    pub(crate) title: &'static str,
+    pub(crate) detail: String,
+    pub(crate) errors: Vec<FieldError>,
+}
+
+impl ApiError {
+    /// An error of `kind` (the part after `urn:kai:problem:`) with a fixed `title` and a
+    /// `detail` that says what happened and what to do.
+    pub fn new(
+        status: StatusCode,
+        kind: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            kind,
+            title,
+            detail: detail.into(),
+            errors: Vec::new(),
+            retry_after: None,
+            bearer_challenge: None,
+        }
+    }
+
+    /// 400: the request is malformed.
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "Bad request",
+            detail,
+        )
+    }
+
+    /// 404 for a resource.
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "Not found",
+            format!("{what} not found"),
+        )
+    }
+
+    /// 422: the body is well-formed but a field's value is not acceptable.
+    pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        let mut err = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation-failed",
+            "Validation failed",
+            format!("{field}: {message}"),
+        );
+        err.errors.push(FieldError {
+            field: field.to_owned(),
+            message,
+        });
+        err
+    }
+
+    /// 401 when no credential was sent.
+    pub fn missing_credentials() -> Self {
+        let mut err = Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Authentication required",
+            "send `Authorization: Bearer <access token or API key>`; log in at /api/v1/auth/login",
+        );
+        err.bearer_challenge = Some("");
+        err
+    }
+
+    /// 503: the handler ran out of time.
+    pub fn timeout(limit: Duration) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            "Request timed out",
+            format!(
+                "the request took longer than {} s (http.request_timeout); try again",
+                limit.as_secs_f32()
+            ),
+        )
+    }
+
+    /// 500, with the cause logged but never shown.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal server error",
+            "kai failed to handle this request; the server log has details under this request id",
+        )
+    }
+
+    /// The response status.
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// Asks the client to wait before retrying.
+    #[must_use]
+    pub fn with_retry_after(mut self, wait: Duration) -> Self {
+        self.retry_after = Some(wait);
+        self
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = self.status.into_response();
+        let headers = response.headers_mut();
+        if let Some(wait) = self.retry_after {
+            // Round up: retrying a moment too early would only fail again.
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        }
+        if let Some(error) = self.bearer_challenge {
+            let challenge = if error.is_empty() {
+                "Bearer realm=\"kai\"".to_owned()
+            } else {
+                format!("Bearer realm=\"kai\", error=\"{error}\"")
+            };
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                headers.insert(header::WWW_AUTHENTICATE, value);
+            }
+        }
+        response.extensions_mut().insert(ProblemDraft {
+            kind: self.kind,
+            title: self.title,
+            detail: self.detail,
+            errors: self.errors,
+        });
+        response
+    }
+}
+
+impl From<InvalidInput> for ApiError {
+    fn from(err: InvalidInput) -> Self {
+        ApiError::invalid_field(err.field, err.message)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match &err {
+            StoreError::Unavailable(cause) => {
+                tracing::error!(error = %cause, "database unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "database-unavailable",
+                    "Database unavailable",
+                    "the database is not answering; try again shortly",
+                )
+            }
+            StoreError::Conflict(what) => ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "Conflict",
+                format!("{what} already exists"),
+            ),
+            _ => ApiError::internal(&err),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(err: AuthError) -> Self {
+        let detail = err.to_string();
+        let unauthorized = |kind, title, challenge| {
+            let mut api = ApiError::new(StatusCode::UNAUTHORIZED, kind, title, detail.clone());
+            api.bearer_challenge = Some(challenge);
+            api
+        };
+        match err {
+            AuthError::InvalidCredentials => {
+                unauthorized("invalid-credentials", "Invalid credentials", "")
+            }
+            AuthError::TokenExpired => {
+                unauthorized("token-expired", "Access token expired", "invalid_token")
+            }
+            AuthError::InvalidToken(_) => {
+                unauthorized("invalid-token", "Invalid access token", "invalid_token")
+            }
+            AuthError::SessionEnded(_) => {
+                unauthorized("session-ended", "Session ended", "invalid_token")
+            }
+            AuthError::InvalidRefreshToken => {
+                unauthorized("invalid-refresh-token", "Invalid refresh token", "")
+            }
+            AuthError::RefreshTokenReused => {
+                unauthorized("refresh-token-reused", "Refresh token reused", "")
+            }
+            AuthError::InvalidApiKey => {
+                unauthorized("invalid-api-key", "Invalid API key", "invalid_token")
+            }
+            AuthError::ApiKeyRevoked(_) => {
+                unauthorized("api-key-revoked", "API key revoked", "invalid_token")
+            }
+            AuthError::ApiKeyExpired(_) => {
+                unauthorized("api-key-expired", "API key expired", "invalid_token")
+            }
+            AuthError::AccountDisabled => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "account-disabled",
+                "Account disabled",
+                detail,
+            ),
+            AuthError::MissingScope(_) => {
+                let mut api = ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "insufficient-scope",
+                    "Insufficient scope",
+                    detail,
+                );
+                api.bearer_challenge = Some("insufficient_scope");
+                api
+            }
+            AuthError::Forbidden(_) => {
+                ApiError::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
+            }
+            AuthError::AccountLocked { retry_after } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "account-locked",
+                "Account locked",
+                detail,
+            )
+            .with_retry_after(retry_after),
+            AuthError::ClientThrottled { retry_after } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-failed-logins",
+                "Too many failed logins",
+                detail,
+            )
+            .with_retry_after(retry_after),
+            AuthError::NotFound(what) => ApiError::not_found(what),
+            AuthError::Conflict(_) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", "Conflict", detail)
+            }
+            AuthError::Invalid(invalid) => invalid.into(),
+            AuthError::Store(store) => store.into(),
+            AuthError::Hash(hash) => ApiError::internal(&hash),
+        }
+    }
+}
+
+/// The problem for a response that left its handler with an error status and no draft.
+pub(crate) fn draft_for_status(status: StatusCode) -> ProblemDraft {
+    let (kind, title, detail) = match status {
+        StatusCode::NOT_FOUND => ("not-found", "Not found", "no such resource"),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method-not-allowed",
+            "Method not allowed",
+            "this path does not accept this method; the Allow header lists those it does",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "payload-too-large",
+            "Payload too large",
+            "the request body is larger than http.max_body_size allows",
+        ),
+        StatusCode::REQUEST_TIMEOUT => {
+            ("timeout", "Request timed out", "the request took too long")
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported-media-type",
+            "Unsupported media type",
+            "send the body as JSON with `Content-Type: application/json`",
+        ),
+        status if status.is_server_error() => (
+            "internal",
+            "Internal server error",
+            "kai failed to handle this request; the server log has details under this request id",
+        ),
+        status => (
+            "http-error",
+            status.canonical_reason().unwrap_or("HTTP error"),
+            "the request could not be handled",
+        ),
+    };
+    ProblemDraft {
+        kind,
+        title,
+        detail: detail.to_owned(),
+        errors: Vec::new(),
+    }
+}

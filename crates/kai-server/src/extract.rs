@@ -1,0 +1,141 @@
+//! Extractors that turn raw requests into checked values, answering bad input with problems.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use http::request::Parts;
+use http::{StatusCode, header};
+use kai_auth::{ClientInfo, Principal};
+use serde::de::DeserializeOwned;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// The authenticated caller: an `Authorization: Bearer` access token or API key, checked.
+#[derive(Debug, Clone)]
+pub struct Auth(pub Principal);
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            return Err(ApiError::missing_credentials());
+        };
+        let credential = value
+            .to_str()
+            .ok()
+            .and_then(|value| value.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, credential)| credential.trim())
+            .filter(|credential| !credential.is_empty())
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "Authentication required",
+                    "the Authorization header must be `Bearer <access token or API key>`",
+                )
+            })?;
+        let principal = state.accounts.authenticate(credential).await?;
+        tracing::Span::current().record("user", principal.user.username.as_str());
+        Ok(Auth(principal))
+    }
+}
+
+/// A JSON request body. Bad input is answered precisely: 415 without a JSON content type, 400
+/// for malformed JSON, 422 for well-formed JSON of the wrong shape, 413 when too large.
+#[derive(Debug, Clone)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(json_rejection(&rejection, state)),
+        }
+    }
+}
+
+fn json_rejection(rejection: &JsonRejection, state: &AppState) -> ApiError {
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+            "send the body as JSON with `Content-Type: application/json`",
+        ),
+        JsonRejection::JsonSyntaxError(_) => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-json",
+            "Invalid JSON",
+            // axum's text names the position of the error, nothing of the input itself.
+            rejection.body_text(),
+        ),
+        JsonRejection::JsonDataError(_) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation-failed",
+            "Validation failed",
+            rejection.body_text(),
+        ),
+        _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "Payload too large",
+            format!(
+                "the request body is larger than the {} limit (http.max_body_size)",
+                state.http.max_body_size
+            ),
+        ),
+        _ => ApiError::bad_request(rejection.body_text()),
+    }
+}
+
+/// Who is calling: the peer address (or, behind a trusted proxy, the last `X-Forwarded-For`
+/// address: the one that proxy added; earlier ones are whatever the client claimed) and the
+/// `User-Agent`.
+#[derive(Debug, Clone)]
+pub struct Client(pub ClientInfo);
+
+impl FromRequestParts<AppState> for Client {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0.ip());
+        let forwarded = state
+            .http
+            .trust_forwarded_for
+            .then(|| parts.headers.get("x-forwarded-for"))
+            .flatten()
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.rsplit(',').next())
+            .and_then(|last| last.trim().parse::<IpAddr>().ok());
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        Ok(Client(ClientInfo {
+            addr: forwarded.or(peer),
+            user_agent,
+        }))
+    }
+}
+
+/// Parses an id from a path segment, saying what was expected.
+pub(crate) fn path_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::bad_request(format!("`{raw}` is not a valid {what} id (a UUID)")))
+}

@@ -1,0 +1,167 @@
+//! kai's HTTP API, on axum.
+//!
+//! This crate is the only one that knows HTTP. It turns requests into calls on the services below
+//! it (today [`kai_auth::Accounts`]) and their results into responses, and keeps the promises
+//! every endpoint shares: a request id on every request, one log line and one set of metrics per
+//! request, a timeout, a body-size limit, and errors that are always RFC 9457 problem
+//! documents.
+//!
+//! [`app`] builds the whole application as a [`Router`] that tests can drive directly; [`serve`]
+//! runs it on a listener until a shutdown signal, then drains in-flight requests.
+
+mod error;
+mod extract;
+mod metrics;
+mod middleware;
+mod openapi;
+mod routes;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
+use kai_auth::Accounts;
+use kai_config::HttpSettings;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::Modify;
+use utoipa_axum::router::OpenApiRouter;
+
+pub use crate::error::{ApiError, PROBLEM_TYPE_PREFIX};
+pub use crate::extract::{ApiJson, Auth, Client};
+pub use crate::metrics::Metrics;
+pub use crate::middleware::{REQUEST_ID, RequestId};
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    accounts: Arc<Accounts>,
+    metrics: Arc<Metrics>,
+    http: Arc<HttpSettings>,
+    openapi: Arc<OnceLock<Bytes>>,
+}
+
+impl AppState {
+    /// State over the given services and HTTP settings.
+    #[must_use]
+    pub fn new(accounts: Arc<Accounts>, http: HttpSettings) -> Self {
+        Self {
+            accounts,
+            metrics: Arc::new(Metrics::new()),
+            http: Arc::new(http),
+            openapi: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// The accounts service.
+    #[must_use]
+    pub fn accounts(&self) -> &Arc<Accounts> {
+        &self.accounts
+    }
+}
+
+/// Every route of the API with its OpenAPI description, before middleware. Tests extend it with
+/// routes of their own before passing it to [`app_from`].
+#[must_use]
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::frame()).merge(routes::all())
+}
+
+/// The whole application: [`routes`] with the fallback, the middleware and the OpenAPI
+/// document.
+#[must_use]
+pub fn app(state: AppState) -> Router {
+    app_from(routes(), state)
+}
+
+/// Like [`app`], from a given set of routes.
+#[must_use]
+pub fn app_from(routes: OpenApiRouter<AppState>, state: AppState) -> Router {
+    let (router, mut document) = routes.split_for_parts();
+    openapi::CommonErrors.modify(&mut document);
+    let json = document.to_pretty_json().unwrap_or_default();
+    let _ = state.openapi.set(Bytes::from(json));
+    let body_limit = usize::try_from(state.http.max_body_size.as_u64()).unwrap_or(usize::MAX);
+    router
+        .fallback(|| async {
+            ApiError::new(
+                http::StatusCode::NOT_FOUND,
+                "not-found",
+                "Not found",
+                "no such route; the API is described at /openapi.json and /docs",
+            )
+        })
+        // Layers apply bottom-up: the last added runs first.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::timeout,
+        ))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(CatchPanicLayer::custom(middleware::panic_response))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::request_context,
+        ))
+        .with_state(state)
+}
+
+/// The OpenAPI document, as served at `/openapi.json`.
+#[must_use]
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    let (_, mut document) = routes().split_for_parts();
+    openapi::CommonErrors.modify(&mut document);
+    document
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then stops accepting connections
+/// and waits up to `grace` for requests in flight to finish. Returns once all have finished or
+/// the grace period is over, whichever comes first.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let draining = Arc::new(tokio::sync::Notify::new());
+    let signal = {
+        let draining = draining.clone();
+        async move {
+            shutdown.await;
+            tracing::info!(
+                grace_s = grace.as_secs_f32(),
+                "shutting down: no new connections, draining requests in flight"
+            );
+            draining.notify_one();
+        }
+    };
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(signal)
+    .into_future();
+    tokio::select! {
+        result = server => result,
+        () = async { draining.notified().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!("grace period over; closing the requests still in flight");
+            Ok(())
+        }
+    }
+}
+
+/// Periodic upkeep while serving: deletes expired refresh tokens and sessions every `every`.
+pub async fn maintain(accounts: Arc<Accounts>, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    loop {
+        ticks.tick().await;
+        match accounts.prune().await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::debug!(pruned, "pruned expired refresh tokens"),
+            Err(err) => tracing::warn!(error = %err, "pruning expired sessions failed"),
+        }
+    }
+}

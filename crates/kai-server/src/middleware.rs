@@ -1,0 +1,151 @@
+//! The layers every request passes through, outermost first:
+//!
+//! 1. [`request_context`]: a request id, a tracing span, a log line, metrics, and the rendering
+//!    of every error as a problem document;
+//! 2. a panic catcher, so a bug answers 500 instead of dropping the connection;
+//! 3. [`timeout`]: a handler that runs past `http.request_timeout` is answered with 503.
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderName, HeaderValue, StatusCode, header};
+use kai_proto::{PROBLEM_CONTENT_TYPE, Problem};
+use tracing::Instrument;
+
+use crate::AppState;
+use crate::error::{ApiError, PROBLEM_TYPE_PREFIX, ProblemDraft, draft_for_status};
+
+/// The header carrying the request id, both ways.
+pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The request's id, available to handlers as an extension.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Routes polled by machines; their successes are logged at debug level, not info.
+const QUIET_ROUTES: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+
+/// Gives the request an id (the client's `x-request-id` if it is sensible, else a fresh
+/// UUIDv7), runs it inside a span carrying that id, logs and measures it, and makes sure any
+/// error leaves as `application/problem+json` with the id in it.
+pub(crate) async fn request_context(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let in_flight = state.metrics.start();
+    let request_id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+        .filter(|id| (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic()))
+        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
+    request
+        .extensions_mut()
+        .insert(RequestId(request_id.clone()));
+    let method = request.method().clone();
+    // The path only: a query string may carry something secret.
+    let path = request.uri().path().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|matched| matched.as_str().to_owned());
+
+    let span = tracing::info_span!(
+        "request",
+        %method,
+        path = %path,
+        request_id = %request_id,
+        user = tracing::field::Empty,
+    );
+    let mut response = next.run(request).instrument(span.clone()).await;
+
+    let status = response.status();
+    let draft = response.extensions_mut().remove::<ProblemDraft>();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| {
+            value
+                .as_bytes()
+                .starts_with(PROBLEM_CONTENT_TYPE.as_bytes())
+        });
+    if let Some(draft) =
+        draft.or_else(|| (status.as_u16() >= 400 && !is_problem).then(|| draft_for_status(status)))
+    {
+        response = render_problem(response, draft, &path, &request_id);
+    }
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID.clone(), value);
+    }
+
+    let elapsed = started.elapsed();
+    let route_label = route.as_deref().unwrap_or("unmatched");
+    state
+        .metrics
+        .observe(method.as_str(), route_label, status.as_u16(), elapsed);
+    drop(in_flight);
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    span.in_scope(|| {
+        if QUIET_ROUTES.contains(&route_label) && status.is_success() {
+            tracing::debug!(status = status.as_u16(), latency_ms, "request finished");
+        } else {
+            tracing::info!(status = status.as_u16(), latency_ms, "request finished");
+        }
+    });
+    response
+}
+
+fn render_problem(
+    response: Response,
+    draft: ProblemDraft,
+    path: &str,
+    request_id: &str,
+) -> Response {
+    let (mut parts, _) = response.into_parts();
+    let problem = Problem {
+        kind: format!("{PROBLEM_TYPE_PREFIX}{}", draft.kind),
+        title: draft.title.to_owned(),
+        status: parts.status.as_u16(),
+        detail: draft.detail,
+        instance: Some(path.to_owned()),
+        request_id: Some(request_id.to_owned()),
+        errors: draft.errors,
+    };
+    let body = serde_json::to_vec(&problem).unwrap_or_default();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body))
+}
+
+/// Answers with 503 when the handler has not produced a response head within
+/// `http.request_timeout`. Streams already under way are not cut: the limit is on the head.
+pub(crate) async fn timeout(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let limit = state.http.request_timeout;
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::timeout(limit).into_response(),
+    }
+}
+
+/// The response for a panicked handler; the request middleware turns it into a problem.
+pub(crate) fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned());
+    tracing::error!(panic = %message, "handler panicked");
+    StatusCode::INTERNAL_SERVER_ERROR.into_response()
+}

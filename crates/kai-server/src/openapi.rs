@@ -1,0 +1,126 @@
+//! The OpenAPI document's frame, and the errors every operation shares.
+//!
+//! Each handler documents its own success and its own specific errors (404, 409, 429…). The
+//! errors that follow from how an operation is called are added here, from the operation's
+//! shape, so none is forgotten: 401 and 403 where a credential is needed, 400, 413, 415 and 422
+//! where a JSON body is read, 500 and 503 everywhere.
+
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, OpenApi, Ref, ResponseBuilder};
+use utoipa::{Modify, OpenApi as _};
+
+use kai_proto::{FieldError, PROBLEM_CONTENT_TYPE, Problem};
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "kai",
+        description = "The HTTP API of kai, a personal AI system. Authenticate with \
+            `Authorization: Bearer <token>`, where the token is an access token from \
+            `/api/v1/auth/login` or an API key (`kai_…`) from `/api/v1/keys`.\n\n\
+            Every error is an RFC 9457 problem document (`application/problem+json`) whose \
+            `type` is a stable `urn:kai:problem:…` URI, with a `detail` saying what to do and \
+            the `request_id` also sent in the `x-request-id` header.",
+        license(name = "MIT OR Apache-2.0"),
+    ),
+    components(schemas(Problem, FieldError)),
+    tags(
+        (name = "auth", description = "Logging in, refreshing tokens, logging out"),
+        (name = "me", description = "The caller's own account"),
+        (name = "keys", description = "API keys for programs"),
+        (name = "users", description = "User management (admins)"),
+        (name = "operations", description = "Health, readiness, metrics and this document"),
+    ),
+)]
+struct Frame;
+
+/// The document's frame: info, tags, shared schemas; paths come from the routers.
+pub(crate) fn frame() -> OpenApi {
+    Frame::openapi()
+}
+
+/// Adds the bearer scheme and the shared error responses to every operation.
+pub(crate) struct CommonErrors;
+
+impl Modify for CommonErrors {
+    fn modify(&self, openapi: &mut OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An access token (JWT) from /api/v1/auth/login, or an API key `kai_…`.",
+                    ))
+                    .build(),
+            ),
+        );
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                add_common_errors(operation);
+            }
+        }
+    }
+}
+
+fn add_common_errors(operation: &mut Operation) {
+    let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+    let has_body = operation.request_body.is_some();
+    let mut shared: Vec<(&str, &str)> = Vec::new();
+    if has_body {
+        shared.push(("400", "The body is not valid JSON"));
+        shared.push(("413", "The body is larger than `http.max_body_size`"));
+        shared.push(("415", "The body is not sent as `application/json`"));
+        shared.push((
+            "422",
+            "A field is missing, unknown, or has a value that is not accepted",
+        ));
+    }
+    if secured {
+        shared.push((
+            "401",
+            "No credential, or an invalid, expired or revoked one; see `WWW-Authenticate`",
+        ));
+        shared.push((
+            "403",
+            "The credential lacks the scope or role the operation needs",
+        ));
+    }
+    shared.push((
+        "500",
+        "kai failed; the log has details under the request id",
+    ));
+    shared.push((
+        "503",
+        "The request timed out (`http.request_timeout`) or the database is unavailable",
+    ));
+    for (status, description) in shared {
+        if operation.responses.responses.contains_key(status) {
+            continue;
+        }
+        let response = ResponseBuilder::new()
+            .description(description)
+            .content(
+                PROBLEM_CONTENT_TYPE,
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build();
+        operation
+            .responses
+            .responses
+            .insert(status.to_owned(), response.into());
+    }
+}

@@ -1,0 +1,108 @@
+//! API keys: credentials for programs.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use http::{StatusCode, header};
+use kai_core::{ApiKeyId, Scope, Scopes};
+use kai_proto::{ApiKey, CreateApiKeyRequest, CreatedApiKey, Problem};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, Auth, path_id};
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_keys, create_key))
+        .routes(routes!(get_key, revoke_key))
+}
+
+/// The current user's API keys, revoked ones included. Needs `read`.
+#[utoipa::path(get, path = "", tag = "keys", security(("bearer" = [])),
+    responses((status = 200, description = "The keys, oldest first", body = Vec<ApiKey>)))]
+async fn list_keys(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> Result<Json<Vec<ApiKey>>, ApiError> {
+    principal.require(Scope::Read)?;
+    let keys = state.accounts.api_keys(principal.user.id).await?;
+    Ok(Json(keys.into_iter().map(ApiKey::from).collect()))
+}
+
+/// Creates an API key. The key itself is in this response and never again: store it now.
+/// A key cannot have a scope the creating credential lacks. Needs `write`.
+#[utoipa::path(post, path = "", tag = "keys", security(("bearer" = [])),
+    request_body = CreateApiKeyRequest,
+    responses(
+        (status = 201, description = "Created; `key` is the secret", body = CreatedApiKey,
+            headers(("location" = String, description = "The key's URL"))),
+    ))]
+async fn create_key(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiJson(request): ApiJson<CreateApiKeyRequest>,
+) -> Result<Response, ApiError> {
+    principal.require(Scope::Write)?;
+    if request.scopes.is_empty() {
+        return Err(ApiError::invalid_field(
+            "scopes",
+            "give at least one scope: `read`, `write` or `admin`",
+        ));
+    }
+    let scopes: Scopes = request.scopes.into_iter().map(Scope::from).collect();
+    let (key, secret) = state
+        .accounts
+        .create_api_key(&principal, &request.name, scopes, request.expires_at)
+        .await?;
+    let location = format!("/api/v1/keys/{}", key.id);
+    let body = CreatedApiKey {
+        key: secret,
+        api_key: key.into(),
+    };
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(body),
+    )
+        .into_response())
+}
+
+/// One of the current user's API keys. Another user's key is not found. Needs `read`.
+#[utoipa::path(get, path = "/{id}", tag = "keys", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The key's id")),
+    responses(
+        (status = 200, description = "The key", body = ApiKey),
+        (status = 404, description = "No such key of this user", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn get_key(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<ApiKey>, ApiError> {
+    principal.require(Scope::Read)?;
+    let id: ApiKeyId = path_id(&id, "API key")?;
+    Ok(Json(
+        state.accounts.api_key(principal.user.id, id).await?.into(),
+    ))
+}
+
+/// Revokes one of the current user's API keys: it stops working at once. Revoking twice is not
+/// an error. Another user's key is not found. Needs `write`.
+#[utoipa::path(delete, path = "/{id}", tag = "keys", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The key's id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 404, description = "No such key of this user", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn revoke_key(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    principal.require(Scope::Write)?;
+    let id: ApiKeyId = path_id(&id, "API key")?;
+    state.accounts.revoke_api_key(principal.user.id, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,23 @@
+//! One module per resource, each building its own router with its OpenAPI paths.
+
+pub(crate) mod auth;
+pub(crate) mod docs;
+pub(crate) mod keys;
+pub(crate) mod me;
+pub(crate) mod operations;
+pub(crate) mod users;
+
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::AppState;
+
+/// Every documented route of the API.
+pub(crate) fn all() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(operations::router())
+        .merge(docs::router())
+        .nest("/api/v1/auth", auth::router())
+        .nest("/api/v1/me", me::router())
+        .nest("/api/v1/keys", keys::router())
+        .nest("/api/v1/users", users::router())
+}
