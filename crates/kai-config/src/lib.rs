@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use bytesize::ByteSize;
 pub use keys::{KEYS, Key, KeyKind, find as find_key};
 pub use settings::{
     AuthSettings, DatabaseSettings, HttpSettings, LogFormat, LogSettings, Settings,

@@ -73,13 +73,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// The whole application: [`routes`] with the fallback, the middleware and the OpenAPI
 /// document.
-#[must_use]
 pub fn app(state: AppState) -> Router {
     app_from(routes(), state)
 }
 
 /// Like [`app`], from a given set of routes.
-#[must_use]
 pub fn app_from(routes: OpenApiRouter<AppState>, state: AppState) -> Router {
     let (router, mut document) = routes.split_for_parts();
     openapi::CommonErrors.modify(&mut document);

@@ -1,0 +1,446 @@
+//! What every endpoint shares: request ids, problem documents for every kind of bad request,
+//! limits, timeouts, metrics, the OpenAPI document, the API reference, and graceful shutdown.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use axum::routing::get;
+use reqwest::{Method, StatusCode, header};
+use serde_json::{Value, json};
+use support::TestServer;
+use utoipa_axum::router::OpenApiRouter;
+
+#[tokio::test]
+async fn liveness_and_readiness() {
+    let server = TestServer::start().await;
+    let health: Value = server
+        .client
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health, json!({"status": "ok"}));
+    let ready = server
+        .client
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    let ready: Value = ready.json().await.unwrap();
+    assert_eq!(ready["status"], "ready");
+    assert!(["sqlite", "postgres"].contains(&ready["database"].as_str().unwrap()));
+}
+
+#[tokio::test]
+async fn readiness_fails_with_a_problem_when_the_database_is_gone() {
+    let server = TestServer::start().await;
+    server.state.accounts().store().close().await;
+    let reply = server.send(Method::GET, "/readyz", None, None).await;
+    reply.assert_problem(StatusCode::SERVICE_UNAVAILABLE, "not-ready");
+    // Liveness does not depend on the database.
+    let health = server.send(Method::GET, "/healthz", None, None).await;
+    assert_eq!(health.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_and_honours_a_sensible_one() {
+    let server = TestServer::start().await;
+    let response = server
+        .client
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    let generated = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(uuid::Uuid::parse_str(&generated).is_ok(), "{generated}");
+
+    let response = server
+        .client
+        .get(server.url("/nowhere"))
+        .header("x-request-id", "trace-abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "trace-abc-123");
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["request_id"], "trace-abc-123");
+
+    // Ids that could pollute logs are replaced.
+    let response = server
+        .client
+        .get(server.url("/healthz"))
+        .header("x-request-id", "x".repeat(200))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(response.headers()["x-request-id"], "x".repeat(200).as_str());
+}
+
+#[tokio::test]
+async fn unknown_routes_and_wrong_methods_are_problems() {
+    let server = TestServer::start().await;
+    let reply = server
+        .send(Method::GET, "/api/v1/nothing-here", None, None)
+        .await;
+    reply.assert_problem(StatusCode::NOT_FOUND, "not-found");
+    assert_eq!(reply.body["instance"], "/api/v1/nothing-here");
+
+    let reply = server
+        .send(Method::PUT, "/api/v1/auth/login", None, None)
+        .await;
+    reply.assert_problem(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed");
+    assert_eq!(reply.headers[header::ALLOW], "POST");
+}
+
+#[tokio::test]
+async fn malformed_bodies_are_problems_that_say_what_to_fix() {
+    let server = TestServer::start().await;
+    let login = server.url("/api/v1/auth/login");
+
+    let response = server
+        .client
+        .post(&login)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body("{\"username\":")
+        .send()
+        .await
+        .unwrap();
+    let reply = support::Reply::read(response).await;
+    reply.assert_problem(StatusCode::BAD_REQUEST, "invalid-json");
+    assert!(reply.detail().contains("line 1"), "{}", reply.detail());
+
+    let reply = server
+        .post("/api/v1/auth/login", None, json!({"username": "root"}))
+        .await;
+    reply.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation-failed");
+    assert!(
+        reply.detail().contains("missing field `password`"),
+        "{}",
+        reply.detail()
+    );
+
+    let reply = server
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"username": "root", "password": 5}),
+        )
+        .await;
+    reply.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation-failed");
+
+    let reply = server
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"username": "root", "password": "x", "otp": 1}),
+        )
+        .await;
+    reply.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation-failed");
+    assert!(
+        reply.detail().contains("unknown field `otp`"),
+        "{}",
+        reply.detail()
+    );
+
+    let response = server
+        .client
+        .post(&login)
+        .body("username=root")
+        .send()
+        .await
+        .unwrap();
+    support::Reply::read(response)
+        .await
+        .assert_problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type");
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused() {
+    let server = TestServer::start_with(
+        |settings| settings.http.max_body_size = kai_config::ByteSize::kib(4),
+        OpenApiRouter::new(),
+    )
+    .await;
+    let huge = json!({"username": "root", "password": "x".repeat(8 * 1024)});
+    let reply = server.post("/api/v1/auth/login", None, huge).await;
+    reply.assert_problem(StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large");
+    assert!(
+        reply.detail().contains("http.max_body_size"),
+        "{}",
+        reply.detail()
+    );
+    // The server is unharmed.
+    server.login(support::ADMIN, support::PASSWORD).await;
+}
+
+#[tokio::test]
+async fn slow_handlers_time_out_with_a_problem() {
+    let slow = OpenApiRouter::new().route(
+        "/test/slow",
+        get(|| async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            "late"
+        }),
+    );
+    let server = TestServer::start_with(
+        |s| s.http.request_timeout = Duration::from_millis(200),
+        slow,
+    )
+    .await;
+    let reply = server.send(Method::GET, "/test/slow", None, None).await;
+    reply.assert_problem(StatusCode::SERVICE_UNAVAILABLE, "timeout");
+    assert!(
+        reply.detail().contains("http.request_timeout"),
+        "{}",
+        reply.detail()
+    );
+}
+
+#[tokio::test]
+async fn panics_become_problems_without_internals() {
+    let boom = OpenApiRouter::new().route(
+        "/test/panic",
+        get(|| async {
+            if true {
+                panic!("secret internal detail");
+            }
+            "unreachable"
+        }),
+    );
+    let server = TestServer::start_with(|_| {}, boom).await;
+    let reply = server.send(Method::GET, "/test/panic", None, None).await;
+    reply.assert_problem(StatusCode::INTERNAL_SERVER_ERROR, "internal");
+    assert!(
+        !reply.text.contains("secret internal detail"),
+        "{}",
+        reply.text
+    );
+    // The process survives.
+    assert_eq!(
+        server
+            .send(Method::GET, "/healthz", None, None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_status() {
+    let server = TestServer::start().await;
+    server.send(Method::GET, "/healthz", None, None).await;
+    server.send(Method::GET, "/api/v1/me", None, None).await;
+    server
+        .send(Method::GET, "/api/v1/keys/123", None, None)
+        .await;
+    let response = server
+        .client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    let text = response.text().await.unwrap();
+    for expected in [
+        r#"kai_http_requests_total{method="GET",route="/healthz",status="200"} 1"#,
+        r#"kai_http_requests_total{method="GET",route="/api/v1/me",status="401"} 1"#,
+        // Routes are labelled by their template, never by the ids in them.
+        r#"route="/api/v1/keys/{id}",status="401""#,
+        "kai_http_request_duration_seconds_bucket",
+        "kai_http_requests_in_flight 1",
+        r#"kai_build_info{version=""#,
+        "kai_db_pool_max_connections 8",
+        "kai_db_pool_connections ",
+        "# EOF",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn the_openapi_document_covers_every_route_and_error() {
+    let server = TestServer::start().await;
+    let doc: Value = server
+        .client
+        .get(server.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    let paths = doc["paths"].as_object().unwrap();
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/openapi.json",
+        "/docs",
+        "/api/v1/auth/login",
+        "/api/v1/auth/refresh",
+        "/api/v1/auth/logout",
+        "/api/v1/me",
+        "/api/v1/me/password",
+        "/api/v1/keys",
+        "/api/v1/keys/{id}",
+        "/api/v1/users",
+        "/api/v1/users/{id}",
+    ] {
+        assert!(paths.contains_key(path), "{path} is not documented");
+    }
+    let mut operations = 0;
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().unwrap() {
+            operations += 1;
+            let responses = operation["responses"].as_object().unwrap();
+            for status in ["500", "503"] {
+                let problem = &responses[status]["content"]["application/problem+json"];
+                assert!(
+                    problem.is_object(),
+                    "{method} {path} does not document {status}"
+                );
+            }
+            if operation.get("security").is_some() {
+                assert!(
+                    responses.contains_key("401") && responses.contains_key("403"),
+                    "{method} {path}"
+                );
+            }
+            if operation.get("requestBody").is_some() {
+                for status in ["400", "413", "415", "422"] {
+                    assert!(
+                        responses.contains_key(status),
+                        "{method} {path} does not document {status}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(operations >= 17, "{operations}");
+    assert!(doc["components"]["schemas"]["Problem"].is_object());
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+}
+
+#[tokio::test]
+async fn the_api_reference_is_served_without_a_cdn() {
+    let server = TestServer::start().await;
+    let page = server.client.get(server.url("/docs")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(
+        page.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'self'")
+    );
+    let html = page.text().await.unwrap();
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "the page must load nothing from elsewhere"
+    );
+    for asset in [
+        "/docs/swagger-ui-bundle.js",
+        "/docs/swagger-ui.css",
+        "/docs/init.js",
+    ] {
+        assert!(html.contains(asset), "{asset}");
+        let response = server.client.get(server.url(asset)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{asset}");
+        assert!(response.bytes().await.unwrap().len() > 100, "{asset}");
+    }
+    let init = server
+        .client
+        .get(server.url("/docs/init.js"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(init.contains("/openapi.json"));
+}
+
+#[tokio::test]
+async fn shutdown_drains_requests_in_flight_and_stops_accepting() {
+    let slow = OpenApiRouter::new().route(
+        "/test/slow",
+        get(|| async {
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            "done"
+        }),
+    );
+    let mut server =
+        TestServer::start_with(|s| s.http.shutdown_grace = Duration::from_secs(10), slow).await;
+    let in_flight = {
+        let request = server.client.get(server.url("/test/slow")).send();
+        tokio::spawn(request)
+    };
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    server.shut_down();
+    let response = in_flight.await.unwrap().unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.text().await.unwrap(),
+        "done",
+        "the request in flight finished"
+    );
+    let finished = tokio::time::timeout(Duration::from_secs(5), server.task.take().unwrap()).await;
+    assert!(finished.unwrap().unwrap().is_ok());
+    let fresh = reqwest::Client::new()
+        .get(server.url("/healthz"))
+        .send()
+        .await;
+    assert!(fresh.is_err(), "no new connections after shutdown");
+}
+
+#[tokio::test]
+async fn shutdown_gives_up_on_requests_that_outlast_the_grace_period() {
+    let stuck = OpenApiRouter::new().route(
+        "/test/stuck",
+        get(|| async {
+            tokio::time::sleep(Duration::from_secs(600)).await;
+            "never"
+        }),
+    );
+    let mut server = TestServer::start_with(
+        |s| {
+            s.http.shutdown_grace = Duration::from_millis(300);
+            s.http.request_timeout = Duration::from_secs(900);
+        },
+        stuck,
+    )
+    .await;
+    let _in_flight = tokio::spawn(server.client.get(server.url("/test/stuck")).send());
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    server.shut_down();
+    // Well inside the stuck request's ten minutes: the server stopped waiting for it.
+    let finished = tokio::time::timeout(Duration::from_secs(30), server.task.take().unwrap()).await;
+    assert!(
+        finished
+            .expect("serve returned after the grace period")
+            .unwrap()
+            .is_ok()
+    );
+}
