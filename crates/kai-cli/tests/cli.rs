@@ -1,0 +1,497 @@
+//! The real `kai` binary: its commands, its configuration errors, and a running server's
+//! behaviour as a process (locking, logging, signals).
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kai_store::testing::TestDatabase;
+use serde_json::Value;
+
+const PASSWORD: &str = "correct horse battery";
+
+/// A sandbox for the binary: its own HOME and XDG directories, and a disposable database of the
+/// backend the environment selects.
+struct Kai {
+    home: tempfile::TempDir,
+    db: TestDatabase,
+}
+
+impl Kai {
+    async fn new() -> Kai {
+        Kai {
+            home: tempfile::tempdir().unwrap(),
+            db: TestDatabase::new().await,
+        }
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.db.dir().join("data")
+    }
+
+    /// The binary with a clean environment: nothing of the developer's KAI_* leaks in.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_kai"));
+        command
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.home.path())
+            .env("XDG_CONFIG_HOME", self.home.path().join("config"))
+            .env("XDG_DATA_HOME", self.home.path().join("data"))
+            .env("KAI_DATA_DIR", self.data_dir())
+            .env("KAI_DATABASE_URL", self.db.url().expose())
+            .stdin(Stdio::null());
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    fn create_admin(&self, name: &str) {
+        let out = self.run_with_stdin(
+            &["user", "create", "--admin", name],
+            &format!("{PASSWORD}\n"),
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts a failure reported as exactly one line on stderr, containing each of `needles`.
+#[track_caller]
+fn assert_one_line_failure(out: &Output, needles: &[&str]) {
+    assert!(
+        !out.status.success(),
+        "expected failure; stdout: {}",
+        stdout(out)
+    );
+    let err = stderr(out);
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line:\n{err}");
+    for needle in needles {
+        assert!(err.contains(needle), "{needle:?} not in: {err}");
+    }
+}
+
+/// A running `kai serve`, its stderr collected line by line.
+struct Server {
+    child: Child,
+    base: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    fn start(kai: &Kai, extra_args: &[&str]) -> Server {
+        let mut args = vec!["serve", "--bind", "127.0.0.1:0"];
+        args.extend_from_slice(extra_args);
+        let mut child = kai
+            .command(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let reader = BufReader::new(child.stderr.take().unwrap());
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in reader.lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let base = loop {
+            let found = log.lock().unwrap().iter().find_map(|line| {
+                let start = line.find("http://")?;
+                let url: String = line[start..]
+                    .chars()
+                    .take_while(|c| !c.is_whitespace() && *c != '"' && *c != ')')
+                    .collect();
+                Some(url)
+            });
+            if let Some(url) = found {
+                break url;
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("kai serve exited with {status}: {:?}", log.lock().unwrap());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "kai serve did not start: {:?}",
+                log.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        Server { child, base, log }
+    }
+
+    fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "kai serve ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        // Let the reader thread drain the last lines.
+        std::thread::sleep(Duration::from_millis(100));
+        (status, self.log_text())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+#[tokio::test]
+async fn every_command_has_help_and_a_version() {
+    let kai = Kai::new().await;
+    let version = kai.run(&["--version"]);
+    assert!(version.status.success());
+    assert_eq!(
+        stdout(&version).trim(),
+        format!("kai {}", env!("CARGO_PKG_VERSION"))
+    );
+    for command in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["config", "--help"],
+        vec!["config", "show", "--help"],
+        vec!["user", "--help"],
+        vec!["user", "create", "--help"],
+        vec!["user", "list", "--help"],
+        vec!["user", "passwd", "--help"],
+        vec!["user", "delete", "--help"],
+        vec!["openapi", "--help"],
+    ] {
+        let out = kai.run(&command);
+        assert!(out.status.success(), "{command:?}: {}", stderr(&out));
+        assert!(stdout(&out).contains("Usage: kai"), "{command:?}");
+    }
+    let out = kai.run(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn config_show_prints_effective_settings_with_secrets_redacted() {
+    let kai = Kai::new().await;
+    let out = kai
+        .command(&["config", "show"])
+        .env_remove("KAI_DATA_DIR")
+        .env("KAI_DATABASE_URL", "postgres://kai:hunter2@db.example/kai")
+        .env(
+            "KAI_AUTH_TOKEN_SECRET",
+            "a-token-secret-of-more-than-32-bytes",
+        )
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("bind = \"127.0.0.1:8420\""), "{text}");
+    let default_data = kai.home.path().join("data/kai");
+    assert!(
+        text.contains(&format!("data_dir = \"{}\"", default_data.display())),
+        "{text}"
+    );
+    assert!(
+        text.contains("postgres://kai:<redacted>@db.example/kai"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("hunter2") && !text.contains("a-token-secret"),
+        "{text}"
+    );
+
+    let out = kai
+        .command(&["config", "show", "--json"])
+        .env("KAI_HTTP_REQUEST_TIMEOUT", "45s")
+        .output()
+        .unwrap();
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["http"]["request_timeout"], "45s");
+    assert_eq!(json["auth"]["access_token_ttl"], "15m");
+}
+
+#[tokio::test]
+async fn the_configuration_file_is_found_and_checked() {
+    let kai = Kai::new().await;
+    let config_dir = kai.home.path().join("config/kai");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    std::fs::write(config_dir.join("kai.toml"), "bind = \"127.0.0.1:9999\"\n").unwrap();
+    let out = kai.run(&["config", "show"]);
+    assert!(stdout(&out).contains("127.0.0.1:9999"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("kai.toml"));
+
+    std::fs::write(
+        config_dir.join("kai.toml"),
+        "[http]\nmax_bdy_size = \"1 MiB\"\n",
+    )
+    .unwrap();
+    assert_one_line_failure(
+        &kai.run(&["serve"]),
+        &["`http.max_bdy_size`", "kai.toml", "http.max_body_size"],
+    );
+
+    std::fs::write(
+        config_dir.join("kai.toml"),
+        "[database]\nmax_connections = \"lots\"\n",
+    )
+    .unwrap();
+    assert_one_line_failure(
+        &kai.run(&["serve"]),
+        &["`database.max_connections`", "kai.toml"],
+    );
+
+    std::fs::write(config_dir.join("kai.toml"), "bind = [\n").unwrap();
+    assert_one_line_failure(
+        &kai.run(&["config", "show"]),
+        &["kai.toml:", "invalid TOML"],
+    );
+
+    let explicit = kai.run(&["--config", "/nonexistent/kai.toml", "config", "show"]);
+    assert_one_line_failure(&explicit, &["/nonexistent/kai.toml"]);
+}
+
+#[tokio::test]
+async fn bad_variables_are_refused_with_one_line() {
+    let kai = Kai::new().await;
+    let out = kai
+        .command(&["serve"])
+        .env("KAI_BND", "127.0.0.1:1")
+        .output()
+        .unwrap();
+    assert_one_line_failure(&out, &["KAI_BND", "KAI_BIND"]);
+    let out = kai
+        .command(&["serve"])
+        .env("KAI_BIND", "not-an-address")
+        .output()
+        .unwrap();
+    assert_one_line_failure(&out, &["`bind`", "KAI_BIND"]);
+    let out = kai
+        .command(&["serve"])
+        .env("KAI_LOG_LEVEL", "loud=[")
+        .output()
+        .unwrap();
+    assert_one_line_failure(&out, &["log.level"]);
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_named_with_its_password_redacted() {
+    let kai = Kai::new().await;
+    for command in [&["serve"][..], &["user", "list"][..]] {
+        let out = kai
+            .command(command)
+            .env("KAI_DATABASE_URL", "postgres://kai:hunter2@127.0.0.1:1/kai")
+            .output()
+            .unwrap();
+        assert_one_line_failure(
+            &out,
+            &[
+                "cannot connect to database",
+                "postgres://kai:<redacted>@127.0.0.1:1/kai",
+            ],
+        );
+        assert!(!stderr(&out).contains("hunter2"));
+    }
+}
+
+#[tokio::test]
+async fn users_are_managed_from_the_command_line() {
+    let kai = Kai::new().await;
+    kai.create_admin("Alice");
+    let out = kai.run_with_stdin(
+        &["user", "create", "bob", "--json"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let bob: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(bob["username"], "bob");
+    assert_eq!(bob["role"], "user");
+
+    let list = kai.run(&["user", "list"]);
+    let text = stdout(&list);
+    assert!(text.starts_with("USERNAME"), "{text}");
+    assert!(
+        text.contains("alice") && text.contains("admin") && text.contains("bob"),
+        "{text}"
+    );
+    let list: Value = serde_json::from_slice(&kai.run(&["user", "list", "--json"]).stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+
+    assert_one_line_failure(
+        &kai.run_with_stdin(&["user", "create", "bob"], &format!("{PASSWORD}\n")),
+        &["already exists"],
+    );
+    assert_one_line_failure(
+        &kai.run_with_stdin(&["user", "create", "carol"], "short\n"),
+        &["password", "8 characters"],
+    );
+    assert_one_line_failure(
+        &kai.run_with_stdin(&["user", "create", "carol"], ""),
+        &["no password"],
+    );
+    assert_one_line_failure(
+        &kai.run_with_stdin(&["user", "create", "no way"], "whatever123\n"),
+        &["username"],
+    );
+
+    let out = kai.run_with_stdin(&["user", "passwd", "bob"], "a brand new password\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_one_line_failure(
+        &kai.run(&["user", "delete", "alice"]),
+        &["last enabled admin"],
+    );
+    assert!(kai.run(&["user", "delete", "bob"]).status.success());
+    assert_one_line_failure(&kai.run(&["user", "delete", "bob"]), &["user not found"]);
+}
+
+#[tokio::test]
+async fn openapi_prints_the_document() {
+    let kai = Kai::new().await;
+    let out = kai.run(&["openapi"]);
+    assert!(out.status.success());
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(doc["paths"]["/api/v1/me"].is_object());
+}
+
+#[tokio::test]
+async fn serve_explains_the_first_step_serves_and_stops_on_sigterm() {
+    let kai = Kai::new().await;
+    let server = Server::start(&kai, &[]);
+    let health = reqwest::get(format!("{}/healthz", server.base))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    assert!(
+        server.log_text().contains("kai user create --admin NAME"),
+        "{}",
+        server.log_text()
+    );
+    let (status, log) = server.terminate();
+    assert!(status.success(), "{status}: {log}");
+    assert!(
+        log.contains("received SIGTERM") && log.contains("stopped"),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn a_second_server_on_the_same_sqlite_data_is_refused() {
+    let kai = Kai::new().await;
+    if kai.db.url().kind() != kai_config::DatabaseKind::Sqlite {
+        return; // The lock guards SQLite data directories; PostgreSQL servers may run side by side.
+    }
+    let first = Server::start(&kai, &[]);
+    let second = kai.run(&["serve", "--bind", "127.0.0.1:0"]);
+    assert_one_line_failure(
+        &second,
+        &[
+            "another kai server",
+            &kai.data_dir().display().to_string(),
+            "pid",
+        ],
+    );
+    // The first one is unharmed.
+    let health = reqwest::get(format!("{}/readyz", first.base))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let (status, _) = first.terminate();
+    assert!(status.success());
+    // Once it has stopped, the data directory is free again.
+    let again = Server::start(&kai, &[]);
+    again.terminate();
+}
+
+#[tokio::test]
+async fn json_logs_never_contain_secrets() {
+    let kai = Kai::new().await;
+    kai.create_admin("alice");
+    let server = Server::start(&kai, &["--log-format", "json", "--log-level", "trace"]);
+    let client = reqwest::Client::new();
+    let tokens: Value = client
+        .post(format!("{}/api/v1/auth/login", server.base))
+        .json(&serde_json::json!({"username": "alice", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let created: Value = client
+        .post(format!("{}/api/v1/keys", server.base))
+        .bearer_auth(&access)
+        .json(&serde_json::json!({"name": "k", "scopes": ["read"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = created["key"].as_str().unwrap().to_owned();
+    client
+        .get(format!("{}/api/v1/me", server.base))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    client
+        .post(format!("{}/api/v1/auth/refresh", server.base))
+        .json(&serde_json::json!({"refresh_token": refresh}))
+        .send()
+        .await
+        .unwrap();
+    let (_, log) = server.terminate();
+
+    assert!(log.lines().count() > 5, "{log}");
+    for line in log.lines() {
+        let parsed: Result<Value, _> = serde_json::from_str(line);
+        assert!(parsed.is_ok(), "not JSON: {line}");
+    }
+    assert!(log.contains("\"request_id\""), "{log}");
+    for secret in [PASSWORD, &access, &refresh, &key] {
+        assert!(!log.contains(secret), "a secret reached the log: {secret}");
+    }
+    // Not even recognisable fragments of them.
+    assert!(!log.contains(&key[4..20]) && !log.contains(&refresh[6..20]));
+}
