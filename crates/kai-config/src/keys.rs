@@ -77,7 +77,7 @@ pub const KEYS: &[Key] = &[
     secret(
         "database_url",
         "sqlite://<data_dir>/kai.db",
-        "`sqlite://PATH` or `postgres://USER:PASSWORD@HOST:PORT/DATABASE`. The password is redacted wherever it is shown.",
+        "`sqlite://PATH` or `postgres://USER:PASSWORD@HOST:PORT/DATABASE`.",
     ),
     key(
         "log.level",
@@ -175,6 +175,25 @@ pub const KEYS: &[Key] = &[
         "Window over which a client address's failures count.",
     ),
 ];
+
+/// The configuration reference as a Markdown table: the README's copy is checked against it.
+#[must_use]
+pub fn reference_markdown() -> String {
+    let mut table = String::from(
+        "| Key | Environment variable | Default | What it does |\n| --- | --- | --- | --- |\n",
+    );
+    for key in KEYS {
+        let secret = if key.secret { " Shown redacted." } else { "" };
+        table.push_str(&format!(
+            "| `{}` | `{}` | `{}` | {}{secret} |\n",
+            key.path,
+            key.env_var(),
+            key.default,
+            key.doc
+        ));
+    }
+    table
+}
 
 /// The key at `path`, if there is one.
 #[must_use]

@@ -20,7 +20,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use bytesize::ByteSize;
-pub use keys::{KEYS, Key, KeyKind, find as find_key};
+pub use keys::{KEYS, Key, KeyKind, find as find_key, reference_markdown};
 pub use settings::{
     AuthSettings, DatabaseSettings, HttpSettings, LogFormat, LogSettings, Settings,
 };

@@ -253,6 +253,25 @@ fn shown_configuration_is_redacted_and_loads_back() {
 }
 
 #[test]
+fn documented_defaults_are_the_real_ones() {
+    let defaults = load_with(&[], None).unwrap().settings;
+    for key in KEYS
+        .iter()
+        .filter(|key| !["data_dir", "database_url", "auth.token_secret"].contains(&key.path))
+    {
+        let var = key.env_var();
+        let explicit = load_with(&[(var.as_str(), key.default)], None)
+            .unwrap_or_else(|err| panic!("{}: documented default does not load: {err}", key.path))
+            .settings;
+        assert_eq!(
+            explicit, defaults,
+            "{}: documented default `{}` is not the default",
+            key.path, key.default
+        );
+    }
+}
+
+#[test]
 fn every_key_is_a_field_and_every_field_a_key() {
     // Each listed key, set on its own, is accepted by the struct.
     for key in KEYS {
@@ -299,6 +318,39 @@ fn collect_leaves(table: &toml::Table, prefix: &str, out: &mut Vec<String>) {
         match value {
             toml::Value::Table(inner) => collect_leaves(inner, &path, out),
             _ => out.push(path),
+        }
+    }
+}
+
+/// The README's configuration reference is the one generated from [`KEYS`]. Run the tests with
+/// `UPDATE_DOCS=1` to rewrite it after changing a key.
+#[test]
+fn the_readme_reference_is_current() {
+    let readme_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md");
+    let readme = std::fs::read_to_string(&readme_path).unwrap();
+    let (start, end) = (
+        "<!-- config-reference:start -->\n",
+        "<!-- config-reference:end -->",
+    );
+    let from = readme
+        .find(start)
+        .expect("README has a config-reference:start marker")
+        + start.len();
+    let to = readme
+        .find(end)
+        .expect("README has a config-reference:end marker");
+    let expected = reference_markdown();
+    if readme[from..to] != expected {
+        if std::env::var_os("UPDATE_DOCS").is_some() {
+            std::fs::write(
+                &readme_path,
+                format!("{}{expected}{}", &readme[..from], &readme[to..]),
+            )
+            .unwrap();
+        } else {
+            panic!(
+                "README.md's configuration reference is stale; run `UPDATE_DOCS=1 cargo test -p kai-config`"
+            );
         }
     }
 }

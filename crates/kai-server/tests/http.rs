@@ -444,3 +444,24 @@ async fn shutdown_gives_up_on_requests_that_outlast_the_grace_period() {
             .is_ok()
     );
 }
+
+/// docs/openapi.json is the document the server serves. Run the tests with `UPDATE_DOCS=1` to
+/// rewrite it after changing the API.
+#[test]
+fn the_committed_openapi_document_is_current() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
+    let expected = format!(
+        "{}\n",
+        kai_server::openapi_document().to_pretty_json().unwrap()
+    );
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    if committed != expected {
+        if std::env::var_os("UPDATE_DOCS").is_some() {
+            std::fs::write(&path, expected).unwrap();
+        } else {
+            panic!(
+                "docs/openapi.json is stale; run `UPDATE_DOCS=1 cargo test -p kai-server --test http`"
+            );
+        }
+    }
+}
