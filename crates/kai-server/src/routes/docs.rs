@@ -51,7 +51,6 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(openapi_json))
         .routes(routes!(docs))
-        .route("/docs/", get(docs))
         .route(
             "/docs/init.js",
             get(|| asset("text/javascript; charset=utf-8", INIT_JS.as_bytes())),
