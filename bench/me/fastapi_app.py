@@ -102,6 +102,7 @@ class ApiKey(Base):
 
 class AuthInfo(BaseModel):
     method: str
+    id: str
     scopes: list[str]
 
 
@@ -110,8 +111,14 @@ class Me(BaseModel):
     username: str
     role: str
     disabled: bool
-    created_at: str
+    created_at: datetime
+    updated_at: datetime
+    last_login_at: datetime | None
     auth: AuthInfo
+
+
+def from_ms(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, timezone.utc)
 
 
 def get_db() -> Iterator[Session]:
@@ -170,8 +177,10 @@ def me(principal: Annotated[tuple[User, ApiKey], Depends(api_key_principal)]) ->
         username=user.username,
         role=user.role,
         disabled=user.disabled,
-        created_at=datetime.fromtimestamp(user.created_at / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        auth=AuthInfo(method="api_key", scopes=key.scopes.split()),
+        created_at=from_ms(user.created_at),
+        updated_at=from_ms(user.updated_at),
+        last_login_at=from_ms(user.last_login_at),
+        auth=AuthInfo(method="api_key", id=key.id, scopes=key.scopes.split()),
     )
 
 
@@ -181,8 +190,17 @@ def setup(username: str = "bench") -> str:
     salt = secrets.token_bytes(16)
     pw_hash = hashlib.scrypt(secrets.token_bytes(16), salt=salt, n=2**14, r=8, p=1).hex()
     key = "kai_" + secrets.token_urlsafe(32)
+    now = now_ms()
     with SessionLocal() as db:
-        user = User(username=username, password_hash=f"scrypt${salt.hex()}${pw_hash}", role="admin")
+        # kai's setup logs in to create its key, so its user has a last_login_at too.
+        user = User(
+            username=username,
+            password_hash=f"scrypt${salt.hex()}${pw_hash}",
+            role="admin",
+            created_at=now,
+            updated_at=now,
+            last_login_at=now,
+        )
         db.add(user)
         db.flush()
         db.add(

@@ -87,7 +87,7 @@ check_me() {  # check_me NAME URL KEY
 import json, sys
 name, path = sys.argv[1], sys.argv[2]
 body = json.load(open(path))
-want = {"id", "username", "role", "disabled", "created_at", "auth"}
+want = {"id", "username", "role", "disabled", "created_at", "updated_at", "last_login_at", "auth"}
 missing = want - body.keys()
 assert not missing, f"missing fields {missing}"
 assert body["username"] == "bench", body
@@ -225,6 +225,17 @@ for s in $SERVERS; do
     esac
     check_me "$s" "${URL[$s]}" "${KEY[$s]}"
 done
+if [[ -n ${URL[kai]:-} && -n ${URL[fastapi]:-} ]]; then
+    # The peer must do the same work: say so loudly if kai's /me has grown or lost fields.
+    "$PYTHON" - "$WORK/kai-me.json" "$WORK/fastapi-me.json" <<'EOF' || log "WARNING: the two /me bodies differ in shape: update fastapi_app.py"
+import json, sys
+kai, peer = (json.load(open(p)) for p in sys.argv[1:])
+shape = lambda b: (sorted(b), sorted(b["auth"]))
+if shape(kai) != shape(peer):
+    print(f"[bench] kai fields {shape(kai)}\n[bench] FastAPI fields {shape(peer)}", file=sys.stderr)
+    sys.exit(1)
+EOF
+fi
 
 run_wrk() {  # run_wrk NAME ROUND DURATION -> JSON line on stdout
     local name=$1 rnd=$2 out=$WORK/wrk-$1-$2.txt
