@@ -82,7 +82,7 @@ def cmd_parse(name: str, rnd: str, path: str) -> int:
 
 
 def _fmt_ms(v: float) -> str:
-    return f"{v:.3g} ms" if v < 10 else f"{v:.1f} ms"
+    return f"{v:.2f} ms" if v < 10 else f"{v:.1f} ms"
 
 
 def cmd_report(path: str) -> int:
