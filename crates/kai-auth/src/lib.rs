@@ -26,7 +26,9 @@ use kai_core::{
     ApiKey, ApiKeyId, InvalidInput, Role, Scope, Scopes, SessionId, User, UserId, Username,
     validate_password,
 };
-use kai_store::{NewApiKey, NewSession, NewUser, RotateOutcome, Store, StoreError, UserUpdate};
+use kai_store::{
+    LoginAttempt, NewApiKey, NewSession, NewUser, RotateOutcome, Store, StoreError, UserUpdate,
+};
 use time::OffsetDateTime;
 
 use crate::access::{AccessClaims, AccessError, AccessTokens};
@@ -110,8 +112,8 @@ pub enum AuthError {
     Store(#[from] StoreError),
 }
 
-/// The credentials a login or refresh returns.
-#[derive(Debug, Clone)]
+/// The credentials a login or refresh returns. `Debug` shows neither token.
+#[derive(Clone)]
 pub struct TokenPair {
     /// The JWT to send as `Authorization: Bearer`.
     pub access_token: String,
@@ -119,6 +121,16 @@ pub struct TokenPair {
     pub refresh_token: String,
     /// Seconds until the access token expires.
     pub expires_in: u64,
+}
+
+impl std::fmt::Debug for TokenPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenPair")
+            .field("access_token", &"<redacted>")
+            .field("refresh_token", &"<redacted>")
+            .field("expires_in", &self.expires_in)
+            .finish()
+    }
 }
 
 /// Where a login came from, recorded with the session.
@@ -174,8 +186,9 @@ impl Principal {
     }
 }
 
-/// Changes an admin makes to a user; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default)]
+/// Changes an admin makes to a user; `None` leaves a field as it is. `Debug` hides the
+/// password.
+#[derive(Clone, Default)]
 pub struct UserChanges {
     /// A new role.
     pub role: Option<Role>,
@@ -183,6 +196,16 @@ pub struct UserChanges {
     pub disabled: Option<bool>,
     /// A new password (ending every session).
     pub password: Option<String>,
+}
+
+impl std::fmt::Debug for UserChanges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserChanges")
+            .field("role", &self.role)
+            .field("disabled", &self.disabled)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// The accounts service. Cheap to share behind an `Arc`.
@@ -284,7 +307,7 @@ impl Accounts {
 
     /// Applies an admin's changes to a user. The last enabled admin can be neither demoted nor
     /// disabled, so that the node always has someone who can manage it. Disabling a user or
-    /// setting their password ends their sessions.
+    /// setting their password ends their sessions; setting a password also lifts a lockout.
     pub async fn update_user(&self, id: UserId, changes: UserChanges) -> Result<User, AuthError> {
         let current = self.user(id).await?;
         let stays_active_admin = changes.role.unwrap_or(current.role) == Role::Admin
@@ -299,21 +322,24 @@ impl Accounts {
             }
             None => None,
         };
-        let ends_sessions = password_hash.is_some() || changes.disabled == Some(true);
-        let update = UserUpdate {
-            role: changes.role,
-            disabled: changes.disabled,
-            password_hash,
-        };
-        let user = self
-            .store
-            .update_user(id, &update)
-            .await?
-            .ok_or(AuthError::NotFound("user"))?;
-        if ends_sessions {
-            self.store
-                .revoke_user_sessions(id, "account changed by an administrator")
-                .await?;
+        let mut user = current;
+        if changes.role.is_some() || changes.disabled.is_some() {
+            let update = UserUpdate {
+                role: changes.role,
+                disabled: changes.disabled,
+            };
+            user = self
+                .store
+                .update_user(id, &update)
+                .await?
+                .ok_or(AuthError::NotFound("user"))?;
+        }
+        if let Some(hash) = password_hash {
+            user = self
+                .store
+                .set_password(id, &hash, "password set by an administrator")
+                .await?
+                .ok_or(AuthError::NotFound("user"))?;
         }
         Ok(user)
     }
@@ -340,19 +366,25 @@ impl Accounts {
         Ok(())
     }
 
-    /// Changes a user's own password after checking the current one, and ends all their
-    /// sessions: whoever knew the old password is logged out everywhere.
+    /// Changes the principal's own password after checking the current one, and ends all their
+    /// sessions: whoever knew the old password is logged out everywhere. Only a login session
+    /// may do this, not an API key, and a wrong current password counts towards the lockout
+    /// like a failed login.
     pub async fn change_password(
         &self,
-        id: UserId,
+        principal: &Principal,
         current: &str,
         new: &str,
     ) -> Result<(), AuthError> {
+        require_session(principal, "changing the password")?;
+        validate_password(new)?;
+        let id = principal.user.id;
         let record = self
             .store
             .user(id)
             .await?
             .ok_or(AuthError::NotFound("user"))?;
+        self.begin_attempt(id).await?;
         if !self
             .passwords
             .verify(current, &record.password_hash)
@@ -360,27 +392,37 @@ impl Accounts {
         {
             return Err(AuthError::Forbidden("the current password is wrong".into()));
         }
-        validate_password(new)?;
-        let password_hash = Some(self.passwords.hash(new).await?);
+        let password_hash = self.passwords.hash(new).await?;
         self.store
-            .update_user(
-                id,
-                &UserUpdate {
-                    password_hash,
-                    ..UserUpdate::default()
-                },
-            )
-            .await?;
-        self.store
-            .revoke_user_sessions(id, "password changed")
-            .await?;
+            .set_password(id, &password_hash, "password changed")
+            .await?
+            .ok_or(AuthError::NotFound("user"))?;
         Ok(())
+    }
+
+    /// Counts a password check against the account before it is made; refused while locked.
+    async fn begin_attempt(&self, id: UserId) -> Result<(), AuthError> {
+        let now = OffsetDateTime::now_utc();
+        let lock_until = later(now, self.settings.lockout_duration);
+        match self
+            .store
+            .begin_login_attempt(id, self.settings.lockout_after, lock_until)
+            .await?
+        {
+            LoginAttempt::Allowed => Ok(()),
+            LoginAttempt::Locked(until) => Err(AuthError::AccountLocked {
+                retry_after: to_std(until - now),
+            }),
+        }
     }
 
     // ---- sessions ----
 
-    /// Logs in with a password. Refused while the client address or the account is locked out,
-    /// and counted against both when the password is wrong.
+    /// Logs in with a password. Refused while the client address or the account is locked out.
+    ///
+    /// Each attempt is counted against both before the password is checked, and forgiven once
+    /// it proves right: so a burst of simultaneous guesses gets no more of them checked than
+    /// the limits allow.
     pub async fn login(
         &self,
         username: &str,
@@ -389,45 +431,46 @@ impl Accounts {
     ) -> Result<TokenPair, AuthError> {
         if let Some(addr) = client.addr {
             self.clients
-                .check(addr)
+                .try_acquire(addr)
                 .map_err(|retry_after| AuthError::ClientThrottled { retry_after })?;
         }
+        let result = self.login_account(username, password, &client).await;
+        if let Some(addr) = client.addr
+            && !matches!(result, Err(AuthError::InvalidCredentials))
+        {
+            // Only wrong passwords count against the address; a lockout answer tested nothing.
+            self.clients.forgive(addr);
+        }
+        result
+    }
+
+    async fn login_account(
+        &self,
+        username: &str,
+        password: &str,
+        client: &ClientInfo,
+    ) -> Result<TokenPair, AuthError> {
         let record = match username.parse::<Username>() {
             Ok(name) => self.store.user_by_name(&name).await?,
             Err(_) => None,
         };
         let Some(record) = record else {
             self.passwords.verify_decoy(password).await?;
-            self.count_client_failure(&client);
             return Err(AuthError::InvalidCredentials);
         };
-        let now = OffsetDateTime::now_utc();
-        if let Some(until) = record.locked_until.filter(|until| *until > now) {
-            return Err(AuthError::AccountLocked {
-                retry_after: to_std(until - now),
-            });
-        }
+        self.begin_attempt(record.user.id).await?;
         if !self
             .passwords
             .verify(password, &record.password_hash)
             .await?
         {
-            self.count_client_failure(&client);
-            let lock_until = now
-                + time::Duration::try_from(self.settings.lockout_duration)
-                    .unwrap_or(time::Duration::MAX);
-            let locked = self
-                .store
-                .record_failed_login(record.user.id, self.settings.lockout_after, lock_until)
-                .await?;
-            if locked.is_some() {
-                tracing::warn!(user = %record.user.username, "account locked after repeated failed logins");
-            }
             return Err(AuthError::InvalidCredentials);
         }
         if record.user.disabled {
+            self.store.clear_login_failures(record.user.id).await?;
             return Err(AuthError::AccountDisabled);
         }
+        let now = OffsetDateTime::now_utc();
         self.store.record_login(record.user.id, now).await?;
         let refresh_token = secrets::generate(REFRESH_TOKEN_PREFIX);
         let session = self
@@ -437,11 +480,15 @@ impl Accounts {
                 client_addr: client.addr.map(|addr| addr.to_string()),
                 user_agent: client
                     .user_agent
+                    .as_ref()
                     .map(|agent| agent.chars().take(256).collect()),
                 refresh_token_hash: secrets::digest(&refresh_token),
                 refresh_expires_at: self.refresh_expiry(now),
+                verified_password_hash: record.password_hash,
             })
-            .await?;
+            .await?
+            // The password changed, or the account was disabled, while this login was checked.
+            .ok_or(AuthError::InvalidCredentials)?;
         Ok(self.token_pair(record.user.id, session.id, refresh_token, now))
     }
 
@@ -524,14 +571,7 @@ impl Accounts {
     }
 
     fn refresh_expiry(&self, now: OffsetDateTime) -> OffsetDateTime {
-        now + time::Duration::try_from(self.settings.refresh_token_ttl)
-            .unwrap_or(time::Duration::MAX)
-    }
-
-    fn count_client_failure(&self, client: &ClientInfo) {
-        if let Some(addr) = client.addr {
-            self.clients.record_failure(addr);
-        }
+        later(now, self.settings.refresh_token_ttl)
     }
 
     // ---- authentication ----
@@ -591,10 +631,14 @@ impl Accounts {
             return Err(AuthError::AccountDisabled);
         }
         let stale_before = now - KEY_USE_RESOLUTION;
-        if api_key.last_used_at.is_none_or(|at| at < stale_before) {
-            self.store
+        if api_key.last_used_at.is_none_or(|at| at < stale_before)
+            && let Err(err) = self
+                .store
                 .touch_api_key(api_key.id, now, stale_before)
-                .await?;
+                .await
+        {
+            // Bookkeeping: a busy database must not turn a valid request into an error.
+            tracing::warn!(error = %err, "could not record the API key's use");
         }
         let scopes = api_key
             .scopes
@@ -609,7 +653,8 @@ impl Accounts {
     // ---- API keys ----
 
     /// Creates an API key for the principal's user and returns it with the key itself, which is
-    /// never available again. A key cannot carry a scope its creator lacks.
+    /// never available again. Only a login session may create keys, so a leaked key cannot mint
+    /// others that outlive it; and a key cannot carry a scope its creator lacks.
     pub async fn create_api_key(
         &self,
         principal: &Principal,
@@ -617,11 +662,22 @@ impl Accounts {
         scopes: Scopes,
         expires_at: Option<OffsetDateTime>,
     ) -> Result<(ApiKey, String), AuthError> {
+        require_session(principal, "creating an API key")?;
         let name = name.trim();
         if name.is_empty() || name.chars().count() > MAX_KEY_NAME_LEN {
             return Err(InvalidInput::new(
                 "name",
                 format!("must be 1 to {MAX_KEY_NAME_LEN} characters long"),
+            )
+            .into());
+        }
+        if name.chars().any(char::is_control) {
+            return Err(InvalidInput::new("name", "must not contain control characters").into());
+        }
+        if scopes.is_empty() {
+            return Err(InvalidInput::new(
+                "scopes",
+                "give at least one scope: `read`, `write` or `admin`",
             )
             .into());
         }
@@ -670,6 +726,26 @@ impl Accounts {
             .revoke_api_key(user_id, id)
             .await?
             .ok_or(AuthError::NotFound("API key"))
+    }
+}
+
+/// `now` plus `duration`, saturating at the largest time representable rather than panicking
+/// on an absurd configured duration.
+fn later(now: OffsetDateTime, duration: Duration) -> OffsetDateTime {
+    time::Duration::try_from(duration)
+        .ok()
+        .and_then(|duration| now.checked_add(duration))
+        .unwrap_or(time::macros::datetime!(9999-12-31 23:59:59 UTC))
+}
+
+/// Succeeds only for a credential from a password login: some operations must not be within
+/// reach of a key that leaked from a script.
+fn require_session(principal: &Principal, what: &str) -> Result<(), AuthError> {
+    match principal.credential {
+        Credential::Session(_) => Ok(()),
+        Credential::ApiKey(_) => Err(AuthError::Forbidden(format!(
+            "{what} needs a login session; API keys cannot do it"
+        ))),
     }
 }
 

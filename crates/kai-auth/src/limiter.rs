@@ -29,27 +29,11 @@ impl ClientLimiter {
         }
     }
 
-    /// `Err(wait)` if `addr` has used up its failures and must wait before trying again.
-    pub(crate) fn check(&self, addr: IpAddr) -> Result<(), Duration> {
-        let now = Instant::now();
-        let mut failures = self
-            .failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let Some(times) = failures.get_mut(&bucket(addr)) else {
-            return Ok(());
-        };
-        forget_before(times, now, self.window);
-        match times.front() {
-            Some(oldest) if times.len() >= self.limit => {
-                Err(self.window.saturating_sub(now - *oldest))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// Counts a failed login from `addr`.
-    pub(crate) fn record_failure(&self, addr: IpAddr) {
+    /// Counts an attempt from `addr` as failed before it is made, or `Err(wait)` if the address
+    /// has used up its failures and must wait. Checking and counting under one lock is what
+    /// keeps a burst of simultaneous attempts within the limit. An attempt that succeeds is
+    /// taken back with [`ClientLimiter::forgive`].
+    pub(crate) fn try_acquire(&self, addr: IpAddr) -> Result<(), Duration> {
         let now = Instant::now();
         let mut failures = self
             .failures
@@ -63,10 +47,26 @@ impl ClientLimiter {
         }
         let times = failures.entry(bucket(addr)).or_default();
         forget_before(times, now, self.window);
+        if let Some(oldest) = times.front()
+            && times.len() >= self.limit
+        {
+            return Err(self.window.saturating_sub(now - *oldest));
+        }
         times.push_back(now);
-        // Only the newest `limit` failures matter.
-        while times.len() > self.limit {
-            times.pop_front();
+        Ok(())
+    }
+
+    /// Takes back the newest counted attempt of `addr`: it turned out not to be a failure.
+    pub(crate) fn forgive(&self, addr: IpAddr) {
+        let mut failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(times) = failures.get_mut(&bucket(addr)) {
+            times.pop_back();
+            if times.is_empty() {
+                failures.remove(&bucket(addr));
+            }
         }
     }
 }
@@ -105,43 +105,63 @@ mod tests {
         let limiter = ClientLimiter::new(3, Duration::from_secs(60));
         let addr: IpAddr = "192.0.2.1".parse().unwrap();
         for _ in 0..3 {
-            assert!(limiter.check(addr).is_ok());
-            limiter.record_failure(addr);
+            limiter.try_acquire(addr).unwrap();
         }
-        let wait = limiter.check(addr).unwrap_err();
+        let wait = limiter.try_acquire(addr).unwrap_err();
         assert!(
             wait > Duration::from_secs(55) && wait <= Duration::from_secs(60),
             "{wait:?}"
         );
         assert!(
-            limiter.check("192.0.2.2".parse().unwrap()).is_ok(),
+            limiter.try_acquire("192.0.2.2".parse().unwrap()).is_ok(),
             "other addresses are unaffected"
         );
+    }
+
+    #[test]
+    fn forgiven_attempts_do_not_count() {
+        let limiter = ClientLimiter::new(2, Duration::from_secs(60));
+        let addr: IpAddr = "192.0.2.1".parse().unwrap();
+        for _ in 0..10 {
+            limiter.try_acquire(addr).unwrap();
+            limiter.forgive(addr);
+        }
+        limiter.try_acquire(addr).unwrap();
+        limiter.try_acquire(addr).unwrap();
+        assert!(limiter.try_acquire(addr).is_err());
     }
 
     #[test]
     fn failures_age_out() {
         let limiter = ClientLimiter::new(1, Duration::from_millis(30));
         let addr: IpAddr = "192.0.2.1".parse().unwrap();
-        limiter.record_failure(addr);
-        assert!(limiter.check(addr).is_err());
+        limiter.try_acquire(addr).unwrap();
+        assert!(limiter.try_acquire(addr).is_err());
         std::thread::sleep(Duration::from_millis(40));
-        assert!(limiter.check(addr).is_ok());
+        assert!(limiter.try_acquire(addr).is_ok());
     }
 
     #[test]
     fn ipv6_is_counted_per_64() {
         let limiter = ClientLimiter::new(1, Duration::from_secs(60));
-        limiter.record_failure("2001:db8:1:2::1".parse().unwrap());
+        limiter
+            .try_acquire("2001:db8:1:2::1".parse().unwrap())
+            .unwrap();
         assert!(
             limiter
-                .check("2001:db8:1:2:ffff::9".parse().unwrap())
+                .try_acquire("2001:db8:1:2:ffff::9".parse().unwrap())
                 .is_err()
         );
-        assert!(limiter.check("2001:db8:1:3::1".parse().unwrap()).is_ok());
-        limiter.record_failure("::ffff:192.0.2.7".parse().unwrap());
         assert!(
-            limiter.check("192.0.2.7".parse().unwrap()).is_err(),
+            limiter
+                .try_acquire("2001:db8:1:3::1".parse().unwrap())
+                .is_ok()
+        );
+        limiter
+            .try_acquire("::ffff:192.0.2.7".parse().unwrap())
+            .unwrap();
+        assert!(
+            limiter.try_acquire("192.0.2.7".parse().unwrap()).is_err(),
             "mapped IPv4 is IPv4"
         );
     }

@@ -193,7 +193,7 @@ async fn the_last_admin_cannot_be_removed() {
 async fn password_changes_end_sessions() {
     let db = TestDatabase::new().await;
     let accounts = accounts(&db, settings()).await;
-    let alice = accounts
+    accounts
         .create_user("alice", "correct horse", Role::User)
         .await
         .unwrap();
@@ -201,20 +201,21 @@ async fn password_changes_end_sessions() {
         .login("alice", "correct horse", client(1))
         .await
         .unwrap();
+    let session = accounts.authenticate(&pair.access_token).await.unwrap();
     assert!(matches!(
         accounts
-            .change_password(alice.id, "wrong", "new password")
+            .change_password(&session, "wrong", "new password")
             .await,
         Err(AuthError::Forbidden(_))
     ));
     assert!(matches!(
         accounts
-            .change_password(alice.id, "correct horse", "short")
+            .change_password(&session, "correct horse", "short")
             .await,
         Err(AuthError::Invalid(_))
     ));
     accounts
-        .change_password(alice.id, "correct horse", "battery staple")
+        .change_password(&session, "correct horse", "battery staple")
         .await
         .unwrap();
     assert!(matches!(
@@ -225,6 +226,130 @@ async fn password_changes_end_sessions() {
         .login("alice", "battery staple", client(1))
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn wrong_current_passwords_count_towards_the_lockout() {
+    let db = TestDatabase::new().await;
+    let accounts = accounts(&db, settings()).await;
+    accounts
+        .create_user("alice", "correct horse", Role::User)
+        .await
+        .unwrap();
+    let pair = accounts
+        .login("alice", "correct horse", client(1))
+        .await
+        .unwrap();
+    let session = accounts.authenticate(&pair.access_token).await.unwrap();
+    for _ in 0..3 {
+        assert!(matches!(
+            accounts
+                .change_password(&session, "guess", "new password")
+                .await,
+            Err(AuthError::Forbidden(_))
+        ));
+    }
+    assert!(matches!(
+        accounts
+            .change_password(&session, "correct horse", "new password")
+            .await,
+        Err(AuthError::AccountLocked { .. })
+    ));
+}
+
+#[tokio::test]
+async fn api_keys_cannot_change_passwords_or_make_keys() {
+    let db = TestDatabase::new().await;
+    let accounts = accounts(&db, settings()).await;
+    accounts
+        .create_user("alice", "correct horse", Role::User)
+        .await
+        .unwrap();
+    let pair = accounts
+        .login("alice", "correct horse", client(1))
+        .await
+        .unwrap();
+    let session = accounts.authenticate(&pair.access_token).await.unwrap();
+    let (_, secret) = accounts
+        .create_api_key(&session, "all", session.scopes(), None)
+        .await
+        .unwrap();
+    let key = accounts.authenticate(&secret).await.unwrap();
+    let err = accounts
+        .change_password(&key, "correct horse", "new password")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, AuthError::Forbidden(ref m) if m.contains("login session")),
+        "{err}"
+    );
+    let err = accounts
+        .create_api_key(&key, "child", Scopes::parse(["read"]).unwrap(), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, AuthError::Forbidden(ref m) if m.contains("login session")),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_burst_of_guesses_is_held_to_the_limit() {
+    let db = TestDatabase::new().await;
+    let mut settings = settings();
+    settings.lockout_after = 3;
+    settings.client_failure_limit = 1000;
+    let accounts = std::sync::Arc::new(accounts(&db, settings).await);
+    accounts
+        .create_user("alice", "correct horse", Role::User)
+        .await
+        .unwrap();
+    let guesses: Vec<_> = (0..12u8)
+        .map(|i| {
+            let accounts = accounts.clone();
+            tokio::spawn(async move {
+                accounts
+                    .login("alice", &format!("guess number {i}"), client(i))
+                    .await
+            })
+        })
+        .collect();
+    let mut checked = 0;
+    for guess in guesses {
+        match guess.await.unwrap() {
+            Err(AuthError::InvalidCredentials) => checked += 1,
+            Err(AuthError::AccountLocked { .. }) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(
+        checked, 3,
+        "only `lockout_after` guesses reach the password check"
+    );
+}
+
+#[tokio::test]
+async fn absurd_durations_saturate_instead_of_panicking() {
+    let db = TestDatabase::new().await;
+    let mut settings = settings();
+    settings.lockout_duration = Duration::from_secs(u64::MAX / 4);
+    settings.refresh_token_ttl = Duration::from_secs(u64::MAX / 4);
+    let accounts = accounts(&db, settings).await;
+    accounts
+        .create_user("alice", "correct horse", Role::User)
+        .await
+        .unwrap();
+    accounts
+        .login("alice", "correct horse", client(1))
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let _ = accounts.login("alice", "wrong", client(2)).await;
+    }
+    assert!(matches!(
+        accounts.login("alice", "correct horse", client(3)).await,
+        Err(AuthError::AccountLocked { .. })
+    ));
 }
 
 #[tokio::test]

@@ -203,6 +203,10 @@ pub fn load(sources: &Sources) -> Result<Loaded, ConfigError> {
         let Some(suffix) = name.strip_prefix("KAI_") else {
             continue;
         };
+        // An empty variable counts as unset, as `Environment::get` has it everywhere.
+        if value.trim().is_empty() {
+            continue;
+        }
         if name == CONFIG_ENV_VAR
             || suffix.is_empty()
             || TOOLING_PREFIXES.iter().any(|p| name.starts_with(p))

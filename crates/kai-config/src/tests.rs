@@ -124,6 +124,15 @@ fn unknown_file_keys_are_refused_with_a_suggestion() {
 }
 
 #[test]
+fn empty_variables_count_as_unset() {
+    let s = load_with(&[("KAI_BIND", ""), ("KAI_AUTH_TOKEN_SECRET", " ")], None)
+        .unwrap()
+        .settings;
+    assert_eq!(s.bind.port(), 8420);
+    assert!(s.auth.token_secret.is_none());
+}
+
+#[test]
 fn unknown_variables_are_refused() {
     let err = load_with(&[("KAI_DATABSE_URL", "postgres://x")], None)
         .unwrap_err()

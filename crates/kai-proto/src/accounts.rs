@@ -73,8 +73,8 @@ pub struct LogoutRequest {
     pub refresh_token: Password,
 }
 
-/// The credentials a login or refresh returns.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+/// The credentials a login or refresh returns. `Debug` shows neither token.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 pub struct TokenResponse {
     /// Send as `Authorization: Bearer <access_token>`.
     pub access_token: String,
@@ -86,6 +86,17 @@ pub struct TokenResponse {
     /// Seconds until the access token expires.
     #[schema(example = 900)]
     pub expires_in: u64,
+}
+
+impl fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("access_token", &"<redacted>")
+            .field("refresh_token", &"<redacted>")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .finish()
+    }
 }
 
 /// `POST /api/v1/me/password`.
@@ -233,35 +244,19 @@ pub struct Me {
 }
 
 impl Me {
-    /// The user behind a session.
+    /// The user behind a credential, and the scopes in effect.
     #[must_use]
-    pub fn from_session(
+    pub fn new(
         user: kai_core::User,
-        session: kai_core::SessionId,
+        method: AuthMethod,
+        id: Uuid,
         scopes_in_effect: kai_core::Scopes,
     ) -> Self {
         Me {
             user: user.into(),
             auth: Credential {
-                method: AuthMethod::Session,
-                id: session.as_uuid(),
-                scopes: scopes(scopes_in_effect),
-            },
-        }
-    }
-
-    /// The user behind an API key.
-    #[must_use]
-    pub fn from_api_key(
-        user: kai_core::User,
-        key: kai_core::ApiKeyId,
-        scopes_in_effect: kai_core::Scopes,
-    ) -> Self {
-        Me {
-            user: user.into(),
-            auth: Credential {
-                method: AuthMethod::ApiKey,
-                id: key.as_uuid(),
+                method,
+                id,
                 scopes: scopes(scopes_in_effect),
             },
         }
@@ -355,14 +350,23 @@ pub struct CreateApiKeyRequest {
     pub expires_at: Option<OffsetDateTime>,
 }
 
-/// A new API key: the only time the key itself is shown.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+/// A new API key: the only time the key itself is shown. `Debug` hides it.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreatedApiKey {
     /// The key, `kai_…`. Store it now: kai keeps only its hash.
     pub key: String,
     /// Its metadata.
     #[serde(flatten)]
     pub api_key: ApiKey,
+}
+
+impl fmt::Debug for CreatedApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CreatedApiKey")
+            .field("key", &"<redacted>")
+            .field("api_key", &self.api_key)
+            .finish()
+    }
 }
 
 #[cfg(test)]
@@ -399,6 +403,14 @@ mod tests {
                 revoked_at: None,
             },
         };
+        let debug = format!(
+            "{:?}",
+            CreatedApiKey {
+                key: "kai_secretvalue".into(),
+                ..key.clone()
+            }
+        );
+        assert!(!debug.contains("secretvalue"), "{debug}");
         let json = serde_json::to_value(&key).unwrap();
         assert_eq!(json["key"], "kai_x");
         assert_eq!(json["scopes"][0], "read");

@@ -115,8 +115,27 @@ impl Metrics {
         InFlight(&self.in_flight)
     }
 
-    /// Records an answered request.
-    pub(crate) fn observe(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+    /// Records an answered request. Methods outside HTTP's standard set are counted as `other`:
+    /// a client may send any token as a method, and each would otherwise become new series.
+    pub(crate) fn observe(
+        &self,
+        method: &http::Method,
+        route: &str,
+        status: u16,
+        elapsed: Duration,
+    ) {
+        let method = match *method {
+            http::Method::GET
+            | http::Method::HEAD
+            | http::Method::POST
+            | http::Method::PUT
+            | http::Method::PATCH
+            | http::Method::DELETE
+            | http::Method::OPTIONS
+            | http::Method::TRACE
+            | http::Method::CONNECT => method.as_str(),
+            _ => "other",
+        };
         let labels = RequestLabels {
             method: method.to_owned(),
             route: route.to_owned(),

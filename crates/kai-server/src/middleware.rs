@@ -87,7 +87,7 @@ pub(crate) async fn request_context(
     let route_label = route.as_deref().unwrap_or("unmatched");
     state
         .metrics
-        .observe(method.as_str(), route_label, status.as_u16(), elapsed);
+        .observe(&method, route_label, status.as_u16(), elapsed);
     drop(in_flight);
     let latency_ms = elapsed.as_secs_f64() * 1000.0;
     span.in_scope(|| {

@@ -7,7 +7,7 @@
 
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, OpenApi, Ref, ResponseBuilder};
+use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi as _};
 
 use kai_proto::{FieldError, PROBLEM_CONTENT_TYPE, Problem};
@@ -77,9 +77,23 @@ impl Modify for CommonErrors {
 fn add_common_errors(operation: &mut Operation) {
     let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
     let has_body = operation.request_body.is_some();
+    let has_path_parameter = operation.parameters.as_ref().is_some_and(|parameters| {
+        parameters.iter().any(|p| {
+            matches!(p, RefOr::T(p) if p.parameter_in == utoipa::openapi::path::ParameterIn::Path)
+        })
+    });
     let mut shared: Vec<(&str, &str)> = Vec::new();
+    if has_path_parameter && !has_body {
+        shared.push((
+            "400",
+            "A path parameter is malformed (an id that is not a UUID)",
+        ));
+    }
     if has_body {
-        shared.push(("400", "The body is not valid JSON"));
+        shared.push((
+            "400",
+            "The body is not valid JSON, or a path parameter is malformed",
+        ));
         shared.push(("413", "The body is larger than `http.max_body_size`"));
         shared.push(("415", "The body is not sent as `application/json`"));
         shared.push((

@@ -678,3 +678,89 @@ async fn one_address_cannot_guess_across_accounts() {
     throttled.assert_problem(StatusCode::TOO_MANY_REQUESTS, "too-many-failed-logins");
     assert!(throttled.headers.contains_key(header::RETRY_AFTER));
 }
+
+#[tokio::test]
+async fn api_keys_cannot_mint_keys_or_change_the_password() {
+    let server = TestServer::start().await;
+    let admin = server.admin_token().await;
+    let key = server.create_key(&admin, &["read", "write", "admin"]).await;
+    let key = key["key"].as_str().unwrap();
+    let mint = server
+        .post(
+            "/api/v1/keys",
+            Some(key),
+            json!({"name": "child", "scopes": ["read"]}),
+        )
+        .await;
+    mint.assert_problem(StatusCode::FORBIDDEN, "forbidden");
+    assert!(mint.detail().contains("login session"), "{}", mint.detail());
+    let change = server
+        .post(
+            "/api/v1/me/password",
+            Some(key),
+            json!({"current_password": PASSWORD, "new_password": "taken over!"}),
+        )
+        .await;
+    change.assert_problem(StatusCode::FORBIDDEN, "forbidden");
+    server.login(ADMIN, PASSWORD).await;
+}
+
+#[tokio::test]
+async fn key_names_are_checked() {
+    let server = TestServer::start().await;
+    let admin = server.admin_token().await;
+    for name in ["", "   ", "a\u{0}b", &"x".repeat(101)] {
+        let reply = server
+            .post(
+                "/api/v1/keys",
+                Some(&admin),
+                json!({"name": name, "scopes": ["read"]}),
+            )
+            .await;
+        reply.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation-failed");
+        assert_eq!(reply.body["errors"][0]["field"], "name");
+    }
+}
+
+#[tokio::test]
+async fn an_admin_setting_a_password_lifts_a_lockout() {
+    let server = TestServer::start_with(|s| s.auth.lockout_after = 2, OpenApiRouter::new()).await;
+    let admin = server.admin_token().await;
+    server.user_token("gina").await;
+    for _ in 0..2 {
+        server
+            .post(
+                "/api/v1/auth/login",
+                None,
+                json!({"username": "gina", "password": "guess"}),
+            )
+            .await;
+    }
+    let locked = server
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"username": "gina", "password": PASSWORD}),
+        )
+        .await;
+    locked.assert_problem(StatusCode::TOO_MANY_REQUESTS, "account-locked");
+    let users = server.get("/api/v1/users", &admin).await;
+    let gina = users
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "gina")
+        .unwrap();
+    let path = format!("/api/v1/users/{}", gina["id"].as_str().unwrap());
+    let reply = server
+        .send(
+            Method::PATCH,
+            &path,
+            Some(&admin),
+            Some(json!({"password": "a fresh start"})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    server.login("gina", "a fresh start").await;
+}

@@ -465,3 +465,23 @@ fn the_committed_openapi_document_is_current() {
         }
     }
 }
+
+#[tokio::test]
+async fn made_up_methods_do_not_grow_the_metrics() {
+    let server = TestServer::start().await;
+    for i in 0..5 {
+        let method = Method::from_bytes(format!("FOO{i}").as_bytes()).unwrap();
+        server.send(method, "/healthz", None, None).await;
+    }
+    let text = server
+        .client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!text.contains("FOO"), "{text}");
+    assert!(text.contains(r#"method="other""#), "{text}");
+}

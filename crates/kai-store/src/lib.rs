@@ -24,7 +24,7 @@ use std::str::FromStr;
 
 pub use api_keys::NewApiKey;
 pub use sessions::{NewSession, RotateOutcome, Session};
-pub use users::{NewUser, UserRecord, UserUpdate};
+pub use users::{LoginAttempt, NewUser, UserRecord, UserUpdate};
 
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -139,18 +139,14 @@ impl Store {
                     .foreign_keys(true)
                     .busy_timeout(settings.busy_timeout)
                     .log_statements(log::LevelFilter::Trace);
-                let in_memory = options.get_filename() == std::path::Path::new(":memory:");
-                if let Some(dir) = options
-                    .get_filename()
-                    .parent()
-                    .filter(|d| !d.as_os_str().is_empty())
-                {
-                    std::fs::create_dir_all(dir).map_err(|err| {
-                        connect_error(format!("cannot create directory {}: {err}", dir.display()))
-                    })?;
+                // sqlx turns `:memory:` into a shared-cache URI, so look at what the user wrote.
+                let in_memory =
+                    url.expose().contains(":memory:") || url.expose().contains("mode=memory");
+                if !in_memory {
+                    prepare_private_file(options.get_filename()).map_err(connect_error)?;
                 }
-                // Each connection to `:memory:` is a database of its own, so a pool of them
-                // would scatter the data: keep exactly one, forever.
+                // An in-memory database lives only while a connection to it is open: keep exactly
+                // one, forever.
                 let max = if in_memory {
                     1
                 } else {
@@ -266,6 +262,45 @@ impl Store {
     /// Waits for checked-out connections to come back, then closes them all. Later calls fail.
     pub async fn close(&self) {
         with_pool!(self, |pool| pool.close().await);
+    }
+}
+
+/// Makes sure the SQLite file's directory exists and, for a new database, that the file is
+/// readable by its owner only: it holds password hashes and the token-signing key. SQLite
+/// gives its `-wal` and `-shm` files the same permissions as the database file.
+fn prepare_private_file(path: &std::path::Path) -> Result<(), String> {
+    if let Some(dir) = path
+        .parent()
+        .filter(|dir| !dir.as_os_str().is_empty() && !dir.exists())
+    {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(dir)
+            .map_err(|err| format!("cannot create directory {}: {err}", dir.display()))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+            #[cfg(unix)]
+            if let Ok(metadata) = std::fs::metadata(path) {
+                use std::os::unix::fs::PermissionsExt;
+                if metadata.permissions().mode() & 0o077 != 0 {
+                    tracing::warn!(
+                        path = %path.display(),
+                        "the database file is readable by other users; `chmod 600` it (and its -wal and -shm files)"
+                    );
+                }
+            }
+            Ok(())
+        }
+        Err(err) => Err(format!("cannot create {}: {err}", path.display())),
     }
 }
 

@@ -11,6 +11,37 @@ use crate::row::Columns;
 use crate::users::{UserRecord, user_columns, user_record};
 use crate::{Store, StoreError, from_millis, millis, with_pool};
 
+/// Ends every open session of the user `$user` (a `UserId`) at `$now` (Unix ms) for `$reason`,
+/// on `$executor` (a pool or a transaction of either backend). Evaluates to the number ended.
+macro_rules! revoke_sessions_of {
+    ($executor:expr, $user:expr, $now:expr, $reason:expr) => {
+        sqlx::query(
+            "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 \
+             WHERE user_id = $1 AND revoked_at IS NULL",
+        )
+        .bind($user.to_string())
+        .bind($now)
+        .bind($reason)
+        .execute($executor)
+        .await?
+        .rows_affected()
+    };
+}
+pub(crate) use revoke_sessions_of;
+
+/// A session joined to its user, selected by `sessions.id = $1`.
+macro_rules! select_session_with_user {
+    () => {
+        concat!(
+            "SELECT ",
+            session_columns!(),
+            ", ",
+            user_columns!(),
+            " FROM sessions JOIN users ON users.id = sessions.user_id WHERE sessions.id = $1"
+        )
+    };
+}
+
 macro_rules! session_columns {
     () => {
         "sessions.id AS session_id, sessions.user_id AS session_user_id, \
@@ -53,6 +84,10 @@ pub struct NewSession {
     pub refresh_token_hash: [u8; 32],
     /// When that token expires.
     pub refresh_expires_at: OffsetDateTime,
+    /// The password hash the login was checked against. The session opens only if it is still
+    /// the user's and the user is still enabled, so a login racing a password change or a
+    /// disabling loses.
+    pub verified_password_hash: String,
 }
 
 /// What exchanging a refresh token came to.
@@ -99,8 +134,9 @@ fn session(row: &impl Columns) -> Result<Session, StoreError> {
 }
 
 impl Store {
-    /// Opens a session with its first refresh token.
-    pub async fn create_session(&self, new: &NewSession) -> Result<Session, StoreError> {
+    /// Opens a session with its first refresh token. `None` if the user's password changed, or
+    /// the user was disabled or deleted, since the login checked it.
+    pub async fn create_session(&self, new: &NewSession) -> Result<Option<Session>, StoreError> {
         let now = crate::users::truncate(OffsetDateTime::now_utc());
         let session = Session {
             id: SessionId::new(),
@@ -114,17 +150,25 @@ impl Store {
         };
         with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
-            sqlx::query(
+            let opened = sqlx::query(
                 "INSERT INTO sessions (id, user_id, created_at, refreshed_at, client_addr, user_agent) \
-                 VALUES ($1, $2, $3, $3, $4, $5)",
+                 SELECT $1, $2, $3, $3, $4, $5 WHERE EXISTS \
+                 (SELECT 1 FROM users WHERE id = $2 AND password_hash = $6 AND disabled = $7)",
             )
             .bind(session.id.to_string())
             .bind(session.user_id.to_string())
             .bind(millis(now))
             .bind(session.client_addr.as_deref())
             .bind(session.user_agent.as_deref())
+            .bind(&new.verified_password_hash)
+            .bind(false)
             .execute(&mut *tx)
-            .await?;
+            .await?
+            .rows_affected();
+            if opened == 0 {
+                tx.rollback().await?;
+                return Ok(None);
+            }
             sqlx::query(
                 "INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at) VALUES ($1, $2, $3, $4)",
             )
@@ -136,7 +180,7 @@ impl Store {
             .await?;
             tx.commit().await?;
         });
-        Ok(session)
+        Ok(Some(session))
     }
 
     /// Exchanges the refresh token hashed as `old_hash` for one hashed as `new_hash`, in one
@@ -189,16 +233,10 @@ impl Store {
                 return Ok(outcome);
             };
 
-            let row = sqlx::query(concat!(
-                "SELECT ",
-                session_columns!(),
-                ", ",
-                user_columns!(),
-                " FROM sessions JOIN users ON users.id = sessions.user_id WHERE sessions.id = $1"
-            ))
-            .bind(&session_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+            let row = sqlx::query(select_session_with_user!())
+                .bind(&session_id)
+                .fetch_optional(&mut *tx)
+                .await?;
             let Some(row) = row else {
                 tx.commit().await?;
                 return Ok(RotateOutcome::Unknown);
@@ -238,16 +276,10 @@ impl Store {
         id: SessionId,
     ) -> Result<Option<(Session, UserRecord)>, StoreError> {
         with_pool!(self, |pool| {
-            let row = sqlx::query(concat!(
-                "SELECT ",
-                session_columns!(),
-                ", ",
-                user_columns!(),
-                " FROM sessions JOIN users ON users.id = sessions.user_id WHERE sessions.id = $1"
-            ))
-            .bind(id.to_string())
-            .fetch_optional(pool)
-            .await?;
+            let row = sqlx::query(select_session_with_user!())
+                .bind(id.to_string())
+                .fetch_optional(pool)
+                .await?;
             row.map(|row| Ok((session(&row)?, user_record(&row)?)))
                 .transpose()
         })
@@ -301,17 +333,7 @@ impl Store {
         reason: &str,
     ) -> Result<u64, StoreError> {
         let now = millis(OffsetDateTime::now_utc());
-        let result = with_pool!(self, |pool| {
-            sqlx::query(
-                "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 WHERE user_id = $1 AND revoked_at IS NULL",
-            )
-            .bind(user_id.to_string())
-            .bind(now)
-            .bind(reason)
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
+        let result = with_pool!(self, |pool| revoke_sessions_of!(pool, user_id, now, reason));
         Ok(result)
     }
 

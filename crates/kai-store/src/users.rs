@@ -45,10 +45,17 @@ pub struct NewUser {
 pub struct UserUpdate {
     /// A new role.
     pub role: Option<Role>,
-    /// Disable or re-enable the account.
+    /// Disable (ending every session) or re-enable the account.
     pub disabled: Option<bool>,
-    /// A new password hash.
-    pub password_hash: Option<String>,
+}
+
+/// Whether a login attempt may go ahead to the password check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginAttempt {
+    /// Counted as a failure until the password proves right.
+    Allowed,
+    /// The account is locked until then.
+    Locked(OffsetDateTime),
 }
 
 pub(crate) fn user_record(row: &impl Columns) -> Result<UserRecord, StoreError> {
@@ -192,7 +199,8 @@ impl Store {
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
-    /// Applies `update` to the user; `None` if there is no such user.
+    /// Applies `update` to the user; `None` if there is no such user. Disabling ends the
+    /// user's sessions in the same transaction.
     pub async fn update_user(
         &self,
         id: UserId,
@@ -200,22 +208,61 @@ impl Store {
     ) -> Result<Option<User>, StoreError> {
         let now = millis(OffsetDateTime::now_utc());
         with_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
             let row = sqlx::query(concat!(
                 "UPDATE users SET role = COALESCE($2, role), disabled = COALESCE($3, disabled), \
-                 password_hash = COALESCE($4, password_hash), updated_at = $5 \
-                 WHERE id = $1 RETURNING ",
+                 updated_at = $4 WHERE id = $1 RETURNING ",
                 user_columns!()
             ))
             .bind(id.to_string())
             .bind(update.role.map(Role::as_str))
             .bind(update.disabled)
-            .bind(update.password_hash.as_deref())
             .bind(now)
-            .fetch_optional(pool)
+            .fetch_optional(&mut *tx)
             .await?;
-            row.as_ref()
+            if row.is_some() && update.disabled == Some(true) {
+                crate::sessions::revoke_sessions_of!(&mut *tx, id, now, "account disabled");
+            }
+            let user = row
+                .as_ref()
                 .map(|row| user_record(row).map(|record| record.user))
-                .transpose()
+                .transpose()?;
+            tx.commit().await?;
+            Ok(user)
+        })
+    }
+
+    /// Sets the user's password hash, clears any login lockout, and ends every session of the
+    /// user, all in one transaction: whoever knew the old password is shut out at once, or the
+    /// password is not changed. `None` if there is no such user.
+    pub async fn set_password(
+        &self,
+        id: UserId,
+        password_hash: &str,
+        reason: &str,
+    ) -> Result<Option<User>, StoreError> {
+        let now = millis(OffsetDateTime::now_utc());
+        with_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let row = sqlx::query(concat!(
+                "UPDATE users SET password_hash = $2, failed_logins = 0, locked_until = NULL, \
+                 updated_at = $3 WHERE id = $1 RETURNING ",
+                user_columns!()
+            ))
+            .bind(id.to_string())
+            .bind(password_hash)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if row.is_some() {
+                crate::sessions::revoke_sessions_of!(&mut *tx, id, now, reason);
+            }
+            let user = row
+                .as_ref()
+                .map(|row| user_record(row).map(|record| record.user))
+                .transpose()?;
+            tx.commit().await?;
+            Ok(user)
         })
     }
 
@@ -232,30 +279,65 @@ impl Store {
         Ok(result > 0)
     }
 
-    /// Counts a failed login. Once `lock_after` failures in a row are reached, the account is
-    /// locked until `lock_until`. Returns the lock's end, if the account is now locked.
-    pub async fn record_failed_login(
+    /// Counts a login attempt as failed before its password is checked, unless the account is
+    /// locked. The attempt that reaches `lock_after` failures in a row locks the account until
+    /// `lock_until`; a lock that has run out starts the count afresh. A password that proves
+    /// right then clears the count ([`Store::record_login`], [`Store::clear_login_failures`]).
+    ///
+    /// Counting first, in one statement, is what makes the limit hold under concurrency: a
+    /// burst of simultaneous guesses gets at most `lock_after` of them to the password check.
+    pub async fn begin_login_attempt(
         &self,
         id: UserId,
         lock_after: u32,
         lock_until: OffsetDateTime,
-    ) -> Result<Option<OffsetDateTime>, StoreError> {
-        // One statement, so concurrent failures cannot undercount: `failed_logins` on the right
-        // of SET is the value before this update, in both SQLite and PostgreSQL.
-        let locked: Option<Option<i64>> = with_pool!(self, |pool| {
+    ) -> Result<LoginAttempt, StoreError> {
+        let now = millis(OffsetDateTime::now_utc());
+        // On the right of SET, columns hold their values from before this update, in SQLite
+        // and PostgreSQL alike.
+        let counted: Option<i64> = with_pool!(self, |pool| {
             sqlx::query_scalar(
                 "UPDATE users SET \
-                     failed_logins = failed_logins + 1, \
-                     locked_until = CASE WHEN failed_logins + 1 >= $2 THEN $3 ELSE locked_until END \
-                 WHERE id = $1 RETURNING locked_until",
+                     failed_logins = CASE WHEN locked_until IS NOT NULL THEN 1 ELSE failed_logins + 1 END, \
+                     locked_until = CASE \
+                         WHEN (CASE WHEN locked_until IS NOT NULL THEN 1 ELSE failed_logins + 1 END) >= $3 THEN $4 \
+                         ELSE NULL END \
+                 WHERE id = $1 AND (locked_until IS NULL OR locked_until <= $2) \
+                 RETURNING failed_logins",
             )
             .bind(id.to_string())
+            .bind(now)
             .bind(i64::from(lock_after))
             .bind(millis(lock_until))
             .fetch_optional(pool)
             .await?
         });
-        Ok(locked.flatten().map(from_millis))
+        if counted.is_some() {
+            return Ok(LoginAttempt::Allowed);
+        }
+        // No row changed: the account is locked (or was deleted meanwhile, which the password
+        // check will not survive either).
+        let until: Option<Option<i64>> = with_pool!(self, |pool| {
+            sqlx::query_scalar("SELECT locked_until FROM users WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(LoginAttempt::Locked(from_millis(
+            until.flatten().unwrap_or(now),
+        )))
+    }
+
+    /// Clears the failed-login count after a password proved right without a login following
+    /// (a disabled account, a password change).
+    pub async fn clear_login_failures(&self, id: UserId) -> Result<(), StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1")
+                .bind(id.to_string())
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
     }
 
     /// Records a successful login: clears failures and any lock.

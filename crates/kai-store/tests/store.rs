@@ -8,7 +8,9 @@ use std::time::Duration;
 use kai_config::{DatabaseKind, DatabaseUrl};
 use kai_core::{Role, Scope, Scopes, UserId, Username};
 use kai_store::testing::TestDatabase;
-use kai_store::{NewApiKey, NewSession, NewUser, RotateOutcome, Store, StoreError, UserUpdate};
+use kai_store::{
+    LoginAttempt, NewApiKey, NewSession, NewUser, RotateOutcome, Store, StoreError, UserUpdate,
+};
 use sqlx::{Connection, Executor};
 use time::OffsetDateTime;
 
@@ -43,9 +45,11 @@ async fn session(store: &Store, user_id: UserId, token: u8) -> kai_store::Sessio
             user_agent: Some("test".into()),
             refresh_token_hash: hash(token),
             refresh_expires_at: in_days(30),
+            verified_password_hash: "$argon2id$fake".into(),
         })
         .await
         .unwrap()
+        .expect("the session opens")
 }
 
 /// Runs `sql` directly against the test database, bypassing the store, to simulate damage done
@@ -110,7 +114,6 @@ async fn users_are_created_found_updated_and_deleted() {
             &UserUpdate {
                 role: Some(Role::Admin),
                 disabled: Some(true),
-                password_hash: None,
             },
         )
         .await
@@ -138,27 +141,26 @@ async fn users_are_created_found_updated_and_deleted() {
 }
 
 #[tokio::test]
-async fn failed_logins_lock_and_success_clears() {
+async fn login_attempts_lock_and_success_clears() {
     let db = TestDatabase::new().await;
     let store = db.store().await;
     let alice = user(&store, "alice", Role::User).await;
     let until = in_days(1);
-    assert_eq!(
-        store.record_failed_login(alice.id, 3, until).await.unwrap(),
-        None
-    );
-    assert_eq!(
-        store.record_failed_login(alice.id, 3, until).await.unwrap(),
-        None
-    );
-    let locked = store
-        .record_failed_login(alice.id, 3, until)
-        .await
-        .unwrap()
-        .unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            store.begin_login_attempt(alice.id, 3, until).await.unwrap(),
+            LoginAttempt::Allowed
+        );
+    }
+    let LoginAttempt::Locked(locked) = store.begin_login_attempt(alice.id, 3, until).await.unwrap()
+    else {
+        panic!("the fourth attempt is refused");
+    };
     assert!((locked - until).abs() < time::Duration::milliseconds(1));
-    let record = store.user(alice.id).await.unwrap().unwrap();
-    assert_eq!(record.failed_logins, 3);
+    assert_eq!(
+        store.user(alice.id).await.unwrap().unwrap().failed_logins,
+        3
+    );
 
     store
         .record_login(alice.id, OffsetDateTime::now_utc())
@@ -171,7 +173,33 @@ async fn failed_logins_lock_and_success_clears() {
 }
 
 #[tokio::test]
-async fn concurrent_failures_are_all_counted() {
+async fn an_expired_lock_starts_the_count_afresh() {
+    let db = TestDatabase::new().await;
+    let store = db.store().await;
+    let alice = user(&store, "alice", Role::User).await;
+    let already_over = OffsetDateTime::now_utc() - time::Duration::seconds(1);
+    for _ in 0..2 {
+        store
+            .begin_login_attempt(alice.id, 2, already_over)
+            .await
+            .unwrap();
+    }
+    // The lock set by the second attempt is already over: the next attempt is let through and
+    // counted as the first of a new run, not as the third.
+    assert_eq!(
+        store
+            .begin_login_attempt(alice.id, 2, in_days(1))
+            .await
+            .unwrap(),
+        LoginAttempt::Allowed
+    );
+    let record = store.user(alice.id).await.unwrap().unwrap();
+    assert_eq!(record.failed_logins, 1);
+    assert_eq!(record.locked_until, None);
+}
+
+#[tokio::test]
+async fn a_burst_of_attempts_gets_no_more_than_the_limit_through() {
     let db = TestDatabase::new().await;
     let store = db.store().await;
     let alice = user(&store, "alice", Role::User).await;
@@ -180,19 +208,142 @@ async fn concurrent_failures_are_all_counted() {
             let store = store.clone();
             tokio::spawn(async move {
                 store
-                    .record_failed_login(alice.id, 100, in_days(1))
+                    .begin_login_attempt(alice.id, 5, in_days(1))
                     .await
                     .unwrap()
             })
         })
         .collect();
+    let mut allowed = 0;
     for task in tasks {
-        task.await.unwrap();
+        if task.await.unwrap() == LoginAttempt::Allowed {
+            allowed += 1;
+        }
     }
-    assert_eq!(
-        store.user(alice.id).await.unwrap().unwrap().failed_logins,
-        20
+    assert_eq!(allowed, 5);
+}
+
+#[tokio::test]
+async fn setting_a_password_ends_sessions_and_unlocks_at_once() {
+    let db = TestDatabase::new().await;
+    let store = db.store().await;
+    let alice = user(&store, "alice", Role::User).await;
+    let opened = session(&store, alice.id, 1).await;
+    for _ in 0..3 {
+        store
+            .begin_login_attempt(alice.id, 3, in_days(1))
+            .await
+            .unwrap();
+    }
+    store
+        .set_password(alice.id, "$argon2id$new", "password changed")
+        .await
+        .unwrap()
+        .unwrap();
+    let record = store.user(alice.id).await.unwrap().unwrap();
+    assert_eq!(record.password_hash, "$argon2id$new");
+    assert_eq!((record.failed_logins, record.locked_until), (0, None));
+    let (ended, _) = store.session_with_user(opened.id).await.unwrap().unwrap();
+    assert_eq!(ended.revoked_reason.as_deref(), Some("password changed"));
+    assert!(
+        store
+            .set_password(UserId::new(), "x", "r")
+            .await
+            .unwrap()
+            .is_none()
     );
+}
+
+#[tokio::test]
+async fn a_login_that_raced_a_password_change_opens_no_session() {
+    let db = TestDatabase::new().await;
+    let store = db.store().await;
+    let alice = user(&store, "alice", Role::User).await;
+    // The login verified the old hash; meanwhile the password changed.
+    store
+        .set_password(alice.id, "$argon2id$new", "password changed")
+        .await
+        .unwrap();
+    let stale = NewSession {
+        user_id: alice.id,
+        client_addr: None,
+        user_agent: None,
+        refresh_token_hash: hash(1),
+        refresh_expires_at: in_days(30),
+        verified_password_hash: "$argon2id$fake".into(),
+    };
+    assert!(store.create_session(&stale).await.unwrap().is_none());
+    assert!(matches!(
+        store
+            .rotate_refresh_token(&hash(1), &hash(2), in_days(30))
+            .await
+            .unwrap(),
+        RotateOutcome::Unknown
+    ));
+    // Disabled users get no session either.
+    store
+        .update_user(
+            alice.id,
+            &UserUpdate {
+                disabled: Some(true),
+                ..UserUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    let current = NewSession {
+        verified_password_hash: "$argon2id$new".into(),
+        ..stale
+    };
+    assert!(store.create_session(&current).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn disabling_a_user_ends_their_sessions() {
+    let db = TestDatabase::new().await;
+    let store = db.store().await;
+    let alice = user(&store, "alice", Role::User).await;
+    let opened = session(&store, alice.id, 1).await;
+    store
+        .update_user(
+            alice.id,
+            &UserUpdate {
+                disabled: Some(true),
+                ..UserUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    let (ended, _) = store.session_with_user(opened.id).await.unwrap().unwrap();
+    assert_eq!(ended.revoked_reason.as_deref(), Some("account disabled"));
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_sqlite_database_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("fresh");
+    let url = DatabaseUrl::sqlite_in(&data);
+    let store = Store::connect(&url, &TestDatabase::settings())
+        .await
+        .unwrap();
+    store.close().await;
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("kai.db")), 0o600);
+}
+
+#[tokio::test]
+async fn an_in_memory_database_keeps_its_data() {
+    let url = DatabaseUrl::parse("sqlite::memory:").unwrap();
+    let store = Store::connect(&url, &TestDatabase::settings())
+        .await
+        .unwrap();
+    user(&store, "alice", Role::User).await;
+    assert_eq!(store.pool_stats().max, 1);
+    assert_eq!(store.count_users().await.unwrap(), 1);
 }
 
 #[tokio::test]
@@ -268,6 +419,7 @@ async fn expired_refresh_tokens_do_not_rotate_and_are_pruned() {
             user_agent: None,
             refresh_token_hash: hash(1),
             refresh_expires_at: in_days(-1),
+            verified_password_hash: "$argon2id$fake".into(),
         })
         .await
         .unwrap();

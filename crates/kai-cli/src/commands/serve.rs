@@ -11,6 +11,9 @@ use kai_store::Store;
 
 use crate::lock::DataDirLock;
 
+/// How long shutdown waits for database connections still in use.
+const POOL_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How often expired sessions are swept out.
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(3600);
 
@@ -54,7 +57,14 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
     )
     .await?;
     maintenance.abort();
-    store.close().await;
+    // Requests cut off at the end of the grace period may still hold connections; do not wait
+    // on them for long.
+    if tokio::time::timeout(POOL_CLOSE_TIMEOUT, store.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!("database connections still busy after shutdown; closing anyway");
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -72,6 +82,18 @@ fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.
 async fn shutdown_signal() {
+    let first = next_signal().await;
+    tracing::info!("received {first}");
+    // A second signal means the person is done waiting for the drain.
+    tokio::spawn(async {
+        let second = next_signal().await;
+        tracing::warn!("received {second} again; exiting without waiting for requests in flight");
+        std::process::exit(130);
+    });
+}
+
+/// Waits for SIGINT or SIGTERM and names it.
+async fn next_signal() -> &'static str {
     let interrupt = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -87,7 +109,7 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let terminate = std::future::pending::<()>();
     tokio::select! {
-        () = interrupt => tracing::info!("received SIGINT"),
-        () = terminate => tracing::info!("received SIGTERM"),
+        () = interrupt => "SIGINT",
+        () = terminate => "SIGTERM",
     }
 }

@@ -32,7 +32,8 @@ async fn list_keys(
 }
 
 /// Creates an API key. The key itself is in this response and never again: store it now.
-/// A key cannot have a scope the creating credential lacks. Needs `write`.
+/// Needs a login session (an API key cannot create keys, so a leaked one cannot mint others
+/// that outlive it) with the `write` scope; the new key cannot have a scope the session lacks.
 #[utoipa::path(post, path = "", tag = "keys", security(("bearer" = [])),
     request_body = CreateApiKeyRequest,
     responses(
@@ -45,12 +46,6 @@ async fn create_key(
     ApiJson(request): ApiJson<CreateApiKeyRequest>,
 ) -> Result<Response, ApiError> {
     principal.require(Scope::Write)?;
-    if request.scopes.is_empty() {
-        return Err(ApiError::invalid_field(
-            "scopes",
-            "give at least one scope: `read`, `write` or `admin`",
-        ));
-    }
     let scopes: Scopes = request.scopes.into_iter().map(Scope::from).collect();
     let (key, secret) = state
         .accounts

@@ -5,7 +5,7 @@ use axum::extract::State;
 use http::StatusCode;
 use kai_auth::Credential;
 use kai_core::Scope;
-use kai_proto::{ChangePasswordRequest, Me, Problem};
+use kai_proto::{AuthMethod, ChangePasswordRequest, Me, Problem};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -24,20 +24,27 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
     responses((status = 200, description = "The current user", body = Me)))]
 async fn me(Auth(principal): Auth) -> Result<Json<Me>, ApiError> {
     principal.require(Scope::Read)?;
-    let scopes = principal.scopes();
-    Ok(Json(match principal.credential {
-        Credential::Session(session) => Me::from_session(principal.user, session, scopes),
-        Credential::ApiKey(key) => Me::from_api_key(principal.user, key, scopes),
-    }))
+    let (method, id) = match principal.credential {
+        Credential::Session(session) => (AuthMethod::Session, session.as_uuid()),
+        Credential::ApiKey(key) => (AuthMethod::ApiKey, key.as_uuid()),
+    };
+    Ok(Json(Me::new(
+        principal.user.clone(),
+        method,
+        id,
+        principal.scopes(),
+    )))
 }
 
 /// Changes the current user's password and ends all their sessions, this one included; log in
-/// again with the new password. API keys keep working. Needs the `write` scope.
+/// again with the new password. API keys keep working. Needs a login session (not an API key)
+/// with the `write` scope; a wrong current password counts towards the account's lockout.
 #[utoipa::path(post, path = "/password", tag = "me", security(("bearer" = [])),
     request_body = ChangePasswordRequest,
     responses(
         (status = 204, description = "Password changed; every session ended"),
-        (status = 403, description = "The current password is wrong", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The current password is wrong, or the credential is an API key", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Locked after too many wrong passwords; see Retry-After", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn change_password(
     State(state): State<AppState>,
@@ -48,7 +55,7 @@ async fn change_password(
     state
         .accounts
         .change_password(
-            principal.user.id,
+            &principal,
             request.current_password.expose(),
             request.new_password.expose(),
         )

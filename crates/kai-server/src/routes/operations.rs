@@ -43,12 +43,14 @@ async fn healthz() -> Json<Health> {
     ))]
 async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, ApiError> {
     let store = state.accounts.store();
-    let not_ready = |detail: String| {
+    let not_ready = |cause: &dyn std::fmt::Display| {
+        // The cause can name hosts and schema versions: the log gets it, the caller does not.
+        tracing::warn!(cause = %cause, "not ready");
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "not-ready",
             "Not ready",
-            detail,
+            "the database is unreachable or its schema is not current; the server log says which",
         )
     };
     match tokio::time::timeout(READINESS_TIMEOUT, store.check_ready()).await {
@@ -59,8 +61,8 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, ApiErr
                 DatabaseKind::Postgres => "postgres",
             },
         })),
-        Ok(Err(err)) => Err(not_ready(err.to_string())),
-        Err(_) => Err(not_ready(format!(
+        Ok(Err(err)) => Err(not_ready(&err)),
+        Err(_) => Err(not_ready(&format!(
             "the database did not answer within {} s",
             READINESS_TIMEOUT.as_secs()
         ))),
