@@ -326,17 +326,6 @@ impl Store {
         Ok(result > 0)
     }
 
-    /// Ends every open session of a user (after a password change, say). Returns how many.
-    pub async fn revoke_user_sessions(
-        &self,
-        user_id: UserId,
-        reason: &str,
-    ) -> Result<u64, StoreError> {
-        let now = millis(OffsetDateTime::now_utc());
-        let result = with_pool!(self, |pool| revoke_sessions_of!(pool, user_id, now, reason));
-        Ok(result)
-    }
-
     /// Deletes refresh tokens that expired before `now`, then sessions left with none. Returns
     /// how many tokens went.
     pub async fn prune_expired_sessions(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
