@@ -265,20 +265,22 @@ impl Store {
     }
 }
 
+/// Creates `dir` and its missing parents, enterable by their owner only: kai's data
+/// directories hold password hashes and signing keys. An existing directory is left as it is.
+pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
 /// Makes sure the SQLite file's directory exists and, for a new database, that the file is
 /// readable by its owner only: it holds password hashes and the token-signing key. SQLite
 /// gives its `-wal` and `-shm` files the same permissions as the database file.
 fn prepare_private_file(path: &std::path::Path) -> Result<(), String> {
-    if let Some(dir) = path
-        .parent()
-        .filter(|dir| !dir.as_os_str().is_empty() && !dir.exists())
-    {
-        let mut builder = std::fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder
-            .create(dir)
+    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        create_private_dir(dir)
             .map_err(|err| format!("cannot create directory {}: {err}", dir.display()))?;
     }
     let mut options = std::fs::OpenOptions::new();

@@ -20,7 +20,12 @@ const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(3600);
 pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
     let settings = loaded.settings;
     let _lock = if settings.database_url.kind() == DatabaseKind::Sqlite {
-        create_private_dir(&settings.data_dir)?;
+        kai_store::create_private_dir(&settings.data_dir).with_context(|| {
+            format!(
+                "cannot create the data directory {}",
+                settings.data_dir.display()
+            )
+        })?;
         Some(DataDirLock::acquire(&settings.data_dir)?)
     } else {
         None
@@ -67,17 +72,6 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
-}
-
-/// The data directory holds private data: only its owner may enter it.
-fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder
-        .create(dir)
-        .with_context(|| format!("cannot create the data directory {}", dir.display()))
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.
