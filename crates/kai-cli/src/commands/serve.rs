@@ -37,6 +37,7 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
         tracing::warn!("no users yet: create the first admin with `kai user create --admin NAME`");
     }
 
+    let signals = ShutdownSignals::install()?;
     let listener = tokio::net::TcpListener::bind(settings.bind)
         .await
         .with_context(|| {
@@ -54,13 +55,7 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
 
     let maintenance = tokio::spawn(kai_server::maintain(accounts.clone(), MAINTENANCE_INTERVAL));
     let app = kai_server::app(AppState::new(accounts, settings.http.clone()));
-    kai_server::serve(
-        listener,
-        app,
-        shutdown_signal(),
-        settings.http.shutdown_grace,
-    )
-    .await?;
+    kai_server::serve(listener, app, signals.wait(), settings.http.shutdown_grace).await?;
     maintenance.abort();
     // Requests cut off at the end of the grace period may still hold connections; do not wait
     // on them for long.
@@ -74,36 +69,58 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Completes on SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
-    let first = next_signal().await;
-    tracing::info!("received {first}");
-    // A second signal means the person is done waiting for the drain.
-    tokio::spawn(async {
-        let second = next_signal().await;
-        tracing::warn!("received {second} again; exiting without waiting for requests in flight");
-        std::process::exit(130);
-    });
+/// SIGINT and SIGTERM handlers, installed before the server says it is listening: a signal
+/// that arrives between that line and the first poll of the shutdown future must still shut the
+/// server down gracefully instead of killing it with the default action.
+struct ShutdownSignals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
 }
 
-/// Waits for SIGINT or SIGTERM and names it.
-async fn next_signal() -> &'static str {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+impl ShutdownSignals {
+    fn install() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                interrupt: signal(SignalKind::interrupt())
+                    .context("cannot install the SIGINT handler")?,
+                terminate: signal(SignalKind::terminate())
+                    .context("cannot install the SIGTERM handler")?,
+            })
         }
-    };
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    /// Completes on the first signal; a second one exits at once.
+    async fn wait(mut self) {
+        let first = self.next().await;
+        tracing::info!("received {first}");
+        // A second signal means the person is done waiting for the drain.
+        tokio::spawn(async move {
+            let second = self.next().await;
+            tracing::warn!(
+                "received {second} again; exiting without waiting for requests in flight"
+            );
+            std::process::exit(130);
+        });
+    }
+
+    /// Waits for SIGINT or SIGTERM and names it.
+    #[cfg(unix)]
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+        }
+    }
+
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => "SIGINT",
-        () = terminate => "SIGTERM",
+    async fn next(&mut self) -> &'static str {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
     }
 }
