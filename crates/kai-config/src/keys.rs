@@ -174,6 +174,30 @@ pub const KEYS: &[Key] = &[
         "15m",
         "Window over which a client address's failures count.",
     ),
+    key(
+        "gateway.retry_base_delay",
+        Text,
+        "250ms",
+        "Delay before the first retry of a failed model call; later ones double, with jitter.",
+    ),
+    key(
+        "gateway.retry_max_delay",
+        Text,
+        "20s",
+        "Longest delay between retries, and the longest `Retry-After` a retry waits out.",
+    ),
+    key(
+        "gateway.cooldown_after",
+        Integer,
+        "3",
+        "Consecutive failures after which a deployment is cooled down (taken out of rotation).",
+    ),
+    key(
+        "gateway.cooldown",
+        Text,
+        "30s",
+        "First cool-down of a failing deployment; repeated ones double, up to ten times this.",
+    ),
 ];
 
 /// The configuration reference as a Markdown table: the README's copy is checked against it.

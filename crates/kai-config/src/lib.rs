@@ -11,6 +11,7 @@
 //! from. The process environment is passed in as an [`Environment`], never read behind the
 //! caller's back, so tests can load configurations side by side.
 
+mod gateway;
 mod keys;
 mod settings;
 mod values;
@@ -20,6 +21,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use bytesize::ByteSize;
+pub use gateway::{
+    CredentialRef, DeploymentSettings, GatewaySettings, ModelSettings, PriceSettings, ProviderKind,
+    ProviderSettings, Strategy, check_model, check_name, check_price, check_provider,
+};
 pub use keys::{KEYS, Key, KeyKind, find as find_key, reference_markdown};
 pub use settings::{
     AuthSettings, DatabaseSettings, HttpSettings, LogFormat, LogSettings, Settings,
@@ -34,7 +39,10 @@ pub const CONFIG_ENV_VAR: &str = "KAI_CONFIG";
 const TOOLING_PREFIXES: [&str; 3] = ["KAI_TEST_", "KAI_CI_", "KAI_BENCH_"];
 
 /// The sections of the file, each a TOML table.
-const SECTIONS: [&str; 4] = ["log", "database", "http", "auth"];
+const SECTIONS: [&str; 5] = ["log", "database", "http", "auth", "gateway"];
+
+/// The lists of tables in the file, taken whole: `[[providers]]`, `[[models]]`, `[[prices]]`.
+const LISTS: [&str; 3] = ["providers", "models", "prices"];
 
 /// A snapshot of environment variables.
 #[derive(Debug, Clone, Default)]
@@ -367,12 +375,15 @@ fn flatten(
             toml::Value::Table(inner) if prefix.is_empty() && SECTIONS.contains(&name.as_str()) => {
                 flatten(inner, &path, file, out)?;
             }
+            toml::Value::Array(_) if prefix.is_empty() && LISTS.contains(&name.as_str()) => {
+                out.push((path, value.clone()));
+            }
             _ if keys::find(&path).is_some() => out.push((path, value.clone())),
             _ => {
                 let candidates = KEYS
                     .iter()
                     .map(|key| key.path.to_owned())
-                    .chain(SECTIONS.iter().map(|s| (*s).to_owned()));
+                    .chain(SECTIONS.iter().chain(&LISTS).map(|s| (*s).to_owned()));
                 return Err(ConfigError::UnknownKey {
                     suggestion: keys::closest(&path, candidates),
                     key: path,
@@ -422,8 +433,16 @@ fn set_path(table: &mut toml::Table, path: &str, value: toml::Value) {
     }
 }
 
+/// Where `key` came from; a list entry's field (`providers[0].kind`) came from its list.
 fn origin_of(origins: &HashMap<String, Origin>, key: &str) -> Origin {
-    origins.get(key).cloned().unwrap_or(Origin::Default)
+    origins
+        .get(key)
+        .or_else(|| {
+            let list = key.split(['[', '.']).next().unwrap_or(key);
+            origins.get(list)
+        })
+        .cloned()
+        .unwrap_or(Origin::Default)
 }
 
 /// Checks that go beyond types.
@@ -448,6 +467,24 @@ fn validate(settings: &Settings, origins: &HashMap<String, Origin>) -> Result<()
     if settings.log.level.trim().is_empty() {
         return Err(invalid("log.level", "must name a level such as `info`"));
     }
+    if settings.gateway.cooldown_after == 0 {
+        return Err(invalid("gateway.cooldown_after", "must be at least 1"));
+    }
+    if settings.gateway.cooldown.is_zero() {
+        return Err(invalid("gateway.cooldown", "must be longer than zero"));
+    }
+    if settings.gateway.retry_max_delay < settings.gateway.retry_base_delay {
+        return Err(invalid(
+            "gateway.retry_max_delay",
+            "must be at least gateway.retry_base_delay",
+        ));
+    }
+    gateway::validate(
+        &settings.providers,
+        &settings.models,
+        &settings.prices,
+        &origin_of(origins, "providers"),
+    )?;
     if let Some(secret) = &settings.auth.token_secret
         && secret.expose().len() < 32
     {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use bytesize::ByteSize;
 use serde::{Deserialize, Serialize};
 
+use crate::gateway::{GatewaySettings, ModelSettings, PriceSettings, ProviderSettings};
 use crate::values::{DatabaseUrl, Secret, duration};
 
 /// Everything kai can be configured with. Built by [`crate::load`]; passed explicitly to whatever
@@ -29,6 +30,17 @@ pub struct Settings {
     pub http: HttpSettings,
     /// Logins, tokens and API keys.
     pub auth: AuthSettings,
+    /// The model router's tuning.
+    pub gateway: GatewaySettings,
+    /// Where models are served (`[[providers]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub providers: Vec<ProviderSettings>,
+    /// The model names clients use (`[[models]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<ModelSettings>,
+    /// What upstream models cost (`[[prices]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prices: Vec<PriceSettings>,
 }
 
 /// How kai logs.
@@ -140,6 +152,15 @@ impl Settings {
                 client_failure_limit: 20,
                 client_failure_window: Duration::from_secs(15 * 60),
             },
+            gateway: GatewaySettings {
+                retry_base_delay: Duration::from_millis(250),
+                retry_max_delay: Duration::from_secs(20),
+                cooldown_after: 3,
+                cooldown: Duration::from_secs(30),
+            },
+            providers: Vec::new(),
+            models: Vec::new(),
+            prices: Vec::new(),
         }
     }
 

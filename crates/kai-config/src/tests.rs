@@ -289,6 +289,9 @@ fn every_key_is_a_field_and_every_field_a_key() {
             ("database_url", _) => "postgres://db/kai",
             ("auth.token_secret", _) => "0123456789abcdef0123456789abcdef",
             ("log.format", _) => "json",
+            // Must stay below gateway.retry_max_delay's default.
+            ("gateway.retry_base_delay", _) => "1s",
+            ("gateway.cooldown", _) => "1m",
             (_, KeyKind::Integer) => "3",
             (_, KeyKind::Bool) => "true",
             (path, KeyKind::Text) if path.contains("size") => "1 MiB",
@@ -362,4 +365,112 @@ fn the_readme_reference_is_current() {
             );
         }
     }
+}
+
+/// The gateway example the README and the issue give, as written.
+const GATEWAY_EXAMPLE: &str = r#"
+[[providers]]
+name = "upstream"
+kind = "openai-compatible"          # or openai, anthropic, gemini, cohere, ollama
+base_url = "http://127.0.0.1:9000/v1"
+api_key = "env:UPSTREAM_KEY"
+
+[[models]]
+name = "smart"
+strategy = "priority"               # or weighted, least-busy, latency
+deployments = [
+  { provider = "upstream", model = "model-a" },
+  { provider = "upstream", model = "model-b" },
+]
+"#;
+
+#[test]
+fn providers_and_models_load_from_the_file() {
+    let s = load_with(&[], Some(GATEWAY_EXAMPLE)).unwrap().settings;
+    assert_eq!(s.providers.len(), 1);
+    let provider = &s.providers[0];
+    assert_eq!(provider.kind, ProviderKind::OpenaiCompatible);
+    assert_eq!(
+        provider.api_key,
+        Some(CredentialRef::Env("UPSTREAM_KEY".into()))
+    );
+    assert_eq!(provider.timeout, Duration::from_secs(600));
+    let model = &s.models[0];
+    assert_eq!(model.strategy, Strategy::Priority);
+    assert_eq!(model.deployments[1].model, "model-b");
+    assert_eq!(model.deployments[1].weight, 1);
+    assert_eq!(model.retries, 2);
+
+    // What `config show` prints loads back to the same lists.
+    let reloaded = load_with(&[], Some(&s.to_redacted_toml()))
+        .unwrap()
+        .settings;
+    assert_eq!(s, reloaded);
+}
+
+#[test]
+fn bad_gateway_lists_are_refused_by_key() {
+    let cases: [(&str, &str, &[&str]); 8] = [
+        (
+            "kind = \"openai-compatible\"",
+            "kind = \"azure\"",
+            &["providers[0].kind", "unknown variant"],
+        ),
+        (
+            "api_key = \"env:UPSTREAM_KEY\"",
+            "api_key = \"sk-123456\"",
+            &["providers[0].api_key", "never the key itself"],
+        ),
+        (
+            "base_url = \"http://127.0.0.1:9000/v1\"",
+            "",
+            &[
+                "providers[0].base_url",
+                "required for kind `openai-compatible`",
+            ],
+        ),
+        (
+            "base_url = \"http://127.0.0.1:9000/v1\"",
+            "base_url = \"ftp://127.0.0.1/v1\"",
+            &["providers[0].base_url", "http://"],
+        ),
+        (
+            "{ provider = \"upstream\", model = \"model-b\" }",
+            "{ provider = \"elsewhere\", model = \"model-b\" }",
+            &[
+                "models[0].deployments[1].provider",
+                "no provider is named `elsewhere`",
+            ],
+        ),
+        (
+            "strategy = \"priority\"",
+            "strategy = \"fastest\"",
+            &["models[0].strategy", "unknown variant"],
+        ),
+        (
+            "strategy = \"priority\"",
+            "fallbacks = [\"dumb\"]",
+            &["models[0].fallbacks", "no model is named `dumb`"],
+        ),
+        (
+            "kind = \"openai-compatible\"",
+            "kind = \"openai-compatible\"\nknd = 1",
+            &["providers[0]", "unknown field `knd`"],
+        ),
+    ];
+    for (from, to, expected) in cases {
+        let text = GATEWAY_EXAMPLE.replace(from, to);
+        let err = load_with(&[], Some(&text)).unwrap_err().to_string();
+        for part in expected {
+            assert!(err.contains(part), "{to}: {err}");
+        }
+        assert!(err.contains("kai.toml"), "{err}");
+    }
+    let twice =
+        format!("{GATEWAY_EXAMPLE}\n[[providers]]\nname = \"upstream\"\nkind = \"ollama\"\n");
+    let err = load_with(&[], Some(&twice)).unwrap_err().to_string();
+    assert!(
+        err.contains("providers[1].name") && err.contains("another provider"),
+        "{err}"
+    );
 }

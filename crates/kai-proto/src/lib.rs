@@ -9,6 +9,7 @@
 //! ignored.
 
 mod accounts;
+pub mod openai;
 mod problem;
 
 pub use accounts::{

@@ -1,0 +1,512 @@
+//! What every adapter needs of HTTP: one client per provider, JSON requests with timeouts,
+//! error answers turned into classified [`ProviderError`]s, bodies read with a size limit, and
+//! streams (server-sent events, JSON lines) that notice stalls and broken connections.
+
+use std::sync::Once;
+use std::time::Duration;
+
+use bytes::Bytes;
+use eventsource_stream::{Event, EventStreamError, Eventsource};
+use futures_util::stream::BoxStream;
+use futures_util::{Stream, StreamExt};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use url::Url;
+
+use crate::error::{ErrorKind, ProviderError};
+use crate::provider::ProviderSpec;
+
+/// The largest answer read from a provider: far above any real completion or embedding batch,
+/// low enough that a broken upstream cannot exhaust memory.
+const MAX_BODY: usize = 64 * 1024 * 1024;
+
+/// The most of an error answer kept for its message.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// A provider's HTTP connection: base URL, client, timeouts and credential.
+#[derive(Debug, Clone)]
+pub(crate) struct Http {
+    client: reqwest::Client,
+    base: Url,
+    timeout: Duration,
+    stream_idle: Duration,
+    /// The credential, kept to scrub it out of any error text a provider echoes.
+    secret: Option<String>,
+}
+
+impl Http {
+    /// A client for `spec`, sending `headers` (the credential among them) on every request.
+    pub(crate) fn new(spec: &ProviderSpec, mut headers: HeaderMap) -> Result<Http, ProviderError> {
+        install_crypto_provider();
+        for (name, value) in &spec.headers {
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                ProviderError::unsupported(format!("`{name}` is not a valid header name"))
+            })?;
+            let value = HeaderValue::from_str(value).map_err(|_| {
+                ProviderError::unsupported(format!("the value of header `{name}` is not valid"))
+            })?;
+            headers.insert(name, value);
+        }
+        for value in headers.values_mut() {
+            value.set_sensitive(true);
+        }
+        let client = reqwest::Client::builder()
+            .default_headers(headers)
+            .connect_timeout(spec.connect_timeout)
+            .user_agent(concat!("kai/", env!("CARGO_PKG_VERSION")))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|err| {
+                ProviderError::unsupported(format!("cannot build HTTP client: {err}"))
+            })?;
+        // `Url::join` treats a base without a trailing slash as a file: keep the last segment.
+        let mut base = spec.base_url.clone();
+        if !base.path().ends_with('/') {
+            base.set_path(&format!("{}/", base.path()));
+        }
+        Ok(Http {
+            client,
+            base,
+            timeout: spec.timeout,
+            stream_idle: spec.stream_idle_timeout,
+            secret: spec
+                .api_key
+                .as_ref()
+                .map(|key| key.expose().to_owned())
+                .filter(|key| !key.is_empty()),
+        })
+    }
+
+    /// `path` (relative, no leading slash) under the base URL.
+    pub(crate) fn url(&self, path: &str) -> Url {
+        self.base.join(path).unwrap_or_else(|_| self.base.clone())
+    }
+
+    /// POSTs `body` as JSON and returns the answer if its status is a success, else the
+    /// classified error. The timeout covers the wait for the answer's head.
+    pub(crate) async fn post_json(
+        &self,
+        url: Url,
+        body: &impl Serialize,
+    ) -> Result<reqwest::Response, ProviderError> {
+        let request = self.client.post(url).json(body);
+        self.send(request).await
+    }
+
+    /// GETs `url`; like [`Http::post_json`].
+    pub(crate) async fn get(&self, url: Url) -> Result<reqwest::Response, ProviderError> {
+        self.send(self.client.get(url)).await
+    }
+
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ProviderError> {
+        let response = tokio::time::timeout(self.timeout, request.send())
+            .await
+            .map_err(|_| self.timed_out())?
+            .map_err(|err| self.transport_error(&err))?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        Err(self.error_response(response).await)
+    }
+
+    /// Reads a successful answer's JSON body, within the timeout and the size limit.
+    pub(crate) async fn json<T: DeserializeOwned>(
+        &self,
+        response: reqwest::Response,
+    ) -> Result<T, ProviderError> {
+        let body = tokio::time::timeout(self.timeout, read_limited(response, MAX_BODY))
+            .await
+            .map_err(|_| self.timed_out())?
+            .map_err(|err| self.scrub(err))?;
+        serde_json::from_slice(&body).map_err(|err| {
+            ProviderError::malformed(format!(
+                "the provider's answer is not the JSON expected: {err}{}",
+                excerpt(&body)
+            ))
+        })
+    }
+
+    /// A successful answer's body as server-sent events. A gap longer than the idle timeout
+    /// ends the stream with [`ErrorKind::Stalled`], a broken connection with
+    /// [`ErrorKind::Interrupted`].
+    pub(crate) fn events(
+        &self,
+        response: reqwest::Response,
+    ) -> BoxStream<'static, Result<Event, ProviderError>> {
+        self.body(response)
+            .eventsource()
+            .map(|item| {
+                item.map_err(|err| match err {
+                    EventStreamError::Transport(err) => err,
+                    EventStreamError::Utf8(err) => {
+                        ProviderError::malformed(format!("the event stream is not UTF-8: {err}"))
+                    }
+                    EventStreamError::Parser(err) => {
+                        ProviderError::malformed(format!("the event stream is malformed: {err}"))
+                    }
+                })
+            })
+            .boxed()
+    }
+
+    /// A successful answer's body as lines of text (newline-delimited JSON), with the same
+    /// stall and interruption handling as [`Http::events`].
+    pub(crate) fn lines(
+        &self,
+        response: reqwest::Response,
+    ) -> BoxStream<'static, Result<String, ProviderError>> {
+        split_lines(self.body(response)).boxed()
+    }
+
+    /// The body's bytes as they arrive. The idle timeout is on bytes, not on whole events: a
+    /// slow but steady stream is not stalled.
+    fn body(
+        &self,
+        response: reqwest::Response,
+    ) -> impl Stream<Item = Result<Bytes, ProviderError>> + Send + 'static {
+        let secret = self.secret.clone();
+        let chunks = response
+            .bytes_stream()
+            .map(move |item| item.map_err(|err| scrub_with(&secret, interrupted(&err))));
+        with_idle_timeout(chunks, self.stream_idle)
+    }
+
+    fn timed_out(&self) -> ProviderError {
+        ProviderError::new(
+            ErrorKind::Timeout,
+            format!("no answer within {} s", self.timeout.as_secs_f32()),
+        )
+    }
+
+    fn transport_error(&self, err: &reqwest::Error) -> ProviderError {
+        let kind = if err.is_timeout() {
+            ErrorKind::Timeout
+        } else {
+            ErrorKind::Connect
+        };
+        self.scrub(ProviderError::new(kind, describe(err)))
+    }
+
+    /// Turns an error answer into a classified error, with the provider's own message where its
+    /// body has one.
+    async fn error_response(&self, response: reqwest::Response) -> ProviderError {
+        let status = response.status().as_u16();
+        let retry_after = retry_after(response.headers());
+        let body = tokio::time::timeout(self.timeout, read_limited(response, MAX_ERROR_BODY))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        let message = error_message(&body).unwrap_or_else(|| {
+            let text = String::from_utf8_lossy(&body);
+            let text = text.trim();
+            if text.is_empty() {
+                "no error message".to_owned()
+            } else {
+                truncate(text, 500)
+            }
+        });
+        self.scrub(ProviderError::from_status(status, message, retry_after))
+    }
+
+    fn scrub(&self, err: ProviderError) -> ProviderError {
+        scrub_with(&self.secret, err)
+    }
+}
+
+/// reqwest needs a process-wide rustls crypto provider when built without its default one.
+fn install_crypto_provider() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        // Fails only if another part of the process installed one first, which is as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+/// Replaces the credential wherever a provider echoed it.
+fn scrub_with(secret: &Option<String>, mut err: ProviderError) -> ProviderError {
+    if let Some(secret) = secret
+        && err.message.contains(secret.as_str())
+    {
+        err.message = err.message.replace(secret.as_str(), "<redacted>");
+    }
+    err
+}
+
+fn interrupted(err: &reqwest::Error) -> ProviderError {
+    ProviderError::new(
+        ErrorKind::Interrupted,
+        format!("the connection broke mid-answer: {}", describe(err)),
+    )
+}
+
+/// reqwest's error with its causes, one line.
+fn describe(err: &reqwest::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    // reqwest names the URL, which may carry a key in its query (Gemini's `key=`).
+    if let Some(url) = err.url()
+        && url.query().is_some()
+    {
+        let mut bare = url.clone();
+        bare.set_query(None);
+        text = text.replace(url.as_str(), bare.as_str());
+    }
+    text
+}
+
+/// Reads a body, refusing one larger than `limit`.
+async fn read_limited(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Bytes, ProviderError> {
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > limit {
+                    return Err(ProviderError::malformed(format!(
+                        "the provider's answer is larger than {} MiB",
+                        limit / (1024 * 1024)
+                    )));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(Bytes::from(body)),
+            Err(err) => return Err(interrupted(&err)),
+        }
+    }
+}
+
+/// The message in an error body, in whichever provider's shape it comes: OpenAI's and Gemini's
+/// `{"error": {"message"}}`, Anthropic's `{"type": "error", "error": {"message"}}`, Ollama's
+/// `{"error": "…"}`, Cohere's `{"message"}`, FastAPI's `{"detail"}`.
+pub(crate) fn error_message(body: &[u8]) -> Option<String> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    // Some servers answer with a list holding one error object.
+    let value = match value {
+        Value::Array(mut items) if !items.is_empty() => items.swap_remove(0),
+        other => other,
+    };
+    let message = value
+        .pointer("/error/message")
+        .or_else(|| value.get("error").filter(|e| e.is_string()))
+        .or_else(|| value.get("message"))
+        .or_else(|| value.get("detail"))?;
+    let text = match message {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    Some(truncate(text.trim(), 1000))
+}
+
+/// `Retry-After` in seconds or as an HTTP date, or `retry-after-ms`.
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    if let Some(ms) = headers
+        .get("retry-after-ms")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|ms| ms.is_finite() && *ms >= 0.0)
+    {
+        return Some(Duration::from_secs_f64(ms / 1000.0));
+    }
+    let value = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(seconds) = value.parse::<f64>() {
+        return (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// A short quote of a bad body, for error messages.
+fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        " (the body was empty)".to_owned()
+    } else {
+        format!(" (the body began: {})", truncate(text, 200))
+    }
+}
+
+/// Ends `stream` with [`ErrorKind::Stalled`] when no item arrives within `idle`.
+fn with_idle_timeout<T: Send + 'static>(
+    stream: impl Stream<Item = Result<T, ProviderError>> + Send + 'static,
+    idle: Duration,
+) -> impl Stream<Item = Result<T, ProviderError>> + Send + 'static {
+    futures_util::stream::unfold(
+        (Box::pin(stream), false),
+        move |(mut stream, done)| async move {
+            if done {
+                return None;
+            }
+            match tokio::time::timeout(idle, stream.next()).await {
+                Ok(Some(item)) => {
+                    let failed = item.is_err();
+                    Some((item, (stream, failed)))
+                }
+                Ok(None) => None,
+                Err(_) => Some((
+                    Err(ProviderError::new(
+                        ErrorKind::Stalled,
+                        format!("the stream sent nothing for {} s", idle.as_secs_f32()),
+                    )),
+                    (stream, true),
+                )),
+            }
+        },
+    )
+}
+
+/// Splits a byte stream into lines (without their `\n` or `\r\n`), skipping blank ones; a
+/// last line without a newline is kept.
+fn split_lines(
+    chunks: impl Stream<Item = Result<Bytes, ProviderError>> + Send + 'static,
+) -> impl Stream<Item = Result<String, ProviderError>> + Send + 'static {
+    futures_util::stream::unfold(
+        (Box::pin(chunks), Vec::<u8>::new(), false),
+        |(mut chunks, mut buffer, mut ended)| async move {
+            loop {
+                if let Some(newline) = buffer.iter().position(|&b| b == b'\n') {
+                    let mut line: Vec<u8> = buffer.drain(..=newline).collect();
+                    line.pop();
+                    if line.last() == Some(&b'\r') {
+                        line.pop();
+                    }
+                    if line.iter().all(u8::is_ascii_whitespace) {
+                        continue;
+                    }
+                    let item = String::from_utf8(line)
+                        .map_err(|_| ProviderError::malformed("a line of the stream is not UTF-8"));
+                    return Some((item, (chunks, buffer, ended)));
+                }
+                if ended {
+                    if buffer.iter().all(u8::is_ascii_whitespace) {
+                        return None;
+                    }
+                    let line = std::mem::take(&mut buffer);
+                    let item = String::from_utf8(line)
+                        .map_err(|_| ProviderError::malformed("a line of the stream is not UTF-8"));
+                    return Some((item, (chunks, buffer, ended)));
+                }
+                match chunks.next().await {
+                    Some(Ok(chunk)) => buffer.extend_from_slice(&chunk),
+                    Some(Err(err)) => return Some((Err(err), (chunks, Vec::new(), true))),
+                    None => ended = true,
+                }
+            }
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_messages_come_out_of_every_shape() {
+        let cases: [(&str, &str); 6] = [
+            (
+                r#"{"error":{"message":"bad key","type":"invalid_request_error"}}"#,
+                "bad key",
+            ),
+            (
+                r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+                "Overloaded",
+            ),
+            (r#"{"error":"model 'x' not found"}"#, "model 'x' not found"),
+            (
+                r#"{"message":"invalid request: field missing"}"#,
+                "invalid request: field missing",
+            ),
+            (
+                r#"[{"error":{"code":429,"message":"Resource exhausted","status":"RESOURCE_EXHAUSTED"}}]"#,
+                "Resource exhausted",
+            ),
+            (r#"{"detail":"Not Found"}"#, "Not Found"),
+        ];
+        for (body, message) in cases {
+            assert_eq!(
+                error_message(body.as_bytes()).as_deref(),
+                Some(message),
+                "{body}"
+            );
+        }
+        assert_eq!(error_message(b"<html>502</html>"), None);
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_milliseconds_and_dates() {
+        let mut headers = HeaderMap::new();
+        headers.insert("retry-after", HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
+        headers.insert("retry-after-ms", HeaderValue::from_static("1500"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_millis(1500)));
+        let mut dated = HeaderMap::new();
+        let later = std::time::SystemTime::now() + Duration::from_secs(120);
+        dated.insert(
+            "retry-after",
+            HeaderValue::from_str(&httpdate::fmt_http_date(later)).unwrap(),
+        );
+        let wait = retry_after(&dated).unwrap();
+        assert!(
+            wait > Duration::from_secs(100) && wait <= Duration::from_secs(120),
+            "{wait:?}"
+        );
+        dated.insert("retry-after", HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&dated), None);
+    }
+
+    #[tokio::test]
+    async fn lines_split_across_chunks_come_out_whole() {
+        let pieces = ["{\"a\":", "1}\r\n\n{\"b\"", ":2}\n{\"c\":3}"];
+        let chunks = futures_util::stream::iter(
+            pieces
+                .into_iter()
+                .map(|p| Ok::<_, ProviderError>(Bytes::from(p))),
+        );
+        let lines: Vec<_> = split_lines(chunks).map(Result::unwrap).collect().await;
+        assert_eq!(lines, ["{\"a\":1}", "{\"b\":2}", "{\"c\":3}"]);
+    }
+
+    #[tokio::test]
+    async fn a_silent_stream_stalls() {
+        let silent = futures_util::stream::pending::<Result<u8, ProviderError>>();
+        let mut stream = Box::pin(with_idle_timeout(silent, Duration::from_millis(20)));
+        let err = stream.next().await.unwrap().unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Stalled);
+        assert!(stream.next().await.is_none());
+    }
+}

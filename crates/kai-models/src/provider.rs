@@ -1,0 +1,128 @@
+//! The seam every model source implements, and the settings an adapter is built from.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
+use kai_config::{Environment, ProviderKind, ProviderSettings, Secret};
+use url::Url;
+
+use crate::chat::{ChatEvent, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse};
+use crate::error::ProviderError;
+use crate::providers;
+
+/// A streamed answer: events until the stream ends, or an error that ends it.
+pub type ChatStream = BoxStream<'static, Result<ChatEvent, ProviderError>>;
+
+/// A source of chat answers and embeddings: a provider's HTTP API, or (later) a model running
+/// inside kai. The router calls these; each call is one attempt at one deployment.
+pub trait Provider: Send + Sync + fmt::Debug {
+    /// A whole answer.
+    fn chat<'a>(
+        &'a self,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>>;
+
+    /// An answer as a stream of events. Errors before the first event (a refused request, an
+    /// unreachable server) come from the future; errors after it end the stream.
+    fn chat_stream<'a>(
+        &'a self,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<ChatStream, ProviderError>>;
+
+    /// Embeddings of the request's texts, in order.
+    fn embed<'a>(
+        &'a self,
+        request: &'a EmbedRequest,
+    ) -> BoxFuture<'a, Result<EmbedResponse, ProviderError>>;
+
+    /// The models the provider offers, by its names for them.
+    fn list_models(&self) -> BoxFuture<'_, Result<Vec<String>, ProviderError>>;
+}
+
+/// Everything an adapter needs, credential resolved.
+#[derive(Clone)]
+pub struct ProviderSpec {
+    /// The provider's name in kai.
+    pub name: String,
+    /// Its wire format.
+    pub kind: ProviderKind,
+    /// Where it is.
+    pub base_url: Url,
+    /// Its API key, if it takes one.
+    pub api_key: Option<Secret>,
+    /// How long to wait for a connection.
+    pub connect_timeout: Duration,
+    /// How long an answer (streaming: its head) may take.
+    pub timeout: Duration,
+    /// How long a stream may stay silent.
+    pub stream_idle_timeout: Duration,
+    /// Extra headers on every request.
+    pub headers: BTreeMap<String, String>,
+}
+
+impl fmt::Debug for ProviderSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProviderSpec")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("base_url", &self.base_url.as_str())
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProviderSpec {
+    /// The spec for configured settings, reading the credential its reference names from `env`
+    /// or a file. The error names the provider and the reference, never a value.
+    pub fn from_settings(
+        settings: &ProviderSettings,
+        env: &Environment,
+    ) -> Result<ProviderSpec, String> {
+        let base_url = settings.effective_base_url().ok_or_else(|| {
+            format!(
+                "provider `{}`: base_url is required for kind `{}`",
+                settings.name, settings.kind
+            )
+        })?;
+        let api_key = match &settings.api_key {
+            Some(reference) => Some(reference.resolve(env).map_err(|why| {
+                format!(
+                    "provider `{}`: cannot read its api_key ({reference}): {why}",
+                    settings.name
+                )
+            })?),
+            None if settings.kind.needs_api_key() => {
+                return Err(format!(
+                    "provider `{}`: kind `{}` needs an api_key, such as env:{}_API_KEY",
+                    settings.name,
+                    settings.kind,
+                    settings
+                        .kind
+                        .as_str()
+                        .to_ascii_uppercase()
+                        .replace('-', "_")
+                ));
+            }
+            None => None,
+        };
+        Ok(ProviderSpec {
+            name: settings.name.clone(),
+            kind: settings.kind,
+            base_url,
+            api_key,
+            connect_timeout: settings.connect_timeout,
+            timeout: settings.timeout,
+            stream_idle_timeout: settings.stream_idle_timeout,
+            headers: settings.headers.clone(),
+        })
+    }
+}
+
+/// Builds the adapter for a spec's kind.
+pub fn connect(spec: &ProviderSpec) -> Result<Arc<dyn Provider>, ProviderError> {
+    providers::connect(spec)
+}
