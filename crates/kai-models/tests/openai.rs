@@ -418,7 +418,7 @@ async fn broken_streams_end_with_the_right_error() {
     // An error reported inside the stream.
     upstream.push(
         path,
-        Reply::sse(&[&data[1], r#"{"error": {"message": "overloaded mid-way"}}"#]),
+        Reply::sse(&[data[1], r#"{"error": {"message": "overloaded mid-way"}}"#]),
     );
     let (events, error) = collect(provider.as_ref(), &request).await;
     assert_eq!(events, vec![ChatEvent::Text("Paris, ".into())]);

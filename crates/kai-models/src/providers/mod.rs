@@ -1,6 +1,10 @@
 //! One adapter per wire format, and what they share: turning a provider's stream into
 //! [`ChatEvent`]s.
 
+mod anthropic;
+mod cohere;
+mod gemini;
+mod ollama;
 mod openai;
 
 use std::collections::VecDeque;
@@ -19,15 +23,10 @@ pub(crate) fn connect(spec: &ProviderSpec) -> Result<Arc<dyn Provider>, Provider
     Ok(match spec.kind {
         ProviderKind::Openai => Arc::new(openai::OpenAi::new(spec, Dialect::OpenAi)?),
         ProviderKind::OpenaiCompatible => Arc::new(openai::OpenAi::new(spec, Dialect::Compatible)?),
-        ProviderKind::Anthropic
-        | ProviderKind::Gemini
-        | ProviderKind::Cohere
-        | ProviderKind::Ollama => {
-            return Err(ProviderError::unsupported(format!(
-                "provider kind `{}` is not available in this build",
-                spec.kind
-            )));
-        }
+        ProviderKind::Anthropic => Arc::new(anthropic::Anthropic::new(spec)?),
+        ProviderKind::Gemini => Arc::new(gemini::Gemini::new(spec)?),
+        ProviderKind::Cohere => Arc::new(cohere::Cohere::new(spec)?),
+        ProviderKind::Ollama => Arc::new(ollama::Ollama::new(spec)?),
     })
 }
 
