@@ -4,6 +4,8 @@
 //!   from.
 //! - [`Provider`]: the seam each model source implements; [`connect`] builds the adapter for a
 //!   provider's wire format (OpenAI and OpenAI-compatible, Anthropic, Gemini, Cohere, Ollama).
+//! - [`router`]: spreads a model's requests over its deployments, retries, fails over, cools
+//!   down failing deployments, keeps to per-minute limits and falls back to other models.
 //! - [`wire`]: OpenAI's format to and from the internal model, for the public `/v1` API and
 //!   the OpenAI adapters.
 //!
@@ -14,6 +16,7 @@ mod error;
 mod http;
 mod provider;
 mod providers;
+pub mod router;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod wire;
