@@ -96,3 +96,11 @@ mod tests {
         assert!("not-a-uuid".parse::<ApiKeyId>().is_err());
     }
 }
+id_type!(
+    /// Identifies a stored conversation.
+    ConversationId
+);
+id_type!(
+    /// Identifies one recorded model request.
+    UsageId
+);

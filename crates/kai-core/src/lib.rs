@@ -5,10 +5,12 @@
 //! validation done once, when raw input becomes one of these types.
 
 mod account;
+mod budget;
 mod id;
 
 pub use account::{
     ApiKey, InvalidInput, MAX_PASSWORD_LEN, MIN_PASSWORD_LEN, Role, Scope, Scopes, User, Username,
     validate_password,
 };
-pub use id::{ApiKeyId, SessionId, UserId};
+pub use budget::{Budget, BudgetLimit, BudgetPeriod, format_usd};
+pub use id::{ApiKeyId, ConversationId, SessionId, UsageId, UserId};
