@@ -73,6 +73,15 @@ id_type!(
     ApiKeyId
 );
 
+id_type!(
+    /// Identifies a stored conversation.
+    ConversationId
+);
+id_type!(
+    /// Identifies one recorded model request.
+    UsageId
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,11 +105,3 @@ mod tests {
         assert!("not-a-uuid".parse::<ApiKeyId>().is_err());
     }
 }
-id_type!(
-    /// Identifies a stored conversation.
-    ConversationId
-);
-id_type!(
-    /// Identifies one recorded model request.
-    UsageId
-);
