@@ -8,12 +8,15 @@
 //! `migrations/`, applied at start and never edited once released.
 
 mod api_keys;
+mod catalog;
+mod conversations;
 mod migrations;
 mod row;
 mod secrets;
 mod sessions;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod usage;
 mod users;
 
 use kai_config::{DatabaseKind, DatabaseSettings, DatabaseUrl};
@@ -23,7 +26,10 @@ use sqlx::{ConnectOptions, Connection, PgPool, SqlitePool};
 use std::str::FromStr;
 
 pub use api_keys::NewApiKey;
+pub use catalog::{CatalogEntry, CatalogKind};
+pub use conversations::{ConversationRecord, NewMessage, StoredMessage};
 pub use sessions::{NewSession, RotateOutcome, Session};
+pub use usage::{UsageFilter, UsageGroup, UsageRecord, UsageTotals};
 pub use users::{LoginAttempt, NewUser, UserRecord, UserUpdate};
 
 /// Why a storage operation failed.
@@ -55,6 +61,14 @@ pub enum StoreError {
         table: &'static str,
         /// What could not be read.
         message: String,
+    },
+    /// A number is larger than the database's signed 64-bit integers hold.
+    #[error("{what} is {value}, more than the database can store (at most {max})", max = i64::MAX)]
+    TooLarge {
+        /// What the number counts.
+        what: &'static str,
+        /// The number.
+        value: u64,
     },
     /// The database stopped answering: the pool timed out or a connection broke. Worth a retry.
     #[error("database unavailable: {0}")]
@@ -315,6 +329,23 @@ pub(crate) fn millis(at: time::OffsetDateTime) -> i64 {
 pub(crate) fn from_millis(ms: i64) -> time::OffsetDateTime {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+/// `value` as the database stores it, refused rather than wrapped when it does not fit.
+pub(crate) fn stored_int(value: u64, what: &'static str) -> Result<i64, StoreError> {
+    i64::try_from(value).map_err(|_| StoreError::TooLarge { what, value })
+}
+
+/// A stored count or amount read back; a negative one means the row was changed outside kai.
+pub(crate) fn count_from_row(
+    value: i64,
+    table: &'static str,
+    column: &str,
+) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| StoreError::Corrupt {
+        table,
+        message: format!("{column} is negative ({value})"),
+    })
 }
 
 /// Whether `err` is a unique-constraint violation.

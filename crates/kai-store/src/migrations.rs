@@ -20,11 +20,17 @@ macro_rules! migrations {
     };
 }
 
-static SQLITE: LazyLock<Migrator> =
-    LazyLock::new(|| Migrator::with_migrations(migrations!("sqlite": 1 "0001_accounts")));
+static SQLITE: LazyLock<Migrator> = LazyLock::new(|| {
+    Migrator::with_migrations(migrations!(
+        "sqlite": 1 "0001_accounts", 2 "0002_gateway"
+    ))
+});
 
-static POSTGRES: LazyLock<Migrator> =
-    LazyLock::new(|| Migrator::with_migrations(migrations!("postgres": 1 "0001_accounts")));
+static POSTGRES: LazyLock<Migrator> = LazyLock::new(|| {
+    Migrator::with_migrations(migrations!(
+        "postgres": 1 "0001_accounts", 2 "0002_gateway"
+    ))
+});
 
 /// The migrations for `backend`.
 pub(crate) fn for_backend(backend: DatabaseKind) -> &'static Migrator {
