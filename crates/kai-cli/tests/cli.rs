@@ -23,6 +23,7 @@ struct Kai {
 
 impl Kai {
     async fn new() -> Kai {
+        kai_models::install_tls_provider();
         Kai {
             home: tempfile::tempdir().unwrap(),
             db: TestDatabase::new().await,

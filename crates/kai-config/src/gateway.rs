@@ -216,6 +216,21 @@ pub struct ProviderSettings {
 }
 
 impl ProviderSettings {
+    /// A provider of `kind` with every optional setting at its default.
+    #[must_use]
+    pub fn new(name: impl Into<String>, kind: ProviderKind) -> ProviderSettings {
+        ProviderSettings {
+            name: name.into(),
+            kind,
+            base_url: None,
+            api_key: None,
+            connect_timeout: defaults::connect_timeout(),
+            timeout: defaults::timeout(),
+            stream_idle_timeout: defaults::stream_idle_timeout(),
+            headers: BTreeMap::new(),
+        }
+    }
+
     /// The address in effect: `base_url`, else the kind's default.
     #[must_use]
     pub fn effective_base_url(&self) -> Option<Url> {
@@ -242,6 +257,42 @@ pub enum Strategy {
     Latency,
 }
 
+impl Strategy {
+    /// Every strategy.
+    pub const ALL: [Strategy; 4] = [
+        Strategy::Priority,
+        Strategy::Weighted,
+        Strategy::LeastBusy,
+        Strategy::Latency,
+    ];
+
+    /// The name written in configuration.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Priority => "priority",
+            Strategy::Weighted => "weighted",
+            Strategy::LeastBusy => "least-busy",
+            Strategy::Latency => "latency",
+        }
+    }
+}
+
+impl FromStr for Strategy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Strategy::ALL
+            .into_iter()
+            .find(|strategy| strategy.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown strategy `{s}`; expected priority, weighted, least-busy or latency"
+                )
+            })
+    }
+}
+
 /// One place a model is served: a provider and its name for the model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -262,6 +313,21 @@ pub struct DeploymentSettings {
     /// Tokens per minute this deployment may take.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tpm: Option<u64>,
+}
+
+impl DeploymentSettings {
+    /// `model` at `provider`, weight 1, default priority, no limits.
+    #[must_use]
+    pub fn new(provider: impl Into<String>, model: impl Into<String>) -> DeploymentSettings {
+        DeploymentSettings {
+            provider: provider.into(),
+            model: model.into(),
+            weight: defaults::weight(),
+            priority: None,
+            rpm: None,
+            tpm: None,
+        }
+    }
 }
 
 /// A model name clients use, routed over one or more deployments.
@@ -287,6 +353,22 @@ pub struct ModelSettings {
     /// Models to try when this one's provider refuses the content.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub content_policy_fallbacks: Vec<String>,
+}
+
+impl ModelSettings {
+    /// A model over `deployments` with every optional setting at its default.
+    #[must_use]
+    pub fn new(name: impl Into<String>, deployments: Vec<DeploymentSettings>) -> ModelSettings {
+        ModelSettings {
+            name: name.into(),
+            strategy: Strategy::default(),
+            deployments,
+            retries: defaults::retries(),
+            fallbacks: Vec::new(),
+            context_window_fallbacks: Vec::new(),
+            content_policy_fallbacks: Vec::new(),
+        }
+    }
 }
 
 /// What an upstream model costs, in US dollars per million tokens.

@@ -39,7 +39,7 @@ pub(crate) struct Http {
 impl Http {
     /// A client for `spec`, sending `headers` (the credential among them) on every request.
     pub(crate) fn new(spec: &ProviderSpec, mut headers: HeaderMap) -> Result<Http, ProviderError> {
-        install_crypto_provider();
+        install_tls_provider();
         for (name, value) in &spec.headers {
             let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
                 ProviderError::unsupported(format!("`{name}` is not a valid header name"))
@@ -220,8 +220,10 @@ impl Http {
     }
 }
 
-/// reqwest needs a process-wide rustls crypto provider when built without its default one.
-fn install_crypto_provider() {
+/// Installs rustls's ring crypto provider for the process, once. kai builds reqwest without
+/// its default provider (aws-lc, a large C library), so every HTTP client in the process,
+/// kai's own and any other, needs this called before it is built.
+pub fn install_tls_provider() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
         // Fails only if another part of the process installed one first, which is as good.

@@ -22,4 +22,5 @@ pub mod testing;
 pub mod wire;
 
 pub use error::{ErrorKind, ProviderError};
+pub use http::install_tls_provider;
 pub use provider::{ChatStream, Provider, ProviderSpec, connect};

@@ -9,6 +9,7 @@
 //! ignored.
 
 mod accounts;
+mod gateway;
 pub mod openai;
 mod problem;
 
@@ -16,6 +17,13 @@ pub use accounts::{
     ApiKey, AuthMethod, ChangePasswordRequest, CreateApiKeyRequest, CreateUserRequest,
     CreatedApiKey, Credential, LoginRequest, LogoutRequest, Me, Password, RefreshRequest, Role,
     Scope, TokenResponse, UpdateUserRequest, User,
+};
+pub use gateway::{
+    ConversationDetail, ConversationMessage, ConversationPage, ConversationReply,
+    ConversationSummary, CreateConversationRequest, DeploymentDefinition, DeploymentStatus,
+    KeyBudget, KeyBudgets, ModelDefinition, ModelInfo, Provider, ProviderDefinition,
+    SendMessageRequest, UpdateConversationRequest, UsageGroupTotals, UsageRecord, UsageRecordPage,
+    UsageReport, UsageTotals,
 };
 pub use problem::{FieldError, PROBLEM_CONTENT_TYPE, Problem};
 

@@ -12,6 +12,9 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use kai_auth::AuthError;
 use kai_core::InvalidInput;
+use kai_gateway::GatewayError;
+use kai_models::ErrorKind;
+use kai_models::router::RouteErrorKind;
 use kai_proto::FieldError;
 use kai_store::StoreError;
 
@@ -92,6 +95,23 @@ impl ApiError {
             field: field.to_owned(),
             message,
         });
+        err
+    }
+
+    /// 400 for a model request OpenAI's API would refuse, naming the field (`param`).
+    pub fn invalid_request(param: Option<String>, detail: impl Into<String>) -> Self {
+        let mut err = Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-request",
+            "Invalid request",
+            detail,
+        );
+        if let Some(field) = param {
+            err.errors.push(FieldError {
+                field,
+                message: err.detail.clone(),
+            });
+        }
         err
     }
 
@@ -279,6 +299,77 @@ impl From<AuthError> for ApiError {
             AuthError::Invalid(invalid) => invalid.into(),
             AuthError::Store(store) => store.into(),
             AuthError::Hash(hash) => ApiError::internal(&hash),
+        }
+    }
+}
+
+impl From<GatewayError> for ApiError {
+    fn from(err: GatewayError) -> Self {
+        match err {
+            GatewayError::Route(route) => {
+                let (status, kind, title) = match &route.kind {
+                    RouteErrorKind::UnknownModel => {
+                        (StatusCode::NOT_FOUND, "model-not-found", "Model not found")
+                    }
+                    RouteErrorKind::Rejected(ErrorKind::ContextLengthExceeded) => (
+                        StatusCode::BAD_REQUEST,
+                        "context-length-exceeded",
+                        "Context length exceeded",
+                    ),
+                    RouteErrorKind::Rejected(ErrorKind::ContentFiltered) => (
+                        StatusCode::BAD_REQUEST,
+                        "content-filtered",
+                        "Refused by content policy",
+                    ),
+                    RouteErrorKind::Rejected(_) => (
+                        StatusCode::BAD_REQUEST,
+                        "upstream-rejected",
+                        "Request rejected by the provider",
+                    ),
+                    RouteErrorKind::RateLimited => (
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "rate-limited",
+                        "Rate limited",
+                    ),
+                    RouteErrorKind::Unavailable => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "model-unavailable",
+                        "Model unavailable",
+                    ),
+                    RouteErrorKind::Failed(ErrorKind::Timeout | ErrorKind::Stalled) => (
+                        StatusCode::GATEWAY_TIMEOUT,
+                        "upstream-timeout",
+                        "Upstream timed out",
+                    ),
+                    RouteErrorKind::Failed(_) => (
+                        StatusCode::BAD_GATEWAY,
+                        "upstream-failed",
+                        "Upstream failed",
+                    ),
+                };
+                let mut api = ApiError::new(status, kind, title, route.message.clone());
+                api.retry_after = route.retry_after;
+                api
+            }
+            GatewayError::OverBudget(over) => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "budget-exceeded",
+                "Budget exceeded",
+                over.message,
+            )
+            .with_retry_after(over.retry_after),
+            GatewayError::Invalid { field, message } => ApiError::invalid_field(&field, message),
+            GatewayError::NotFound(what) => ApiError::not_found(&what),
+            GatewayError::Conflict(detail) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", "Conflict", detail)
+            }
+            GatewayError::ReadOnly(_) => ApiError::new(
+                StatusCode::CONFLICT,
+                "read-only",
+                "Defined in the configuration file",
+                err.to_string(),
+            ),
+            GatewayError::Store(store) => store.into(),
         }
     }
 }

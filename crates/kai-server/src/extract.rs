@@ -139,3 +139,33 @@ pub(crate) fn path_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, 
     raw.parse()
         .map_err(|_| ApiError::bad_request(format!("`{raw}` is not a valid {what} id (a UUID)")))
 }
+
+/// Who is asking, as the gateway accounts for it.
+pub(crate) fn caller(principal: &Principal, request_id: String) -> kai_gateway::Caller {
+    kai_gateway::Caller {
+        user_id: principal.user.id,
+        api_key_id: match principal.credential {
+            kai_auth::Credential::ApiKey(id) => Some(id),
+            kai_auth::Credential::Session(_) => None,
+        },
+        request_id,
+    }
+}
+
+/// A query string, refused with a 400 that says what is wrong with it.
+#[derive(Debug, Clone)]
+pub(crate) struct ApiQuery<T>(pub(crate) T);
+
+impl<T: DeserializeOwned> FromRequestParts<AppState> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(ApiQuery(value)),
+            Err(rejection) => Err(ApiError::bad_request(rejection.body_text())),
+        }
+    }
+}

@@ -26,6 +26,7 @@ use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
 use kai_auth::Accounts;
 use kai_config::HttpSettings;
+use kai_gateway::Gateway;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::Modify;
@@ -40,6 +41,7 @@ pub use crate::middleware::{REQUEST_ID, RequestId};
 #[derive(Clone, Debug)]
 pub struct AppState {
     accounts: Arc<Accounts>,
+    gateway: Gateway,
     metrics: Arc<Metrics>,
     http: Arc<HttpSettings>,
     openapi: Arc<OnceLock<Bytes>>,
@@ -48,10 +50,12 @@ pub struct AppState {
 impl AppState {
     /// State over the given services and HTTP settings.
     #[must_use]
-    pub fn new(accounts: Arc<Accounts>, http: HttpSettings) -> Self {
+    pub fn new(accounts: Arc<Accounts>, gateway: Gateway, http: HttpSettings) -> Self {
+        let metrics = Metrics::new(gateway.metrics());
         Self {
             accounts,
-            metrics: Arc::new(Metrics::new()),
+            gateway,
+            metrics: Arc::new(metrics),
             http: Arc::new(http),
             openapi: Arc::new(OnceLock::new()),
         }
@@ -61,6 +65,12 @@ impl AppState {
     #[must_use]
     pub fn accounts(&self) -> &Arc<Accounts> {
         &self.accounts
+    }
+
+    /// The model gateway.
+    #[must_use]
+    pub fn gateway(&self) -> &Gateway {
+        &self.gateway
     }
 }
 
@@ -160,6 +170,18 @@ pub async fn maintain(accounts: Arc<Accounts>, every: Duration) {
             Ok(0) => {}
             Ok(pruned) => tracing::debug!(pruned, "pruned expired refresh tokens"),
             Err(err) => tracing::warn!(error = %err, "pruning expired sessions failed"),
+        }
+    }
+}
+
+/// Picks up changes other processes made to the gateway's catalog, checking every `every`.
+pub async fn follow_catalog(gateway: Gateway, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if let Err(err) = gateway.refresh().await {
+            tracing::warn!(error = %err, "cannot check the model catalog for changes");
         }
     }
 }

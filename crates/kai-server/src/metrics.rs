@@ -47,10 +47,11 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// A fresh registry with every kai metric registered.
+    /// A fresh registry with every kai metric registered, the gateway's among them.
     #[must_use]
-    pub fn new() -> Self {
+    pub fn new(gateway: &kai_gateway::GatewayMetrics) -> Self {
         let mut registry = Registry::with_prefix("kai");
+        gateway.register(&mut registry);
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
             "http_requests",
@@ -156,12 +157,6 @@ impl Metrics {
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
         text
-    }
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

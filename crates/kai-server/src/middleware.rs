@@ -3,7 +3,10 @@
 //! 1. [`request_context`]: a request id, a tracing span, a log line, metrics, and the rendering
 //!    of every error as a problem document;
 //! 2. a panic catcher, so a bug answers 500 instead of dropping the connection;
-//! 3. [`timeout`]: a handler that runs past `http.request_timeout` is answered with 503.
+//! 3. [`timeout`]: a handler that runs past `http.request_timeout` is answered with 503 (model
+//!    calls excepted: their providers' timeouts apply).
+//!
+//! Under `/v1/`, the OpenAI-compatible API, errors take OpenAI's shape instead of RFC 9457's.
 
 use std::time::Instant;
 
@@ -77,7 +80,11 @@ pub(crate) async fn request_context(
     if let Some(draft) =
         draft.or_else(|| (status.as_u16() >= 400 && !is_problem).then(|| draft_for_status(status)))
     {
-        response = render_problem(response, draft, &path, &request_id);
+        response = if path.starts_with(OPENAI_PREFIX) {
+            render_openai_error(response, draft)
+        } else {
+            render_problem(response, draft, &path, &request_id)
+        };
     }
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID.clone(), value);
@@ -98,6 +105,48 @@ pub(crate) async fn request_context(
         }
     });
     response
+}
+
+/// Paths that answer errors in OpenAI's shape, so its SDKs understand them.
+const OPENAI_PREFIX: &str = "/v1/";
+
+/// An error for the OpenAI-compatible API: `{"error": {message, type, param, code}}`, with
+/// kai's problem kind as the `code` programs can branch on.
+fn render_openai_error(response: Response, draft: ProblemDraft) -> Response {
+    let (mut parts, _) = response.into_parts();
+    let kind = match draft.kind {
+        "unauthorized"
+        | "invalid-credentials"
+        | "token-expired"
+        | "invalid-token"
+        | "session-ended"
+        | "invalid-api-key"
+        | "api-key-revoked"
+        | "api-key-expired" => "authentication_error",
+        "insufficient-scope" | "forbidden" | "account-disabled" => "permission_error",
+        "not-found" | "model-not-found" => "not_found_error",
+        "rate-limited" | "budget-exceeded" => "rate_limit_error",
+        "upstream-failed" => "upstream_error",
+        "upstream-timeout" | "timeout" => "timeout_error",
+        "model-unavailable" | "database-unavailable" | "not-ready" => "service_unavailable_error",
+        "internal" => "server_error",
+        _ => "invalid_request_error",
+    };
+    let body = kai_proto::openai::ErrorResponse {
+        error: kai_proto::openai::ErrorDetail {
+            message: draft.detail,
+            kind: kind.to_owned(),
+            param: draft.errors.first().map(|e| e.field.clone()),
+            code: Some(draft.kind.replace('-', "_")),
+        },
+    };
+    let body = serde_json::to_vec(&body).unwrap_or_default();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body))
 }
 
 fn render_problem(
@@ -132,6 +181,14 @@ pub(crate) async fn timeout(
     request: Request,
     next: Next,
 ) -> Response {
+    // Model calls have their own, longer timeouts per provider; a whole answer from a large
+    // model can take minutes.
+    let path = request.uri().path();
+    if path.starts_with(OPENAI_PREFIX)
+        || (request.method() == http::Method::POST && path.ends_with("/messages"))
+    {
+        return next.run(request).await;
+    }
     let limit = state.http.request_timeout;
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,

@@ -10,6 +10,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi as _};
 
+use kai_proto::openai::ErrorResponse;
 use kai_proto::{FieldError, PROBLEM_CONTENT_TYPE, Problem};
 
 #[derive(utoipa::OpenApi)]
@@ -21,15 +22,22 @@ use kai_proto::{FieldError, PROBLEM_CONTENT_TYPE, Problem};
             `/api/v1/auth/login` or an API key (`kai_…`) from `/api/v1/keys`.\n\n\
             Every error is an RFC 9457 problem document (`application/problem+json`) whose \
             `type` is a stable `urn:kai:problem:…` URI, with a `detail` saying what to do and \
-            the `request_id` also sent in the `x-request-id` header.",
+            the `request_id` also sent in the `x-request-id` header. Under `/v1/`, the \
+            OpenAI-compatible API, errors take OpenAI's shape instead, \
+            `{\"error\": {\"message\", \"type\", \"param\", \"code\"}}`, so that OpenAI's SDKs \
+            understand them; `code` is the same problem kind.",
         license(name = "MIT OR Apache-2.0"),
     ),
-    components(schemas(Problem, FieldError)),
+    components(schemas(Problem, FieldError, ErrorResponse)),
     tags(
         (name = "auth", description = "Logging in, refreshing tokens, logging out"),
         (name = "me", description = "The caller's own account"),
         (name = "keys", description = "API keys for programs"),
         (name = "users", description = "User management (admins)"),
+        (name = "openai", description = "The OpenAI-compatible model API: chat completions, embeddings, models"),
+        (name = "gateway", description = "Providers and models behind the gateway (admins)"),
+        (name = "usage", description = "Model usage: requests, tokens, cost"),
+        (name = "conversations", description = "Chats kept per user"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     ),
 )]
@@ -57,7 +65,8 @@ impl Modify for CommonErrors {
                     .build(),
             ),
         );
-        for item in openapi.paths.paths.values_mut() {
+        for (path, item) in &mut openapi.paths.paths {
+            let openai = path.starts_with("/v1/");
             for operation in [
                 &mut item.get,
                 &mut item.post,
@@ -68,13 +77,15 @@ impl Modify for CommonErrors {
             .into_iter()
             .flatten()
             {
-                add_common_errors(operation);
+                add_common_errors(operation, openai);
             }
         }
     }
 }
 
-fn add_common_errors(operation: &mut Operation) {
+/// Adds the errors implied by the operation's shape; `openai` ones answer in OpenAI's error
+/// shape rather than as problem documents.
+fn add_common_errors(operation: &mut Operation, openai: bool) {
     let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
     let has_body = operation.request_body.is_some();
     let has_path_parameter = operation.parameters.as_ref().is_some_and(|parameters| {
@@ -123,12 +134,17 @@ fn add_common_errors(operation: &mut Operation) {
         if operation.responses.responses.contains_key(status) {
             continue;
         }
+        let (content_type, schema) = if openai {
+            ("application/json", "ErrorResponse")
+        } else {
+            (PROBLEM_CONTENT_TYPE, "Problem")
+        };
         let response = ResponseBuilder::new()
             .description(description)
             .content(
-                PROBLEM_CONTENT_TYPE,
+                content_type,
                 ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .schema(Some(Ref::from_schema_name(schema)))
                     .build(),
             )
             .build();

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use kai_auth::Accounts;
-use kai_config::{DatabaseKind, Loaded};
+use kai_config::{DatabaseKind, Environment, Loaded};
+use kai_gateway::Gateway;
 use kai_server::AppState;
 use kai_store::Store;
 
@@ -16,6 +17,9 @@ const POOL_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How often expired sessions are swept out.
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// How often the model catalog is checked for changes made by other processes.
+const CATALOG_INTERVAL: Duration = Duration::from_secs(2);
 
 pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
     let settings = loaded.settings;
@@ -33,6 +37,17 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
 
     let store = Store::connect(&settings.database_url, &settings.database).await?;
     let accounts = Arc::new(Accounts::new(store.clone(), settings.auth.clone()).await?);
+    let gateway = Gateway::new(store.clone(), &settings, Environment::from_process())
+        .await
+        .context("cannot start the model gateway")?;
+    {
+        let table = gateway.table();
+        tracing::info!(
+            models = table.models.len(),
+            providers = table.providers.len(),
+            "model gateway ready"
+        );
+    }
     if store.count_users().await? == 0 {
         tracing::warn!("no users yet: create the first admin with `kai user create --admin NAME`");
     }
@@ -54,9 +69,20 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
     );
 
     let maintenance = tokio::spawn(kai_server::maintain(accounts.clone(), MAINTENANCE_INTERVAL));
-    let app = kai_server::app(AppState::new(accounts, settings.http.clone()));
+    let catalog = tokio::spawn(kai_server::follow_catalog(
+        gateway.clone(),
+        CATALOG_INTERVAL,
+    ));
+    let app = kai_server::app(AppState::new(
+        accounts,
+        gateway.clone(),
+        settings.http.clone(),
+    ));
     kai_server::serve(listener, app, signals.wait(), settings.http.shutdown_grace).await?;
     maintenance.abort();
+    catalog.abort();
+    // Usage records are written in batches; the last ones go before the pool closes.
+    gateway.flush().await;
     // Requests cut off at the end of the grace period may still hold connections; do not wait
     // on them for long.
     if tokio::time::timeout(POOL_CLOSE_TIMEOUT, store.close())

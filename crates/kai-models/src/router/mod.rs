@@ -586,10 +586,28 @@ impl Router {
         } else {
             RouteErrorKind::Failed(last.kind)
         };
+        let mut note = format!("every attempt failed ({budget} allowed): {summary}");
+        let now = Instant::now();
+        let resting: Vec<String> = route
+            .deployments
+            .iter()
+            .filter(|d| {
+                let (rpm, tpm) = d.limits();
+                d.state.check(now, rpm, tpm, 0).is_err()
+                    && !attempts
+                        .iter()
+                        .any(|a| a.model == route.name && a.deployment == d.label())
+            })
+            .map(|d| describe(d, now))
+            .collect();
+        if !resting.is_empty() {
+            note.push_str("; not tried: ");
+            note.push_str(&resting.join(", "));
+        }
         Err(ModelFailure {
             kind,
             retry_after: rate_limited_until,
-            note: format!("every attempt failed ({budget} allowed): {summary}"),
+            note,
             upstream_status: None,
         })
     }
@@ -736,24 +754,27 @@ fn describe_blocked(route: &Route, now: Instant) -> String {
     route
         .deployments
         .iter()
-        .map(|deployment| {
-            let (rpm, tpm) = deployment.limits();
-            let state = match deployment.state.check(now, rpm, tpm, 0) {
-                Ok(()) => "available".to_owned(),
-                Err(Unavailable::CoolingDown(until)) => format!(
-                    "cooling down for {:.0} s more",
-                    until.saturating_duration_since(now).as_secs_f32().ceil()
-                ),
-                Err(Unavailable::Probing) => "being probed".to_owned(),
-                Err(Unavailable::AtLimit(at)) => format!(
-                    "at its per-minute limit for {:.0} s more",
-                    at.saturating_duration_since(now).as_secs_f32().ceil()
-                ),
-            };
-            format!("{} is {state}", deployment.label())
-        })
+        .map(|deployment| describe(deployment, now))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// What one deployment is doing now: `provider/model is cooling down for 28 s more`.
+fn describe(deployment: &Deployment, now: Instant) -> String {
+    let (rpm, tpm) = deployment.limits();
+    let state = match deployment.state.check(now, rpm, tpm, 0) {
+        Ok(()) => "available".to_owned(),
+        Err(Unavailable::CoolingDown(until)) => format!(
+            "cooling down for {:.0} s more",
+            until.saturating_duration_since(now).as_secs_f32().ceil()
+        ),
+        Err(Unavailable::Probing) => "being probed".to_owned(),
+        Err(Unavailable::AtLimit(at)) => format!(
+            "at its per-minute limit for {:.0} s more",
+            at.saturating_duration_since(now).as_secs_f32().ceil()
+        ),
+    };
+    format!("{} is {state}", deployment.label())
 }
 
 /// The failures of `model`'s attempts, grouped by deployment.

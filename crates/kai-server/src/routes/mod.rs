@@ -1,10 +1,14 @@
 //! One module per resource, each building its own router with its OpenAPI paths.
 
 pub(crate) mod auth;
+pub(crate) mod catalog;
+pub(crate) mod conversations;
 pub(crate) mod docs;
 pub(crate) mod keys;
 pub(crate) mod me;
+pub(crate) mod openai;
 pub(crate) mod operations;
+pub(crate) mod usage;
 pub(crate) mod users;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -20,4 +24,9 @@ pub(crate) fn all() -> OpenApiRouter<AppState> {
         .nest("/api/v1/me", me::router())
         .nest("/api/v1/keys", keys::router())
         .nest("/api/v1/users", users::router())
+        .nest("/api/v1/providers", catalog::providers())
+        .nest("/api/v1/models", catalog::models())
+        .nest("/api/v1/usage", usage::router())
+        .nest("/api/v1/conversations", conversations::router())
+        .nest("/v1", openai::router())
 }

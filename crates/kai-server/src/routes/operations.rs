@@ -70,11 +70,14 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, ApiErr
 }
 
 /// Prometheus metrics in OpenMetrics text format: requests by method, route and status, their
-/// latency, requests in flight, build information and the database pool.
+/// latency, requests in flight, build information, the database pool, and the model gateway:
+/// requests, tokens and cost by model and provider, latency, time to first token, and each
+/// deployment's health and requests in flight.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Metrics in OpenMetrics text format", body = String,
         content_type = "application/openmetrics-text")))]
 async fn metrics(State(state): State<AppState>) -> Response {
+    state.gateway.update_gauges();
     let text = state.metrics.render(state.accounts.store().pool_stats());
     ([(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], text).into_response()
 }

@@ -20,6 +20,13 @@ pub const TOKEN_SECRET: &str = "test-secret-test-secret-test-secret!";
 pub const ADMIN: &str = "root";
 pub const PASSWORD: &str = "correct horse battery";
 
+/// The environment test servers resolve credential references in.
+pub fn env() -> kai_config::Environment {
+    [("UPSTREAM_KEY", "sk-upstream-test-key")]
+        .into_iter()
+        .collect()
+}
+
 pub struct TestServer {
     pub base: String,
     pub client: reqwest::Client,
@@ -40,17 +47,25 @@ impl TestServer {
         configure: impl FnOnce(&mut Settings),
         extra: OpenApiRouter<AppState>,
     ) -> TestServer {
+        kai_models::install_tls_provider();
         let db = TestDatabase::new().await;
         let mut settings = Settings::defaults(db.dir().to_owned());
         settings.auth.token_secret = Some(kai_config::Secret::new(TOKEN_SECRET.into()));
         configure(&mut settings);
         let store = db.store().await;
-        let accounts = Arc::new(Accounts::new(store, settings.auth.clone()).await.unwrap());
+        let accounts = Arc::new(
+            Accounts::new(store.clone(), settings.auth.clone())
+                .await
+                .unwrap(),
+        );
+        let gateway = kai_gateway::Gateway::new(store, &settings, env())
+            .await
+            .unwrap();
         accounts
             .create_user(ADMIN, PASSWORD, kai_core::Role::Admin)
             .await
             .unwrap();
-        let state = AppState::new(accounts, settings.http.clone());
+        let state = AppState::new(accounts, gateway, settings.http.clone());
         let app = kai_server::app_from(kai_server::routes().merge(extra), state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

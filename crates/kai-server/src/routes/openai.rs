@@ -1,0 +1,222 @@
+//! The OpenAI-compatible API under `/v1`: chat completions (whole or streamed), embeddings and
+//! the model list, so programs written for OpenAI's SDKs work against kai unchanged. Errors
+//! here take OpenAI's shape (see `middleware`).
+
+use std::convert::Infallible;
+use std::future::Future;
+
+use axum::Json;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use http::HeaderValue;
+use kai_core::Scope;
+use kai_gateway::GatewayStream;
+use kai_models::chat::Message;
+use kai_models::wire::{self, ChunkEncoder};
+use kai_proto::openai::{
+    ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, EmbeddingRequest,
+    EmbeddingResponse, ErrorDetail, ErrorResponse, Model, ModelList,
+};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, Auth, caller};
+use crate::middleware::RequestId;
+
+/// The largest body a model request may have: images travel inline as base64.
+const MODEL_BODY_LIMIT: usize = 32 * 1024 * 1024;
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(chat_completions))
+        .routes(routes!(embeddings))
+        .routes(routes!(list_models))
+        .layer(DefaultBodyLimit::max(MODEL_BODY_LIMIT))
+}
+
+/// Creates a chat completion, OpenAI-style: messages with text and images, tools, structured
+/// output (`response_format`), sampling parameters. With `"stream": true` the answer comes as
+/// server-sent events, one [`ChatCompletionChunk`] each, ending with `data: [DONE]`; a client
+/// that disconnects cancels the upstream request. Needs `write`.
+///
+/// Errors are OpenAI's `{"error": {"message", "type", "param", "code"}}`, where `code` is kai's
+/// problem kind: `model_not_found`, `context_length_exceeded`, `rate_limited`,
+/// `budget_exceeded`, `model_unavailable`, `upstream_failed`, `upstream_timeout`, … The message
+/// names every deployment tried and why each failed.
+#[utoipa::path(post, path = "/chat/completions", tag = "openai", security(("bearer" = [])),
+    request_body = ChatCompletionRequest,
+    responses(
+        (status = 200, description = "The completion; with `stream`, `text/event-stream` of `ChatCompletionChunk`s", body = ChatCompletion,
+            headers(("x-kai-model" = String, description = "The model that answered (a fallback, if one did)"),
+                    ("x-kai-provider" = String, description = "The provider that answered"))),
+        (status = 404, description = "No such model", body = ErrorResponse),
+        (status = 429, description = "Rate limited or over budget", body = ErrorResponse,
+            headers(("retry-after" = u64, description = "Seconds to wait"))),
+        (status = 502, description = "Every deployment failed", body = ErrorResponse),
+        (status = 503, description = "Every deployment is cooling down", body = ErrorResponse),
+        (status = 504, description = "The provider timed out", body = ErrorResponse),
+    ))]
+async fn chat_completions(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    axum::Extension(RequestId(request_id)): axum::Extension<RequestId>,
+    ApiJson(body): ApiJson<ChatCompletionRequest>,
+) -> Result<Response, ApiError> {
+    principal.require(Scope::Write)?;
+    let (request, delivery) = wire::chat_request(body)
+        .map_err(|invalid| ApiError::invalid_request(invalid.param, invalid.message))?;
+    let caller = caller(&principal, request_id);
+    let model = request.model.clone();
+    let id = format!("chatcmpl-{}", uuid::Uuid::now_v7().simple());
+    let created = time::OffsetDateTime::now_utc().unix_timestamp();
+    if delivery.stream {
+        let stream = state.gateway.chat_stream(&caller, &model, &request).await?;
+        let answered = (stream.model().to_owned(), stream.provider().to_owned());
+        let encoder = ChunkEncoder::new(id, answered.0.clone(), created, delivery.include_usage);
+        let mut response = sse(stream, encoder);
+        label(&mut response, &answered.0, &answered.1);
+        return Ok(response);
+    }
+    let completed = state.gateway.chat(&caller, &model, &request).await?;
+    let mut answer = completed.value;
+    answer.usage = Some(completed.usage);
+    let body = wire::completion(&answer, &id, &completed.model, created);
+    let mut response = Json(body).into_response();
+    label(&mut response, &completed.model, &completed.provider);
+    Ok(response)
+}
+
+/// Says which model and provider answered, for clients that care.
+fn label(response: &mut Response, model: &str, provider: &str) {
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(model) {
+        headers.insert("x-kai-model", value);
+    }
+    if let Ok(value) = HeaderValue::from_str(provider) {
+        headers.insert("x-kai-provider", value);
+    }
+}
+
+/// Server-sent events in OpenAI's chunk format. A failure after the first chunk is sent as an
+/// event holding OpenAI's error object, which its SDKs raise.
+pub(crate) fn sse(stream: GatewayStream, encoder: ChunkEncoder) -> Response {
+    sse_then(stream, encoder, |_| async {})
+}
+
+/// Like [`sse`], handing the whole answer to `on_complete` once the stream has ended well and
+/// before the client reads `[DONE]`.
+pub(crate) fn sse_then<F, Fut>(
+    stream: GatewayStream,
+    encoder: ChunkEncoder,
+    on_complete: F,
+) -> Response
+where
+    F: FnOnce(Message) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let start = Some((stream, encoder, Some(on_complete)));
+    let events = futures_util::stream::unfold(start, |state| async move {
+        let (mut stream, mut encoder, on_complete) = state?;
+        match stream.next().await {
+            Some(Ok(event)) => {
+                let events: Vec<Event> = encoder.encode(&event).iter().map(chunk_event).collect();
+                Some((events, Some((stream, encoder, on_complete))))
+            }
+            Some(Err(err)) => {
+                let error = ErrorResponse {
+                    error: ErrorDetail {
+                        message: format!(
+                            "the answer broke off: {}/{} failed: {err}",
+                            stream.provider(),
+                            stream.model()
+                        ),
+                        kind: "upstream_error".into(),
+                        param: None,
+                        code: Some(err.kind.as_str().to_owned()),
+                    },
+                };
+                let event =
+                    Event::default().data(serde_json::to_string(&error).unwrap_or_default());
+                Some((vec![event], None))
+            }
+            None => {
+                if let Some(on_complete) = on_complete {
+                    on_complete(stream.response().message).await;
+                }
+                let mut events = Vec::new();
+                if let Some(chunk) = encoder.usage(stream.usage()) {
+                    events.push(chunk_event(&chunk));
+                }
+                events.push(Event::default().data("[DONE]"));
+                Some((events, None))
+            }
+        }
+    })
+    .flat_map(|events| futures_util::stream::iter(events.into_iter().map(Ok::<_, Infallible>)));
+    Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+fn chunk_event(chunk: &ChatCompletionChunk) -> Event {
+    Event::default().data(serde_json::to_string(chunk).unwrap_or_default())
+}
+
+/// Creates embeddings of one text or a list of texts, as floats or, with
+/// `"encoding_format": "base64"` (what OpenAI's SDKs ask for), as base64 of little-endian
+/// 32-bit floats. Token-id input is refused. Needs `write`.
+#[utoipa::path(post, path = "/embeddings", tag = "openai", security(("bearer" = [])),
+    request_body = EmbeddingRequest,
+    responses(
+        (status = 200, description = "One embedding per input, in order", body = EmbeddingResponse),
+        (status = 404, description = "No such model", body = ErrorResponse),
+        (status = 429, description = "Rate limited or over budget", body = ErrorResponse),
+        (status = 502, description = "Every deployment failed", body = ErrorResponse),
+    ))]
+async fn embeddings(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    axum::Extension(RequestId(request_id)): axum::Extension<RequestId>,
+    ApiJson(body): ApiJson<EmbeddingRequest>,
+) -> Result<Response, ApiError> {
+    principal.require(Scope::Write)?;
+    let (request, encoding) = wire::embed_request(body)
+        .map_err(|invalid| ApiError::invalid_request(invalid.param, invalid.message))?;
+    let caller = caller(&principal, request_id);
+    let model = request.model.clone();
+    let completed = state.gateway.embed(&caller, &model, &request).await?;
+    let mut answer = completed.value;
+    answer.usage = Some(completed.usage);
+    let mut response = Json(wire::embeddings(&answer, &completed.model, encoding)).into_response();
+    label(&mut response, &completed.model, &completed.provider);
+    Ok(response)
+}
+
+/// The models clients may name, in configuration order. Needs `read`.
+#[utoipa::path(get, path = "/models", tag = "openai", security(("bearer" = [])),
+    responses((status = 200, description = "The models", body = ModelList)))]
+async fn list_models(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+) -> Result<Json<ModelList>, ApiError> {
+    principal.require(Scope::Read)?;
+    let table = state.gateway.table();
+    let data = table
+        .models
+        .iter()
+        .map(|entry| Model {
+            id: entry.settings.name.clone(),
+            object: "model".into(),
+            created: entry.created_at.unix_timestamp(),
+            owned_by: "kai".into(),
+        })
+        .collect();
+    Ok(Json(ModelList {
+        object: "list".into(),
+        data,
+    }))
+}

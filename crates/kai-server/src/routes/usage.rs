@@ -1,0 +1,226 @@
+//! Usage of the model gateway: totals (optionally grouped) and the records behind them. Users
+//! see their own; admins may ask for anyone's, or everyone's.
+
+use axum::Json;
+use axum::extract::State;
+use kai_auth::Principal;
+use kai_core::{ApiKeyId, Role, Scope, UsageId, UserId};
+use kai_proto::{
+    Problem, UsageGroupTotals, UsageRecord, UsageRecordPage, UsageReport, UsageTotals,
+};
+use kai_store::{UsageFilter, UsageGroup};
+use serde::Deserialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{ApiQuery, Auth};
+
+/// The most records one page holds.
+const MAX_PAGE: u32 = 1000;
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(usage))
+        .routes(routes!(records))
+}
+
+/// Which requests to count.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct UsageQuery {
+    /// Start of the window, RFC 3339 (inclusive).
+    from: Option<String>,
+    /// End of the window, RFC 3339 (exclusive).
+    to: Option<String>,
+    /// Only this model name.
+    model: Option<String>,
+    /// Only this API key's requests.
+    key_id: Option<String>,
+    /// Admins: a user id, or `all`. Everyone else sees their own.
+    user: Option<String>,
+    /// `model`, `provider`, `key`, `user` or `day`.
+    group_by: Option<String>,
+    /// Records: how many (1 to 1000, default 100).
+    limit: Option<u32>,
+    /// Records: the page after this record id (`next_before` of the last page).
+    before: Option<String>,
+}
+
+fn time_param(field: &str, value: Option<&str>) -> Result<Option<OffsetDateTime>, ApiError> {
+    value
+        .map(|text| {
+            OffsetDateTime::parse(text, &Rfc3339).map_err(|_| {
+                ApiError::bad_request(format!(
+                    "`{field}` must be an RFC 3339 time such as 2026-11-25T00:00:00Z"
+                ))
+            })
+        })
+        .transpose()
+}
+
+fn filter(principal: &Principal, query: &UsageQuery) -> Result<UsageFilter, ApiError> {
+    let user_id = match query.user.as_deref() {
+        None => Some(principal.user.id),
+        Some(_)
+            if principal.user.role != Role::Admin || principal.require(Scope::Admin).is_err() =>
+        {
+            return Err(ApiError::new(
+                http::StatusCode::FORBIDDEN,
+                "forbidden",
+                "Forbidden",
+                "only an admin may ask for another user's usage; leave out `user` for your own",
+            ));
+        }
+        Some("all") => None,
+        Some(id) => Some(id.parse::<UserId>().map_err(|_| {
+            ApiError::bad_request(format!("`user` must be a user id or `all`, not `{id}`"))
+        })?),
+    };
+    let from = time_param("from", query.from.as_deref())?;
+    let to = time_param("to", query.to.as_deref())?;
+    if let (Some(from), Some(to)) = (from, to)
+        && from >= to
+    {
+        return Err(ApiError::bad_request("`from` must be before `to`"));
+    }
+    Ok(UsageFilter {
+        user_id,
+        api_key_id: query
+            .key_id
+            .as_deref()
+            .map(|id| {
+                id.parse::<ApiKeyId>()
+                    .map_err(|_| ApiError::bad_request(format!("`key_id` `{id}` is not a key id")))
+            })
+            .transpose()?,
+        model: query.model.clone(),
+        from,
+        to,
+    })
+}
+
+fn totals(totals: kai_store::UsageTotals) -> UsageTotals {
+    UsageTotals {
+        requests: totals.requests,
+        errors: totals.errors,
+        input_tokens: totals.input_tokens,
+        output_tokens: totals.output_tokens,
+        cost_usd: totals.cost_micros as f64 / 1e6,
+    }
+}
+
+/// Totals of model requests (count, failures, tokens, cost) in a window, optionally per model,
+/// provider, key, user or UTC day. Needs `read`.
+#[utoipa::path(get, path = "", tag = "usage", security(("bearer" = [])),
+    params(UsageQuery),
+    responses(
+        (status = 200, description = "The totals", body = UsageReport),
+        (status = 403, description = "Another user's usage, asked by a non-admin", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn usage(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiQuery(query): ApiQuery<UsageQuery>,
+) -> Result<Json<UsageReport>, ApiError> {
+    principal.require(Scope::Read)?;
+    let filter = filter(&principal, &query)?;
+    let group = match query.group_by.as_deref() {
+        None => None,
+        Some("model") => Some(UsageGroup::Model),
+        Some("provider") => Some(UsageGroup::Provider),
+        Some("key") => Some(UsageGroup::ApiKey),
+        Some("user") => Some(UsageGroup::User),
+        Some("day") => Some(UsageGroup::Day),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "`group_by` `{other}` is not model, provider, key, user or day"
+            )));
+        }
+    };
+    let all = state.gateway.usage_totals(&filter).await?;
+    let groups = match group {
+        Some(by) => Some(
+            state
+                .gateway
+                .usage_grouped(&filter, by)
+                .await?
+                .into_iter()
+                .map(|(key, group)| UsageGroupTotals {
+                    key,
+                    totals: totals(group),
+                })
+                .collect(),
+        ),
+        None => None,
+    };
+    Ok(Json(UsageReport {
+        from: filter.from,
+        to: filter.to,
+        totals: totals(all),
+        groups,
+    }))
+}
+
+/// The requests themselves, newest first, a page at a time. Needs `read`.
+#[utoipa::path(get, path = "/records", tag = "usage", security(("bearer" = [])),
+    params(UsageQuery),
+    responses(
+        (status = 200, description = "A page of records", body = UsageRecordPage),
+        (status = 403, description = "Another user's usage, asked by a non-admin", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn records(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    ApiQuery(query): ApiQuery<UsageQuery>,
+) -> Result<Json<UsageRecordPage>, ApiError> {
+    principal.require(Scope::Read)?;
+    let filter = filter(&principal, &query)?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "`limit` must be between 1 and {MAX_PAGE}"
+        )));
+    }
+    let before = query
+        .before
+        .as_deref()
+        .map(|id| {
+            id.parse::<UsageId>()
+                .map_err(|_| ApiError::bad_request(format!("`before` `{id}` is not a record id")))
+        })
+        .transpose()?;
+    let found = state.gateway.usage_records(&filter, limit, before).await?;
+    let next_before = (found.len() == limit as usize)
+        .then(|| found.last().map(|r| r.id.as_uuid()))
+        .flatten();
+    Ok(Json(UsageRecordPage {
+        records: found
+            .into_iter()
+            .map(|r| UsageRecord {
+                id: r.id.as_uuid(),
+                created_at: r.created_at,
+                request_id: r.request_id,
+                user_id: r.user_id.as_uuid(),
+                api_key_id: r.api_key_id.map(|k| k.as_uuid()),
+                endpoint: r.endpoint,
+                model: r.model,
+                provider: r.provider,
+                upstream_model: r.upstream_model,
+                input_tokens: r.input_tokens,
+                output_tokens: r.output_tokens,
+                latency_ms: r.latency_ms,
+                ttft_ms: r.ttft_ms,
+                status: r.status,
+                cost_usd: r.cost_micros as f64 / 1e6,
+                stream: r.stream,
+            })
+            .collect(),
+        next_before,
+    }))
+}
