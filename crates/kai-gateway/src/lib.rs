@@ -558,45 +558,23 @@ impl Gateway {
     /// Adds a provider through the API.
     pub async fn create_provider(&self, settings: ProviderSettings) -> Result<(), GatewayError> {
         self.check_provider(&settings)?;
-        if self.table().provider(&settings.name).is_some() {
-            return Err(GatewayError::Conflict(format!(
-                "a provider named `{}` already exists",
-                settings.name
-            )));
-        }
-        let document = to_document(&settings)?;
-        self.inner
-            .store
-            .insert_catalog(CatalogKind::Provider, &settings.name, &document)
+        let exists = self.table().provider(&settings.name).is_some();
+        self.insert_entry(CatalogKind::Provider, &settings.name, &settings, exists)
             .await
-            .map_err(|err| match err {
-                StoreError::Conflict(_) => GatewayError::Conflict(format!(
-                    "a provider named `{}` already exists",
-                    settings.name
-                )),
-                other => other.into(),
-            })?;
-        self.reload().await
     }
 
     /// Replaces a provider defined through the API.
     pub async fn update_provider(&self, settings: ProviderSettings) -> Result<(), GatewayError> {
         self.check_provider(&settings)?;
-        self.writable_provider(&settings.name)?;
-        let document = to_document(&settings)?;
-        self.inner
-            .store
-            .update_catalog(CatalogKind::Provider, &settings.name, &document)
-            .await?
-            .ok_or_else(|| GatewayError::NotFound(format!("provider `{}`", settings.name)))?;
-        self.reload().await
+        self.replace_entry(CatalogKind::Provider, &settings.name, &settings)
+            .await
     }
 
     /// Removes a provider defined through the API; refused while a model uses it.
     pub async fn delete_provider(&self, name: &str) -> Result<(), GatewayError> {
-        self.writable_provider(name)?;
-        let table = self.table();
-        if let Some(user) = table
+        self.writable(CatalogKind::Provider, name)?;
+        if let Some(user) = self
+            .table()
             .models
             .iter()
             .find(|m| m.settings.deployments.iter().any(|d| d.provider == name))
@@ -606,59 +584,28 @@ impl Gateway {
                 user.settings.name
             )));
         }
-        if !self
-            .inner
-            .store
-            .delete_catalog(CatalogKind::Provider, name)
-            .await?
-        {
-            return Err(GatewayError::NotFound(format!("provider `{name}`")));
-        }
-        self.reload().await
+        self.remove_entry(CatalogKind::Provider, name).await
     }
 
     /// Adds a model through the API.
     pub async fn create_model(&self, settings: ModelSettings) -> Result<(), GatewayError> {
         self.check_model(&settings)?;
-        if self.table().model(&settings.name).is_some() {
-            return Err(GatewayError::Conflict(format!(
-                "a model named `{}` already exists",
-                settings.name
-            )));
-        }
-        let document = to_document(&settings)?;
-        self.inner
-            .store
-            .insert_catalog(CatalogKind::Model, &settings.name, &document)
+        let exists = self.table().model(&settings.name).is_some();
+        self.insert_entry(CatalogKind::Model, &settings.name, &settings, exists)
             .await
-            .map_err(|err| match err {
-                StoreError::Conflict(_) => GatewayError::Conflict(format!(
-                    "a model named `{}` already exists",
-                    settings.name
-                )),
-                other => other.into(),
-            })?;
-        self.reload().await
     }
 
     /// Replaces a model defined through the API.
     pub async fn update_model(&self, settings: ModelSettings) -> Result<(), GatewayError> {
         self.check_model(&settings)?;
-        self.writable_model(&settings.name)?;
-        let document = to_document(&settings)?;
-        self.inner
-            .store
-            .update_catalog(CatalogKind::Model, &settings.name, &document)
-            .await?
-            .ok_or_else(|| GatewayError::NotFound(format!("model `{}`", settings.name)))?;
-        self.reload().await
+        self.replace_entry(CatalogKind::Model, &settings.name, &settings)
+            .await
     }
 
     /// Removes a model defined through the API; refused while another falls back to it.
     pub async fn delete_model(&self, name: &str) -> Result<(), GatewayError> {
-        self.writable_model(name)?;
-        let table = self.table();
-        if let Some(user) = table.models.iter().find(|m| {
+        self.writable(CatalogKind::Model, name)?;
+        if let Some(user) = self.table().models.iter().find(|m| {
             let s = &m.settings;
             s.fallbacks
                 .iter()
@@ -671,15 +618,70 @@ impl Gateway {
                 user.settings.name
             )));
         }
-        if !self
-            .inner
+        self.remove_entry(CatalogKind::Model, name).await
+    }
+
+    async fn insert_entry(
+        &self,
+        kind: CatalogKind,
+        name: &str,
+        settings: &impl serde::Serialize,
+        exists: bool,
+    ) -> Result<(), GatewayError> {
+        let taken =
+            || GatewayError::Conflict(format!("a {} named `{name}` already exists", kind.as_str()));
+        if exists {
+            return Err(taken());
+        }
+        self.inner
             .store
-            .delete_catalog(CatalogKind::Model, name)
+            .insert_catalog(kind, name, &to_document(settings)?)
+            .await
+            .map_err(|err| match err {
+                StoreError::Conflict(_) => taken(),
+                other => other.into(),
+            })?;
+        self.reload().await
+    }
+
+    async fn replace_entry(
+        &self,
+        kind: CatalogKind,
+        name: &str,
+        settings: &impl serde::Serialize,
+    ) -> Result<(), GatewayError> {
+        self.writable(kind, name)?;
+        self.inner
+            .store
+            .update_catalog(kind, name, &to_document(settings)?)
             .await?
-        {
-            return Err(GatewayError::NotFound(format!("model `{name}`")));
+            .ok_or_else(|| GatewayError::NotFound(format!("{} `{name}`", kind.as_str())))?;
+        self.reload().await
+    }
+
+    async fn remove_entry(&self, kind: CatalogKind, name: &str) -> Result<(), GatewayError> {
+        if !self.inner.store.delete_catalog(kind, name).await? {
+            return Err(GatewayError::NotFound(format!(
+                "{} `{name}`",
+                kind.as_str()
+            )));
         }
         self.reload().await
+    }
+
+    /// Succeeds for an entry defined through the API.
+    fn writable(&self, kind: CatalogKind, name: &str) -> Result<(), GatewayError> {
+        let table = self.table();
+        let source = match kind {
+            CatalogKind::Provider => table.provider(name).map(|e| e.source),
+            CatalogKind::Model => table.model(name).map(|e| e.source),
+        };
+        let what = format!("{} `{name}`", kind.as_str());
+        match source {
+            None => Err(GatewayError::NotFound(what)),
+            Some(Source::Config) => Err(GatewayError::ReadOnly(what)),
+            Some(Source::Api) => Ok(()),
+        }
     }
 
     fn check_provider(&self, settings: &ProviderSettings) -> Result<(), GatewayError> {
@@ -720,26 +722,6 @@ impl Gateway {
             }
         }
         Ok(())
-    }
-
-    fn writable_provider(&self, name: &str) -> Result<(), GatewayError> {
-        match self.table().provider(name) {
-            None => Err(GatewayError::NotFound(format!("provider `{name}`"))),
-            Some(entry) if entry.source == Source::Config => {
-                Err(GatewayError::ReadOnly(format!("provider `{name}`")))
-            }
-            Some(_) => Ok(()),
-        }
-    }
-
-    fn writable_model(&self, name: &str) -> Result<(), GatewayError> {
-        match self.table().model(name) {
-            None => Err(GatewayError::NotFound(format!("model `{name}`"))),
-            Some(entry) if entry.source == Source::Config => {
-                Err(GatewayError::ReadOnly(format!("model `{name}`")))
-            }
-            Some(_) => Ok(()),
-        }
     }
 
     /// The models a provider offers, asked of the provider itself.

@@ -432,6 +432,16 @@ pub struct ResponseBuilder {
 }
 
 impl ResponseBuilder {
+    /// The answer these events make.
+    #[must_use]
+    pub fn collect<'a>(events: impl IntoIterator<Item = &'a ChatEvent>) -> ChatResponse {
+        let mut builder = ResponseBuilder::default();
+        for event in events {
+            builder.push(event);
+        }
+        builder.finish()
+    }
+
     /// Adds one event.
     pub fn push(&mut self, event: &ChatEvent) {
         match event {

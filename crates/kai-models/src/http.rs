@@ -220,6 +220,24 @@ impl Http {
     }
 }
 
+/// The headers that carry `spec`'s key as `name: {prefix}{key}` (`Authorization: Bearer …`,
+/// `x-api-key: …`), or none when there is no key. An empty key sends nothing: a keyless local
+/// server ignores it, and a proxy in front of one would refuse an empty credential.
+pub(crate) fn key_headers(
+    spec: &ProviderSpec,
+    name: HeaderName,
+    prefix: &str,
+) -> Result<HeaderMap, ProviderError> {
+    let mut headers = HeaderMap::new();
+    if let Some(key) = spec.api_key.as_ref().filter(|key| !key.expose().is_empty()) {
+        let value = HeaderValue::from_str(&format!("{prefix}{}", key.expose())).map_err(|_| {
+            ProviderError::unsupported("the API key has characters a header cannot carry")
+        })?;
+        headers.insert(name, value);
+    }
+    Ok(headers)
+}
+
 /// Installs rustls's ring crypto provider for the process, once. kai builds reqwest without
 /// its default provider (aws-lc, a large C library), so every HTTP client in the process,
 /// kai's own and any other, needs this called before it is built.

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 
 use eventsource_stream::Event;
 use futures_util::future::BoxFuture;
-use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::header::{HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -30,7 +30,7 @@ use crate::chat::{
     Message, Part, ResponseFormat, Role, ToolCall, ToolChoice, Usage,
 };
 use crate::error::{ErrorKind, ProviderError};
-use crate::http::{Http, error_message};
+use crate::http::{Http, error_message, key_headers};
 use crate::provider::{ChatStream, Provider, ProviderSpec};
 
 /// The API version kai speaks; a configured `anthropic-version` header overrides it.
@@ -68,14 +68,8 @@ pub(crate) struct Anthropic {
 impl Anthropic {
     /// An adapter for `spec`, sending its key as `x-api-key`.
     pub(crate) fn new(spec: &ProviderSpec) -> Result<Anthropic, ProviderError> {
-        let mut headers = HeaderMap::new();
+        let mut headers = key_headers(spec, HeaderName::from_static("x-api-key"), "")?;
         headers.insert("anthropic-version", HeaderValue::from_static(API_VERSION));
-        if let Some(key) = &spec.api_key {
-            let value = HeaderValue::from_str(key.expose()).map_err(|_| {
-                ProviderError::unsupported("the API key has characters a header cannot carry")
-            })?;
-            headers.insert("x-api-key", value);
-        }
         Ok(Anthropic {
             http: Http::new(spec, headers)?,
         })

@@ -15,7 +15,7 @@
 
 use eventsource_stream::Event;
 use futures_util::future::BoxFuture;
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use reqwest::header::AUTHORIZATION;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -25,7 +25,7 @@ use crate::chat::{
     Message, Part, ResponseFormat, Role, ToolCall, ToolChoice, ToolDefinition, Usage,
 };
 use crate::error::{ErrorKind, ProviderError};
-use crate::http::Http;
+use crate::http::{Http, key_headers};
 use crate::provider::{ChatStream, Provider, ProviderSpec};
 
 /// The most texts Cohere embeds in one request. OpenAI takes thousands, so a client's batch
@@ -48,14 +48,7 @@ pub(crate) struct Cohere {
 impl Cohere {
     /// The adapter for `spec`, its key sent as a bearer token.
     pub(crate) fn new(spec: &ProviderSpec) -> Result<Cohere, ProviderError> {
-        let mut headers = HeaderMap::new();
-        if let Some(key) = &spec.api_key {
-            let value =
-                HeaderValue::from_str(&format!("Bearer {}", key.expose())).map_err(|_| {
-                    ProviderError::unsupported("the API key has characters a header cannot carry")
-                })?;
-            headers.insert(AUTHORIZATION, value);
-        }
+        let headers = key_headers(spec, AUTHORIZATION, "Bearer ")?;
         Ok(Cohere {
             http: Http::new(spec, headers)?,
         })

@@ -10,7 +10,7 @@
 
 use eventsource_stream::Event;
 use futures_util::future::BoxFuture;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::HeaderName;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use url::Url;
@@ -21,7 +21,7 @@ use crate::chat::{
     InputType, Message, Part, ResponseBuilder, ResponseFormat, Role, ToolCall, ToolChoice, Usage,
 };
 use crate::error::{ErrorKind, ProviderError};
-use crate::http::Http;
+use crate::http::{Http, key_headers};
 use crate::provider::{ChatStream, Provider, ProviderSpec};
 
 /// The header that carries the API key.
@@ -52,13 +52,7 @@ pub(crate) struct Gemini {
 
 impl Gemini {
     pub(crate) fn new(spec: &ProviderSpec) -> Result<Gemini, ProviderError> {
-        let mut headers = HeaderMap::new();
-        if let Some(key) = &spec.api_key {
-            let value = HeaderValue::from_str(key.expose()).map_err(|_| {
-                ProviderError::unsupported("the API key has characters a header cannot carry")
-            })?;
-            headers.insert(API_KEY, value);
-        }
+        let headers = key_headers(spec, API_KEY, "")?;
         // A base URL copied from Google's examples often ends in `/v1beta` already.
         let versioned = spec
             .base_url
@@ -123,14 +117,8 @@ impl Provider for Gemini {
             let mut reader = Reader::default();
             let mut events = Vec::new();
             reader.read(answer, &mut events)?;
-            let mut builder = ResponseBuilder::default();
-            for event in &events {
-                builder.push(event);
-            }
-            if let Some(usage) = reader.usage {
-                builder.push(&ChatEvent::Usage(usage));
-            }
-            let mut response = builder.finish();
+            events.extend(reader.usage.map(ChatEvent::Usage));
+            let mut response = ResponseBuilder::collect(&events);
             response.id = id;
             Ok(response)
         })

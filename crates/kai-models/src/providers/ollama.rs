@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 
 use futures_util::future::BoxFuture;
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use reqwest::header::AUTHORIZATION;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -29,7 +29,7 @@ use crate::chat::{
     Message, Part, ResponseBuilder, ResponseFormat, Role, ToolChoice, ToolDefinition, Usage,
 };
 use crate::error::{ErrorKind, ProviderError};
-use crate::http::Http;
+use crate::http::{Http, key_headers};
 use crate::provider::{ChatStream, Provider, ProviderSpec};
 
 /// An Ollama server.
@@ -41,15 +41,7 @@ pub(crate) struct Ollama {
 impl Ollama {
     /// The adapter for `spec`, sending its key (if any) as a bearer token.
     pub(crate) fn new(spec: &ProviderSpec) -> Result<Ollama, ProviderError> {
-        let mut headers = HeaderMap::new();
-        // A local Ollama takes no key; an empty one would only send a header a proxy refuses.
-        if let Some(key) = spec.api_key.as_ref().filter(|key| !key.expose().is_empty()) {
-            let value =
-                HeaderValue::from_str(&format!("Bearer {}", key.expose())).map_err(|_| {
-                    ProviderError::unsupported("the API key has characters a header cannot carry")
-                })?;
-            headers.insert(AUTHORIZATION, value);
-        }
+        let headers = key_headers(spec, AUTHORIZATION, "Bearer ")?;
         Ok(Ollama {
             http: Http::new(spec, headers)?,
         })
@@ -88,11 +80,7 @@ impl Provider for Ollama {
                 ));
             }
             answer.end(&mut events, true)?;
-            let mut builder = ResponseBuilder::default();
-            for event in &events {
-                builder.push(event);
-            }
-            Ok(builder.finish())
+            Ok(ResponseBuilder::collect(&events))
         })
     }
 

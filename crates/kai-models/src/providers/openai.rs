@@ -5,13 +5,13 @@
 use eventsource_stream::Event;
 use futures_util::future::BoxFuture;
 use kai_proto::openai as wire;
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use reqwest::header::AUTHORIZATION;
 use serde::Deserialize;
 
 use super::{Decode, decode_stream, parse_item};
 use crate::chat::{ChatEvent, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse};
 use crate::error::{ErrorKind, ProviderError};
-use crate::http::{Http, error_message};
+use crate::http::{Http, error_message, key_headers};
 use crate::provider::{ChatStream, Provider, ProviderSpec};
 use crate::wire::{self as convert, ChunkDecoder, Dialect};
 
@@ -24,14 +24,7 @@ pub(crate) struct OpenAi {
 
 impl OpenAi {
     pub(crate) fn new(spec: &ProviderSpec, dialect: Dialect) -> Result<OpenAi, ProviderError> {
-        let mut headers = HeaderMap::new();
-        if let Some(key) = &spec.api_key {
-            let value =
-                HeaderValue::from_str(&format!("Bearer {}", key.expose())).map_err(|_| {
-                    ProviderError::unsupported("the API key has characters a header cannot carry")
-                })?;
-            headers.insert(AUTHORIZATION, value);
-        }
+        let headers = key_headers(spec, AUTHORIZATION, "Bearer ")?;
         Ok(OpenAi {
             http: Http::new(spec, headers)?,
             dialect,
