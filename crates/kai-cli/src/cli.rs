@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use kai_config::Flag;
+use uuid::Uuid;
 
 /// kai: your own AI system, on hardware you control.
 #[derive(Debug, Parser)]
@@ -16,20 +17,23 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
+/// Where the options every command takes are listed in help, after the command's own.
+const GLOBAL: &str = "Global options";
+
 /// Options every command takes; each overrides the configuration key it names.
 #[derive(Debug, Args)]
 pub(crate) struct Global {
     /// Configuration file (or KAI_CONFIG) [default: $XDG_CONFIG_HOME/kai/kai.toml, if it exists]
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(long, global = true, value_name = "PATH", help_heading = GLOBAL)]
     pub(crate) config: Option<PathBuf>,
     /// Data directory (data_dir) [default: $XDG_DATA_HOME/kai]
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, global = true, value_name = "DIR", help_heading = GLOBAL)]
     pub(crate) data_dir: Option<PathBuf>,
     /// Log format (log.format) [default: pretty]
-    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    #[arg(long, global = true, value_enum, value_name = "FORMAT", help_heading = GLOBAL)]
     pub(crate) log_format: Option<LogFormat>,
     /// Log filter, e.g. `debug` or `info,kai_server=debug` (log.level) [default: info]
-    #[arg(long, global = true, value_name = "FILTER")]
+    #[arg(long, global = true, value_name = "FILTER", help_heading = GLOBAL)]
     pub(crate) log_level: Option<String>,
 }
 
@@ -53,6 +57,69 @@ pub(crate) enum Command {
     User(UserCommand),
     /// Print the OpenAPI document of the HTTP API
     Openapi,
+    /// Log in to a kai server and keep an API key for `kai chat`
+    Login(LoginArgs),
+    /// Revoke the API key `kai login` stored, and forget it
+    Logout,
+    /// Chat with a model: one question, or a conversation at the terminal
+    #[command(after_help = CHAT_EXAMPLES)]
+    Chat(ChatArgs),
+}
+
+/// The end of `kai chat --help`: its ways of use are easier shown than described.
+const CHAT_EXAMPLES: &str = "\
+Examples:
+  kai chat \"What is the capital of France?\"
+  kai chat -m smart < question.txt
+  kai chat --continue \"And of Spain?\"
+  kai chat                      (a conversation at the terminal: /exit or Ctrl-D to leave)
+  kai chat --list";
+
+/// Where a client command finds the server.
+#[derive(Debug, Args)]
+pub(crate) struct ServerArg {
+    /// The kai server (client.url) [default: the one `kai login` stored, else http://BIND]
+    #[arg(long, value_name = "URL")]
+    pub(crate) url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LoginArgs {
+    #[command(flatten)]
+    pub(crate) server: ServerArg,
+    /// The user name; asked for when left out. The password is read from a prompt, or from
+    /// stdin when it is not a terminal
+    pub(crate) username: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ChatArgs {
+    #[command(flatten)]
+    pub(crate) server: ServerArg,
+    /// The model to ask, by the name the server gives it [default: the conversation's, else the
+    /// server's first]
+    #[arg(short, long, value_name = "MODEL")]
+    pub(crate) model: Option<String>,
+    /// Continue the conversation with this id
+    #[arg(short = 'c', long = "conversation", value_name = "ID")]
+    pub(crate) conversation: Option<Uuid>,
+    /// Continue the most recently active conversation
+    #[arg(long = "continue", conflicts_with = "conversation")]
+    pub(crate) resume: bool,
+    /// Title of a new conversation, or the new title of the one continued
+    #[arg(long, value_name = "TITLE")]
+    pub(crate) title: Option<String>,
+    /// List your conversations instead of chatting
+    #[arg(long, conflicts_with_all = ["model", "conversation", "resume", "title", "prompt"])]
+    pub(crate) list: bool,
+    /// Print the whole reply (or the list) as JSON instead of streaming text
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// What to say; the words are joined with spaces. Without it, stdin is read when it is not
+    /// a terminal, and on a terminal the chat goes on until /exit or Ctrl-D. Put `--` before
+    /// words that start with `-`
+    #[arg(value_name = "PROMPT")]
+    pub(crate) prompt: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -2,7 +2,10 @@
 //! library crates; no logic of its own lives here.
 
 mod cli;
+mod client;
 mod commands;
+mod credentials;
+mod input;
 mod lock;
 mod logging;
 mod output;

@@ -198,6 +198,17 @@ pub const KEYS: &[Key] = &[
         "30s",
         "First cool-down of a failing deployment; repeated ones double, up to ten times this.",
     ),
+    key(
+        "client.url",
+        Text,
+        "http://<bind>",
+        "Server that `kai login` and `kai chat` talk to; when unset, the one `kai login` last used, else the local server (a `bind` of `0.0.0.0` or `[::]` as loopback).",
+    ),
+    secret(
+        "client.api_key",
+        "unset",
+        "API key `kai chat` sends instead of the one `kai login` stored: for scripts and CI.",
+    ),
 ];
 
 /// The configuration reference as a Markdown table: the README's copy is checked against it.

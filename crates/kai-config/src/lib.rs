@@ -27,7 +27,7 @@ pub use gateway::{
 };
 pub use keys::{KEYS, Key, KeyKind, find as find_key, reference_markdown};
 pub use settings::{
-    AuthSettings, DatabaseSettings, HttpSettings, LogFormat, LogSettings, Settings,
+    AuthSettings, ClientSettings, DatabaseSettings, HttpSettings, LogFormat, LogSettings, Settings,
 };
 pub use values::{DatabaseKind, DatabaseUrl, REDACTED, Secret};
 
@@ -39,7 +39,7 @@ pub const CONFIG_ENV_VAR: &str = "KAI_CONFIG";
 const TOOLING_PREFIXES: [&str; 3] = ["KAI_TEST_", "KAI_CI_", "KAI_BENCH_"];
 
 /// The sections of the file, each a TOML table.
-const SECTIONS: [&str; 5] = ["log", "database", "http", "auth", "gateway"];
+const SECTIONS: [&str; 6] = ["log", "database", "http", "auth", "gateway", "client"];
 
 /// The lists of tables in the file, taken whole: `[[providers]]`, `[[models]]`, `[[prices]]`.
 const LISTS: [&str; 3] = ["providers", "models", "prices"];
@@ -485,6 +485,14 @@ fn validate(settings: &Settings, origins: &HashMap<String, Origin>) -> Result<()
         &settings.prices,
         &origin_of(origins, "providers"),
     )?;
+    if let Some(url) = &settings.client.url
+        && !matches!(url.scheme(), "http" | "https")
+    {
+        return Err(invalid(
+            "client.url",
+            "must be an http:// or https:// URL, such as http://127.0.0.1:8420",
+        ));
+    }
     if let Some(secret) = &settings.auth.token_secret
         && secret.expose().len() < 32
     {

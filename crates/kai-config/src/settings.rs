@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use bytesize::ByteSize;
 use serde::{Deserialize, Serialize};
+use url::Url;
 
 use crate::gateway::{GatewaySettings, ModelSettings, PriceSettings, ProviderSettings};
 use crate::values::{DatabaseUrl, Secret, duration};
@@ -32,6 +33,10 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// The model router's tuning.
     pub gateway: GatewaySettings,
+    /// How `kai login` and `kai chat` reach a server. Left out of `config show` when unset:
+    /// a server has no use for it.
+    #[serde(default, skip_serializing_if = "ClientSettings::is_unset")]
+    pub client: ClientSettings,
     /// Where models are served (`[[providers]]`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub providers: Vec<ProviderSettings>,
@@ -119,6 +124,27 @@ pub struct AuthSettings {
     pub client_failure_window: Duration,
 }
 
+/// How the command-line client (`kai login`, `kai chat`) reaches a kai server.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSettings {
+    /// The server's address; when unset, the one `kai login` stored, else the local server
+    /// that `bind` describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<Url>,
+    /// An API key to use instead of the one `kai login` stored: for scripts and CI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<Secret>,
+}
+
+impl ClientSettings {
+    /// Whether nothing is set.
+    #[must_use]
+    pub fn is_unset(&self) -> bool {
+        self.url.is_none() && self.api_key.is_none()
+    }
+}
+
 impl Settings {
     /// The built-in defaults, with data under `data_dir`.
     #[must_use]
@@ -158,6 +184,7 @@ impl Settings {
                 cooldown_after: 3,
                 cooldown: Duration::from_secs(30),
             },
+            client: ClientSettings::default(),
             providers: Vec::new(),
             models: Vec::new(),
             prices: Vec::new(),

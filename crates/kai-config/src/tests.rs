@@ -221,6 +221,62 @@ fn bad_values_are_refused() {
 }
 
 #[test]
+fn the_client_keys_load_check_and_redact() {
+    let s = load_with(&[], None).unwrap().settings;
+    assert!(s.client.is_unset());
+    // Unset, the section stays out of what `config show` prints.
+    assert!(!s.to_redacted_toml().contains("[client]"));
+
+    let s = load_with(
+        &[
+            ("KAI_CLIENT_URL", "https://kai.example/"),
+            ("KAI_CLIENT_API_KEY", "kai_secret-key-value"),
+        ],
+        None,
+    )
+    .unwrap()
+    .settings;
+    assert_eq!(
+        s.client.url.as_ref().unwrap().as_str(),
+        "https://kai.example/"
+    );
+    assert_eq!(
+        s.client.api_key.as_ref().unwrap().expose(),
+        "kai_secret-key-value"
+    );
+    let shown = s.to_redacted_toml();
+    assert!(!shown.contains("secret-key-value"), "{shown}");
+    assert!(shown.contains("api_key = \"<redacted>\""), "{shown}");
+
+    let from_file = load_with(&[], Some("[client]\nurl = \"http://10.0.0.2:8420\"\n"))
+        .unwrap()
+        .settings;
+    assert_eq!(from_file.client.url.unwrap().port(), Some(8420));
+    // What `config show` prints with a URL loads back to the same settings.
+    let plain = load_with(&[("KAI_CLIENT_URL", "http://10.0.0.2:8420")], None)
+        .unwrap()
+        .settings;
+    let reloaded = load_with(&[], Some(&plain.to_redacted_toml()))
+        .unwrap()
+        .settings;
+    assert_eq!(plain, reloaded);
+
+    for bad in ["localhost:8420", "ftp://kai.example", "kai.example"] {
+        let err = load_with(&[("KAI_CLIENT_URL", bad)], None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`client.url`") && err.contains("KAI_CLIENT_URL"),
+            "{bad}: {err}"
+        );
+    }
+    let err = load_with(&[], Some("[client]\nurl = \"http://x\"\napi_kye = \"k\"\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("did you mean `client.api_key`"), "{err}");
+}
+
+#[test]
 fn a_missing_explicit_file_is_an_error() {
     let sources = Sources {
         config_file: Some(PathBuf::from("/nonexistent/kai.toml")),
@@ -266,7 +322,18 @@ fn documented_defaults_are_the_real_ones() {
     let defaults = load_with(&[], None).unwrap().settings;
     for key in KEYS
         .iter()
-        .filter(|key| !["data_dir", "database_url", "auth.token_secret"].contains(&key.path))
+        // These defaults are descriptions, not values: derived from other keys or from
+        // `kai login`'s file, or nothing at all.
+        .filter(|key| {
+            ![
+                "data_dir",
+                "database_url",
+                "auth.token_secret",
+                "client.url",
+                "client.api_key",
+            ]
+            .contains(&key.path)
+        })
     {
         let var = key.env_var();
         let explicit = load_with(&[(var.as_str(), key.default)], None)
@@ -288,6 +355,8 @@ fn every_key_is_a_field_and_every_field_a_key() {
             ("bind", _) => "127.0.0.1:1",
             ("database_url", _) => "postgres://db/kai",
             ("auth.token_secret", _) => "0123456789abcdef0123456789abcdef",
+            ("client.url", _) => "https://kai.example:8420",
+            ("client.api_key", _) => "kai_0123456789",
             ("log.format", _) => "json",
             // Must stay below gateway.retry_max_delay's default.
             ("gateway.retry_base_delay", _) => "1s",
@@ -309,6 +378,10 @@ fn every_key_is_a_field_and_every_field_a_key() {
     // Each field of the defaults is listed.
     let mut settings = Settings::defaults(PathBuf::from("/d"));
     settings.auth.token_secret = Some(Secret::new("x".repeat(32)));
+    settings.client = ClientSettings {
+        url: Some("http://127.0.0.1:1".parse().unwrap()),
+        api_key: Some(Secret::new("kai_x".into())),
+    };
     let table = toml::Table::try_from(settings).unwrap();
     let mut leaves = Vec::new();
     collect_leaves(&table, "", &mut leaves);

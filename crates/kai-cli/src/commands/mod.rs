@@ -1,7 +1,11 @@
 //! One module per command. Each loads what it needs and nothing more: `config show` never
-//! touches the database, `user` never opens a port.
+//! touches the database, `user` never opens a port, `login` and `chat` only talk to a server
+//! over HTTP.
 
+mod chat;
 mod config;
+mod connect;
+mod login;
 mod openapi;
 mod serve;
 mod user;
@@ -24,6 +28,18 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
             value: bind.to_string(),
         });
     }
+    let url = match &cli.command {
+        Command::Login(args) => args.server.url.as_ref(),
+        Command::Chat(args) => args.server.url.as_ref(),
+        _ => None,
+    };
+    if let Some(url) = url {
+        flags.push(Flag {
+            key: "client.url",
+            flag: "--url",
+            value: url.clone(),
+        });
+    }
     let sources = Sources {
         config_file: cli.global.config.clone(),
         env: Environment::from_process(),
@@ -41,6 +57,18 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(command) => {
             quiet_logging(&loaded, cli.global.log_level.is_some())?;
             runtime()?.block_on(user::run(&loaded, command))
+        }
+        Command::Login(args) => {
+            quiet_logging(&loaded, cli.global.log_level.is_some())?;
+            runtime()?.block_on(login::login(&loaded.settings, &sources.env, args))
+        }
+        Command::Logout => {
+            quiet_logging(&loaded, cli.global.log_level.is_some())?;
+            runtime()?.block_on(login::logout(&sources.env))
+        }
+        Command::Chat(args) => {
+            quiet_logging(&loaded, cli.global.log_level.is_some())?;
+            runtime()?.block_on(chat::run(&loaded.settings, &sources.env, args))
         }
     }
 }

@@ -1,17 +1,14 @@
 //! `kai user …`: user management straight on the database, for the first admin and for when no
 //! admin can log in. Safe while a server runs: the database arbitrates.
 
-use std::io::IsTerminal;
-
 use anyhow::{Context, bail};
 use kai_auth::{Accounts, UserChanges};
 use kai_config::Loaded;
 use kai_core::Role;
 use kai_store::Store;
-use time::format_description::well_known::Rfc3339;
 
 use crate::cli::UserCommand;
-use crate::output;
+use crate::{input, output};
 
 pub(crate) async fn run(loaded: &Loaded, command: UserCommand) -> anyhow::Result<()> {
     let settings = &loaded.settings;
@@ -60,8 +57,9 @@ async fn dispatch(accounts: &Accounts, command: UserCommand) -> anyhow::Result<(
                             } else {
                                 "active".into()
                             },
-                            timestamp(user.created_at),
-                            user.last_login_at.map_or_else(|| "never".into(), timestamp),
+                            output::timestamp(user.created_at),
+                            user.last_login_at
+                                .map_or_else(|| "never".into(), output::timestamp),
                         ]
                     })
                     .collect();
@@ -97,36 +95,15 @@ async fn dispatch(accounts: &Accounts, command: UserCommand) -> anyhow::Result<(
     Ok(())
 }
 
-fn timestamp(at: time::OffsetDateTime) -> String {
-    at.replace_nanosecond(0)
-        .unwrap_or(at)
-        .format(&Rfc3339)
-        .unwrap_or_default()
-}
-
-/// A new password: typed twice at a prompt, or one line of stdin when it is not a terminal
-/// (`printf '%s\n' "$PASSWORD" | kai user create …`). Never from the command line, where other
-/// users of the machine could read it in the process list.
+/// A new password: typed twice at a prompt, or one line of stdin when it is not a terminal.
 fn read_new_password() -> anyhow::Result<String> {
-    let password = if std::io::stdin().is_terminal() {
-        let first =
-            rpassword::prompt_password("New password: ").context("cannot read the password")?;
+    let password = input::password("New password: ")?;
+    if input::interactive() {
         let second =
             rpassword::prompt_password("Repeat it: ").context("cannot read the password")?;
-        if first != second {
+        if password != second {
             bail!("the two passwords differ; nothing was changed");
         }
-        first
-    } else {
-        let mut line = String::new();
-        std::io::stdin()
-            .read_line(&mut line)
-            .context("cannot read the password from stdin")?;
-        let password = line.strip_suffix('\n').unwrap_or(&line);
-        password.strip_suffix('\r').unwrap_or(password).to_owned()
-    };
-    if password.is_empty() {
-        bail!("no password given: type one at the prompt, or pipe it on stdin");
     }
     kai_core::validate_password(&password)?;
     Ok(password)
