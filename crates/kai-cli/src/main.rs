@@ -18,6 +18,17 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`kai chat … | head`): what it wanted, it has. Stop quietly,
+        // as other command-line tools do.
+        Err(err)
+            if err.chain().any(|cause| {
+                cause
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(err) => {
             // One line, the whole chain of causes: "cannot do X: because Y: because Z".
             output::error_line(&format!("{err:#}"));
