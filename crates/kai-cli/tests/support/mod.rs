@@ -1,7 +1,8 @@
-//! The real `kai` binary in a sandbox of its own (HOME, XDG directories, a disposable database
-//! of the backend the environment selects), and a running `kai serve` in it.
+//! Running the real `kai` binary in a sandbox: its own HOME, XDG directories and disposable
+//! database, and a `kai serve` on an ephemeral loopback port whose log the tests read.
 
-#![allow(dead_code, unreachable_pub, clippy::unwrap_used)] // each test file uses a different part
+// Each test file uses a different part of this module.
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -10,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kai_store::testing::TestDatabase;
+use serde_json::Value;
 
 pub const PASSWORD: &str = "correct horse battery";
 
@@ -113,8 +115,13 @@ impl Server {
     pub fn start(kai: &Kai, extra_args: &[&str]) -> Server {
         let mut args = vec!["serve", "--bind", "127.0.0.1:0"];
         args.extend_from_slice(extra_args);
-        let mut child = kai
-            .command(&args)
+        Server::spawn(kai.command(&args))
+    }
+
+    /// Runs `command`, a `kai serve` on an ephemeral port that the caller has added to (a
+    /// configuration file, credentials in the environment), and waits until it listens.
+    pub fn spawn(mut command: Command) -> Server {
+        let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -155,6 +162,29 @@ impl Server {
 
     pub fn log_text(&self) -> String {
         self.log.lock().unwrap().join("\n")
+    }
+
+    /// Logs `username` in and creates an API key with `scopes` for it; returns the key.
+    pub async fn api_key(&self, username: &str, scopes: &[&str]) -> String {
+        let client = reqwest::Client::new();
+        let login = client
+            .post(format!("{}/api/v1/auth/login", self.base))
+            .json(&serde_json::json!({"username": username, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(login.status(), 200, "login: {}", self.log_text());
+        let tokens: Value = login.json().await.unwrap();
+        let created = client
+            .post(format!("{}/api/v1/keys", self.base))
+            .bearer_auth(tokens["access_token"].as_str().unwrap())
+            .json(&serde_json::json!({"name": format!("{scopes:?}"), "scopes": scopes}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201, "create key: {}", self.log_text());
+        let created: Value = created.json().await.unwrap();
+        created["key"].as_str().unwrap().to_owned()
     }
 
     /// Sends SIGTERM and waits for the process to exit.
