@@ -78,6 +78,12 @@ impl GatewayStream {
         &self.provider
     }
 
+    /// The provider's name for the model that answered.
+    #[must_use]
+    pub fn upstream_model(&self) -> &str {
+        &self.upstream_model
+    }
+
     /// The answer so far (all of it, once the stream has ended).
     #[must_use]
     pub fn response(&self) -> ChatResponse {

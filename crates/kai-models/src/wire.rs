@@ -231,6 +231,24 @@ fn message_from_wire(message: wire::ChatMessage, at: &str) -> Result<Message, In
                             detail: image_url.detail,
                         });
                     }
+                    wire::ContentPart::InputAudio { .. } => {
+                        return Err(InvalidRequest::new(
+                            format!("{at}.content[{j}]"),
+                            "audio input is not supported; send text or images",
+                        ));
+                    }
+                    wire::ContentPart::File { .. } => {
+                        return Err(InvalidRequest::new(
+                            format!("{at}.content[{j}]"),
+                            "file parts are not supported; send the text itself, or images",
+                        ));
+                    }
+                    wire::ContentPart::Unknown => {
+                        return Err(InvalidRequest::new(
+                            format!("{at}.content[{j}].type"),
+                            "is not a supported part type; use text or image_url",
+                        ));
+                    }
                     wire::ContentPart::Refusal { refusal: text } => {
                         if role != Role::Assistant {
                             return Err(InvalidRequest::new(
@@ -293,13 +311,22 @@ fn message_from_wire(message: wire::ChatMessage, at: &str) -> Result<Message, In
 }
 
 fn tool_from_wire(tool: wire::Tool, i: usize) -> Result<ToolDefinition, InvalidRequest> {
-    if tool.kind != "function" {
-        return Err(InvalidRequest::new(
-            format!("tools[{i}].type"),
-            "must be `function`",
-        ));
-    }
-    let name = tool.function.name;
+    let function = match (tool.kind.as_str(), tool.function) {
+        ("function", Some(function)) => function,
+        ("function", None) => {
+            return Err(InvalidRequest::new(
+                format!("tools[{i}].function"),
+                "is required",
+            ));
+        }
+        (other, _) => {
+            return Err(InvalidRequest::new(
+                format!("tools[{i}].type"),
+                format!("must be `function`; `{other}` tools are not supported"),
+            ));
+        }
+    };
+    let name = function.name;
     if name.is_empty()
         || name.len() > 64
         || !name
@@ -311,7 +338,7 @@ fn tool_from_wire(tool: wire::Tool, i: usize) -> Result<ToolDefinition, InvalidR
             "must be 1 to 64 letters, digits, underscores or dashes",
         ));
     }
-    let parameters = match tool.function.parameters {
+    let parameters = match function.parameters {
         None | Some(Value::Null) => serde_json::json!({"type": "object", "properties": {}}),
         Some(schema @ Value::Object(_)) => schema,
         Some(_) => {
@@ -323,9 +350,9 @@ fn tool_from_wire(tool: wire::Tool, i: usize) -> Result<ToolDefinition, InvalidR
     };
     Ok(ToolDefinition {
         name,
-        description: tool.function.description,
+        description: function.description,
         parameters,
-        strict: tool.function.strict,
+        strict: function.strict,
     })
 }
 
@@ -434,12 +461,12 @@ pub fn upstream_chat_request(
                 .iter()
                 .map(|tool| wire::Tool {
                     kind: "function".into(),
-                    function: wire::FunctionDefinition {
+                    function: Some(wire::FunctionDefinition {
                         name: tool.name.clone(),
                         description: tool.description.clone(),
                         parameters: Some(tool.parameters.clone()),
                         strict: tool.strict,
-                    },
+                    }),
                 })
                 .collect()
         }),

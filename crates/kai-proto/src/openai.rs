@@ -157,6 +157,21 @@ pub enum ContentPart {
         /// Why the model declined.
         refusal: String,
     },
+    /// Audio input, which kai does not accept (read so it can say so).
+    InputAudio {
+        /// The audio.
+        #[schema(value_type = Object)]
+        input_audio: Value,
+    },
+    /// A file, which kai does not accept (read so it can say so).
+    File {
+        /// The file.
+        #[schema(value_type = Object)]
+        file: Value,
+    },
+    /// Any other kind of part, refused by name.
+    #[serde(other)]
+    Unknown,
 }
 
 /// An image reference.
@@ -172,12 +187,13 @@ pub struct ImageUrl {
 /// A tool the model may call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Tool {
-    /// Always `function`.
+    /// `function`, the only kind kai accepts.
     #[serde(rename = "type")]
     #[schema(example = "function")]
     pub kind: String,
-    /// The function.
-    pub function: FunctionDefinition,
+    /// The function; absent only in tools of other kinds, which are refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<FunctionDefinition>,
 }
 
 /// A function the model may call.

@@ -31,6 +31,9 @@ pub struct ApiError {
     errors: Vec<FieldError>,
     retry_after: Option<Duration>,
     bearer_challenge: Option<&'static str>,
+    /// Tells clients that retrying at once is pointless (`x-should-retry: false`, which
+    /// OpenAI's SDKs obey): kai has retried and failed over already, or a budget is spent.
+    final_answer: bool,
 }
 
 /// A problem waiting to be rendered by the request middleware.
@@ -59,6 +62,7 @@ impl ApiError {
             errors: Vec::new(),
             retry_after: None,
             bearer_challenge: None,
+            final_answer: false,
         }
     }
 
@@ -173,6 +177,9 @@ impl IntoResponse for ApiError {
             // Round up: retrying a moment too early would only fail again.
             let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        }
+        if self.final_answer {
+            headers.insert("x-should-retry", HeaderValue::from_static("false"));
         }
         if let Some(error) = self.bearer_challenge {
             let challenge = if error.is_empty() {
@@ -349,15 +356,26 @@ impl From<GatewayError> for ApiError {
                 };
                 let mut api = ApiError::new(status, kind, title, route.message.clone());
                 api.retry_after = route.retry_after;
+                // kai retried and failed over already; a request the provider refused would
+                // be refused again.
+                api.final_answer = matches!(
+                    route.kind,
+                    RouteErrorKind::Failed(_) | RouteErrorKind::Rejected(_)
+                );
                 api
             }
-            GatewayError::OverBudget(over) => ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "budget-exceeded",
-                "Budget exceeded",
-                over.message,
-            )
-            .with_retry_after(over.retry_after),
+            GatewayError::OverBudget(over) => {
+                let mut api = ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "budget-exceeded",
+                    "Budget exceeded",
+                    over.message,
+                )
+                .with_retry_after(over.retry_after);
+                // The wait is until the budget resets, hours perhaps: not for a client to sleep.
+                api.final_answer = true;
+                api
+            }
             GatewayError::Invalid { field, message } => ApiError::invalid_field(&field, message),
             GatewayError::NotFound(what) => ApiError::not_found(&what),
             GatewayError::Conflict(detail) => {

@@ -56,8 +56,28 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        // Nested routers see their path without its prefix; the original one tells.
+        let openai = request
+            .extensions()
+            .get::<axum::extract::OriginalUri>()
+            .map_or(request.uri().path(), |original| original.path())
+            .starts_with("/v1/");
         match axum::Json::<T>::from_request(request, state).await {
             Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            // OpenAI answers a body of the wrong shape with 400 and the field as `param`;
+            // its SDKs expect that rather than 422.
+            Err(JsonRejection::JsonDataError(err)) if openai => {
+                let text = err.body_text();
+                let detail = text
+                    .strip_prefix("Failed to deserialize the JSON body into the target type: ")
+                    .unwrap_or(&text);
+                let param = detail
+                    .split_once(": ")
+                    .map(|(path, _)| path)
+                    .filter(|path| !path.contains(' '))
+                    .map(str::to_owned);
+                Err(ApiError::invalid_request(param, detail.to_owned()))
+            }
             Err(rejection) => Err(json_rejection(&rejection, state)),
         }
     }

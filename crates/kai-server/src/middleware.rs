@@ -8,6 +8,10 @@
 //!
 //! Under `/v1/`, the OpenAI-compatible API, errors take OpenAI's shape instead of RFC 9457's.
 
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::body::Body;
@@ -50,6 +54,17 @@ pub(crate) async fn request_context(
     request
         .extensions_mut()
         .insert(RequestId(request_id.clone()));
+    // Whether the handler read the whole body: one that answered early (a refused credential)
+    // leaves it unread, and hyper then closes the connection, which the client must be told.
+    let body_read = Arc::new(AtomicBool::new(http_body::Body::is_end_stream(
+        request.body(),
+    )));
+    let request = request.map(|body| {
+        Body::new(TrackedBody {
+            inner: body,
+            read: Arc::clone(&body_read),
+        })
+    });
     let method = request.method().clone();
     // The path only: a query string may carry something secret.
     let path = request.uri().path().to_owned();
@@ -88,6 +103,11 @@ pub(crate) async fn request_context(
     }
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID.clone(), value);
+    }
+    if !body_read.load(Ordering::Relaxed) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
 
     let elapsed = started.elapsed();
@@ -205,4 +225,34 @@ pub(crate) fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> 
         .unwrap_or_else(|| "unknown panic".to_owned());
     tracing::error!(panic = %message, "handler panicked");
     StatusCode::INTERNAL_SERVER_ERROR.into_response()
+}
+
+/// A request body that records when it has been read to its end.
+struct TrackedBody {
+    inner: Body,
+    read: Arc<AtomicBool>,
+}
+
+impl http_body::Body for TrackedBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) || self.inner.is_end_stream() {
+            self.read.store(true, Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }

@@ -29,6 +29,7 @@ use kai_proto::{FieldError, PROBLEM_CONTENT_TYPE, Problem};
         license(name = "MIT OR Apache-2.0"),
     ),
     components(schemas(Problem, FieldError, ErrorResponse)),
+    paths(crate::routes::openai::retrieve_model),
     tags(
         (name = "auth", description = "Logging in, refreshing tokens, logging out"),
         (name = "me", description = "The caller's own account"),

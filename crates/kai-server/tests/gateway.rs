@@ -898,3 +898,133 @@ async fn conversations_keep_history_and_continue() {
         .await
         .assert_problem(StatusCode::NOT_FOUND, "not-found");
 }
+
+#[tokio::test]
+async fn refusals_that_leave_the_body_unread_close_the_connection() {
+    let (a, b) = (MockUpstream::start().await, MockUpstream::start().await);
+    let server = gateway_server(&a, &b).await;
+    // The credential is refused before the body is read; hyper then closes the connection,
+    // and says so, so that clients do not send the next request into a closed socket.
+    let response = server
+        .client
+        .post(server.url(CHAT))
+        .bearer_auth("kai_wrong")
+        .json(&json!({"model": "smart", "messages": [{"role": "user", "content": "x".repeat(100_000)}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(response.headers()["connection"], "close");
+    // A request whose body was read keeps its connection.
+    let (key, _) = new_key(&server, &["read", "write"]).await;
+    a.push(CHAT, completion("ok"));
+    let response = server
+        .client
+        .post(server.url(CHAT))
+        .bearer_auth(&key)
+        .json(&json!({"model": "smart", "messages": [{"role": "user", "content": "Hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().get("connection").is_none());
+}
+
+#[tokio::test]
+async fn answers_that_retrying_cannot_change_say_so() {
+    let (a, b) = (MockUpstream::start().await, MockUpstream::start().await);
+    let server = gateway_server(&a, &b).await;
+    let (key, _) = new_key(&server, &["read", "write"]).await;
+    a.always(
+        CHAT,
+        Upstream::json(500, json!({"error": {"message": "a broke"}})),
+    );
+    b.always(
+        CHAT,
+        Upstream::json(500, json!({"error": {"message": "b broke"}})),
+    );
+    let reply = server
+        .post(
+            CHAT,
+            Some(&key),
+            json!({"model": "smart", "messages": [{"role": "user", "content": "Hi"}]}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
+    // kai retried and failed over already: OpenAI's SDKs obey this and do not retry again.
+    assert_eq!(reply.headers["x-should-retry"], "false");
+
+    // Shapes kai does not accept are a 400 naming the field, as OpenAI answers.
+    let reply = server
+        .post(
+            CHAT,
+            Some(&key),
+            json!({"model": "smart", "messages": [{"role": "user", "content": [
+                {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}]}]}),
+        )
+        .await;
+    assert_openai_error(
+        &reply,
+        StatusCode::BAD_REQUEST,
+        "invalid_request_error",
+        "invalid_request",
+    );
+    assert_eq!(reply.body["error"]["param"], "messages[0].content[0]");
+    assert!(
+        reply.text.contains("audio input is not supported"),
+        "{}",
+        reply.text
+    );
+    let reply = server
+        .post(
+            CHAT,
+            Some(&key),
+            json!({"model": "smart", "messages": [{"role": "user", "content": "Hi"}],
+                   "tools": [{"type": "custom", "custom": {"name": "x"}}]}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text);
+    assert_eq!(reply.body["error"]["param"], "tools[0].type");
+    let reply = server
+        .post(
+            CHAT,
+            Some(&key),
+            json!({"model": "smart", "messages": "Hi"}),
+        )
+        .await;
+    assert_openai_error(
+        &reply,
+        StatusCode::BAD_REQUEST,
+        "invalid_request_error",
+        "invalid_request",
+    );
+    assert_eq!(reply.body["error"]["param"], "messages", "{}", reply.text);
+}
+
+#[tokio::test]
+async fn a_model_is_retrieved_by_name_even_with_slashes() {
+    let (a, b) = (MockUpstream::start().await, MockUpstream::start().await);
+    let server = gateway_server(&a, &b).await;
+    let admin = server.admin_token().await;
+    let reply = server
+        .post(
+            "/api/v1/models",
+            Some(&admin),
+            json!({"name": "team/smart", "deployments": [{"provider": "a", "model": "model-a"}]}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    let (key, _) = new_key(&server, &["read"]).await;
+    let reply = server.get("/v1/models/smart", &key).await;
+    assert_eq!(reply.body["id"], "smart", "{}", reply.text);
+    assert_eq!(reply.body["object"], "model");
+    let reply = server.get("/v1/models/team/smart", &key).await;
+    assert_eq!(reply.body["id"], "team/smart", "{}", reply.text);
+    let reply = server.get("/v1/models/nothing/here", &key).await;
+    assert_openai_error(
+        &reply,
+        StatusCode::NOT_FOUND,
+        "not_found_error",
+        "model_not_found",
+    );
+}

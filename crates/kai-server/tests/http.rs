@@ -319,6 +319,7 @@ async fn the_openapi_document_covers_every_route_and_error() {
         "/v1/chat/completions",
         "/v1/embeddings",
         "/v1/models",
+        "/v1/models/{id}",
     ] {
         assert!(paths.contains_key(path), "{path} is not documented");
     }

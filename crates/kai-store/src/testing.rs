@@ -54,9 +54,12 @@ impl TestDatabase {
                     .expect("create a test schema");
                 conn.close().await.ok();
                 let separator = if base.contains('?') { '&' } else { '?' };
-                let url =
-                    DatabaseUrl::parse(&format!("{base}{separator}options[search_path]={schema}"))
-                        .expect("a valid PostgreSQL URL");
+                // Connections carry the schema's name, so that cleanup can end those a test
+                // left behind (a task frozen mid-transaction holds locks DROP SCHEMA waits on).
+                let url = DatabaseUrl::parse(&format!(
+                    "{base}{separator}options[search_path]={schema}&application_name={schema}"
+                ))
+                .expect("a valid PostgreSQL URL");
                 assert_eq!(
                     url.kind(),
                     DatabaseKind::Postgres,
@@ -119,6 +122,12 @@ impl Drop for TestDatabase {
                 .ok()?;
             runtime.block_on(async {
                 let mut conn = sqlx::PgConnection::connect(&base).await.ok()?;
+                conn.execute(sqlx::AssertSqlSafe(format!(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE application_name = '{schema}' AND pid <> pg_backend_pid()"
+                )))
+                .await
+                .ok()?;
                 conn.execute(sqlx::AssertSqlSafe(format!(
                     "DROP SCHEMA IF EXISTS {schema} CASCADE"
                 )))

@@ -35,6 +35,9 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(chat_completions))
         .routes(routes!(embeddings))
         .routes(routes!(list_models))
+        // Model names may hold slashes (`local/smollm2`), which OpenAI's SDKs put in the path
+        // as they are: a wildcard route, documented in the document's frame (`openapi.rs`).
+        .route("/models/{*id}", axum::routing::get(retrieve_model))
         .layer(DefaultBodyLimit::max(MODEL_BODY_LIMIT))
 }
 
@@ -132,7 +135,7 @@ where
                         message: format!(
                             "the answer broke off: {}/{} failed: {err}",
                             stream.provider(),
-                            stream.model()
+                            stream.upstream_model()
                         ),
                         kind: "upstream_error".into(),
                         param: None,
@@ -196,6 +199,40 @@ async fn embeddings(
     Ok(response)
 }
 
+fn model_object(entry: &kai_gateway::ModelEntry) -> Model {
+    Model {
+        id: entry.settings.name.clone(),
+        object: "model".into(),
+        created: entry.created_at.unix_timestamp(),
+        owned_by: "kai".into(),
+    }
+}
+
+/// One model clients may name (the name may contain slashes). Needs `read`.
+#[utoipa::path(get, path = "/v1/models/{id}", tag = "openai", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The model's name")),
+    responses(
+        (status = 200, description = "The model", body = Model),
+        (status = 404, description = "No such model", body = ErrorResponse),
+    ))]
+pub(crate) async fn retrieve_model(
+    State(state): State<AppState>,
+    Auth(principal): Auth,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<Model>, ApiError> {
+    principal.require(Scope::Read)?;
+    let table = state.gateway.table();
+    let entry = table.model(&id).ok_or_else(|| {
+        ApiError::new(
+            http::StatusCode::NOT_FOUND,
+            "model-not-found",
+            "Model not found",
+            format!("there is no model named `{id}` (GET /v1/models lists them)"),
+        )
+    })?;
+    Ok(Json(model_object(entry)))
+}
+
 /// The models clients may name, in configuration order. Needs `read`.
 #[utoipa::path(get, path = "/models", tag = "openai", security(("bearer" = [])),
     responses((status = 200, description = "The models", body = ModelList)))]
@@ -205,16 +242,7 @@ async fn list_models(
 ) -> Result<Json<ModelList>, ApiError> {
     principal.require(Scope::Read)?;
     let table = state.gateway.table();
-    let data = table
-        .models
-        .iter()
-        .map(|entry| Model {
-            id: entry.settings.name.clone(),
-            object: "model".into(),
-            created: entry.created_at.unix_timestamp(),
-            owned_by: "kai".into(),
-        })
-        .collect();
+    let data = table.models.iter().map(model_object).collect();
     Ok(Json(ModelList {
         object: "list".into(),
         data,
