@@ -26,6 +26,9 @@ const BUDGET_REFRESH: Duration = Duration::from_secs(5);
 /// The most records written in one transaction.
 const MAX_BATCH: usize = 500;
 
+/// How long the writer gathers records before writing them.
+const BATCH_WINDOW: Duration = Duration::from_millis(100);
+
 /// Prices per upstream model, in dollars per million tokens.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Prices {
@@ -243,6 +246,16 @@ pub(crate) struct UsageWriter {
     sender: mpsc::UnboundedSender<WriterMessage>,
 }
 
+impl WriterMessage {
+    /// Puts a record in the batch, or a flush among those waiting for it.
+    fn sort(self, batch: &mut Vec<UsageRecord>, waiting: &mut Vec<oneshot::Sender<()>>) {
+        match self {
+            WriterMessage::Record(record) => batch.push(*record),
+            WriterMessage::Flush(done) => waiting.push(done),
+        }
+    }
+}
+
 impl std::fmt::Debug for WriterMessage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -253,25 +266,23 @@ impl std::fmt::Debug for WriterMessage {
 }
 
 impl UsageWriter {
-    /// Starts the writer task.
+    /// Starts the writer task. It gathers records for up to [`BATCH_WINDOW`] (or
+    /// [`MAX_BATCH`] of them, or until a flush is asked for) and writes each batch in one
+    /// transaction: at hundreds of requests a second, one insert each would cost more than
+    /// the requests themselves.
     pub(crate) fn start(store: Store) -> UsageWriter {
         let (sender, mut receiver) = mpsc::unbounded_channel::<WriterMessage>();
         tokio::spawn(async move {
             let mut batch: Vec<UsageRecord> = Vec::new();
             let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
-            while let Some(message) = receiver.recv().await {
-                let mut next = Some(message);
-                // Take whatever else is already queued, up to a batch.
-                while let Some(message) = next {
-                    match message {
-                        WriterMessage::Record(record) => batch.push(*record),
-                        WriterMessage::Flush(done) => waiting.push(done),
+            while let Some(first) = receiver.recv().await {
+                first.sort(&mut batch, &mut waiting);
+                let window = tokio::time::Instant::now() + BATCH_WINDOW;
+                while batch.len() < MAX_BATCH && waiting.is_empty() {
+                    match tokio::time::timeout_at(window, receiver.recv()).await {
+                        Ok(Some(message)) => message.sort(&mut batch, &mut waiting),
+                        Ok(None) | Err(_) => break,
                     }
-                    next = if batch.len() < MAX_BATCH {
-                        receiver.try_recv().ok()
-                    } else {
-                        None
-                    };
                 }
                 if !batch.is_empty() {
                     if let Err(err) = store.insert_usage(&batch).await {

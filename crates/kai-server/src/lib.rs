@@ -24,6 +24,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
+use axum::serve::ListenerExt;
 use kai_auth::Accounts;
 use kai_config::HttpSettings;
 use kai_gateway::Gateway;
@@ -146,6 +147,13 @@ pub async fn serve(
             draining.notify_one();
         }
     };
+    // Without TCP_NODELAY, Nagle's algorithm holds back the small writes of a streamed answer
+    // (and the tail of many responses) until the client acknowledges the last one.
+    let listener = listener.tap_io(|stream| {
+        if let Err(err) = stream.set_nodelay(true) {
+            tracing::debug!(error = %err, "cannot set TCP_NODELAY on a connection");
+        }
+    });
     let server = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -48,9 +48,14 @@ struct Breaker {
 
 #[derive(Debug, Default)]
 struct Usage {
+    /// When each request of the last minute started.
     requests: VecDeque<Instant>,
+    /// Tokens of finished requests, by when they started.
     tokens: VecDeque<(Instant, u64)>,
+    /// Their sum.
     token_sum: u64,
+    /// Estimated tokens of the requests in flight, not yet in `tokens`.
+    reserved: u64,
 }
 
 impl Usage {
@@ -139,7 +144,7 @@ impl DeploymentState {
         usage.prune(now);
         (
             u32::try_from(usage.requests.len()).unwrap_or(u32::MAX),
-            usage.token_sum,
+            usage.token_sum + usage.reserved,
         )
     }
 
@@ -167,17 +172,19 @@ impl DeploymentState {
             let oldest = usage.requests.front().copied().unwrap_or(now);
             return Err(Unavailable::AtLimit(oldest + WINDOW));
         }
+        let counted = usage.token_sum + usage.reserved;
         if let Some(tpm) = tpm
-            && usage.token_sum > 0
-            && usage.token_sum.saturating_add(tokens) > tpm
+            && counted > 0
+            && counted.saturating_add(tokens) > tpm
         {
-            // The slot frees when enough of the oldest tokens leave the window.
-            let mut freed = 0;
-            let mut at = now;
+            // The slot frees when enough of the oldest tokens leave the window (or, if those in
+            // flight alone are too many, in a moment at the earliest).
+            let mut left = counted;
+            let mut at = now + Duration::from_secs(1);
             for (when, count) in &usage.tokens {
-                freed += count;
+                left -= count;
                 at = *when + WINDOW;
-                if usage.token_sum - freed + tokens <= tpm {
+                if left + tokens <= tpm {
                     break;
                 }
             }
@@ -201,8 +208,7 @@ impl DeploymentState {
         {
             let mut usage = lock(&self.usage);
             usage.requests.push_back(now);
-            usage.tokens.push_back((now, estimated_tokens));
-            usage.token_sum += estimated_tokens;
+            usage.reserved += estimated_tokens;
         }
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         Ticket {
@@ -259,22 +265,21 @@ impl Ticket {
         }
     }
 
+    /// Counts what the request used; its estimate is let go when the ticket drops.
     fn settle_tokens(&self, used: u64) {
         let mut usage = lock(&self.state.usage);
-        if let Some(entry) = usage
-            .tokens
-            .iter_mut()
-            .find(|(at, tokens)| *at == self.reserved_at && *tokens == self.reserved_tokens)
-        {
-            entry.1 = used;
-            usage.token_sum = usage.token_sum - self.reserved_tokens + used;
-        }
+        usage.tokens.push_back((self.reserved_at, used));
+        usage.token_sum += used;
     }
 }
 
 impl Drop for Ticket {
     fn drop(&mut self) {
         self.state.in_flight.fetch_sub(1, Ordering::Relaxed);
+        {
+            let mut usage = lock(&self.state.usage);
+            usage.reserved = usage.reserved.saturating_sub(self.reserved_tokens);
+        }
         if self.probe {
             // Whatever the verdict was, the trial is over.
             lock(&self.state.breaker).probe_in_flight = false;
