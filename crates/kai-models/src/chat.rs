@@ -564,4 +564,7 @@ pub struct EmbedResponse {
     pub vectors: Vec<Vec<f32>>,
     /// Tokens read, where the provider counted them.
     pub usage: Option<Usage>,
+    /// The positions of inputs that were cut to the model's input limit before embedding
+    /// (the embedded runtime says so; providers that truncate silently leave it empty).
+    pub truncated: Vec<usize>,
 }

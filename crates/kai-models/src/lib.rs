@@ -6,6 +6,7 @@
 //!   provider's wire format (OpenAI and OpenAI-compatible, Anthropic, Gemini, Cohere, Ollama).
 //! - [`router`]: spreads a model's requests over its deployments, retries, fails over, cools
 //!   down failing deployments, keeps to per-minute limits and falls back to other models.
+//! - [`store`]: models pulled onto this machine for the embedded runtime, with their manifests.
 //! - [`wire`]: OpenAI's format to and from the internal model, for the public `/v1` API and
 //!   the OpenAI adapters.
 //!
@@ -17,6 +18,7 @@ mod http;
 mod provider;
 mod providers;
 pub mod router;
+pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod wire;

@@ -976,6 +976,7 @@ pub fn embed_response(
             input_tokens: response.usage.prompt_tokens,
             output_tokens: 0,
         }),
+        truncated: Vec::new(),
     })
 }
 
@@ -1011,6 +1012,7 @@ pub fn embeddings(
             .map(|(i, vector)| wire::Embedding {
                 object: "embedding".into(),
                 index: u32::try_from(i).unwrap_or(u32::MAX),
+                truncated: response.truncated.contains(&i),
                 embedding: match encoding {
                     VectorEncoding::Float => wire::EmbeddingVector::Float(vector.clone()),
                     VectorEncoding::Base64 => {

@@ -479,6 +479,10 @@ pub struct Embedding {
     pub object: String,
     /// The input's position.
     pub index: u32,
+    /// kai's addition: `true` when the input was longer than the model takes and only its
+    /// beginning was embedded. Absent otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
     /// The vector: numbers, or base64 when asked for.
     pub embedding: EmbeddingVector,
 }

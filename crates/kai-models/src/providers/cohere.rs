@@ -117,7 +117,11 @@ impl Provider for Cohere {
                     total.input_tokens += counted.input_tokens;
                 }
             }
-            Ok(EmbedResponse { vectors, usage })
+            Ok(EmbedResponse {
+                vectors,
+                usage,
+                truncated: Vec::new(),
+            })
         })
     }
 

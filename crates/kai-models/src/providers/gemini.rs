@@ -176,6 +176,7 @@ impl Provider for Gemini {
             Ok(EmbedResponse {
                 vectors,
                 usage: None,
+                truncated: Vec::new(),
             })
         })
     }

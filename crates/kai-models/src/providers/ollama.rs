@@ -120,6 +120,7 @@ impl Provider for Ollama {
                     input_tokens: tokens,
                     output_tokens: 0,
                 }),
+                truncated: Vec::new(),
             })
         })
     }
