@@ -15,6 +15,7 @@
 //!   and revocable.
 
 mod access;
+mod keycache;
 mod limiter;
 mod secrets;
 
@@ -32,6 +33,7 @@ use kai_store::{
 use time::OffsetDateTime;
 
 use crate::access::{AccessClaims, AccessError, AccessTokens};
+use crate::keycache::{CachedKey, KeyCache};
 use crate::limiter::ClientLimiter;
 pub use crate::secrets::{API_KEY_PREFIX, HashError, PasswordHasher, REFRESH_TOKEN_PREFIX};
 
@@ -216,6 +218,7 @@ pub struct Accounts {
     access: AccessTokens,
     passwords: PasswordHasher,
     clients: ClientLimiter,
+    keys: KeyCache,
 }
 
 impl Accounts {
@@ -241,6 +244,7 @@ impl Accounts {
                 settings.client_failure_window,
             ),
             passwords: PasswordHasher::new()?,
+            keys: KeyCache::new(settings.api_key_cache),
             store,
             settings,
         })
@@ -341,6 +345,7 @@ impl Accounts {
                 .await?
                 .ok_or(AuthError::NotFound("user"))?;
         }
+        self.keys.forget_user(id);
         Ok(user)
     }
 
@@ -350,6 +355,7 @@ impl Accounts {
         if current.role == Role::Admin && !current.disabled {
             self.ensure_other_admin(id, "delete").await?;
         }
+        self.keys.forget_user(id);
         if self.store.delete_user(id).await? {
             Ok(())
         } else {
@@ -615,11 +621,23 @@ impl Accounts {
         if !secrets::well_formed(key, API_KEY_PREFIX) {
             return Err(AuthError::InvalidApiKey);
         }
-        let (api_key, record) = self
-            .store
-            .api_key_by_hash(&secrets::digest(key))
-            .await?
-            .ok_or(AuthError::InvalidApiKey)?;
+        let digest = secrets::digest(key);
+        let CachedKey { api_key, user } = match self.keys.get(&digest) {
+            Some(cached) => cached,
+            None => {
+                let (api_key, record) = self
+                    .store
+                    .api_key_by_hash(&digest)
+                    .await?
+                    .ok_or(AuthError::InvalidApiKey)?;
+                let found = CachedKey {
+                    api_key,
+                    user: record.user,
+                };
+                self.keys.put(digest, found.clone());
+                found
+            }
+        };
         if api_key.revoked_at.is_some() {
             return Err(AuthError::ApiKeyRevoked(api_key.prefix));
         }
@@ -627,24 +645,24 @@ impl Accounts {
         if api_key.expires_at.is_some_and(|at| at <= now) {
             return Err(AuthError::ApiKeyExpired(api_key.prefix));
         }
-        if record.user.disabled {
+        if user.disabled {
             return Err(AuthError::AccountDisabled);
         }
         let stale_before = now - KEY_USE_RESOLUTION;
-        if api_key.last_used_at.is_none_or(|at| at < stale_before)
-            && let Err(err) = self
+        if api_key.last_used_at.is_none_or(|at| at < stale_before) {
+            match self
                 .store
                 .touch_api_key(api_key.id, now, stale_before)
                 .await
-        {
-            // Bookkeeping: a busy database must not turn a valid request into an error.
-            tracing::warn!(error = %err, "could not record the API key's use");
+            {
+                Ok(_) => self.keys.touched(&digest, now),
+                // Bookkeeping: a busy database must not turn a valid request into an error.
+                Err(err) => tracing::warn!(error = %err, "could not record the API key's use"),
+            }
         }
-        let scopes = api_key
-            .scopes
-            .intersection(record.user.role.allowed_scopes());
+        let scopes = api_key.scopes.intersection(user.role.allowed_scopes());
         Ok(Principal {
-            user: record.user,
+            user,
             credential: Credential::ApiKey(api_key.id),
             scopes,
         })
@@ -722,10 +740,13 @@ impl Accounts {
 
     /// Revokes one of the user's keys; another user's is not found.
     pub async fn revoke_api_key(&self, user_id: UserId, id: ApiKeyId) -> Result<ApiKey, AuthError> {
-        self.store
+        let revoked = self
+            .store
             .revoke_api_key(user_id, id)
             .await?
-            .ok_or(AuthError::NotFound("API key"))
+            .ok_or(AuthError::NotFound("API key"))?;
+        self.keys.forget_key(id);
+        Ok(revoked)
     }
 }
 

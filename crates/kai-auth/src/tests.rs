@@ -452,3 +452,96 @@ async fn a_disabled_user_is_shut_out_everywhere() {
         Err(AuthError::AccountDisabled)
     ));
 }
+
+#[tokio::test]
+async fn cached_keys_follow_revocation_here_at_once_and_elsewhere_within_the_ttl() {
+    let db = TestDatabase::new().await;
+    let mut cached = settings();
+    cached.api_key_cache = Duration::from_millis(300);
+    let here = accounts(&db, cached.clone()).await;
+    let elsewhere = accounts(&db, cached).await;
+    let alice = here
+        .create_user("alice", "correct horse", Role::Admin)
+        .await
+        .unwrap();
+    let pair = here
+        .login("alice", "correct horse", client(1))
+        .await
+        .unwrap();
+    let session = here.authenticate(&pair.access_token).await.unwrap();
+    let (first, first_secret) = here
+        .create_api_key(&session, "first", session.scopes(), None)
+        .await
+        .unwrap();
+    let (_, second_secret) = here
+        .create_api_key(&session, "second", session.scopes(), None)
+        .await
+        .unwrap();
+    // Both processes have seen both keys.
+    for secret in [&first_secret, &second_secret] {
+        here.authenticate(secret).await.unwrap();
+        elsewhere.authenticate(secret).await.unwrap();
+    }
+
+    // Revoked here: refused here at once; the other process still trusts its copy until the
+    // copy expires, then asks the database and refuses too.
+    here.revoke_api_key(alice.id, first.id).await.unwrap();
+    assert!(matches!(
+        here.authenticate(&first_secret).await,
+        Err(AuthError::ApiKeyRevoked(_))
+    ));
+    assert!(elsewhere.authenticate(&first_secret).await.is_ok());
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(matches!(
+        elsewhere.authenticate(&first_secret).await,
+        Err(AuthError::ApiKeyRevoked(_))
+    ));
+
+    // Demoting the user drops their cached keys here: the key's admin scope goes at once.
+    // (Another admin first: the last one cannot be demoted.)
+    here
+        .create_user("bob", "battery staple", Role::Admin)
+        .await
+        .unwrap();
+    assert!(here.authenticate(&second_secret).await.unwrap().scopes().contains(Scope::Admin));
+    here.update_user(
+        alice.id,
+        UserChanges {
+            role: Some(Role::User),
+            disabled: None,
+            password: None,
+        },
+    )
+    .await
+    .unwrap();
+    let demoted = here.authenticate(&second_secret).await.unwrap();
+    assert!(!demoted.scopes().contains(Scope::Admin));
+}
+
+#[tokio::test]
+async fn a_zero_ttl_asks_the_database_every_time() {
+    let db = TestDatabase::new().await;
+    let mut uncached = settings();
+    uncached.api_key_cache = Duration::ZERO;
+    let here = accounts(&db, uncached).await;
+    let elsewhere = accounts(&db, settings()).await;
+    let alice = here
+        .create_user("alice", "correct horse", Role::User)
+        .await
+        .unwrap();
+    let pair = here
+        .login("alice", "correct horse", client(1))
+        .await
+        .unwrap();
+    let session = here.authenticate(&pair.access_token).await.unwrap();
+    let (key, secret) = here
+        .create_api_key(&session, "k", session.scopes(), None)
+        .await
+        .unwrap();
+    here.authenticate(&secret).await.unwrap();
+    elsewhere.revoke_api_key(alice.id, key.id).await.unwrap();
+    assert!(matches!(
+        here.authenticate(&secret).await,
+        Err(AuthError::ApiKeyRevoked(_))
+    ));
+}

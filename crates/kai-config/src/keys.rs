@@ -175,6 +175,12 @@ pub const KEYS: &[Key] = &[
         "Window over which a client address's failures count.",
     ),
     key(
+        "auth.api_key_cache",
+        Text,
+        "5s",
+        "How long a verified API key is trusted before the database is asked again (`0s`: every request). Revoking or disabling through this server applies at once; through another server sharing the database, within this time.",
+    ),
+    key(
         "gateway.retry_base_delay",
         Text,
         "250ms",

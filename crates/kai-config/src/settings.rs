@@ -124,6 +124,10 @@ pub struct AuthSettings {
     /// The window over which a client address's failed logins are counted.
     #[serde(with = "duration")]
     pub client_failure_window: Duration,
+    /// How long a verified API key is remembered before the database is asked again; zero
+    /// asks on every request. Revocations made through this process apply at once.
+    #[serde(with = "duration")]
+    pub api_key_cache: Duration,
 }
 
 /// How the command-line client (`kai login`, `kai chat`) reaches a kai server.
@@ -213,6 +217,7 @@ impl Settings {
                 lockout_duration: Duration::from_secs(5 * 60),
                 client_failure_limit: 20,
                 client_failure_window: Duration::from_secs(15 * 60),
+                api_key_cache: Duration::from_secs(5),
             },
             gateway: GatewaySettings {
                 retry_base_delay: Duration::from_millis(250),
