@@ -499,11 +499,16 @@ async fn cached_keys_follow_revocation_here_at_once_and_elsewhere_within_the_ttl
 
     // Demoting the user drops their cached keys here: the key's admin scope goes at once.
     // (Another admin first: the last one cannot be demoted.)
-    here
-        .create_user("bob", "battery staple", Role::Admin)
+    here.create_user("bob", "battery staple", Role::Admin)
         .await
         .unwrap();
-    assert!(here.authenticate(&second_secret).await.unwrap().scopes().contains(Scope::Admin));
+    assert!(
+        here.authenticate(&second_secret)
+            .await
+            .unwrap()
+            .scopes()
+            .contains(Scope::Admin)
+    );
     here.update_user(
         alice.id,
         UserChanges {

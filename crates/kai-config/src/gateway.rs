@@ -32,17 +32,23 @@ pub enum ProviderKind {
     Cohere,
     /// Ollama's native API (/api/chat, /api/embed, /api/tags).
     Ollama,
+    /// The models kai runs itself: the built-in provider named `local`, never configured.
+    Local,
 }
+
+/// The name of the built-in provider of the models kai runs itself (`local.enabled`).
+pub const LOCAL_PROVIDER: &str = "local";
 
 impl ProviderKind {
     /// Every kind, for error messages.
-    pub const ALL: [ProviderKind; 6] = [
+    pub const ALL: [ProviderKind; 7] = [
         ProviderKind::Openai,
         ProviderKind::OpenaiCompatible,
         ProviderKind::Anthropic,
         ProviderKind::Gemini,
         ProviderKind::Cohere,
         ProviderKind::Ollama,
+        ProviderKind::Local,
     ];
 
     /// The name written in configuration.
@@ -55,6 +61,7 @@ impl ProviderKind {
             ProviderKind::Gemini => "gemini",
             ProviderKind::Cohere => "cohere",
             ProviderKind::Ollama => "ollama",
+            ProviderKind::Local => "local",
         }
     }
 
@@ -68,7 +75,7 @@ impl ProviderKind {
             ProviderKind::Gemini => Some("https://generativelanguage.googleapis.com"),
             ProviderKind::Cohere => Some("https://api.cohere.com"),
             ProviderKind::Ollama => Some("http://127.0.0.1:11434"),
-            ProviderKind::OpenaiCompatible => None,
+            ProviderKind::OpenaiCompatible | ProviderKind::Local => None,
         }
     }
 
@@ -437,6 +444,24 @@ pub fn check_name(name: &str) -> Result<(), String> {
 /// Checks one provider on its own.
 pub fn check_provider(provider: &ProviderSettings) -> Result<(), (&'static str, String)> {
     check_name(&provider.name).map_err(|m| ("name", m))?;
+    if provider.kind == ProviderKind::Local {
+        return Err((
+            "kind",
+            format!(
+                "`local` is kai's built-in provider of the models it runs itself; name it in a \
+                 deployment as provider = \"{LOCAL_PROVIDER}\" instead of defining it"
+            ),
+        ));
+    }
+    if provider.name == LOCAL_PROVIDER {
+        return Err((
+            "name",
+            format!(
+                "`{LOCAL_PROVIDER}` is the built-in provider of the models kai runs itself; \
+                 choose another name"
+            ),
+        ));
+    }
     match provider.effective_base_url() {
         None => {
             return Err((
@@ -587,7 +612,7 @@ pub(crate) fn validate(
     }
     let mut model_names = HashSet::new();
     for (i, model) in models.iter().enumerate() {
-        check_model(model, |name| seen.contains(name))
+        check_model(model, |name| name == LOCAL_PROVIDER || seen.contains(name))
             .map_err(|(field, message)| invalid(format!("models[{i}].{field}"), message))?;
         if !model_names.insert(model.name.as_str()) {
             return Err(invalid(

@@ -22,13 +22,14 @@ use std::path::{Path, PathBuf};
 
 pub use bytesize::ByteSize;
 pub use gateway::{
-    CredentialRef, DeploymentSettings, GatewaySettings, ModelSettings, PriceSettings, ProviderKind,
-    ProviderSettings, Strategy, check_model, check_name, check_price, check_provider,
+    CredentialRef, DeploymentSettings, GatewaySettings, LOCAL_PROVIDER, ModelSettings,
+    PriceSettings, ProviderKind, ProviderSettings, Strategy, check_model, check_name, check_price,
+    check_provider,
 };
 pub use keys::{KEYS, Key, KeyKind, find as find_key, reference_markdown};
 pub use settings::{
-    AuthSettings, ClientSettings, DatabaseSettings, HttpSettings, LocalSettings, LogFormat, LogSettings,
-    Settings,
+    AuthSettings, ClientSettings, DatabaseSettings, HttpSettings, LocalSettings, LogFormat,
+    LogSettings, Settings,
 };
 pub use values::{DatabaseKind, DatabaseUrl, REDACTED, Secret};
 
@@ -491,7 +492,10 @@ fn validate(settings: &Settings, origins: &HashMap<String, Origin>) -> Result<()
         &origin_of(origins, "providers"),
     )?;
     if settings.local.threads > 1024 {
-        return Err(invalid("local.threads", "must be at most 1024 (0 means one per core)"));
+        return Err(invalid(
+            "local.threads",
+            "must be at most 1024 (0 means one per core)",
+        ));
     }
     if settings.local.max_concurrent == 0 {
         return Err(invalid("local.max_concurrent", "must be at least 1"));

@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use futures_util::future::BoxFuture;
-use kai_config::{Environment, ModelSettings, ProviderSettings};
+use kai_config::{Environment, ModelSettings, ProviderKind, ProviderSettings};
 use kai_models::chat::{ChatRequest, ChatResponse, EmbedRequest, EmbedResponse};
 use kai_models::router::{Deployment, DeploymentState, RetryPolicy, Route, Router};
 use kai_models::{ChatStream, Provider, ProviderError, ProviderSpec};
@@ -20,15 +20,19 @@ pub enum Source {
     Config,
     /// The admin API: stored in the database.
     Api,
+    /// Built in: the `local` provider and a `local/NAME` model for each model in the local
+    /// model store. Managed with `kai models` and `/api/v1/local-models`.
+    Local,
 }
 
 impl Source {
-    /// `config` or `api`.
+    /// `config`, `api` or `local`.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Config => "config",
             Source::Api => "api",
+            Source::Local => "local",
         }
     }
 }
@@ -93,6 +97,8 @@ struct CachedClient {
 /// Adapters and deployment states that outlive any one table.
 #[derive(Default)]
 pub(crate) struct Builder {
+    /// The embedded runtime, when local models are enabled.
+    local: Option<Arc<dyn Provider>>,
     /// Adapters by provider name.
     clients: Mutex<HashMap<String, CachedClient>>,
     states: Mutex<HashMap<(String, String), Arc<DeploymentState>>>,
@@ -105,6 +111,14 @@ impl fmt::Debug for Builder {
 }
 
 impl Builder {
+    /// A builder with no adapters yet, serving the `local` provider with `local` when given.
+    pub(crate) fn new(local: Option<Arc<dyn Provider>>) -> Builder {
+        Builder {
+            local,
+            ..Builder::default()
+        }
+    }
+
     /// Builds the table for these entries. Entries from the database that no longer fit
     /// (a model naming a provider that was removed from the file) are left out with a warning
     /// rather than stopping the server.
@@ -122,6 +136,17 @@ impl Builder {
             for entry in &mut providers {
                 let name = entry.settings.name.clone();
                 alive.insert(name.clone());
+                if entry.settings.kind == ProviderKind::Local {
+                    let client = match &self.local {
+                        Some(local) => Arc::clone(local),
+                        None => misconfigured(
+                            entry,
+                            "local models are switched off (local.enabled = false)".into(),
+                        ),
+                    };
+                    clients.insert(name, client);
+                    continue;
+                }
                 let client = match ProviderSpec::from_settings(&entry.settings, env) {
                     Ok(spec) => {
                         let key = spec.api_key.as_ref().map(|k| k.expose().to_owned());

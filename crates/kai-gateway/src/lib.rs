@@ -13,11 +13,15 @@ mod stream;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use kai_config::{Environment, ModelSettings, ProviderSettings, Settings};
+use kai_config::{
+    DeploymentSettings, Environment, LOCAL_PROVIDER, ModelSettings, ProviderKind, ProviderSettings,
+    Settings,
+};
 use kai_core::{ApiKeyId, Budget, UsageId, UserId};
-use kai_models::ProviderError;
 use kai_models::chat::{ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, Usage};
 use kai_models::router::{BreakerPolicy, Health, RetryPolicy, RouteError, RouteErrorKind};
+use kai_models::store::{InstalledModel, LocalModelKind, ModelStore};
+use kai_models::{Provider, ProviderError};
 use kai_store::{
     CatalogKind, Store, StoreError, UsageFilter, UsageGroup, UsageRecord, UsageTotals,
 };
@@ -26,6 +30,7 @@ use time::OffsetDateTime;
 use crate::accounting::{Budgets, DeploymentLabels, Prices, UsageWriter};
 pub use crate::accounting::{GatewayMetrics, OverBudget};
 use crate::catalog::Builder;
+use crate::catalog::lock;
 pub use crate::catalog::{ModelEntry, ProviderEntry, Source, Table};
 pub use crate::conversations::{Conversation, ConversationTurn};
 pub use crate::stream::GatewayStream;
@@ -104,8 +109,34 @@ pub struct DeploymentStatus {
     pub last_minute: (u32, u64),
 }
 
+/// The models kai runs itself: the embedded runtime, and the store whose models it serves.
+/// Every model in the store is offered as `local/NAME`.
+#[derive(Clone)]
+pub struct LocalModels {
+    /// The runtime: a provider like the others, whose model names are store names.
+    pub provider: Arc<dyn Provider>,
+    /// The local model store.
+    pub store: ModelStore,
+}
+
+impl std::fmt::Debug for LocalModels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalModels")
+            .field("store", &self.store.root())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The prefix of the names local models are offered under.
+pub const LOCAL_MODEL_PREFIX: &str = "local/";
+
+/// What the gateway last saw in the local model store: names and when each was pulled.
+type StoreListing = Vec<(String, OffsetDateTime)>;
+
 struct Inner {
     store: Store,
+    local_store: Option<ModelStore>,
+    local_listing: std::sync::Mutex<StoreListing>,
     env: Environment,
     config_providers: Vec<ProviderSettings>,
     config_models: Vec<ModelSettings>,
@@ -133,13 +164,15 @@ impl std::fmt::Debug for Gateway {
 }
 
 impl Gateway {
-    /// The gateway for `settings`, with the providers and models the database holds. A
-    /// configured provider whose credential cannot be read stops the start with a message
-    /// naming it; one defined through the API is kept but marked unusable.
+    /// The gateway for `settings`, with the providers and models the database holds and, when
+    /// `local` is given, the local models. A configured provider whose credential cannot be
+    /// read stops the start with a message naming it; one defined through the API is kept but
+    /// marked unusable.
     pub async fn new(
         store: Store,
         settings: &Settings,
         env: Environment,
+        local: Option<LocalModels>,
     ) -> Result<Gateway, GatewayError> {
         for provider in &settings.providers {
             kai_models::ProviderSpec::from_settings(provider, &env).map_err(|message| {
@@ -158,15 +191,21 @@ impl Gateway {
                 cooldown: gateway_settings.cooldown,
             },
         };
+        let (local_provider, local_store) = match local {
+            Some(local) => (Some(local.provider), Some(local.store)),
+            None => (None, None),
+        };
         let inner = Inner {
             writer: UsageWriter::start(store.clone()),
             store,
+            local_store,
+            local_listing: std::sync::Mutex::new(Vec::new()),
             env,
             config_providers: settings.providers.clone(),
             config_models: settings.models.clone(),
             started: OffsetDateTime::now_utc(),
             policy,
-            builder: Builder::default(),
+            builder: Builder::new(local_provider),
             table: RwLock::new(Arc::new(Table::default())),
             revision: std::sync::atomic::AtomicI64::new(-1),
             prices: Prices::new(&settings.prices),
@@ -260,6 +299,7 @@ impl Gateway {
                 }
             }
         }
+        self.add_local(&mut providers, &mut models).await;
         let table = self
             .inner
             .builder
@@ -275,7 +315,57 @@ impl Gateway {
         Ok(())
     }
 
-    /// Reloads if another process changed the catalog. Called periodically.
+    /// The built-in `local` provider (listed when local models are on, or a model names it,
+    /// so that such a model says local models are off rather than vanishing) and a
+    /// `local/NAME` model for each model in the store that no configured or API model of the
+    /// same name shadows. Chat models come first, so that a client taking the first model gets
+    /// one that chats.
+    async fn add_local(&self, providers: &mut Vec<ProviderEntry>, models: &mut Vec<ModelEntry>) {
+        let named = models.iter().any(|m| {
+            m.settings
+                .deployments
+                .iter()
+                .any(|d| d.provider == LOCAL_PROVIDER)
+        });
+        if self.inner.local_store.is_none() && !named {
+            return;
+        }
+        providers.push(ProviderEntry {
+            settings: ProviderSettings::new(LOCAL_PROVIDER, ProviderKind::Local),
+            source: Source::Local,
+            created_at: self.inner.started,
+            problem: None,
+        });
+        let Some(store) = &self.inner.local_store else {
+            return;
+        };
+        let mut installed = list_store(store).await;
+        installed.sort_by(|a, b| {
+            (a.manifest.kind != LocalModelKind::Chat, &a.manifest.name)
+                .cmp(&(b.manifest.kind != LocalModelKind::Chat, &b.manifest.name))
+        });
+        for model in &installed {
+            let name = format!("{LOCAL_MODEL_PREFIX}{}", model.manifest.name);
+            if models.iter().any(|m| m.settings.name == name) {
+                continue;
+            }
+            models.push(ModelEntry {
+                settings: ModelSettings::new(
+                    name,
+                    vec![DeploymentSettings::new(
+                        LOCAL_PROVIDER,
+                        model.manifest.name.clone(),
+                    )],
+                ),
+                source: Source::Local,
+                created_at: model.manifest.pulled_at,
+            });
+        }
+        *lock(&self.inner.local_listing) = listing(&installed);
+    }
+
+    /// Reloads if another process changed the catalog, or a model was pulled into or removed
+    /// from the local store. Called periodically.
     pub async fn refresh(&self) -> Result<(), GatewayError> {
         let revision = self.inner.store.catalog_revision().await?;
         if revision
@@ -285,7 +375,14 @@ impl Gateway {
                 .load(std::sync::atomic::Ordering::Relaxed)
         {
             tracing::info!(revision, "the model catalog changed; reloading");
-            self.reload().await?;
+            return self.reload().await;
+        }
+        if let Some(store) = &self.inner.local_store {
+            let now = listing(&list_store(store).await);
+            if now != *lock(&self.inner.local_listing) {
+                tracing::info!("the local model store changed; reloading");
+                return self.reload().await;
+            }
         }
         Ok(())
     }
@@ -680,6 +777,10 @@ impl Gateway {
         match source {
             None => Err(GatewayError::NotFound(what)),
             Some(Source::Config) => Err(GatewayError::ReadOnly(what)),
+            Some(Source::Local) => Err(GatewayError::Conflict(format!(
+                "{what} is built in from the local model store; manage local models with \
+                 `kai models` or /api/v1/local-models"
+            ))),
             Some(Source::Api) => Ok(()),
         }
     }
@@ -831,4 +932,30 @@ fn to_document(value: &impl serde::Serialize) -> Result<String, GatewayError> {
         field: "(document)".into(),
         message: err.to_string(),
     })
+}
+
+/// The local store's models, read off the async runtime. A store that cannot be read offers
+/// no models (and says why in the log) rather than taking the catalog down.
+async fn list_store(store: &ModelStore) -> Vec<InstalledModel> {
+    let store = store.clone();
+    match tokio::task::spawn_blocking(move || store.list()).await {
+        Ok(Ok(models)) => models,
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, "cannot list the local model store");
+            Vec::new()
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "listing the local model store failed");
+            Vec::new()
+        }
+    }
+}
+
+fn listing(models: &[InstalledModel]) -> StoreListing {
+    let mut listing: StoreListing = models
+        .iter()
+        .map(|m| (m.manifest.name.clone(), m.manifest.pulled_at))
+        .collect();
+    listing.sort();
+    listing
 }

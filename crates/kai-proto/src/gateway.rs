@@ -16,7 +16,8 @@ pub struct ProviderDefinition {
     /// The name deployments refer to it by.
     #[schema(example = "upstream")]
     pub name: String,
-    /// `openai`, `openai-compatible`, `anthropic`, `gemini`, `cohere` or `ollama`.
+    /// `openai`, `openai-compatible`, `anthropic`, `gemini`, `cohere` or `ollama`; `local` for
+    /// the built-in provider of the models kai runs itself (listed, never created).
     #[schema(example = "openai-compatible")]
     pub kind: String,
     /// Its address; defaults to the provider's public API for the commercial kinds.
@@ -47,7 +48,8 @@ pub struct Provider {
     /// Its definition, with defaults filled in.
     #[serde(flatten)]
     pub definition: ProviderDefinition,
-    /// `config` (from the configuration file: read-only here) or `api`.
+    /// `config` (from the configuration file: read-only here), `api`, or `local` (built in:
+    /// the local model store's, managed with `kai models` and `/api/v1/local-models`).
     #[schema(example = "api")]
     pub source: String,
     /// Why it cannot be used, when it cannot (a credential that does not resolve).

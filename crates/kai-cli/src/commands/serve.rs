@@ -37,7 +37,7 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
 
     let store = Store::connect(&settings.database_url, &settings.database).await?;
     let accounts = Arc::new(Accounts::new(store.clone(), settings.auth.clone()).await?);
-    let gateway = Gateway::new(store.clone(), &settings, Environment::from_process())
+    let gateway = Gateway::new(store.clone(), &settings, Environment::from_process(), None)
         .await
         .context("cannot start the model gateway")?;
     {

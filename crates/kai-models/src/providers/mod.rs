@@ -27,6 +27,12 @@ pub(crate) fn connect(spec: &ProviderSpec) -> Result<Arc<dyn Provider>, Provider
         ProviderKind::Gemini => Arc::new(gemini::Gemini::new(spec)?),
         ProviderKind::Cohere => Arc::new(cohere::Cohere::new(spec)?),
         ProviderKind::Ollama => Arc::new(ollama::Ollama::new(spec)?),
+        ProviderKind::Local => {
+            return Err(ProviderError::unsupported(
+                "the `local` provider is kai's embedded runtime, which the server supplies; \
+                 there is nothing to connect to",
+            ));
+        }
     })
 }
 

@@ -58,7 +58,7 @@ impl TestServer {
                 .await
                 .unwrap(),
         );
-        let gateway = kai_gateway::Gateway::new(store, &settings, env())
+        let gateway = kai_gateway::Gateway::new(store, &settings, env(), None)
             .await
             .unwrap();
         accounts
