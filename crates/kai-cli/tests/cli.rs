@@ -31,6 +31,11 @@ async fn every_command_has_help_and_a_version() {
         vec!["login", "--help"],
         vec!["logout", "--help"],
         vec!["chat", "--help"],
+        vec!["models", "--help"],
+        vec!["models", "pull", "--help"],
+        vec!["models", "list", "--help"],
+        vec!["models", "rm", "--help"],
+        vec!["models", "verify", "--help"],
     ] {
         let out = kai.run(&command);
         assert!(out.status.success(), "{command:?}: {}", stderr(&out));

@@ -10,6 +10,7 @@
 
 mod accounts;
 mod gateway;
+mod local;
 pub mod openai;
 mod problem;
 
@@ -25,6 +26,7 @@ pub use gateway::{
     SendMessageRequest, UpdateConversationRequest, UsageGroupTotals, UsageRecord, UsageRecordPage,
     UsageReport, UsageTotals,
 };
+pub use local::{LocalModel, LocalModelFile, PullLocalModelRequest};
 pub use problem::{FieldError, PROBLEM_CONTENT_TYPE, Problem};
 
 use serde::Serialize;

@@ -15,6 +15,7 @@ use kai_core::InvalidInput;
 use kai_gateway::GatewayError;
 use kai_models::ErrorKind;
 use kai_models::router::RouteErrorKind;
+use kai_models::store::StoreError as ModelStoreError;
 use kai_proto::FieldError;
 use kai_store::StoreError;
 
@@ -388,6 +389,59 @@ impl From<GatewayError> for ApiError {
                 err.to_string(),
             ),
             GatewayError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<ModelStoreError> for ApiError {
+    fn from(err: ModelStoreError) -> Self {
+        let detail = err.to_string();
+        match err {
+            ModelStoreError::InvalidName { .. } => ApiError::invalid_field("name", detail),
+            ModelStoreError::InvalidSource { .. } => ApiError::invalid_field("source", detail),
+            ModelStoreError::NotAModel { .. } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "not-a-model",
+                "Not a model kai can run",
+                detail,
+            ),
+            ModelStoreError::NotInstalled { name, .. } => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                "Not found",
+                format!(
+                    "no local model `{name}` is installed; GET /api/v1/local-models lists those \
+                     that are"
+                ),
+            ),
+            ModelStoreError::Busy { .. } => ApiError::new(
+                StatusCode::CONFLICT,
+                "local-model-busy",
+                "Model busy",
+                detail,
+            ),
+            ModelStoreError::Corrupt { model, why, .. } => ApiError::new(
+                StatusCode::CONFLICT,
+                "local-model-damaged",
+                "Model damaged",
+                format!(
+                    "local model `{model}` is damaged ({why}); pull it again with \
+                     POST /api/v1/local-models {{\"source\": \"{model}\"}}"
+                ),
+            ),
+            ModelStoreError::Fetch { .. } => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "fetch-failed",
+                "Fetching the model failed",
+                detail,
+            ),
+            ModelStoreError::Mismatch { .. } => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "download-mismatch",
+                "Download did not match its index",
+                detail,
+            ),
+            ModelStoreError::Io { .. } => ApiError::internal(&err),
         }
     }
 }

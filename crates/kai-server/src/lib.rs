@@ -1,10 +1,10 @@
 //! kai's HTTP API, on axum.
 //!
 //! This crate is the only one that knows HTTP. It turns requests into calls on the services below
-//! it (today [`kai_auth::Accounts`]) and their results into responses, and keeps the promises
-//! every endpoint shares: a request id on every request, one log line and one set of metrics per
-//! request, a timeout, a body-size limit, and errors that are always RFC 9457 problem
-//! documents.
+//! it ([`kai_auth::Accounts`], [`kai_gateway::Gateway`], the local [`ModelStore`]) and their
+//! results into responses, and keeps the promises every endpoint shares: a request id on every
+//! request, one log line and one set of metrics per request, a timeout, a body-size limit, and
+//! errors that are always RFC 9457 problem documents.
 //!
 //! [`app`] builds the whole application as a [`Router`] that tests can drive directly; [`serve`]
 //! runs it on a listener until a shutdown signal, then drains in-flight requests.
@@ -28,6 +28,7 @@ use axum::serve::ListenerExt;
 use kai_auth::Accounts;
 use kai_config::HttpSettings;
 use kai_gateway::Gateway;
+use kai_models::store::{Fetcher, ModelStore};
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::Modify;
@@ -45,19 +46,30 @@ pub struct AppState {
     gateway: Gateway,
     metrics: Arc<Metrics>,
     http: Arc<HttpSettings>,
+    models: ModelStore,
+    fetcher: Fetcher,
     openapi: Arc<OnceLock<Bytes>>,
 }
 
 impl AppState {
-    /// State over the given services and HTTP settings.
+    /// State over the given services and HTTP settings; local models are pulled into `models`
+    /// (the store at `local.models_dir`) through `fetcher`.
     #[must_use]
-    pub fn new(accounts: Arc<Accounts>, gateway: Gateway, http: HttpSettings) -> Self {
+    pub fn new(
+        accounts: Arc<Accounts>,
+        gateway: Gateway,
+        http: HttpSettings,
+        models: ModelStore,
+        fetcher: Fetcher,
+    ) -> Self {
         let metrics = Metrics::new(gateway.metrics());
         Self {
             accounts,
             gateway,
             metrics: Arc::new(metrics),
             http: Arc::new(http),
+            models,
+            fetcher,
             openapi: Arc::new(OnceLock::new()),
         }
     }

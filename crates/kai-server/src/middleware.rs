@@ -130,6 +130,9 @@ pub(crate) async fn request_context(
 /// Paths that answer errors in OpenAI's shape, so its SDKs understand them.
 const OPENAI_PREFIX: &str = "/v1/";
 
+/// Where local models are pulled: a pull takes as long as its downloads.
+const LOCAL_MODELS: &str = "/api/v1/local-models";
+
 /// An error for the OpenAI-compatible API: `{"error": {message, type, param, code}}`, with
 /// kai's problem kind as the `code` programs can branch on.
 fn render_openai_error(response: Response, draft: ProblemDraft) -> Response {
@@ -202,10 +205,13 @@ pub(crate) async fn timeout(
     next: Next,
 ) -> Response {
     // Model calls have their own, longer timeouts per provider; a whole answer from a large
-    // model can take minutes.
+    // model can take minutes. Pulling a local model downloads hundreds of megabytes, with its
+    // own timeouts on every connection.
     let path = request.uri().path();
+    let post = request.method() == http::Method::POST;
     if path.starts_with(OPENAI_PREFIX)
-        || (request.method() == http::Method::POST && path.ends_with("/messages"))
+        || (post && path.ends_with("/messages"))
+        || (post && path == LOCAL_MODELS)
     {
         return next.run(request).await;
     }

@@ -39,6 +39,7 @@ use kai_proto::{FieldError, PROBLEM_CONTENT_TYPE, Problem};
         (name = "gateway", description = "Providers and models behind the gateway (admins)"),
         (name = "usage", description = "Model usage: requests, tokens, cost"),
         (name = "conversations", description = "Chats kept per user"),
+        (name = "local-models", description = "Models pulled onto the server's machine for the embedded runtime"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     ),
 )]

@@ -316,6 +316,8 @@ async fn the_openapi_document_covers_every_route_and_error() {
         "/api/v1/conversations",
         "/api/v1/conversations/{id}",
         "/api/v1/conversations/{id}/messages",
+        "/api/v1/local-models",
+        "/api/v1/local-models/{name}",
         "/v1/chat/completions",
         "/v1/embeddings",
         "/v1/models",

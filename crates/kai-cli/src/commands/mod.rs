@@ -1,11 +1,12 @@
 //! One module per command. Each loads what it needs and nothing more: `config show` never
 //! touches the database, `user` never opens a port, `login` and `chat` only talk to a server
-//! over HTTP.
+//! over HTTP, `models` only touches the model store and the registries models come from.
 
 mod chat;
 mod config;
 mod connect;
 mod login;
+mod models;
 mod openapi;
 mod serve;
 mod user;
@@ -69,6 +70,10 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Chat(args) => {
             quiet_logging(&loaded, cli.global.log_level.is_some())?;
             runtime()?.block_on(chat::run(&loaded.settings, &sources.env, args))
+        }
+        Command::Models(command) => {
+            quiet_logging(&loaded, cli.global.log_level.is_some())?;
+            runtime()?.block_on(models::run(&loaded.settings, &sources.env, command))
         }
     }
 }

@@ -7,6 +7,7 @@ use anyhow::Context;
 use kai_auth::Accounts;
 use kai_config::{DatabaseKind, Environment, Loaded};
 use kai_gateway::Gateway;
+use kai_models::store::{Fetcher, ModelStore};
 use kai_server::AppState;
 use kai_store::Store;
 
@@ -73,10 +74,13 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
         gateway.clone(),
         CATALOG_INTERVAL,
     ));
+    let fetcher = Fetcher::new(&settings.local, &Environment::from_process())?;
     let app = kai_server::app(AppState::new(
         accounts,
         gateway.clone(),
         settings.http.clone(),
+        ModelStore::new(&settings.local.models_dir),
+        fetcher,
     ));
     kai_server::serve(listener, app, signals.wait(), settings.http.shutdown_grace).await?;
     maintenance.abort();

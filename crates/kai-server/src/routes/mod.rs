@@ -5,6 +5,7 @@ pub(crate) mod catalog;
 pub(crate) mod conversations;
 pub(crate) mod docs;
 pub(crate) mod keys;
+pub(crate) mod local_models;
 pub(crate) mod me;
 pub(crate) mod openai;
 pub(crate) mod operations;
@@ -28,5 +29,6 @@ pub(crate) fn all() -> OpenApiRouter<AppState> {
         .nest("/api/v1/models", catalog::models())
         .nest("/api/v1/usage", usage::router())
         .nest("/api/v1/conversations", conversations::router())
+        .nest("/api/v1/local-models", local_models::router())
         .nest("/v1", openai::router())
 }

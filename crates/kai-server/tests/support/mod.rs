@@ -65,7 +65,16 @@ impl TestServer {
             .create_user(ADMIN, PASSWORD, kai_core::Role::Admin)
             .await
             .unwrap();
-        let state = AppState::new(accounts, gateway, settings.http.clone());
+        let fetcher = kai_models::store::Fetcher::new(&settings.local, &env())
+            .unwrap()
+            .with_retries(3, Duration::from_millis(10));
+        let state = AppState::new(
+            accounts,
+            gateway,
+            settings.http.clone(),
+            kai_models::store::ModelStore::new(&settings.local.models_dir),
+            fetcher,
+        );
         let app = kai_server::app_from(kai_server::routes().merge(extra), state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
