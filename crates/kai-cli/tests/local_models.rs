@@ -81,7 +81,10 @@ async fn the_default_models_answer_out_of_the_box() {
     let reply: Value = reply.json().await.unwrap();
     let text = reply["choices"][0]["message"]["content"].as_str().unwrap();
     assert!(text.contains("Paris"), "{reply}");
-    assert!(reply["usage"]["prompt_tokens"].as_u64().unwrap() > 5, "{reply}");
+    assert!(
+        reply["usage"]["prompt_tokens"].as_u64().unwrap() > 5,
+        "{reply}"
+    );
 
     let embedded: Value = client
         .post(format!("{}/v1/embeddings", server.base))
@@ -138,7 +141,10 @@ async fn openais_python_sdk_streams_from_the_local_model() {
     let kai = Kai::new().await;
     let server = serve(&kai, &models);
     let key = server.api_key("alice", &["read", "write"]).await;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/python/openai_local.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/python/openai_local.py"
+    );
     let mut command = Command::new(&python);
     command
         .arg(script)

@@ -88,6 +88,8 @@ async fn pull_local_model(
             .map_err(|err| ApiError::internal(&err))??;
     match outcome {
         PullOutcome::Installed { model, replaced } => {
+            // Offered as local/NAME from this answer on, not from the next catalog refresh.
+            refresh_catalog(&state).await;
             tracing::info!(
                 model = %model.manifest.name,
                 source = %model.manifest.source,
@@ -127,7 +129,16 @@ async fn delete_local_model(
     }
     let store = state.models.clone();
     blocking(move || store.remove(&name)).await?;
+    refresh_catalog(&state).await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Rebuilds the gateway's catalog after the store changed. The store change stands whatever
+/// happens here; a catalog that cannot be rebuilt now catches up at its periodic refresh.
+async fn refresh_catalog(state: &AppState) {
+    if let Err(err) = state.gateway.reload().await {
+        tracing::warn!(error = %err, "the model catalog could not be rebuilt after a local model change");
+    }
 }
 
 fn not_installed(name: &str) -> ApiError {
