@@ -18,9 +18,10 @@ use crate::stop::{Scan, StopMatcher};
 use crate::template::ChatTemplate;
 use crate::tokenizer::{TextTokenizer, TokenStream};
 
-/// Prompt tokens fed in one turn. Larger chunks feed faster; smaller ones let the other
-/// sessions' answers move sooner.
-const PROMPT_CHUNK: usize = 64;
+/// Prompt tokens fed in one turn. Larger chunks feed a little faster; smaller ones let the
+/// other sessions' answers move sooner, and keep SmolLM2's activations (32 × 1536 values)
+/// under the size at which candle hands element-wise work to its own spinning thread pool.
+const PROMPT_CHUNK: usize = 32;
 
 /// Tokens that end an answer wherever a model has them, besides the ids its metadata names.
 const END_TOKENS: [&str; 8] = [

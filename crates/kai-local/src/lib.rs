@@ -11,9 +11,10 @@
 //! - [`ChatModel`]: a GGUF file's weights (llama family: Llama, Mistral, SmolLM; Q4_0, Q4_1,
 //!   Q5_x, Q8_0, K-quants, F16, F32), its tokenizer (the model's `tokenizer.json`, else built
 //!   from the GGUF vocabulary) and its chat template (Jinja, run by minijinja; ChatML when the
-//!   model has none). The forward pass is written here over candle's tensors and quantized
-//!   matrix products. Q4_1 and Q5_x weights are re-quantised to Q8_0 at load, since candle
-//!   has no SIMD kernel for them.
+//!   model has none). The forward pass is written here over candle's tensors. Q8_0 weights,
+//!   and Q4_1 and Q5_x weights re-quantised to Q8_0 at load (candle has no SIMD kernel for
+//!   those), are multiplied by `qmatmul` with candle's dot-product kernels; other types go
+//!   through candle's `QMatMul`.
 //! - [`EmbeddingModel`]: candle's BERT with the sentence-transformer's pooling, unit-length
 //!   vectors, batching by length and truncation to the model's input limit (reported).
 //! - Sampling (temperature, top-k, top-p, repetition, frequency and presence penalties,
@@ -21,11 +22,19 @@
 //!
 //! # Threading
 //!
-//! All arithmetic runs on one rayon pool of [`LocalOptions::threads`] threads, which candle's
-//! CPU kernels split their work over. Chat generations are driven by one scheduler thread:
-//! up to [`LocalOptions::max_concurrent`] take turns (a chunk of prompt, or one token, per
-//! turn), the rest wait in order of arrival. Embeddings, loading, prompt rendering and
-//! tokenizing run on tokio's blocking pool. Nothing here blocks an async worker.
+//! Arithmetic runs on one rayon pool of [`LocalOptions::threads`] threads: the Q8_0 matrix
+//! products, candle-nn's norms, softmax and rotary embeddings, and the float matrix products
+//! of attention and BERT. Two kinds of work escape it, because candle 0.11 sends them to a
+//! process-wide pool sized from `CANDLE_NUM_THREADS` (else the physical cores) when first
+//! used: matrix products with Q4_0, K-quant or F16 weights, and element-wise operations on
+//! tensors of 64 Ki values or more (prompt chunks are kept below that for the default model).
+//! That pool's workers spin while they wait, which costs dearly on a busy machine, so kai
+//! avoids it where it can.
+//!
+//! Chat generations are driven by one scheduler thread: up to
+//! [`LocalOptions::max_concurrent`] take turns (a chunk of prompt, or one token, per turn), the
+//! rest wait in order of arrival. Embeddings, loading, prompt rendering and tokenizing run on
+//! tokio's blocking pool. Nothing here blocks an async worker.
 //!
 //! # Invariants
 //!
@@ -46,6 +55,7 @@ mod error;
 mod gguf;
 mod llama;
 mod provider;
+mod qmatmul;
 mod sampler;
 mod scheduler;
 mod stop;

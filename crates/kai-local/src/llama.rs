@@ -9,6 +9,7 @@ use candle_core::{DType, Device, Module, Tensor};
 
 use crate::error::LoadError;
 use crate::gguf::GgufFile;
+use crate::qmatmul::Q8Matrix;
 
 /// The shape of a llama-family model, from its GGUF metadata.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,14 +87,14 @@ impl LlamaConfig {
 
 struct Layer {
     attn_norm: Tensor,
-    q: QMatMul,
-    k: QMatMul,
-    v: QMatMul,
-    o: QMatMul,
+    q: Projection,
+    k: Projection,
+    v: Projection,
+    o: Projection,
     ffn_norm: Tensor,
-    gate: QMatMul,
-    up: QMatMul,
-    down: QMatMul,
+    gate: Projection,
+    up: Projection,
+    down: Projection,
 }
 
 /// A loaded llama-family model: weights only, shared by every sequence.
@@ -102,7 +103,7 @@ pub(crate) struct Llama {
     embeddings: Tensor,
     layers: Vec<Layer>,
     norm: Tensor,
-    output: QMatMul,
+    output: Projection,
     cos: Tensor,
     sin: Tensor,
     vocab: usize,
@@ -138,21 +139,21 @@ impl Llama {
         } else {
             embedding_weights
         };
-        let output = matmul(output).map_err(compute)?;
+        let output = Projection::new(output).map_err(compute)?;
         let norm = vector(file.tensor("output_norm.weight")?).map_err(compute)?;
         let mut layers = Vec::with_capacity(config.layers);
         for index in 0..config.layers {
             let mut weights = |name: &str| file.tensor(&format!("blk.{index}.{name}.weight"));
             layers.push(Layer {
                 attn_norm: vector(weights("attn_norm")?).map_err(compute)?,
-                q: matmul(weights("attn_q")?).map_err(compute)?,
-                k: matmul(weights("attn_k")?).map_err(compute)?,
-                v: matmul(weights("attn_v")?).map_err(compute)?,
-                o: matmul(weights("attn_output")?).map_err(compute)?,
+                q: Projection::new(weights("attn_q")?).map_err(compute)?,
+                k: Projection::new(weights("attn_k")?).map_err(compute)?,
+                v: Projection::new(weights("attn_v")?).map_err(compute)?,
+                o: Projection::new(weights("attn_output")?).map_err(compute)?,
                 ffn_norm: vector(weights("ffn_norm")?).map_err(compute)?,
-                gate: matmul(weights("ffn_gate")?).map_err(compute)?,
-                up: matmul(weights("ffn_up")?).map_err(compute)?,
-                down: matmul(weights("ffn_down")?).map_err(compute)?,
+                gate: Projection::new(weights("ffn_gate")?).map_err(compute)?,
+                up: Projection::new(weights("ffn_up")?).map_err(compute)?,
+                down: Projection::new(weights("ffn_down")?).map_err(compute)?,
             });
         }
         // Llama 3.1 and later stretch long wavelengths by per-dimension factors.
@@ -358,17 +359,31 @@ impl KvCache {
     }
 }
 
-/// Weights for a matrix product. Q4_1, Q5_0 and Q5_1 have no SIMD dot product in candle's CPU
-/// backend (about five times slower than Q8_0), so they are re-quantised to Q8_0, which
-/// represents their values almost exactly.
-fn matmul(weights: QTensor) -> candle_core::Result<QMatMul> {
-    let weights = match weights.dtype() {
-        GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1 => {
-            QTensor::quantize(&weights.dequantize(&Device::Cpu)?, GgmlDType::Q8_0)?
+/// Weights for a matrix product. Q8_0 weights, and Q4_1, Q5_0 and Q5_1 re-quantised to Q8_0
+/// (candle has no SIMD dot product for those three; Q8_0 represents their values almost
+/// exactly), run on kai's pool ([`Q8Matrix`]); other types (Q4_0, the K-quants, F16, F32) run
+/// through candle's `QMatMul`, on candle's own pool.
+enum Projection {
+    Q8(Q8Matrix),
+    Candle(QMatMul),
+}
+
+impl Projection {
+    fn new(weights: QTensor) -> candle_core::Result<Projection> {
+        match weights.dtype() {
+            GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1 | GgmlDType::Q8_0 => Ok(
+                Projection::Q8(Q8Matrix::quantize(&weights.dequantize(&Device::Cpu)?)?),
+            ),
+            _ => QMatMul::from_qtensor(weights).map(Projection::Candle),
         }
-        _ => weights,
-    };
-    QMatMul::from_qtensor(weights)
+    }
+
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Projection::Q8(matrix) => matrix.forward(x),
+            Projection::Candle(matmul) => matmul.forward(x),
+        }
+    }
 }
 
 fn vector(weights: QTensor) -> candle_core::Result<Tensor> {

@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, Sender};
 
 use kai_models::{ErrorKind, ProviderError};
 use rayon::ThreadPool;
@@ -85,11 +85,8 @@ fn run(jobs: &Receiver<Generation>, pool: &ThreadPool, max_concurrent: usize, co
                 Err(_) => return,
             }
         }
-        loop {
-            match jobs.try_recv() {
-                Ok(generation) => waiting.push_back(generation),
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-            }
+        while let Ok(generation) = jobs.try_recv() {
+            waiting.push_back(generation);
         }
         waiting.retain(|generation| !generation.is_cancelled());
         while running.len() < max_concurrent

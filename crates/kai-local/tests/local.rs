@@ -1,6 +1,8 @@
 //! The runtime against tiny models made by the tests: loading, tokenizing, templates,
 //! sampling, streaming, stop sequences, limits, scheduling, embeddings and errors.
 
+#![allow(clippy::unwrap_used)]
+
 mod fixtures;
 
 use std::time::Duration;
