@@ -1,0 +1,69 @@
+//! kai's embedded model runtime: chat with llama-family GGUF models and sentence embeddings
+//! with BERT models, on the CPU, with no server and no API key.
+//!
+//! [`LocalProvider`] serves the models of a [`kai_models::store::ModelStore`] through the
+//! gateway's [`kai_models::Provider`] seam; model names are store names (`smollm2`,
+//! `minilm`). A model loads on its first request and stays loaded; a model pulled again is
+//! reloaded, a removed one forgotten.
+//!
+//! What it owns:
+//!
+//! - [`ChatModel`]: a GGUF file's weights (llama family: Llama, Mistral, SmolLM; Q4_0, Q4_1,
+//!   Q5_x, Q8_0, K-quants, F16, F32), its tokenizer (the model's `tokenizer.json`, else built
+//!   from the GGUF vocabulary) and its chat template (Jinja, run by minijinja; ChatML when the
+//!   model has none). The forward pass is written here over candle's tensors. Q8_0 weights,
+//!   and Q4_1 and Q5_x weights re-quantised to Q8_0 at load (candle has no SIMD kernel for
+//!   those), are multiplied by `qmatmul` with candle's dot-product kernels; other types go
+//!   through candle's `QMatMul`.
+//! - [`EmbeddingModel`]: candle's BERT with the sentence-transformer's pooling, unit-length
+//!   vectors, batching by length and truncation to the model's input limit (reported).
+//! - Sampling (temperature, top-k, top-p, repetition, frequency and presence penalties,
+//!   seeds), stop sequences, and the scheduler that shares the CPU between answers.
+//!
+//! # Threading
+//!
+//! Arithmetic runs on one rayon pool of [`LocalOptions::threads`] threads: the Q8_0 matrix
+//! products, candle-nn's norms, softmax and rotary embeddings, and the float matrix products
+//! of attention and BERT. Two kinds of work escape it, because candle 0.11 sends them to a
+//! process-wide pool sized from `CANDLE_NUM_THREADS` (else the physical cores) when first
+//! used: matrix products with Q4_0, K-quant or F16 weights, and element-wise operations on
+//! tensors of 64 Ki values or more (prompt chunks are kept below that for the default model).
+//! That pool's workers spin while they wait, which costs dearly on a busy machine, so kai
+//! avoids it where it can.
+//!
+//! Chat generations are driven by one scheduler thread: up to
+//! [`LocalOptions::max_concurrent`] take turns (a chunk of prompt, or one token, per turn), the
+//! rest wait in order of arrival. Embeddings, loading, prompt rendering and tokenizing run on
+//! tokio's blocking pool. Nothing here blocks an async worker.
+//!
+//! # Invariants
+//!
+//! - A request is checked before any work is queued: a prompt that does not fit the context
+//!   (with its `max_tokens`) is refused whole with `ContextLengthExceeded`, never cut.
+//! - Streamed text is final: text that could begin a stop sequence is held back until it is
+//!   known not to, and a character split across tokens is sent when it is whole.
+//! - A dropped stream stops its generation at its next turn; a waiting one never starts.
+//! - A model file is checked against its manifest and, for GGUF, against the tensor sizes in
+//!   its own header before loading: a truncated file is refused with its path, never read past.
+//! - The same seed (or temperature 0) gives the same answer for the same request.
+//!
+//! This crate is the only one in kai that depends on candle and tokenizers.
+
+mod chat;
+mod embed;
+mod error;
+mod gguf;
+mod llama;
+mod provider;
+mod qmatmul;
+mod sampler;
+mod scheduler;
+mod stop;
+mod template;
+mod tokenizer;
+
+pub use chat::{ChatModel, Sequence};
+pub use embed::{EmbeddingModel, Embeddings};
+pub use error::{ComputeError, LoadError};
+pub use provider::{LocalOptions, LocalProvider};
+pub use scheduler::RuntimeLoad;
