@@ -341,7 +341,8 @@ fn load_error(name: &str, err: &LoadError) -> ProviderError {
 fn store_error(err: StoreError) -> ProviderError {
     let kind = match err {
         StoreError::Corrupt { .. } => ErrorKind::Malformed,
-        StoreError::Io { .. } => ErrorKind::Server,
+        // Reading the store can fail only on I/O; pulling's errors do not reach the runtime.
+        _ => ErrorKind::Server,
     };
     ProviderError::new(kind, err.to_string())
 }

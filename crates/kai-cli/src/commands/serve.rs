@@ -6,7 +6,8 @@ use std::time::Duration;
 use anyhow::Context;
 use kai_auth::Accounts;
 use kai_config::{DatabaseKind, Environment, Loaded};
-use kai_gateway::Gateway;
+use kai_gateway::{Gateway, LocalModels};
+use kai_local::{LocalOptions, LocalProvider};
 use kai_models::store::{Fetcher, ModelStore};
 use kai_server::AppState;
 use kai_store::Store;
@@ -38,7 +39,25 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
 
     let store = Store::connect(&settings.database_url, &settings.database).await?;
     let accounts = Arc::new(Accounts::new(store.clone(), settings.auth.clone()).await?);
-    let gateway = Gateway::new(store.clone(), &settings, Environment::from_process(), None)
+    let local = if settings.local.enabled {
+        let models = ModelStore::new(&settings.local.models_dir);
+        let runtime = LocalProvider::new(
+            models.clone(),
+            LocalOptions {
+                threads: settings.local.effective_threads(),
+                max_concurrent: settings.local.max_concurrent,
+                context_size: settings.local.context_size,
+            },
+        )
+        .context("cannot start the local model runtime")?;
+        Some(LocalModels {
+            provider: Arc::new(runtime),
+            store: models,
+        })
+    } else {
+        None
+    };
+    let gateway = Gateway::new(store.clone(), &settings, Environment::from_process(), local)
         .await
         .context("cannot start the model gateway")?;
     {
