@@ -38,7 +38,12 @@ def main() -> None:
     finish = None
     with client.chat.completions.create(
         model="local/smollm2",
-        messages=[{"role": "user", "content": "What is the capital of France?"}],
+        # Without a system message SmolLM2's template adds its own, after which this 135M
+        # model drifts into French.
+        messages=[
+            {"role": "system", "content": "You are a helpful assistant."},
+            {"role": "user", "content": "What is the capital of France?"},
+        ],
         temperature=0,
         max_tokens=40,
         stream=True,
