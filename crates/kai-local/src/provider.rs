@@ -1,5 +1,18 @@
 //! [`LocalProvider`]: the installed models of a [`ModelStore`], served through
 //! [`kai_models::Provider`].
+//!
+//! What a request can ask that the runtime does not do:
+//!
+//! - Structured output (`json_object`, `json_schema`): refused as `Unsupported`, so the router
+//!   fails over; there is no constrained decoding.
+//! - Images: refused as `Unsupported`; the models read text only.
+//! - Tools are rendered into the prompt by the model's chat template (`tool_choice: none`
+//!   sends none, a named tool sends only that one, `required` cannot be enforced), but the
+//!   answer comes back as text: tool calls in the model's own syntax are not parsed out.
+//! - Unset sampling parameters take llama.cpp's defaults (temperature 0.8, top_k 40, top_p
+//!   0.95); `repetition_penalty` is read from the request's extra fields, over the last 64
+//!   tokens; other extra fields (`n`, `logprobs`, …) are ignored.
+//! - `dimensions` on embeddings is accepted only when it equals the model's width.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};

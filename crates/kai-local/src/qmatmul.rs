@@ -46,6 +46,9 @@ impl Q8Matrix {
         }
         let values = x.flatten_all()?.to_vec1::<f32>()?;
         let inputs = values.len() / self.cols;
+        if inputs == 0 {
+            candle_core::bail!("no input rows to multiply");
+        }
         let blocks_per_row = self.cols / BlockQ8_0::BLCK_SIZE;
         let mut quantized = vec![BlockQ8_0::zeros(); inputs * blocks_per_row];
         for (row, blocks) in values

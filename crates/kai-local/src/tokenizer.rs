@@ -505,6 +505,45 @@ mod tests {
     }
 
     #[test]
+    fn sentence_piece_vocabularies_merge_by_score_and_fall_back_to_bytes() {
+        let bytes: Vec<String> = (0..=255u8).map(|b| format!("<0x{b:02X}>")).collect();
+        let mut tokens = vec!["<unk>", "<s>", "</s>"];
+        tokens.extend(bytes.iter().map(String::as_str));
+        let words = [
+            "\u{2581}",
+            "h",
+            "e",
+            "l",
+            "o",
+            "\u{2581}h",
+            "ll",
+            "\u{2581}he",
+            "llo",
+        ];
+        tokens.extend(words);
+        tokens.push("\u{2581}hello");
+        let mut types = vec![TYPE_UNKNOWN, TYPE_CONTROL, TYPE_CONTROL];
+        types.extend(std::iter::repeat_n(TYPE_BYTE, 256));
+        types.extend(std::iter::repeat_n(TYPE_NORMAL, words.len() + 1));
+        let scores: Vec<f32> = (0..tokens.len()).map(|id| -(id as f32)).collect();
+        let tokenizer = build(
+            Path::new("test.gguf"),
+            sentence_piece_json(&tokens, &types, &scores),
+        )
+        .unwrap();
+        let id = |piece: &str| tokens.iter().position(|t| *t == piece).unwrap() as u32;
+        let encode = |text: &str| tokenizer.encode(text, false).unwrap().get_ids().to_vec();
+        // A `▁` goes before the text; merges rebuild the whole word.
+        assert_eq!(encode("hello"), vec![id("\u{2581}hello")]);
+        assert_eq!(encode("<s>hello"), vec![1, id("\u{2581}hello")]);
+        // Characters the vocabulary lacks are spelled as their UTF-8 bytes.
+        assert_eq!(
+            encode("\u{e9}"),
+            vec![id("\u{2581}"), id("<0xC3>"), id("<0xA9>")]
+        );
+    }
+
+    #[test]
     fn utf8_stream_holds_split_characters() {
         let mut stream = Utf8Stream::default();
         let euro = "€".as_bytes();
