@@ -5,7 +5,7 @@
 //! cargo run --release -p kai-local --example speed -- MODEL.gguf [THREADS] [CHUNK]
 //! ```
 //!
-//! CHUNK is how many prompt tokens one forward pass takes (the runtime's turn size, 64, by
+//! CHUNK is how many prompt tokens one forward pass takes (the runtime's turn size, 32, by
 //! default).
 
 #![allow(clippy::print_stdout, clippy::unwrap_used)]
@@ -24,7 +24,7 @@ fn main() {
         .next()
         .expect("usage: speed MODEL.gguf [THREADS] [CHUNK]");
     let threads: usize = args.next().map_or(2, |n| n.parse().unwrap());
-    let chunk: usize = args.next().map_or(64, |n| n.parse().unwrap());
+    let chunk: usize = args.next().map_or(32, |n| n.parse().unwrap());
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
