@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
-use eventsource_stream::{EventStreamError, Eventsource};
 use futures_util::{Stream, StreamExt};
+use kai_models::sse::{SseError, sse_events};
 use kai_proto::openai::{ErrorResponse, ModelList};
 use kai_proto::{
     ConversationDetail, ConversationPage, ConversationReply, ConversationSummary,
@@ -260,20 +260,17 @@ impl Client {
                 Some(&request),
             )
             .await?;
-        let pieces = response
-            .bytes_stream()
-            .eventsource()
-            .filter_map(|event| async move {
-                match event {
-                    Ok(event) => read_event(&event.data).transpose(),
-                    Err(EventStreamError::Transport(err)) => {
-                        Some(Err(anyhow!("the answer broke off: {}", innermost(&err))))
-                    }
-                    Err(err) => Some(Err(anyhow!(
-                        "the server's event stream is malformed: {err}"
-                    ))),
+        let pieces = sse_events(Box::pin(response.bytes_stream())).filter_map(|event| async move {
+            match event {
+                Ok(event) => read_event(&event.data).transpose(),
+                Err(SseError::Transport(err)) => {
+                    Some(Err(anyhow!("the answer broke off: {}", innermost(&err))))
                 }
-            });
+                Err(err) => Some(Err(anyhow!(
+                    "the server's event stream is malformed: {err}"
+                ))),
+            }
+        });
         Ok(pieces)
     }
 

@@ -6,7 +6,6 @@ use std::sync::Once;
 use std::time::Duration;
 
 use bytes::Bytes;
-use eventsource_stream::{Event, EventStreamError, Eventsource};
 use futures_util::stream::BoxStream;
 use futures_util::{Stream, StreamExt};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -17,6 +16,7 @@ use url::Url;
 
 use crate::error::{ErrorKind, ProviderError};
 use crate::provider::ProviderSpec;
+use crate::sse::{SseError, SseEvent, sse_events};
 
 /// The largest answer read from a provider: far above any real completion or embedding batch,
 /// low enough that a broken upstream cannot exhaust memory.
@@ -138,18 +138,12 @@ impl Http {
     pub(crate) fn events(
         &self,
         response: reqwest::Response,
-    ) -> BoxStream<'static, Result<Event, ProviderError>> {
-        self.body(response)
-            .eventsource()
+    ) -> BoxStream<'static, Result<SseEvent, ProviderError>> {
+        sse_events(Box::pin(self.body(response)))
             .map(|item| {
                 item.map_err(|err| match err {
-                    EventStreamError::Transport(err) => err,
-                    EventStreamError::Utf8(err) => {
-                        ProviderError::malformed(format!("the event stream is not UTF-8: {err}"))
-                    }
-                    EventStreamError::Parser(err) => {
-                        ProviderError::malformed(format!("the event stream is malformed: {err}"))
-                    }
+                    SseError::Transport(err) => err,
+                    SseError::Utf8(err) => ProviderError::malformed(err.to_string()),
                 })
             })
             .boxed()
@@ -386,28 +380,67 @@ fn with_idle_timeout<T: Send + 'static>(
     stream: impl Stream<Item = Result<T, ProviderError>> + Send + 'static,
     idle: Duration,
 ) -> impl Stream<Item = Result<T, ProviderError>> + Send + 'static {
-    futures_util::stream::unfold(
-        (Box::pin(stream), false),
-        move |(mut stream, done)| async move {
-            if done {
-                return None;
+    IdleTimeout {
+        inner: Box::pin(stream),
+        idle,
+        last_item: tokio::time::Instant::now(),
+        deadline: Box::pin(tokio::time::sleep(idle)),
+        ended: false,
+    }
+}
+
+/// The stream behind [`with_idle_timeout`]. Its one timer is looked at only when it fires
+/// (and then moved to the silence's real end): re-arming a timer for every chunk would cost
+/// more than the chunk.
+struct IdleTimeout<S> {
+    inner: std::pin::Pin<Box<S>>,
+    idle: Duration,
+    last_item: tokio::time::Instant,
+    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
+    ended: bool,
+}
+
+impl<T, S> Stream for IdleTimeout<S>
+where
+    S: Stream<Item = Result<T, ProviderError>>,
+{
+    type Item = Result<T, ProviderError>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        match self.inner.as_mut().poll_next(cx) {
+            Poll::Ready(Some(item)) => {
+                self.last_item = tokio::time::Instant::now();
+                self.ended = item.is_err();
+                return Poll::Ready(Some(item));
             }
-            match tokio::time::timeout(idle, stream.next()).await {
-                Ok(Some(item)) => {
-                    let failed = item.is_err();
-                    Some((item, (stream, failed)))
-                }
-                Ok(None) => None,
-                Err(_) => Some((
-                    Err(ProviderError::new(
-                        ErrorKind::Stalled,
-                        format!("the stream sent nothing for {} s", idle.as_secs_f32()),
-                    )),
-                    (stream, true),
-                )),
+            Poll::Ready(None) => {
+                self.ended = true;
+                return Poll::Ready(None);
             }
-        },
-    )
+            Poll::Pending => {}
+        }
+        loop {
+            if self.deadline.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            let due = self.last_item + self.idle;
+            if due <= tokio::time::Instant::now() {
+                self.ended = true;
+                return Poll::Ready(Some(Err(ProviderError::new(
+                    ErrorKind::Stalled,
+                    format!("the stream sent nothing for {} s", self.idle.as_secs_f32()),
+                ))));
+            }
+            self.deadline.as_mut().reset(due);
+        }
+    }
 }
 
 /// Splits a byte stream into lines (without their `\n` or `\r\n`), skipping blank ones; a
@@ -528,5 +561,25 @@ mod tests {
         let err = stream.next().await.unwrap().unwrap_err();
         assert_eq!(err.kind, ErrorKind::Stalled);
         assert!(stream.next().await.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_silence_is_counted_from_the_last_item() {
+        // Items 15 ms apart for 60 ms, then silence: no stall until 20 ms after the last one.
+        let steady = futures_util::stream::unfold(0u8, |n| async move {
+            if n == 4 {
+                futures_util::future::pending::<()>().await;
+            }
+            tokio::time::sleep(Duration::from_millis(15)).await;
+            Some((Ok::<u8, ProviderError>(n), n + 1))
+        });
+        let started = tokio::time::Instant::now();
+        let mut stream = Box::pin(with_idle_timeout(steady, Duration::from_millis(20)));
+        for n in 0..4 {
+            assert_eq!(stream.next().await.unwrap().unwrap(), n);
+        }
+        let err = stream.next().await.unwrap().unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Stalled);
+        assert_eq!(started.elapsed(), Duration::from_millis(80));
     }
 }

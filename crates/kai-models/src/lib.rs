@@ -7,6 +7,7 @@
 //! - [`router`]: spreads a model's requests over its deployments, retries, fails over, cools
 //!   down failing deployments, keeps to per-minute limits and falls back to other models.
 //! - [`store`]: models pulled onto this machine for the embedded runtime, with their manifests.
+//! - [`sse`]: server-sent events, as every provider streams them.
 //! - [`wire`]: OpenAI's format to and from the internal model, for the public `/v1` API and
 //!   the OpenAI adapters.
 //!
@@ -18,6 +19,7 @@ mod http;
 mod provider;
 mod providers;
 pub mod router;
+pub mod sse;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;

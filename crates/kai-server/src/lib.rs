@@ -15,6 +15,7 @@ mod metrics;
 mod middleware;
 mod openapi;
 mod routes;
+mod sse;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -39,16 +40,29 @@ pub use crate::extract::{ApiJson, Auth, Client};
 pub use crate::metrics::Metrics;
 pub use crate::middleware::{REQUEST_ID, RequestId};
 
-/// What every handler can reach. Cheap to clone.
+/// What every handler can reach. Cheap to clone: handlers and middleware clone it several
+/// times per request, so it is one shared allocation.
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+/// The services behind an [`AppState`], reached through it.
+#[derive(Debug)]
+pub struct Services {
     accounts: Arc<Accounts>,
     gateway: Gateway,
-    metrics: Arc<Metrics>,
-    http: Arc<HttpSettings>,
+    metrics: Metrics,
+    http: HttpSettings,
     models: ModelStore,
     fetcher: Fetcher,
-    openapi: Arc<OnceLock<Bytes>>,
+    openapi: OnceLock<Bytes>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
 }
 
 impl AppState {
@@ -63,15 +77,15 @@ impl AppState {
         fetcher: Fetcher,
     ) -> Self {
         let metrics = Metrics::new(gateway.metrics());
-        Self {
+        Self(Arc::new(Services {
             accounts,
             gateway,
-            metrics: Arc::new(metrics),
-            http: Arc::new(http),
+            metrics,
+            http,
             models,
             fetcher,
-            openapi: Arc::new(OnceLock::new()),
-        }
+            openapi: OnceLock::new(),
+        }))
     }
 
     /// The accounts service.

@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 
-use eventsource_stream::Event;
+use crate::sse::SseEvent;
 use futures_util::future::BoxFuture;
 use reqwest::header::{HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
@@ -988,8 +988,8 @@ impl StreamEvents {
     }
 }
 
-impl Decode<Event> for StreamEvents {
-    fn item(&mut self, event: Event, out: &mut Vec<ChatEvent>) -> Result<bool, ProviderError> {
+impl Decode<SseEvent> for StreamEvents {
+    fn item(&mut self, event: SseEvent, out: &mut Vec<ChatEvent>) -> Result<bool, ProviderError> {
         let data = event.data.trim();
         if data.is_empty() {
             return Ok(false);

@@ -13,7 +13,7 @@
 //! before it calls tools, is left out of answers (see [`Answer::into_response`]), as are
 //! citations and reasoning models' `thinking` parts.
 
-use eventsource_stream::Event;
+use crate::sse::SseEvent;
 use futures_util::future::BoxFuture;
 use reqwest::header::AUTHORIZATION;
 use serde::{Deserialize, Serialize};
@@ -703,8 +703,8 @@ impl Events {
     }
 }
 
-impl Decode<Event> for Events {
-    fn item(&mut self, event: Event, out: &mut Vec<ChatEvent>) -> Result<bool, ProviderError> {
+impl Decode<SseEvent> for Events {
+    fn item(&mut self, event: SseEvent, out: &mut Vec<ChatEvent>) -> Result<bool, ProviderError> {
         // The event's name repeats the `type` in its data; the data alone decides, so a stream
         // without names reads the same.
         let data = event.data.trim();

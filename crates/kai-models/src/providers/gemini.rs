@@ -8,7 +8,7 @@
 //! answers are matched to calls by function name rather than by id, calls carry no ids at all,
 //! and a stream has no end marker of its own.
 
-use eventsource_stream::Event;
+use crate::sse::SseEvent;
 use futures_util::future::BoxFuture;
 use reqwest::header::HeaderName;
 use serde::{Deserialize, Serialize};
@@ -854,8 +854,8 @@ struct Chunks {
     reader: Reader,
 }
 
-impl Decode<Event> for Chunks {
-    fn item(&mut self, event: Event, out: &mut Vec<ChatEvent>) -> Result<bool, ProviderError> {
+impl Decode<SseEvent> for Chunks {
+    fn item(&mut self, event: SseEvent, out: &mut Vec<ChatEvent>) -> Result<bool, ProviderError> {
         let data = event.data.trim();
         if data.is_empty() {
             return Ok(false);

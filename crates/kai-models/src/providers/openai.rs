@@ -2,7 +2,7 @@
 //! `POST chat/completions`, `POST embeddings`, `GET models` under the base URL, with
 //! `Authorization: Bearer`.
 
-use eventsource_stream::Event;
+use crate::sse::SseEvent;
 use futures_util::future::BoxFuture;
 use kai_proto::openai as wire;
 use reqwest::header::AUTHORIZATION;
@@ -100,8 +100,8 @@ struct Chunks {
     chunks: ChunkDecoder,
 }
 
-impl Decode<Event> for Chunks {
-    fn item(&mut self, event: Event, out: &mut Vec<ChatEvent>) -> Result<bool, ProviderError> {
+impl Decode<SseEvent> for Chunks {
+    fn item(&mut self, event: SseEvent, out: &mut Vec<ChatEvent>) -> Result<bool, ProviderError> {
         let data = event.data.trim();
         if data == "[DONE]" {
             return Ok(true);

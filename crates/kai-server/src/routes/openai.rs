@@ -2,12 +2,11 @@
 //! the model list, so programs written for OpenAI's SDKs work against kai unchanged. Errors
 //! here take OpenAI's shape (see `middleware`).
 
-use std::convert::Infallible;
 use std::future::Future;
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use http::HeaderValue;
@@ -16,8 +15,8 @@ use kai_gateway::GatewayStream;
 use kai_models::chat::Message;
 use kai_models::wire::{self, ChunkEncoder};
 use kai_proto::openai::{
-    ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, EmbeddingRequest,
-    EmbeddingResponse, ErrorDetail, ErrorResponse, Model, ModelList,
+    ChatCompletion, ChatCompletionRequest, EmbeddingRequest, EmbeddingResponse, ErrorDetail,
+    ErrorResponse, Model, ModelList,
 };
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -26,6 +25,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Auth, caller};
 use crate::middleware::RequestId;
+use crate::sse::{self, EventStream};
 
 /// The largest body a model request may have: images travel inline as base64.
 const MODEL_BODY_LIMIT: usize = 32 * 1024 * 1024;
@@ -124,10 +124,13 @@ where
     let start = Some((stream, encoder, Some(on_complete)));
     let events = futures_util::stream::unfold(start, |state| async move {
         let (mut stream, mut encoder, on_complete) = state?;
+        let mut out = Vec::new();
         match stream.next().await {
             Some(Ok(event)) => {
-                let events: Vec<Event> = encoder.encode(&event).iter().map(chunk_event).collect();
-                Some((events, Some((stream, encoder, on_complete))))
+                for chunk in encoder.encode(&event) {
+                    sse::push_json_event(&mut out, &chunk);
+                }
+                Some((Bytes::from(out), Some((stream, encoder, on_complete))))
             }
             Some(Err(err)) => {
                 let error = ErrorResponse {
@@ -142,31 +145,22 @@ where
                         code: Some(err.kind.as_str().to_owned()),
                     },
                 };
-                let event =
-                    Event::default().data(serde_json::to_string(&error).unwrap_or_default());
-                Some((vec![event], None))
+                sse::push_json_event(&mut out, &error);
+                Some((Bytes::from(out), None))
             }
             None => {
                 if let Some(on_complete) = on_complete {
                     on_complete(stream.response().message).await;
                 }
-                let mut events = Vec::new();
                 if let Some(chunk) = encoder.usage(stream.usage()) {
-                    events.push(chunk_event(&chunk));
+                    sse::push_json_event(&mut out, &chunk);
                 }
-                events.push(Event::default().data("[DONE]"));
-                Some((events, None))
+                sse::push_done(&mut out);
+                Some((Bytes::from(out), None))
             }
         }
-    })
-    .flat_map(|events| futures_util::stream::iter(events.into_iter().map(Ok::<_, Infallible>)));
-    Sse::new(events)
-        .keep_alive(KeepAlive::default())
-        .into_response()
-}
-
-fn chunk_event(chunk: &ChatCompletionChunk) -> Event {
-    Event::default().data(serde_json::to_string(chunk).unwrap_or_default())
+    });
+    EventStream::new(events).into_response()
 }
 
 /// Creates embeddings of one text or a list of texts, as floats or, with
