@@ -23,8 +23,9 @@ use crate::catalog::lock;
 /// where other processes sharing it record their usage too.
 const BUDGET_REFRESH: Duration = Duration::from_secs(5);
 
-/// The most records written in one transaction.
-const MAX_BATCH: usize = 500;
+/// The most records written at once: as many as one statement stores, so that a batch never
+/// holds the database (and, with SQLite, the CPU it shares with requests) for long.
+const MAX_BATCH: usize = kai_store::USAGE_ROWS_PER_INSERT;
 
 /// How long the writer gathers records before writing them.
 const BATCH_WINDOW: Duration = Duration::from_millis(100);
@@ -268,20 +269,31 @@ impl std::fmt::Debug for WriterMessage {
 impl UsageWriter {
     /// Starts the writer task. It gathers records for up to [`BATCH_WINDOW`] (or
     /// [`MAX_BATCH`] of them, or until a flush is asked for) and writes each batch in one
-    /// transaction: at hundreds of requests a second, one insert each would cost more than
+    /// statement: at hundreds of requests a second, one insert each would cost more than
     /// the requests themselves.
     pub(crate) fn start(store: Store) -> UsageWriter {
         let (sender, mut receiver) = mpsc::unbounded_channel::<WriterMessage>();
         tokio::spawn(async move {
             let mut batch: Vec<UsageRecord> = Vec::new();
             let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
+            let mut arrived = Vec::with_capacity(MAX_BATCH);
             while let Some(first) = receiver.recv().await {
                 first.sort(&mut batch, &mut waiting);
-                let window = tokio::time::Instant::now() + BATCH_WINDOW;
+                // One timer for the whole window, not one per record.
+                let window = tokio::time::sleep(BATCH_WINDOW);
+                tokio::pin!(window);
                 while batch.len() < MAX_BATCH && waiting.is_empty() {
-                    match tokio::time::timeout_at(window, receiver.recv()).await {
-                        Ok(Some(message)) => message.sort(&mut batch, &mut waiting),
-                        Ok(None) | Err(_) => break,
+                    tokio::select! {
+                        biased;
+                        received = receiver.recv_many(&mut arrived, MAX_BATCH - batch.len()) => {
+                            if received == 0 {
+                                break;
+                            }
+                            for message in arrived.drain(..) {
+                                message.sort(&mut batch, &mut waiting);
+                            }
+                        }
+                        () = &mut window => break,
                     }
                 }
                 if !batch.is_empty() {

@@ -86,8 +86,11 @@ impl SseParser {
             let event = if line.is_empty() {
                 self.dispatch()
             } else {
-                let (field, value) = match line.split_once(':') {
-                    Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
+                let (field, value) = match memchr::memchr(b':', line.as_bytes()) {
+                    Some(colon) => {
+                        let value = &line[colon + 1..];
+                        (&line[..colon], value.strip_prefix(' ').unwrap_or(value))
+                    }
                     None => (line, ""),
                 };
                 match field {
@@ -119,7 +122,7 @@ impl SseParser {
     /// Where the first whole line of the buffer ends, and where the one after it starts.
     fn line_end(&self) -> Option<(usize, usize)> {
         let pending = &self.buffer[self.start..];
-        let at = pending.iter().position(|&b| b == b'\n' || b == b'\r')?;
+        let at = memchr::memchr2(b'\n', b'\r', pending)?;
         let end = self.start + at;
         if pending[at] == b'\n' {
             return Some((end, end + 1));

@@ -667,6 +667,30 @@ pub fn completion(
     }
 }
 
+/// One chunk of an upstream's stream: only what [`ChunkDecoder`] reads. Ids, model names and
+/// fingerprints, repeated in every chunk, are skipped unread rather than copied.
+#[derive(Debug, serde::Deserialize)]
+pub struct UpstreamChunk {
+    #[serde(default)]
+    choices: Vec<UpstreamChoice>,
+    #[serde(default)]
+    usage: Option<wire::CompletionUsage>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct UpstreamChoice {
+    index: u32,
+    delta: UpstreamDelta,
+    finish_reason: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct UpstreamDelta {
+    content: Option<String>,
+    refusal: Option<String>,
+    tool_calls: Option<Vec<wire::ToolCallDelta>>,
+}
+
 /// Reads an upstream's stream of chunks into events. Usage is held back and given once by
 /// [`ChunkDecoder::finish`], since some servers repeat it in every chunk.
 #[derive(Debug, Default)]
@@ -676,9 +700,8 @@ pub struct ChunkDecoder {
 }
 
 impl ChunkDecoder {
-    /// The events in one chunk.
-    pub fn decode(&mut self, chunk: wire::ChatCompletionChunk) -> Vec<ChatEvent> {
-        let mut events = Vec::new();
+    /// Adds the events in one chunk to `events`.
+    pub fn decode(&mut self, chunk: UpstreamChunk, events: &mut Vec<ChatEvent>) {
         if let Some(usage) = chunk.usage {
             self.usage = Some(usage_from_wire(usage));
         }
@@ -704,7 +727,6 @@ impl ChunkDecoder {
                 events.push(ChatEvent::Finish(FinishReason::from_openai(&reason)));
             }
         }
-        events
     }
 
     /// Whether a finish reason has been seen.

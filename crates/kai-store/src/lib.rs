@@ -29,7 +29,7 @@ pub use api_keys::NewApiKey;
 pub use catalog::{CatalogEntry, CatalogKind};
 pub use conversations::{ConversationRecord, NewMessage, StoredMessage};
 pub use sessions::{NewSession, RotateOutcome, Session};
-pub use usage::{UsageFilter, UsageGroup, UsageRecord, UsageTotals};
+pub use usage::{USAGE_ROWS_PER_INSERT, UsageFilter, UsageGroup, UsageRecord, UsageTotals};
 pub use users::{LoginAttempt, NewUser, UserRecord, UserUpdate};
 
 /// Why a storage operation failed.

@@ -556,7 +556,7 @@ async fn usage_batches_are_atomic_and_may_be_sent_again() {
         output_tokens: u64::MAX,
         ..fine.clone()
     };
-    let err = store.insert_usage(&[fine, huge]).await.unwrap_err();
+    let err = store.insert_usage(&[fine.clone(), huge]).await.unwrap_err();
     assert!(
         matches!(
             err,
@@ -587,6 +587,26 @@ async fn usage_batches_are_atomic_and_may_be_sent_again() {
     };
     store.insert_usage(&[orphan, kept]).await.unwrap();
     assert_eq!(store.usage_totals(&all).await.unwrap().requests, 6);
+
+    // A batch larger than one statement holds (the gateway sends up to 500), with nulls in
+    // every nullable column and a record already stored among them, lands whole.
+    let mut many: Vec<UsageRecord> = (0..450u64)
+        .map(|n| UsageRecord {
+            id: UsageId::new(),
+            api_key_id: None,
+            provider: None,
+            upstream_model: None,
+            ttft_ms: None,
+            input_tokens: n,
+            ..fine.clone()
+        })
+        .collect();
+    many.insert(300, records[0].clone());
+    store.insert_usage(&many).await.unwrap();
+    let totals = store.usage_totals(&all).await.unwrap();
+    assert_eq!(totals.requests, 456);
+    let page = store.usage_records(&all, 500, None).await.unwrap();
+    assert!(page.contains(&many[0]) && page.contains(&many[449]));
 }
 
 #[tokio::test]

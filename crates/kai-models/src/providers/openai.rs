@@ -117,8 +117,8 @@ impl Decode<SseEvent> for Chunks {
                 format!("the stream reported an error: {message}"),
             ));
         }
-        let chunk: wire::ChatCompletionChunk = parse_item(data)?;
-        out.extend(self.chunks.decode(chunk));
+        let chunk: convert::UpstreamChunk = parse_item(data)?;
+        self.chunks.decode(chunk, out);
         Ok(false)
     }
 
