@@ -8,6 +8,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use futures_util::{Stream, StreamExt};
+use http::header::{ACCEPT, CONTENT_TYPE, USER_AGENT};
+use http::{Method, Request};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyDataStream, BodyExt, Full};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -25,10 +33,34 @@ const MAX_BODY: usize = 64 * 1024 * 1024;
 /// The most of an error answer kept for its message.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
+/// How long an idle connection to a provider is kept for the next request.
+const POOL_IDLE: Duration = Duration::from_secs(90);
+
+/// Why a provider's answer could not be read to its end.
+type BodyError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A provider's answer, whichever way it came; read its body with [`Http::json`],
+/// [`Http::events`] or [`Http::lines`].
+pub(crate) type Response = http::Response<UnsyncBoxBody<Bytes, BodyError>>;
+
+/// How requests reach a provider.
+#[derive(Debug, Clone)]
+enum Transport {
+    /// Straight to the provider, over hyper's pooled client. This is the gateway's hot path:
+    /// a general-purpose client's layers (redirects, retries, URLs parsed back and forth) cost
+    /// more there than the rest of kai's work on a request.
+    Direct(Box<Client<HttpsConnector<HttpConnector>, Full<Bytes>>>),
+    /// Through the proxy that the environment (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, less
+    /// `NO_PROXY`) names for the provider's address, with reqwest, which speaks to proxies.
+    Proxied(reqwest::Client),
+}
+
 /// A provider's HTTP connection: base URL, client, timeouts and credential.
 #[derive(Debug, Clone)]
 pub(crate) struct Http {
-    client: reqwest::Client,
+    transport: Transport,
+    /// Sent with every request: the credential, the user agent, configured extras.
+    headers: HeaderMap,
     base: Url,
     timeout: Duration,
     stream_idle: Duration,
@@ -52,23 +84,59 @@ impl Http {
         for value in headers.values_mut() {
             value.set_sensitive(true);
         }
-        let client = reqwest::Client::builder()
-            .default_headers(headers)
-            .connect_timeout(spec.connect_timeout)
-            .user_agent(concat!("kai/", env!("CARGO_PKG_VERSION")))
-            .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|err| {
-                ProviderError::unsupported(format!("cannot build HTTP client: {err}"))
-            })?;
+        headers.insert(
+            USER_AGENT,
+            HeaderValue::from_static(concat!("kai/", env!("CARGO_PKG_VERSION"))),
+        );
+        headers
+            .entry(ACCEPT)
+            .or_insert(HeaderValue::from_static("*/*"));
         // `Url::join` treats a base without a trailing slash as a file: keep the last segment.
         let mut base = spec.base_url.clone();
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
         }
+        let cannot = |err: &dyn std::fmt::Display| {
+            ProviderError::unsupported(format!("cannot build HTTP client: {err}"))
+        };
+        let base_uri: http::Uri = base.as_str().parse().map_err(|err| cannot(&err))?;
+        let transport = if let Some(proxy) = spec.proxies.intercept(&base_uri) {
+            let mut through = reqwest::Proxy::all(proxy.uri().to_string()).map_err(|err| {
+                ProviderError::unsupported(format!("the proxy for {base} is not usable: {err}"))
+            })?;
+            if let Some((user, password)) = proxy.raw_auth() {
+                through = through.basic_auth(user, password);
+            }
+            let client = reqwest::Client::builder()
+                .proxy(through)
+                .connect_timeout(spec.connect_timeout)
+                .pool_idle_timeout(POOL_IDLE)
+                .tcp_nodelay(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|err| cannot(&err))?;
+            Transport::Proxied(client)
+        } else {
+            let mut connector = HttpConnector::new();
+            connector.set_connect_timeout(Some(spec.connect_timeout));
+            connector.set_nodelay(true);
+            connector.enforce_http(false);
+            let connector = hyper_rustls::HttpsConnectorBuilder::new()
+                .try_with_platform_verifier()
+                .map_err(|err| cannot(&err))?
+                .https_or_http()
+                .enable_http1()
+                .enable_http2()
+                .wrap_connector(connector);
+            let client = Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(POOL_IDLE)
+                .pool_timer(TokioTimer::new())
+                .build(connector);
+            Transport::Direct(Box::new(client))
+        };
         Ok(Http {
-            client,
+            transport,
+            headers,
             base,
             timeout: spec.timeout,
             stream_idle: spec.stream_idle_timeout,
@@ -91,24 +159,71 @@ impl Http {
         &self,
         url: Url,
         body: &impl Serialize,
-    ) -> Result<reqwest::Response, ProviderError> {
-        let request = self.client.post(url).json(body);
+    ) -> Result<Response, ProviderError> {
+        let body = serde_json::to_vec(body).map_err(|err| {
+            ProviderError::unsupported(format!("cannot write the request as JSON: {err}"))
+        })?;
+        let mut request = self.request(Method::POST, &url, Bytes::from(body))?;
+        request
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         self.send(request).await
     }
 
     /// GETs `url`; like [`Http::post_json`].
-    pub(crate) async fn get(&self, url: Url) -> Result<reqwest::Response, ProviderError> {
-        self.send(self.client.get(url)).await
+    pub(crate) async fn get(&self, url: Url) -> Result<Response, ProviderError> {
+        let request = self.request(Method::GET, &url, Bytes::new())?;
+        self.send(request).await
     }
 
-    async fn send(
+    fn request(
         &self,
-        request: reqwest::RequestBuilder,
-    ) -> Result<reqwest::Response, ProviderError> {
-        let response = tokio::time::timeout(self.timeout, request.send())
-            .await
-            .map_err(|_| self.timed_out())?
-            .map_err(|err| self.transport_error(&err))?;
+        method: Method,
+        url: &Url,
+        body: Bytes,
+    ) -> Result<Request<Bytes>, ProviderError> {
+        let uri: http::Uri = url.as_str().parse().map_err(|_| {
+            ProviderError::unsupported(format!(
+                "`{}` is not a URL a request can go to",
+                self.scrubbed(url)
+            ))
+        })?;
+        let mut request = Request::new(body);
+        *request.method_mut() = method;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = self.headers.clone();
+        Ok(request)
+    }
+
+    async fn send(&self, request: Request<Bytes>) -> Result<Response, ProviderError> {
+        let response = match &self.transport {
+            Transport::Direct(client) => {
+                let response =
+                    tokio::time::timeout(self.timeout, client.request(request.map(Full::new)))
+                        .await
+                        .map_err(|_| self.timed_out())?
+                        .map_err(|err| self.transport_error(ErrorKind::Connect, &err))?;
+                response.map(|body| body.map_err(BodyError::from).boxed_unsync())
+            }
+            Transport::Proxied(client) => {
+                let request = reqwest::Request::try_from(request).map_err(|err| {
+                    ProviderError::unsupported(format!("cannot build the request: {err}"))
+                })?;
+                let response = tokio::time::timeout(self.timeout, client.execute(request))
+                    .await
+                    .map_err(|_| self.timed_out())?
+                    .map_err(|err| {
+                        let kind = if err.is_timeout() {
+                            ErrorKind::Timeout
+                        } else {
+                            ErrorKind::Connect
+                        };
+                        self.transport_error(kind, &err.without_url())
+                    })?;
+                http::Response::from(response)
+                    .map(|body| body.map_err(BodyError::from).boxed_unsync())
+            }
+        };
         if response.status().is_success() {
             return Ok(response);
         }
@@ -118,7 +233,7 @@ impl Http {
     /// Reads a successful answer's JSON body, within the timeout and the size limit.
     pub(crate) async fn json<T: DeserializeOwned>(
         &self,
-        response: reqwest::Response,
+        response: Response,
     ) -> Result<T, ProviderError> {
         let body = tokio::time::timeout(self.timeout, read_limited(response, MAX_BODY))
             .await
@@ -137,7 +252,7 @@ impl Http {
     /// [`ErrorKind::Interrupted`].
     pub(crate) fn events(
         &self,
-        response: reqwest::Response,
+        response: Response,
     ) -> BoxStream<'static, Result<SseEvent, ProviderError>> {
         sse_events(Box::pin(self.body(response)))
             .map(|item| {
@@ -153,7 +268,7 @@ impl Http {
     /// stall and interruption handling as [`Http::events`].
     pub(crate) fn lines(
         &self,
-        response: reqwest::Response,
+        response: Response,
     ) -> BoxStream<'static, Result<String, ProviderError>> {
         split_lines(self.body(response)).boxed()
     }
@@ -162,12 +277,11 @@ impl Http {
     /// slow but steady stream is not stalled.
     fn body(
         &self,
-        response: reqwest::Response,
+        response: Response,
     ) -> impl Stream<Item = Result<Bytes, ProviderError>> + Send + 'static {
         let secret = self.secret.clone();
-        let chunks = response
-            .bytes_stream()
-            .map(move |item| item.map_err(|err| scrub_with(&secret, interrupted(&err))));
+        let chunks = BodyDataStream::new(response.into_body())
+            .map(move |item| item.map_err(|err| scrub_with(&secret, interrupted(&*err))));
         with_idle_timeout(chunks, self.stream_idle)
     }
 
@@ -178,19 +292,34 @@ impl Http {
         )
     }
 
-    fn transport_error(&self, err: &reqwest::Error) -> ProviderError {
-        let kind = if err.is_timeout() {
-            ErrorKind::Timeout
-        } else {
-            ErrorKind::Connect
-        };
+    fn transport_error(
+        &self,
+        kind: ErrorKind,
+        err: &(dyn std::error::Error + 'static),
+    ) -> ProviderError {
         self.scrub(ProviderError::new(kind, describe(err)))
     }
 
     /// Turns an error answer into a classified error, with the provider's own message where its
-    /// body has one.
-    async fn error_response(&self, response: reqwest::Response) -> ProviderError {
+    /// body has one. A redirect is an error too: kai does not follow one, so that a provider's
+    /// credential never goes anywhere but the configured address.
+    async fn error_response(&self, response: Response) -> ProviderError {
         let status = response.status().as_u16();
+        if response.status().is_redirection() {
+            let to = response
+                .headers()
+                .get(http::header::LOCATION)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or("nowhere");
+            return self.scrub(ProviderError::from_status(
+                status,
+                format!(
+                    "the provider redirects to {to}; kai does not follow redirects, so set the \
+                     provider's base_url to the address it redirects to"
+                ),
+                None,
+            ));
+        }
         let retry_after = retry_after(response.headers());
         let body = tokio::time::timeout(self.timeout, read_limited(response, MAX_ERROR_BODY))
             .await
@@ -211,6 +340,13 @@ impl Http {
 
     fn scrub(&self, err: ProviderError) -> ProviderError {
         scrub_with(&self.secret, err)
+    }
+
+    /// A URL for a message: without its query, which may carry a key (Gemini's `key=`).
+    fn scrubbed(&self, url: &Url) -> String {
+        let mut bare = url.clone();
+        bare.set_query(None);
+        bare.to_string()
     }
 }
 
@@ -253,17 +389,18 @@ fn scrub_with(secret: &Option<String>, mut err: ProviderError) -> ProviderError 
     err
 }
 
-fn interrupted(err: &reqwest::Error) -> ProviderError {
+fn interrupted(err: &(dyn std::error::Error + 'static)) -> ProviderError {
     ProviderError::new(
         ErrorKind::Interrupted,
         format!("the connection broke mid-answer: {}", describe(err)),
     )
 }
 
-/// reqwest's error with its causes, one line.
-fn describe(err: &reqwest::Error) -> String {
+/// An error with its causes, one line. No URL (whose query may carry a key) is in it: hyper
+/// names none, and reqwest's is dropped.
+fn describe(err: &(dyn std::error::Error + 'static)) -> String {
     let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
+    let mut source = err.source();
     while let Some(cause) = source {
         let cause_text = cause.to_string();
         if !text.contains(&cause_text) {
@@ -272,38 +409,38 @@ fn describe(err: &reqwest::Error) -> String {
         }
         source = cause.source();
     }
-    // reqwest names the URL, which may carry a key in its query (Gemini's `key=`).
-    if let Some(url) = err.url()
-        && url.query().is_some()
-    {
-        let mut bare = url.clone();
-        bare.set_query(None);
-        text = text.replace(url.as_str(), bare.as_str());
-    }
     text
 }
 
 /// Reads a body, refusing one larger than `limit`.
-async fn read_limited(
-    mut response: reqwest::Response,
-    limit: usize,
-) -> Result<Bytes, ProviderError> {
-    let mut body = Vec::new();
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                if body.len() + chunk.len() > limit {
-                    return Err(ProviderError::malformed(format!(
-                        "the provider's answer is larger than {} MiB",
-                        limit / (1024 * 1024)
-                    )));
+async fn read_limited(response: Response, limit: usize) -> Result<Bytes, ProviderError> {
+    let mut body = response.into_body();
+    let mut read: Option<Bytes> = None;
+    let mut joined = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|err| interrupted(&*err))?;
+        let Ok(chunk) = frame.into_data() else {
+            continue;
+        };
+        let length = read.as_ref().map_or(0, Bytes::len) + joined.len() + chunk.len();
+        if length > limit {
+            return Err(ProviderError::malformed(format!(
+                "the provider's answer is larger than {} MiB",
+                limit / (1024 * 1024)
+            )));
+        }
+        // Most answers come in one piece: keep it as it is, and copy only from a second on.
+        match read.take() {
+            None if joined.is_empty() => read = Some(chunk),
+            first => {
+                if let Some(first) = first {
+                    joined.extend_from_slice(&first);
                 }
-                body.extend_from_slice(&chunk);
+                joined.extend_from_slice(&chunk);
             }
-            Ok(None) => return Ok(Bytes::from(body)),
-            Err(err) => return Err(interrupted(&err)),
         }
     }
+    Ok(read.unwrap_or_else(|| Bytes::from(joined)))
 }
 
 /// The message in an error body, in whichever provider's shape it comes: OpenAI's and Gemini's

@@ -27,4 +27,4 @@ pub mod wire;
 
 pub use error::{ErrorKind, ProviderError};
 pub use http::install_tls_provider;
-pub use provider::{ChatStream, Provider, ProviderSpec, connect};
+pub use provider::{ChatStream, Provider, ProviderSpec, Proxies, connect};

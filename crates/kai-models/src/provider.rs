@@ -62,6 +62,62 @@ pub struct ProviderSpec {
     pub stream_idle_timeout: Duration,
     /// Extra headers on every request.
     pub headers: BTreeMap<String, String>,
+    /// The proxies the environment names; the one for `base_url`, if any, carries every
+    /// request.
+    pub proxies: Proxies,
+}
+
+/// Proxies named by the environment, read as curl reads them: `HTTPS_PROXY` for `https:`
+/// addresses, `HTTP_PROXY` for `http:` ones (ignored in a CGI script's environment, where a
+/// client controls it), `ALL_PROXY` for both, each also in lower case, and `NO_PROXY` for the
+/// hosts and networks that go direct. [`Proxies::default`] is none.
+#[derive(Clone, Default)]
+pub struct Proxies(Option<Arc<hyper_util::client::proxy::matcher::Matcher>>);
+
+impl Proxies {
+    /// The proxies `env` names, if any.
+    #[must_use]
+    pub fn from_env(env: &Environment) -> Proxies {
+        let var = |names: [&str; 2]| names.iter().find_map(|name| env.get(name)).unwrap_or("");
+        let http = if env.get("REQUEST_METHOD").is_some() {
+            env.get("http_proxy").unwrap_or("")
+        } else {
+            var(["http_proxy", "HTTP_PROXY"])
+        };
+        let (all, https) = (
+            var(["all_proxy", "ALL_PROXY"]),
+            var(["https_proxy", "HTTPS_PROXY"]),
+        );
+        if [all, http, https].iter().all(|value| value.is_empty()) {
+            return Proxies(None);
+        }
+        let matcher = hyper_util::client::proxy::matcher::Matcher::builder()
+            .all(all.to_owned())
+            .http(http.to_owned())
+            .https(https.to_owned())
+            .no(var(["no_proxy", "NO_PROXY"]).to_owned())
+            .build();
+        Proxies(Some(Arc::new(matcher)))
+    }
+
+    /// The proxy for requests to `url`, if one applies.
+    pub(crate) fn intercept(
+        &self,
+        url: &http::Uri,
+    ) -> Option<hyper_util::client::proxy::matcher::Intercept> {
+        self.0.as_ref()?.intercept(url)
+    }
+}
+
+impl fmt::Debug for Proxies {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The addresses may hold credentials.
+        f.write_str(if self.0.is_some() {
+            "Proxies(..)"
+        } else {
+            "Proxies(none)"
+        })
+    }
 }
 
 impl fmt::Debug for ProviderSpec {
@@ -118,6 +174,7 @@ impl ProviderSpec {
             timeout: settings.timeout,
             stream_idle_timeout: settings.stream_idle_timeout,
             headers: settings.headers.clone(),
+            proxies: Proxies::from_env(env),
         })
     }
 }

@@ -33,6 +33,7 @@ fn spec(upstream: &MockUpstream) -> ProviderSpec {
             "prompt-caching-2024-07-31".to_owned(),
         )]
         .into(),
+        proxies: Default::default(),
     }
 }
 

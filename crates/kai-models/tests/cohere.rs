@@ -31,6 +31,7 @@ fn spec(upstream: &MockUpstream) -> ProviderSpec {
         timeout: Duration::from_secs(2),
         stream_idle_timeout: Duration::from_millis(400),
         headers: [("X-Client-Name".to_owned(), "kai-tests".to_owned())].into(),
+        proxies: Default::default(),
     }
 }
 

@@ -30,6 +30,7 @@ fn spec(upstream: &MockUpstream) -> ProviderSpec {
         timeout: Duration::from_secs(2),
         stream_idle_timeout: Duration::from_millis(400),
         headers: [("x-goog-user-project".to_owned(), "kai-test".to_owned())].into(),
+        proxies: Default::default(),
     }
 }
 

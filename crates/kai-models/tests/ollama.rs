@@ -31,6 +31,7 @@ fn spec(upstream: &MockUpstream, base: &str, key: Option<&str>) -> ProviderSpec 
         timeout: Duration::from_secs(2),
         stream_idle_timeout: Duration::from_millis(400),
         headers: Default::default(),
+        proxies: Default::default(),
     }
 }
 

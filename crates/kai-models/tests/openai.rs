@@ -27,6 +27,7 @@ fn spec(upstream: &MockUpstream, kind: ProviderKind) -> ProviderSpec {
         timeout: Duration::from_secs(2),
         stream_idle_timeout: Duration::from_millis(400),
         headers: [("OpenAI-Organization".to_owned(), "org-kai".to_owned())].into(),
+        proxies: Default::default(),
     }
 }
 
@@ -462,6 +463,69 @@ async fn unreachable_and_slow_servers_fail_clearly() {
     );
     let err = provider.chat(&request).await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::Timeout, "{err}");
+}
+
+#[tokio::test]
+async fn a_redirect_is_an_error_that_names_where_it_points() {
+    let (upstream, provider) = provider(ProviderKind::Openai).await;
+    upstream.push(
+        "/v1/chat/completions",
+        Reply::raw(307, "text/plain", "")
+            .header("location", "https://elsewhere.test/v1/chat/completions"),
+    );
+    let request = ChatRequest::new("model-a", vec![Message::text(Role::User, "Hi")]);
+    let err = provider.chat(&request).await.unwrap_err();
+    assert!(
+        err.message
+            .contains("https://elsewhere.test/v1/chat/completions")
+            && err.message.contains("base_url"),
+        "{err}"
+    );
+    // Not followed: the credential went nowhere else.
+    assert_eq!(upstream.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn a_proxy_from_the_environment_carries_the_requests() {
+    // The mock plays the proxy: a forward proxy gets the whole target address in the request.
+    let proxy = MockUpstream::start().await;
+    proxy.push(
+        "/v1/chat/completions",
+        Reply::json(200, completion(json!("via the proxy"), None, "stop")),
+    );
+    let env: kai_config::Environment = [("HTTP_PROXY", proxy.url(""))].into_iter().collect();
+    let mut through = spec(&proxy, ProviderKind::Openai);
+    through.base_url = "http://provider.invalid/v1".parse().unwrap();
+    through.proxies = kai_models::Proxies::from_env(&env);
+    let proxied = kai_models::connect(&through).unwrap();
+    let request = ChatRequest::new("model-a", vec![Message::text(Role::User, "Hi")]);
+    let answer = proxied.chat(&request).await.unwrap();
+    assert_eq!(answer.message.joined_text(), "via the proxy");
+    let sent = proxy.last_request();
+    assert_eq!(sent.header("host"), Some("provider.invalid"));
+    assert_eq!(
+        sent.header("authorization"),
+        Some(format!("Bearer {KEY}").as_str())
+    );
+
+    // A host NO_PROXY names goes direct.
+    let (upstream, _) = provider(ProviderKind::Openai).await;
+    upstream.push(
+        "/v1/chat/completions",
+        Reply::json(200, completion(json!("direct"), None, "stop")),
+    );
+    let env: kai_config::Environment = [
+        ("HTTP_PROXY", proxy.url("")),
+        ("NO_PROXY", "localhost,127.0.0.1".to_owned()),
+    ]
+    .into_iter()
+    .collect();
+    let mut direct = spec(&upstream, ProviderKind::Openai);
+    direct.proxies = kai_models::Proxies::from_env(&env);
+    let direct = kai_models::connect(&direct).unwrap();
+    let answer = direct.chat(&request).await.unwrap();
+    assert_eq!(answer.message.joined_text(), "direct");
+    assert_eq!(proxy.requests().len(), 1);
 }
 
 #[tokio::test]

@@ -39,6 +39,7 @@ fn deployment(upstream: &MockUpstream, model: &str) -> Deployment {
         timeout: Duration::from_secs(2),
         stream_idle_timeout: Duration::from_millis(500),
         headers: Default::default(),
+        proxies: Default::default(),
     };
     let client = kai_models::connect(&spec).unwrap();
     Deployment::new(

@@ -52,7 +52,7 @@ impl Ollama {
         &self,
         path: &str,
         body: &impl Serialize,
-    ) -> Result<reqwest::Response, ProviderError> {
+    ) -> Result<crate::http::Response, ProviderError> {
         self.http
             .post_json(self.http.url(path), body)
             .await
