@@ -741,122 +741,182 @@ impl ChunkDecoder {
     }
 }
 
-/// Writes events as a client's stream of chunks, the way OpenAI does: a first chunk with the
-/// role, one per event, the finish reason in its own chunk, and with `include_usage` a last
-/// chunk with no choices and the usage.
+/// Writes events as a client's stream of chunks, the way OpenAI does: server-sent events, a
+/// first chunk with the role, one per event, the finish reason in its own chunk, with
+/// `include_usage` a last chunk with no choices and the usage, and `data: [DONE]`.
+///
+/// The chunks are [`wire::ChatCompletionChunk`]s, written straight to bytes: the id, object,
+/// time and model that open every chunk are serialised once, and each event's text is
+/// borrowed rather than copied into a chunk first. A stream of short events spent more on
+/// those than on anything else kai does to it.
 #[derive(Debug)]
 pub struct ChunkEncoder {
-    id: String,
-    model: String,
-    created: i64,
+    /// `{"id":…,"object":"chat.completion.chunk","created":…,"model":…,"choices":[`
+    head: Vec<u8>,
     include_usage: bool,
     started: bool,
+}
+
+/// The fields every chunk opens with, for [`ChunkEncoder`]'s head.
+#[derive(serde::Serialize)]
+struct ChunkHead<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: i64,
+    model: &'a str,
+}
+
+/// [`wire::ChunkDelta`], borrowing.
+#[derive(serde::Serialize)]
+struct DeltaOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refusal: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_calls: Option<[ToolCallOut<'a>; 1]>,
+}
+
+/// [`wire::ToolCallDelta`], borrowing.
+#[derive(serde::Serialize)]
+struct ToolCallOut<'a> {
+    index: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
+    function: FunctionOut<'a>,
+}
+
+/// [`wire::FunctionCallDelta`], borrowing.
+#[derive(serde::Serialize)]
+struct FunctionOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    arguments: &'a str,
 }
 
 impl ChunkEncoder {
     /// An encoder for one answer.
     #[must_use]
-    pub fn new(id: String, model: String, created: i64, include_usage: bool) -> ChunkEncoder {
-        ChunkEncoder {
+    pub fn new(id: &str, model: &str, created: i64, include_usage: bool) -> ChunkEncoder {
+        let mut head = Vec::with_capacity(128 + id.len() + model.len());
+        let fields = ChunkHead {
             id,
-            model,
+            object: "chat.completion.chunk",
             created,
+            model,
+        };
+        write_json(&mut head, &fields);
+        // Open the object again after its last field, to add the choices.
+        head.pop();
+        head.extend_from_slice(b",\"choices\":[");
+        ChunkEncoder {
+            head,
             include_usage,
             started: false,
         }
     }
 
-    fn chunk(
-        &self,
-        delta: wire::ChunkDelta,
-        finish_reason: Option<String>,
-    ) -> wire::ChatCompletionChunk {
-        wire::ChatCompletionChunk {
-            id: self.id.clone(),
-            object: "chat.completion.chunk".into(),
-            created: self.created,
-            model: self.model.clone(),
-            choices: vec![wire::ChunkChoice {
-                index: 0,
-                delta,
-                finish_reason,
-                logprobs: None,
-            }],
-            usage: None,
-            system_fingerprint: None,
-        }
-    }
-
-    /// The chunks for one event (none for usage, which [`ChunkEncoder::usage`] sends).
-    pub fn encode(&mut self, event: &ChatEvent) -> Vec<wire::ChatCompletionChunk> {
-        let mut chunks = Vec::with_capacity(2);
+    /// Appends the chunks for one event (none for usage, which [`ChunkEncoder::finish`]
+    /// writes) to `out`.
+    pub fn write(&mut self, event: &ChatEvent, out: &mut Vec<u8>) {
         if !self.started {
             self.started = true;
-            chunks.push(self.chunk(
-                wire::ChunkDelta {
-                    role: Some("assistant".into()),
-                    content: Some(String::new()),
-                    ..Default::default()
-                },
-                None,
-            ));
+            let delta = DeltaOut {
+                role: Some("assistant"),
+                content: Some(""),
+                refusal: None,
+                tool_calls: None,
+            };
+            self.write_chunk(&delta, None, out);
         }
+        let empty = DeltaOut {
+            role: None,
+            content: None,
+            refusal: None,
+            tool_calls: None,
+        };
         match event {
-            ChatEvent::Text(text) => chunks.push(self.chunk(
-                wire::ChunkDelta {
-                    content: Some(text.clone()),
-                    ..Default::default()
-                },
-                None,
-            )),
-            ChatEvent::Refusal(text) => chunks.push(self.chunk(
-                wire::ChunkDelta {
-                    refusal: Some(text.clone()),
-                    ..Default::default()
-                },
-                None,
-            )),
+            ChatEvent::Text(text) => {
+                let delta = DeltaOut {
+                    content: Some(text),
+                    ..empty
+                };
+                self.write_chunk(&delta, None, out);
+            }
+            ChatEvent::Refusal(text) => {
+                let delta = DeltaOut {
+                    refusal: Some(text),
+                    ..empty
+                };
+                self.write_chunk(&delta, None, out);
+            }
             ChatEvent::ToolCall {
                 index,
                 id,
                 name,
                 arguments,
-            } => chunks.push(self.chunk(
-                wire::ChunkDelta {
-                    tool_calls: Some(vec![wire::ToolCallDelta {
-                        index: *index,
-                        id: id.clone(),
-                        kind: id.as_ref().map(|_| "function".to_owned()),
-                        function: Some(wire::FunctionCallDelta {
-                            name: name.clone(),
-                            arguments: Some(arguments.clone()),
-                        }),
-                    }]),
-                    ..Default::default()
-                },
-                None,
-            )),
-            ChatEvent::Finish(reason) => chunks.push(self.chunk(
-                wire::ChunkDelta::default(),
-                Some(reason.as_str().to_owned()),
-            )),
+            } => {
+                let call = ToolCallOut {
+                    index: *index,
+                    id: id.as_deref(),
+                    kind: id.as_ref().map(|_| "function"),
+                    function: FunctionOut {
+                        name: name.as_deref(),
+                        arguments,
+                    },
+                };
+                let delta = DeltaOut {
+                    tool_calls: Some([call]),
+                    ..empty
+                };
+                self.write_chunk(&delta, None, out);
+            }
+            ChatEvent::Finish(reason) => self.write_chunk(&empty, Some(reason.as_str()), out),
             ChatEvent::Usage(_) => {}
         }
-        chunks
     }
 
-    /// The last chunk, with usage, if the client asked for it.
-    #[must_use]
-    pub fn usage(&self, usage: Usage) -> Option<wire::ChatCompletionChunk> {
-        self.include_usage.then(|| wire::ChatCompletionChunk {
-            id: self.id.clone(),
-            object: "chat.completion.chunk".into(),
-            created: self.created,
-            model: self.model.clone(),
-            choices: Vec::new(),
-            usage: Some(usage_to_wire(usage)),
-            system_fingerprint: None,
-        })
+    /// Appends the end of the stream to `out`: the usage chunk, if the client asked for it,
+    /// and `data: [DONE]`.
+    pub fn finish(&self, usage: Usage, out: &mut Vec<u8>) {
+        if self.include_usage {
+            out.extend_from_slice(b"data: ");
+            out.extend_from_slice(&self.head);
+            out.extend_from_slice(b"],\"usage\":");
+            write_json(out, &usage_to_wire(usage));
+            out.extend_from_slice(b"}\n\n");
+        }
+        out.extend_from_slice(b"data: [DONE]\n\n");
+    }
+
+    fn write_chunk(&self, delta: &DeltaOut<'_>, finish_reason: Option<&str>, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(&self.head);
+        out.extend_from_slice(b"{\"index\":0,\"delta\":");
+        write_json(out, delta);
+        out.extend_from_slice(b",\"finish_reason\":");
+        write_json(out, &finish_reason);
+        out.extend_from_slice(b",\"logprobs\":null}]}\n\n");
+    }
+}
+
+/// Appends an event holding OpenAI's error object, which its SDKs raise when a stream breaks
+/// off after it began.
+pub fn write_stream_error(out: &mut Vec<u8>, error: &wire::ErrorResponse) {
+    out.extend_from_slice(b"data: ");
+    write_json(out, error);
+    out.extend_from_slice(b"\n\n");
+}
+
+/// Serialises kai's own wire types, which cannot fail: they hold no maps with non-string keys
+/// and no types whose serialisation can refuse.
+fn write_json(out: &mut Vec<u8>, value: &impl serde::Serialize) {
+    if serde_json::to_writer(&mut *out, value).is_err() {
+        out.extend_from_slice(b"null");
     }
 }
 
@@ -1051,5 +1111,151 @@ pub fn embeddings(
             prompt_tokens: tokens,
             total_tokens: tokens,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The chunks in what the encoder wrote, checking the framing as it goes.
+    fn chunks(written: &[u8]) -> (Vec<wire::ChatCompletionChunk>, bool) {
+        let text = std::str::from_utf8(written).unwrap();
+        assert!(text.ends_with("\n\n"), "{text}");
+        let mut chunks = Vec::new();
+        let mut done = false;
+        for event in text.trim_end().split("\n\n") {
+            let data = event.strip_prefix("data: ").unwrap();
+            assert!(!data.contains('\n'), "{data}");
+            if data == "[DONE]" {
+                done = true;
+            } else {
+                chunks.push(serde_json::from_str(data).unwrap());
+            }
+        }
+        (chunks, done)
+    }
+
+    fn chunk(delta: wire::ChunkDelta, finish_reason: Option<&str>) -> wire::ChatCompletionChunk {
+        wire::ChatCompletionChunk {
+            id: "chatcmpl-1".into(),
+            object: "chat.completion.chunk".into(),
+            created: 1_700_000_000,
+            model: "a \"quoted\" model".into(),
+            choices: vec![wire::ChunkChoice {
+                index: 0,
+                delta,
+                finish_reason: finish_reason.map(str::to_owned),
+                logprobs: None,
+            }],
+            usage: None,
+            system_fingerprint: None,
+        }
+    }
+
+    #[test]
+    fn the_encoder_writes_openais_chunks() {
+        let mut encoder =
+            ChunkEncoder::new("chatcmpl-1", "a \"quoted\" model", 1_700_000_000, true);
+        let mut out = Vec::new();
+        encoder.write(&ChatEvent::Text("Hé\n\"there\"".into()), &mut out);
+        encoder.write(&ChatEvent::Refusal("no".into()), &mut out);
+        encoder.write(
+            &ChatEvent::ToolCall {
+                index: 1,
+                id: Some("call_1".into()),
+                name: Some("get_weather".into()),
+                arguments: "{\"city\":".into(),
+            },
+            &mut out,
+        );
+        encoder.write(
+            &ChatEvent::ToolCall {
+                index: 1,
+                id: None,
+                name: None,
+                arguments: "\"Paris\"}".into(),
+            },
+            &mut out,
+        );
+        encoder.write(&ChatEvent::Usage(Usage::default()), &mut out);
+        encoder.write(&ChatEvent::Finish(FinishReason::ToolCalls), &mut out);
+        encoder.finish(
+            Usage {
+                input_tokens: 3,
+                output_tokens: 4,
+            },
+            &mut out,
+        );
+
+        let (written, done) = chunks(&out);
+        assert!(done);
+        let tool_call = |id: Option<&str>, name: Option<&str>, arguments: &str| wire::ChunkDelta {
+            tool_calls: Some(vec![wire::ToolCallDelta {
+                index: 1,
+                id: id.map(str::to_owned),
+                kind: id.map(|_| "function".to_owned()),
+                function: Some(wire::FunctionCallDelta {
+                    name: name.map(str::to_owned),
+                    arguments: Some(arguments.to_owned()),
+                }),
+            }]),
+            ..Default::default()
+        };
+        let mut usage = chunk(wire::ChunkDelta::default(), None);
+        usage.choices.clear();
+        usage.usage = Some(wire::CompletionUsage {
+            prompt_tokens: 3,
+            completion_tokens: 4,
+            total_tokens: 7,
+        });
+        let expected = vec![
+            chunk(
+                wire::ChunkDelta {
+                    role: Some("assistant".into()),
+                    content: Some(String::new()),
+                    ..Default::default()
+                },
+                None,
+            ),
+            chunk(
+                wire::ChunkDelta {
+                    content: Some("Hé\n\"there\"".into()),
+                    ..Default::default()
+                },
+                None,
+            ),
+            chunk(
+                wire::ChunkDelta {
+                    refusal: Some("no".into()),
+                    ..Default::default()
+                },
+                None,
+            ),
+            chunk(
+                tool_call(Some("call_1"), Some("get_weather"), "{\"city\":"),
+                None,
+            ),
+            chunk(tool_call(None, None, "\"Paris\"}"), None),
+            chunk(wire::ChunkDelta::default(), Some("tool_calls")),
+            usage,
+        ];
+        assert_eq!(written, expected);
+        // Byte for byte what serialising the wire type gives, so clients see OpenAI's shape.
+        let text = std::str::from_utf8(&out).unwrap();
+        for chunk in &expected {
+            assert!(
+                text.contains(&serde_json::to_string(chunk).unwrap()),
+                "{chunk:?} not in {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn without_include_usage_the_stream_ends_with_done_only() {
+        let encoder = ChunkEncoder::new("chatcmpl-1", "m", 1, false);
+        let mut out = Vec::new();
+        encoder.finish(Usage::default(), &mut out);
+        assert_eq!(out, b"data: [DONE]\n\n");
     }
 }

@@ -147,21 +147,6 @@ impl IntoResponse for EventStream {
     }
 }
 
-/// Appends one event whose data is `json` (which holds no newline, as JSON text need not).
-pub(crate) fn push_json_event(out: &mut Vec<u8>, json: &impl serde::Serialize) {
-    out.extend_from_slice(b"data: ");
-    if serde_json::to_writer(&mut *out, json).is_err() {
-        // Serialising kai's own wire types cannot fail; an empty object keeps the stream valid.
-        out.extend_from_slice(b"{}");
-    }
-    out.extend_from_slice(b"\n\n");
-}
-
-/// Appends `data: [DONE]`, the end of an OpenAI stream.
-pub(crate) fn push_done(out: &mut Vec<u8>) {
-    out.extend_from_slice(b"data: [DONE]\n\n");
-}
-
 #[cfg(test)]
 mod tests {
     use http_body::Body as _;

@@ -297,8 +297,8 @@ async fn send_message(
             .chat_stream(&caller, &turn.model, &turn.request)
             .await?;
         let encoder = ChunkEncoder::new(
-            format!("chatcmpl-{}", uuid::Uuid::now_v7().simple()),
-            stream.model().to_owned(),
+            &format!("chatcmpl-{}", uuid::Uuid::now_v7().simple()),
+            stream.model(),
             OffsetDateTime::now_utc().unix_timestamp(),
             true,
         );

@@ -25,7 +25,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Auth, caller};
 use crate::middleware::RequestId;
-use crate::sse::{self, EventStream};
+use crate::sse::EventStream;
 
 /// The largest body a model request may have: images travel inline as base64.
 const MODEL_BODY_LIMIT: usize = 32 * 1024 * 1024;
@@ -79,7 +79,7 @@ async fn chat_completions(
     if delivery.stream {
         let stream = state.gateway.chat_stream(&caller, &model, &request).await?;
         let answered = (stream.model().to_owned(), stream.provider().to_owned());
-        let encoder = ChunkEncoder::new(id, answered.0.clone(), created, delivery.include_usage);
+        let encoder = ChunkEncoder::new(&id, &answered.0, created, delivery.include_usage);
         let mut response = sse(stream, encoder);
         label(&mut response, &answered.0, &answered.1);
         return Ok(response);
@@ -124,12 +124,11 @@ where
     let start = Some((stream, encoder, Some(on_complete)));
     let events = futures_util::stream::unfold(start, |state| async move {
         let (mut stream, mut encoder, on_complete) = state?;
-        let mut out = Vec::new();
+        // Room for the usual one or two chunks of an event.
+        let mut out = Vec::with_capacity(512);
         match stream.next().await {
             Some(Ok(event)) => {
-                for chunk in encoder.encode(&event) {
-                    sse::push_json_event(&mut out, &chunk);
-                }
+                encoder.write(&event, &mut out);
                 Some((Bytes::from(out), Some((stream, encoder, on_complete))))
             }
             Some(Err(err)) => {
@@ -145,17 +144,14 @@ where
                         code: Some(err.kind.as_str().to_owned()),
                     },
                 };
-                sse::push_json_event(&mut out, &error);
+                wire::write_stream_error(&mut out, &error);
                 Some((Bytes::from(out), None))
             }
             None => {
                 if let Some(on_complete) = on_complete {
                     on_complete(stream.response().message).await;
                 }
-                if let Some(chunk) = encoder.usage(stream.usage()) {
-                    sse::push_json_event(&mut out, &chunk);
-                }
-                sse::push_done(&mut out);
+                encoder.finish(stream.usage(), &mut out);
                 Some((Bytes::from(out), None))
             }
         }
