@@ -1,5 +1,7 @@
 //! Prompt and generation speed of a GGUF chat model on the CPU, in llama-bench's terms: a
-//! 512-token prompt, then 128 tokens generated one by one (greedy), three runs, medians.
+//! 512-token prompt fed to an empty sequence (pp512), and 128 tokens generated one by one
+//! (greedy) in another empty sequence (tg128; llama-bench also generates from an empty
+//! context), three runs, medians.
 //!
 //! ```text
 //! cargo run --release -p kai-local --example speed -- MODEL.gguf [THREADS] [CHUNK]
@@ -32,7 +34,11 @@ fn main() {
 
     let started = Instant::now();
     let model = ChatModel::load(path.as_ref(), None, 0).unwrap();
-    println!("loaded in {:.2} s", started.elapsed().as_secs_f64());
+    println!(
+        "loaded in {:.2} s, weights {:.1} MiB",
+        started.elapsed().as_secs_f64(),
+        model.weight_bytes() as f64 / (1 << 20) as f64
+    );
 
     let text = "The quick brown fox jumps over the lazy dog. ".repeat(PROMPT);
     let mut prompt = model.tokenize(&text).unwrap();
@@ -44,12 +50,13 @@ fn main() {
         pool.install(|| {
             let mut sequence = model.new_sequence();
             let started = Instant::now();
-            let mut logits = Vec::new();
             for piece in prompt.chunks(chunk) {
-                logits = model.feed(&mut sequence, piece).unwrap();
+                model.feed(&mut sequence, piece).unwrap();
             }
             prompt_rates.push(PROMPT as f64 / started.elapsed().as_secs_f64());
 
+            let mut sequence = model.new_sequence();
+            let mut logits = model.feed(&mut sequence, &prompt[..1]).unwrap();
             let started = Instant::now();
             for _ in 0..GENERATED {
                 let next = logits

@@ -19,8 +19,7 @@ use crate::template::ChatTemplate;
 use crate::tokenizer::{TextTokenizer, TokenStream};
 
 /// Prompt tokens fed in one turn. Larger chunks feed a little faster; smaller ones let the
-/// other sessions' answers move sooner, and keep SmolLM2's activations (32 × 1536 values)
-/// under the size at which candle hands element-wise work to its own spinning thread pool.
+/// other sessions' answers move sooner.
 const PROMPT_CHUNK: usize = 32;
 
 /// Tokens that end an answer wherever a model has them, besides the ids its metadata names.
@@ -151,6 +150,12 @@ impl ChatModel {
     #[must_use]
     pub fn context_length(&self) -> usize {
         self.llama.positions()
+    }
+
+    /// Bytes its weights take in memory (4-bit and 8-bit blocks, norms aside).
+    #[must_use]
+    pub fn weight_bytes(&self) -> usize {
+        self.llama.weight_bytes()
     }
 
     /// The ids that end an answer.

@@ -11,10 +11,10 @@
 //! - [`ChatModel`]: a GGUF file's weights (llama family: Llama, Mistral, SmolLM; Q4_0, Q4_1,
 //!   Q5_x, Q8_0, K-quants, F16, F32), its tokenizer (the model's `tokenizer.json`, else built
 //!   from the GGUF vocabulary) and its chat template (Jinja, run by minijinja; ChatML when the
-//!   model has none). The forward pass is written here over candle's tensors. Q8_0 weights,
-//!   and Q4_1 and Q5_x weights re-quantised to Q8_0 at load (candle has no SIMD kernel for
-//!   those), are multiplied by `qmatmul` with candle's dot-product kernels; other types go
-//!   through candle's `QMatMul`.
+//!   model has none). The forward pass is written here over plain slices (`llama`), with
+//!   quantized matrix products of kai's own (`quant`): Q4_0 and Q4_1 weights stay 4-bit,
+//!   other types are re-quantised to 8 bits at load, and activations are quantized to 8 bits
+//!   so the inner loops are integer multiply-adds (AVX2 where the CPU has it).
 //! - [`EmbeddingModel`]: candle's BERT with the sentence-transformer's pooling, unit-length
 //!   vectors, batching by length and truncation to the model's input limit (reported).
 //! - Sampling (temperature, top-k, top-p, repetition, frequency and presence penalties,
@@ -22,14 +22,12 @@
 //!
 //! # Threading
 //!
-//! Arithmetic runs on one rayon pool of [`LocalOptions::threads`] threads: the Q8_0 matrix
-//! products, candle-nn's norms, softmax and rotary embeddings, and the float matrix products
-//! of attention and BERT. Two kinds of work escape it, because candle 0.11 sends them to a
-//! process-wide pool sized from `CANDLE_NUM_THREADS` (else the physical cores) when first
-//! used: matrix products with Q4_0, K-quant or F16 weights, and element-wise operations on
-//! tensors of 64 Ki values or more (prompt chunks are kept below that for the default model).
-//! That pool's workers spin while they wait, which costs dearly on a busy machine, so kai
-//! avoids it where it can.
+//! Arithmetic runs on one rayon pool of [`LocalOptions::threads`] threads: every product and
+//! attention head of the chat models, and the float matrix products of BERT. One kind of work
+//! escapes it, because candle 0.11 sends it to a process-wide pool sized from
+//! `CANDLE_NUM_THREADS` (else the physical cores) when first used: BERT's element-wise
+//! operations on tensors of 64 Ki values or more. That pool's workers spin while they wait,
+//! which costs dearly on a busy machine, so kai avoids it where it can.
 //!
 //! Chat generations are driven by one scheduler thread: up to
 //! [`LocalOptions::max_concurrent`] take turns (a chunk of prompt, or one token, per turn), the
@@ -55,7 +53,7 @@ mod error;
 mod gguf;
 mod llama;
 mod provider;
-mod qmatmul;
+mod quant;
 mod sampler;
 mod scheduler;
 mod stop;

@@ -1,15 +1,16 @@
-//! The llama-family transformer over GGUF weights: the forward pass, written here rather than
-//! taken from `candle_transformers::models::quantized_llama` because the runtime needs what
-//! that model does not give: one KV cache per sequence (the weights are shared by every
-//! session), prompts fed in chunks at any position, tied output embeddings, and weights
-//! re-quantised at load time to types candle has fast CPU kernels for.
+//! The llama-family transformer over GGUF weights: the forward pass, written here over plain
+//! `f32` slices rather than taken from `candle_transformers::models::quantized_llama`, because
+//! the runtime needs what that model does not give: one KV cache per sequence (the weights are
+//! shared by every session), prompts fed in chunks at any position, tied output embeddings,
+//! 4-bit matrix products on kai's own thread pool ([`crate::quant`]), and no per-operation
+//! tensor bookkeeping, which for a model this small cost a third of each token.
 
-use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
-use candle_core::{DType, Device, Module, Tensor};
+use candle_core::Device;
+use rayon::prelude::*;
 
 use crate::error::LoadError;
 use crate::gguf::GgufFile;
-use crate::qmatmul::Q8Matrix;
+use crate::quant::{Activations, QMatrix, multiply_all, with_simd};
 
 /// The shape of a llama-family model, from its GGUF metadata.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,89 +87,82 @@ impl LlamaConfig {
 }
 
 struct Layer {
-    attn_norm: Tensor,
-    q: Projection,
-    k: Projection,
-    v: Projection,
-    o: Projection,
-    ffn_norm: Tensor,
-    gate: Projection,
-    up: Projection,
-    down: Projection,
+    attn_norm: Vec<f32>,
+    /// The query, key and value projections, multiplied as one job.
+    qkv: [QMatrix; 3],
+    output: QMatrix,
+    ffn_norm: Vec<f32>,
+    /// The feed-forward gate and up projections, multiplied as one job.
+    gate_up: [QMatrix; 2],
+    down: QMatrix,
 }
 
 /// A loaded llama-family model: weights only, shared by every sequence.
 pub(crate) struct Llama {
     config: LlamaConfig,
-    embeddings: Tensor,
+    /// The token embedding table, kept quantized; rows are dequantized as tokens come.
+    embeddings: QMatrix,
     layers: Vec<Layer>,
-    norm: Tensor,
-    output: Projection,
-    cos: Tensor,
-    sin: Tensor,
-    vocab: usize,
+    norm: Vec<f32>,
+    /// The projection onto the vocabulary; `None` where it is the embedding table (tied).
+    output: Option<QMatrix>,
+    /// Cosines and sines of each position's rotation angles, `positions × head_dim / 2`.
+    cos: Vec<f32>,
+    sin: Vec<f32>,
+    positions: usize,
+    feed_forward: usize,
 }
 
 impl Llama {
     /// Loads the weights of `file`. Rotary tables are built for `positions` positions.
     pub(crate) fn load(file: &mut GgufFile, positions: usize) -> Result<Llama, LoadError> {
         let config = LlamaConfig::read(file)?;
-        let path = file.path().to_owned();
-        let compute = |err: candle_core::Error| LoadError::Corrupt {
-            path: path.clone(),
-            why: err.to_string(),
-        };
-        let embedding_weights = file.tensor("token_embd.weight")?;
-        let (vocab, width) = embedding_weights.shape().dims2().map_err(compute)?;
-        if width != config.embedding {
-            return Err(LoadError::Corrupt {
-                path: path.clone(),
-                why: format!(
-                    "token_embd.weight is {width} wide but the model is {} wide",
-                    config.embedding
-                ),
-            });
-        }
-        let embeddings = embedding_weights
-            .dequantize(&Device::Cpu)
-            .map_err(compute)?;
+        let width = config.embedding;
+        let kv_width = config.kv_heads * config.head_dim;
+        let embeddings = load_matrix(file, "token_embd.weight", None, width)?;
+        let vocab = embeddings.rows();
         // Models with tied embeddings (SmolLM2 among them) have no output matrix: the
         // embedding table projects back onto the vocabulary.
         let output = if file.has_tensor("output.weight") {
-            file.tensor("output.weight")?
+            Some(load_matrix(file, "output.weight", Some(vocab), width)?)
         } else {
-            embedding_weights
+            None
         };
-        let output = Projection::new(output).map_err(compute)?;
-        let norm = vector(file.tensor("output_norm.weight")?).map_err(compute)?;
+        let matrix = load_matrix;
+        let vector = load_vector;
+        let norm = vector(file, "output_norm.weight", width)?;
         let mut layers = Vec::with_capacity(config.layers);
+        let mut feed_forward = 0;
         for index in 0..config.layers {
-            let mut weights = |name: &str| file.tensor(&format!("blk.{index}.{name}.weight"));
+            let name = |part: &str| format!("blk.{index}.{part}.weight");
+            let attn_norm = vector(file, &name("attn_norm"), width)?;
+            let ffn_norm = vector(file, &name("ffn_norm"), width)?;
+            let qkv = [
+                matrix(file, &name("attn_q"), Some(width), width)?,
+                matrix(file, &name("attn_k"), Some(kv_width), width)?,
+                matrix(file, &name("attn_v"), Some(kv_width), width)?,
+            ];
+            let output = matrix(file, &name("attn_output"), Some(width), width)?;
+            let gate = matrix(file, &name("ffn_gate"), None, width)?;
+            feed_forward = gate.rows();
+            let up = matrix(file, &name("ffn_up"), Some(feed_forward), width)?;
+            let down = matrix(file, &name("ffn_down"), Some(width), feed_forward)?;
             layers.push(Layer {
-                attn_norm: vector(weights("attn_norm")?).map_err(compute)?,
-                q: Projection::new(weights("attn_q")?).map_err(compute)?,
-                k: Projection::new(weights("attn_k")?).map_err(compute)?,
-                v: Projection::new(weights("attn_v")?).map_err(compute)?,
-                o: Projection::new(weights("attn_output")?).map_err(compute)?,
-                ffn_norm: vector(weights("ffn_norm")?).map_err(compute)?,
-                gate: Projection::new(weights("ffn_gate")?).map_err(compute)?,
-                up: Projection::new(weights("ffn_up")?).map_err(compute)?,
-                down: Projection::new(weights("ffn_down")?).map_err(compute)?,
+                attn_norm,
+                qkv,
+                output,
+                ffn_norm,
+                gate_up: [gate, up],
+                down,
             });
         }
         // Llama 3.1 and later stretch long wavelengths by per-dimension factors.
         let frequency_factors = if file.has_tensor("rope_freqs.weight") {
-            let factors = file.tensor("rope_freqs.weight")?;
-            let factors = factors
-                .dequantize(&Device::Cpu)
-                .and_then(|t| t.to_vec1::<f32>())
-                .map_err(compute)?;
-            Some(factors)
+            Some(vector(file, "rope_freqs.weight", config.head_dim / 2)?)
         } else {
             None
         };
-        let (cos, sin) =
-            rotary_tables(&config, frequency_factors.as_deref(), positions).map_err(compute)?;
+        let (cos, sin) = rotary_tables(&config, frequency_factors.as_deref(), positions);
         Ok(Llama {
             config,
             embeddings,
@@ -177,7 +171,8 @@ impl Llama {
             output,
             cos,
             sin,
-            vocab,
+            positions,
+            feed_forward,
         })
     }
 
@@ -188,12 +183,27 @@ impl Llama {
 
     /// How many tokens it knows.
     pub(crate) fn vocab(&self) -> usize {
-        self.vocab
+        self.embeddings.rows()
     }
 
     /// How many positions its rotary tables cover: the most a sequence can hold.
     pub(crate) fn positions(&self) -> usize {
-        self.cos.dims()[0]
+        self.positions
+    }
+
+    /// Bytes the weights take in memory.
+    pub(crate) fn weight_bytes(&self) -> usize {
+        let layers: usize = self
+            .layers
+            .iter()
+            .map(|layer| {
+                layer.qkv.iter().map(QMatrix::bytes).sum::<usize>()
+                    + layer.output.bytes()
+                    + layer.gate_up.iter().map(QMatrix::bytes).sum::<usize>()
+                    + layer.down.bytes()
+            })
+            .sum();
+        layers + self.embeddings.bytes() + self.output.as_ref().map_or(0, QMatrix::bytes)
     }
 
     /// Feeds `tokens` after what `cache` holds and returns the logits that follow the last of
@@ -208,118 +218,177 @@ impl Llama {
         if count == 0 {
             candle_core::bail!("no tokens to feed");
         }
-        if start + count > self.positions() {
+        if start + count > self.positions {
             candle_core::bail!(
                 "sequence of {} tokens exceeds the {} positions prepared",
                 start + count,
-                self.positions()
+                self.positions
             );
         }
-        cache.reserve(start + count, self.positions())?;
-        let ids = Tensor::new(tokens, &Device::Cpu)?;
-        let mut x = self.embeddings.index_select(&ids, 0)?.unsqueeze(0)?;
-        let cos = self.cos.narrow(0, start, count)?;
-        let sin = self.sin.narrow(0, start, count)?;
-        let mask = (count > 1).then(|| causal_mask(count, start)).transpose()?;
-        let eps = self.config.rms_eps as f32;
+        if let Some(token) = tokens.iter().find(|t| **t as usize >= self.vocab()) {
+            candle_core::bail!(
+                "token {token} is outside the {}-token vocabulary",
+                self.vocab()
+            );
+        }
+        let LlamaConfig {
+            embedding: width,
+            kv_heads,
+            head_dim,
+            rms_eps,
+            ..
+        } = self.config;
+        let kv_width = kv_heads * head_dim;
+        let qkv_width = width + 2 * kv_width;
+        let eps = rms_eps as f32;
+        cache.reserve(start + count, self.positions);
+
+        let mut x = vec![0f32; count * width];
+        for (token, row) in tokens.iter().zip(x.chunks_exact_mut(width)) {
+            self.embeddings.dequantize_row(*token as usize, row);
+        }
+        let mut normed = vec![0f32; count * width];
+        let mut qkv = vec![0f32; count * qkv_width];
+        let mut attended = vec![0f32; count * width];
+        let mut projected = vec![0f32; count * width];
+        let mut gate_up = vec![0f32; count * 2 * self.feed_forward];
+        let mut activated = vec![0f32; count * self.feed_forward];
         for (layer, layer_cache) in self.layers.iter().zip(cache.layers.iter_mut()) {
-            let h = candle_nn::ops::rms_norm(&x, &layer.attn_norm, eps)?;
-            let attention =
-                self.attention(layer, &h, &cos, &sin, mask.as_ref(), layer_cache, start)?;
-            x = (x + attention)?;
-            let h = candle_nn::ops::rms_norm(&x, &layer.ffn_norm, eps)?;
-            let gate = candle_nn::ops::silu(&layer.gate.forward(&h)?)?;
-            let feed_forward = layer.down.forward(&(gate * layer.up.forward(&h)?)?)?;
-            x = (x + feed_forward)?;
+            rms_norm(&x, &layer.attn_norm, eps, &mut normed);
+            let [q, k, v] = &layer.qkv;
+            multiply_all(&[q, k, v], &Activations::quantize(&normed, width), &mut qkv);
+            for (i, row) in qkv.chunks_exact_mut(qkv_width).enumerate() {
+                let (q, kv) = row.split_at_mut(width);
+                let (k, v) = kv.split_at_mut(kv_width);
+                self.rotate(q, start + i);
+                self.rotate(k, start + i);
+                layer_cache.keys.extend_from_slice(k);
+                layer_cache.values.extend_from_slice(v);
+            }
+            self.attend(&qkv, layer_cache, start, &mut attended);
+            layer
+                .output
+                .multiply(&Activations::quantize(&attended, width), &mut projected);
+            add(&mut x, &projected);
+
+            rms_norm(&x, &layer.ffn_norm, eps, &mut normed);
+            let [gate, up] = &layer.gate_up;
+            multiply_all(
+                &[gate, up],
+                &Activations::quantize(&normed, width),
+                &mut gate_up,
+            );
+            with_simd(
+                #[inline(always)]
+                || {
+                    for (out, row) in activated
+                        .chunks_exact_mut(self.feed_forward)
+                        .zip(gate_up.chunks_exact(2 * self.feed_forward))
+                    {
+                        let (gate, up) = row.split_at(self.feed_forward);
+                        for ((out, g), u) in out.iter_mut().zip(gate).zip(up) {
+                            *out = g / (1.0 + exp(-g)) * u;
+                        }
+                    }
+                },
+            );
+            layer.down.multiply(
+                &Activations::quantize(&activated, self.feed_forward),
+                &mut projected,
+            );
+            add(&mut x, &projected);
         }
         cache.len = start + count;
-        let last = x.narrow(1, count - 1, 1)?;
-        let last = candle_nn::ops::rms_norm(&last, &self.norm, eps)?;
-        self.output.forward(&last)?.flatten_all()?.to_vec1::<f32>()
+        let mut last = vec![0f32; width];
+        rms_norm(&x[(count - 1) * width..], &self.norm, eps, &mut last);
+        let output = self.output.as_ref().unwrap_or(&self.embeddings);
+        let mut logits = vec![0f32; output.rows()];
+        output.multiply(&Activations::quantize(&last, width), &mut logits);
+        Ok(logits)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn attention(
-        &self,
-        layer: &Layer,
-        h: &Tensor,
-        cos: &Tensor,
-        sin: &Tensor,
-        mask: Option<&Tensor>,
-        cache: &mut LayerCache,
-        start: usize,
-    ) -> candle_core::Result<Tensor> {
+    /// Rotates each head of `values` (one token's queries or keys) by its position's angles:
+    /// llama.cpp's rotation of adjacent pairs, which GGUF's weight order expects.
+    fn rotate(&self, values: &mut [f32], position: usize) {
+        let half = self.config.head_dim / 2;
+        let cos = &self.cos[position * half..(position + 1) * half];
+        let sin = &self.sin[position * half..(position + 1) * half];
+        for head in values.chunks_exact_mut(self.config.head_dim) {
+            for ((pair, c), s) in head.chunks_exact_mut(2).zip(cos).zip(sin) {
+                let (a, b) = (pair[0], pair[1]);
+                pair[0] = a * c - b * s;
+                pair[1] = a * s + b * c;
+            }
+        }
+    }
+
+    /// Causal attention of the rows of `qkv` (queries at positions `start..`) over the cached
+    /// keys and values, written to `out` (`count × width`). Each query head is a task; query
+    /// heads that share a key/value head (grouped-query attention) read the same cache rows.
+    fn attend(&self, qkv: &[f32], cache: &LayerCache, start: usize, out: &mut [f32]) {
         let LlamaConfig {
+            embedding: width,
             heads,
             kv_heads,
             head_dim,
             ..
         } = self.config;
-        let count = h.dim(1)?;
-        let split = |projection: Tensor, heads: usize| {
-            projection
-                .reshape((1, count, heads, head_dim))?
-                .transpose(1, 2)?
-                .contiguous()
-        };
-        let q = split(layer.q.forward(h)?, heads)?;
-        let k = split(layer.k.forward(h)?, kv_heads)?;
-        let v = split(layer.v.forward(h)?, kv_heads)?;
-        let q = candle_nn::rotary_emb::rope_i(&q, cos, sin)?;
-        let k = candle_nn::rotary_emb::rope_i(&k, cos, sin)?;
-        cache.keys.slice_set(&k, 2, start)?;
-        cache.values.slice_set(&v, 2, start)?;
-        let len = start + count;
-        let keys = cache.keys.narrow(2, 0, len)?;
-        let values = cache.values.narrow(2, 0, len)?;
-        // Grouped-query attention without copying keys and values per query head: the query
-        // heads that share a key/value head become extra rows of one matrix product.
+        let kv_width = kv_heads * head_dim;
+        let qkv_width = width + 2 * kv_width;
+        let count = qkv.len() / qkv_width;
         let group = heads / kv_heads;
-        let q = q.reshape((1, kv_heads, group * count, head_dim))?;
-        let scale = 1.0 / (head_dim as f64).sqrt();
-        let mut scores = (q.matmul(&keys.t()?)? * scale)?;
-        if let Some(mask) = mask {
-            scores = scores
-                .reshape((1, kv_heads, group, count, len))?
-                .broadcast_add(mask)?
-                .reshape((1, kv_heads, group * count, len))?;
+        let scale = 1.0 / (head_dim as f32).sqrt();
+        let mut by_head = vec![0f32; heads * count * head_dim];
+        by_head
+            .par_chunks_mut(count * head_dim)
+            .enumerate()
+            .for_each(|(head, out)| {
+                let kv_offset = (head / group) * head_dim;
+                let mut scores = vec![0f32; start + count];
+                with_simd(
+                    #[inline(always)]
+                    || {
+                        for (i, out) in out.chunks_exact_mut(head_dim).enumerate() {
+                            let query = &qkv[i * qkv_width + head * head_dim..][..head_dim];
+                            let scores = &mut scores[..start + i + 1];
+                            attend_one(query, cache, kv_width, kv_offset, scale, scores, out);
+                        }
+                    },
+                );
+            });
+        for (head, values) in by_head.chunks_exact(count * head_dim).enumerate() {
+            for (i, values) in values.chunks_exact(head_dim).enumerate() {
+                out[i * width + head * head_dim..][..head_dim].copy_from_slice(values);
+            }
         }
-        let weights = candle_nn::ops::softmax_last_dim(&scores)?;
-        let y = weights.matmul(&values)?;
-        let y = y
-            .reshape((1, heads, count, head_dim))?
-            .transpose(1, 2)?
-            .reshape((1, count, heads * head_dim))?;
-        layer.o.forward(&y)
     }
 
     /// An empty cache for one sequence of this model.
     pub(crate) fn new_cache(&self) -> KvCache {
         KvCache {
-            kv_heads: self.config.kv_heads,
-            head_dim: self.config.head_dim,
+            kv_width: self.config.kv_heads * self.config.head_dim,
             len: 0,
-            layer_count: self.config.layers,
-            capacity: 0,
-            layers: Vec::new(),
+            layers: (0..self.config.layers)
+                .map(|_| LayerCache {
+                    keys: Vec::new(),
+                    values: Vec::new(),
+                })
+                .collect(),
         }
     }
 }
 
 struct LayerCache {
-    /// `(1, kv_heads, capacity, head_dim)`; positions `0..len` hold the sequence so far.
-    keys: Tensor,
-    values: Tensor,
+    /// One row of `kv_heads × head_dim` per position so far.
+    keys: Vec<f32>,
+    values: Vec<f32>,
 }
 
 /// The keys and values of one sequence's tokens so far, per layer. It grows by doubling, so a
 /// short answer does not hold memory for the whole context window.
 pub(crate) struct KvCache {
-    layer_count: usize,
-    kv_heads: usize,
-    head_dim: usize,
+    kv_width: usize,
     len: usize,
-    capacity: usize,
     layers: Vec<LayerCache>,
 }
 
@@ -329,73 +398,206 @@ impl KvCache {
         self.len
     }
 
-    fn reserve(&mut self, needed: usize, limit: usize) -> candle_core::Result<()> {
-        if needed <= self.capacity {
-            return Ok(());
-        }
-        let capacity = needed.max(self.capacity * 2).max(64).min(limit);
-        let shape = (1, self.kv_heads, capacity, self.head_dim);
-        let empty = || Tensor::zeros(shape, DType::F32, &Device::Cpu);
-        if self.layers.is_empty() {
-            for _ in 0..self.layer_count {
-                self.layers.push(LayerCache {
-                    keys: empty()?,
-                    values: empty()?,
-                });
-            }
-        } else {
-            for layer in &mut self.layers {
-                for buffer in [&mut layer.keys, &mut layer.values] {
-                    let grown = empty()?;
-                    if self.len > 0 {
-                        grown.slice_set(&buffer.narrow(2, 0, self.len)?.contiguous()?, 2, 0)?;
-                    }
-                    *buffer = grown;
+    fn reserve(&mut self, needed: usize, limit: usize) {
+        for layer in &mut self.layers {
+            for buffer in [&mut layer.keys, &mut layer.values] {
+                let capacity = buffer.capacity() / self.kv_width;
+                if needed > capacity {
+                    let grown = needed.max(capacity * 2).max(64).min(limit);
+                    buffer.reserve_exact(grown * self.kv_width - buffer.len());
                 }
             }
         }
-        self.capacity = capacity;
-        Ok(())
     }
 }
 
-/// Weights for a matrix product. Q8_0 weights, and Q4_1, Q5_0 and Q5_1 re-quantised to Q8_0
-/// (candle has no SIMD dot product for those three; Q8_0 represents their values almost
-/// exactly), run on kai's pool ([`Q8Matrix`]); other types (Q4_0, the K-quants, F16, F32) run
-/// through candle's `QMatMul`, on candle's own pool.
-enum Projection {
-    Q8(Q8Matrix),
-    Candle(QMatMul),
-}
-
-impl Projection {
-    fn new(weights: QTensor) -> candle_core::Result<Projection> {
-        match weights.dtype() {
-            GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1 | GgmlDType::Q8_0 => Ok(
-                Projection::Q8(Q8Matrix::quantize(&weights.dequantize(&Device::Cpu)?)?),
+/// A weight matrix of the file, checked against the shape the model needs (`rows` where the
+/// metadata fixes it).
+fn load_matrix(
+    file: &mut GgufFile,
+    name: &str,
+    rows: Option<usize>,
+    cols: usize,
+) -> Result<QMatrix, LoadError> {
+    let tensor = file.tensor(name)?;
+    let matrix = QMatrix::from_qtensor(&tensor).map_err(|err| LoadError::Corrupt {
+        path: file.path().to_owned(),
+        why: format!("{name}: {err}"),
+    })?;
+    if matrix.cols() != cols || rows.is_some_and(|rows| rows != matrix.rows()) {
+        return Err(LoadError::Corrupt {
+            path: file.path().to_owned(),
+            why: format!(
+                "{name} is {}×{} where the model's shape needs {}×{cols}",
+                matrix.rows(),
+                matrix.cols(),
+                rows.map_or_else(|| "n".to_owned(), |rows| rows.to_string()),
             ),
-            _ => QMatMul::from_qtensor(weights).map(Projection::Candle),
-        }
+        });
     }
+    Ok(matrix)
+}
 
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        match self {
-            Projection::Q8(matrix) => matrix.forward(x),
-            Projection::Candle(matmul) => matmul.forward(x),
+/// A vector of the file (a norm's weights), checked against the length the model needs.
+fn load_vector(file: &mut GgufFile, name: &str, len: usize) -> Result<Vec<f32>, LoadError> {
+    let values = file
+        .tensor(name)?
+        .dequantize(&Device::Cpu)
+        .and_then(|t| t.flatten_all()?.to_vec1::<f32>())
+        .map_err(|err| LoadError::Corrupt {
+            path: file.path().to_owned(),
+            why: format!("{name}: {err}"),
+        })?;
+    if values.len() != len {
+        return Err(LoadError::Corrupt {
+            path: file.path().to_owned(),
+            why: format!(
+                "{name} holds {} values where the model needs {len}",
+                values.len()
+            ),
+        });
+    }
+    Ok(values)
+}
+
+/// One query head's attention over the first `scores.len()` cached positions of its key/value
+/// head (at `kv_offset` in each cache row), written to `out`.
+#[inline(always)]
+fn attend_one(
+    query: &[f32],
+    cache: &LayerCache,
+    kv_width: usize,
+    kv_offset: usize,
+    scale: f32,
+    scores: &mut [f32],
+    out: &mut [f32],
+) {
+    let head_dim = query.len();
+    for (position, score) in scores.iter_mut().enumerate() {
+        let key = &cache.keys[position * kv_width + kv_offset..][..head_dim];
+        *score = dot(query, key) * scale;
+    }
+    softmax(scores);
+    out.fill(0.0);
+    for (position, weight) in scores.iter().enumerate() {
+        let value = &cache.values[position * kv_width + kv_offset..][..head_dim];
+        for (o, v) in out.iter_mut().zip(value) {
+            *o += weight * v;
         }
     }
 }
 
-fn vector(weights: QTensor) -> candle_core::Result<Tensor> {
-    weights.dequantize(&Device::Cpu)
+/// `out = x / rms(x) * weight`, row by row.
+fn rms_norm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
+    with_simd(
+        #[inline(always)]
+        || {
+            for (row, out) in x
+                .chunks_exact(weight.len())
+                .zip(out.chunks_exact_mut(weight.len()))
+            {
+                let mean_square = dot(row, row) / row.len() as f32;
+                let scale = 1.0 / (mean_square + eps).sqrt();
+                for ((o, v), w) in out.iter_mut().zip(row).zip(weight) {
+                    *o = v * scale * w;
+                }
+            }
+        },
+    );
 }
 
-/// Cosine and sine of each position's rotation angles, `(positions, head_dim / 2)`.
+fn add(x: &mut [f32], y: &[f32]) {
+    with_simd(
+        #[inline(always)]
+        || {
+            for (x, y) in x.iter_mut().zip(y) {
+                *x += y;
+            }
+        },
+    );
+}
+
+/// A dot product in eight lanes, so that it vectorizes without reordering a single sum.
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let (a8, a_rest) = a.as_chunks::<8>();
+    let (b8, b_rest) = b.as_chunks::<8>();
+    for (x, y) in a8.iter().zip(b8) {
+        for lane in 0..8 {
+            lanes[lane] += x[lane] * y[lane];
+        }
+    }
+    let rest: f32 = a_rest.iter().zip(b_rest).map(|(x, y)| x * y).sum();
+    lanes.iter().sum::<f32>() + rest
+}
+
+/// In-place softmax.
+#[inline(always)]
+fn softmax(values: &mut [f32]) {
+    let mut lanes = [f32::NEG_INFINITY; 8];
+    let (chunks, rest) = values.as_chunks::<8>();
+    for chunk in chunks {
+        for lane in 0..8 {
+            lanes[lane] = if chunk[lane] > lanes[lane] {
+                chunk[lane]
+            } else {
+                lanes[lane]
+            };
+        }
+    }
+    let max = lanes
+        .iter()
+        .chain(rest)
+        .fold(f32::NEG_INFINITY, |m, v| m.max(*v));
+    for v in values.iter_mut() {
+        *v = exp(*v - max);
+    }
+    let inverse = 1.0 / sum(values);
+    for v in values.iter_mut() {
+        *v *= inverse;
+    }
+}
+
+/// A sum in eight lanes, so that it vectorizes.
+#[inline(always)]
+fn sum(values: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let (chunks, rest) = values.as_chunks::<8>();
+    for chunk in chunks {
+        for lane in 0..8 {
+            lanes[lane] += chunk[lane];
+        }
+    }
+    lanes.iter().sum::<f32>() + rest.iter().sum::<f32>()
+}
+
+/// `eˣ` to about 2 ulp for x in f32's normal range, 0 below it: `2ᵏ · eʳ` with `k` the nearest
+/// integer to `x / ln 2` and `eʳ` by its Taylor polynomial. Plain arithmetic (no libm call), so
+/// loops of it vectorize.
+#[inline(always)]
+fn exp(x: f32) -> f32 {
+    const LOG2_E: f32 = std::f32::consts::LOG2_E;
+    const LN_2_HIGH: f32 = 0.693_359_4;
+    const LN_2_LOW: f32 = -2.121_944_4e-4;
+    // Adding and taking away 1.5 · 2²³ rounds to the nearest integer.
+    const ROUND: f32 = 12_582_912.0;
+    let x = x.clamp(-87.0, 88.0);
+    let k = (x * LOG2_E + ROUND) - ROUND;
+    let r = x - k * LN_2_HIGH - k * LN_2_LOW;
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+    f32::from_bits(((k as i32 + 127) as u32) << 23) * p
+}
+
+/// Cosine and sine of each position's rotation angles, `positions × head_dim / 2` each.
 fn rotary_tables(
     config: &LlamaConfig,
     frequency_factors: Option<&[f32]>,
     positions: usize,
-) -> candle_core::Result<(Tensor, Tensor)> {
+) -> (Vec<f32>, Vec<f32>) {
     let half = config.head_dim / 2;
     let inverse_frequencies: Vec<f32> = (0..half)
         .map(|i| {
@@ -409,28 +611,51 @@ fn rotary_tables(
             }
         })
         .collect();
-    let inverse_frequencies = Tensor::from_vec(inverse_frequencies, (1, half), &Device::Cpu)?;
-    let positions = Tensor::arange(0, positions as u32, &Device::Cpu)?
-        .to_dtype(DType::F32)?
-        .reshape((positions, 1))?;
-    let angles = positions.broadcast_mul(&inverse_frequencies)?;
-    Ok((angles.cos()?, angles.sin()?))
+    let mut cos = Vec::with_capacity(positions * half);
+    let mut sin = Vec::with_capacity(positions * half);
+    for position in 0..positions {
+        for frequency in &inverse_frequencies {
+            let angle = position as f32 * frequency;
+            cos.push(angle.cos());
+            sin.push(angle.sin());
+        }
+    }
+    (cos, sin)
 }
 
-/// `(count, start + count)`: 0 where query `i` (at position `start + i`) may see key `j`,
-/// minus infinity where `j` lies in its future.
-fn causal_mask(count: usize, start: usize) -> candle_core::Result<Tensor> {
-    let len = start + count;
-    let mask: Vec<f32> = (0..count)
-        .flat_map(|i| {
-            (0..len).map(move |j| {
-                if j > start + i {
-                    f32::NEG_INFINITY
-                } else {
-                    0.0
-                }
-            })
-        })
-        .collect();
-    Tensor::from_vec(mask, (count, len), &Device::Cpu)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp_is_close_to_the_standard_library() {
+        for i in -2000..=800 {
+            let x = i as f32 * 0.05;
+            let (got, want) = (exp(x), x.exp());
+            assert!(
+                (got - want).abs() <= want * 4e-7 + 1e-37,
+                "exp({x}) = {got}, want {want}"
+            );
+        }
+        assert!(exp(-1000.0) < 1e-37);
+    }
+
+    #[test]
+    fn softmax_sums_to_one_and_keeps_order() {
+        let mut values = vec![1.0, 3.0, -2.0, 3.0, 0.5];
+        softmax(&mut values);
+        assert!((values.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        assert_eq!(values[1], values[3]);
+        assert!(values[1] > values[0] && values[0] > values[4] && values[4] > values[2]);
+    }
+
+    #[test]
+    fn dot_handles_lengths_off_the_lanes() {
+        for len in [0, 1, 7, 8, 9, 64, 67] {
+            let a: Vec<f32> = (0..len).map(|i| i as f32).collect();
+            let b: Vec<f32> = (0..len).map(|i| 1.0 - i as f32 * 0.5).collect();
+            let want: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+            assert!((dot(&a, &b) - want).abs() <= want.abs() * 1e-6);
+        }
+    }
 }

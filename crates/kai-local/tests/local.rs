@@ -128,6 +128,70 @@ fn feeding_in_chunks_gives_the_same_logits_as_feeding_at_once() {
     }
 }
 
+/// kai's forward pass (4- and 8-bit products on quantized activations) against candle's
+/// reference llama (float activations) on the same file: the logits agree to within what
+/// quantizing the activations costs, and the most likely next token is the same.
+#[test]
+fn the_forward_pass_agrees_with_candles_reference_llama() {
+    use candle_core::{Device, Tensor};
+    use candle_transformers::models::quantized_llama::ModelWeights;
+
+    let tiny = TinyStore::new();
+    let model = ChatModel::load(&tiny.gguf_path(), None, 0).unwrap();
+    let mut file = std::fs::File::open(tiny.gguf_path()).unwrap();
+    let content = candle_core::quantized::gguf_file::Content::read(&mut file).unwrap();
+    let mut reference = ModelWeights::from_gguf(content, &mut file, &Device::Cpu).unwrap();
+
+    let tokens = model.tokenize("hello world, hello world and more").unwrap();
+    let mut sequence = model.new_sequence();
+    // A prompt in two pieces, then one token: every path through the attention.
+    let split = tokens.len() / 2;
+    model.feed(&mut sequence, &tokens[..split]).unwrap();
+    let ours = model.feed(&mut sequence, &tokens[split..]).unwrap();
+    let input = Tensor::new(tokens.as_slice(), &Device::Cpu)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
+    let theirs = reference
+        .forward(&input, 0)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    assert_logits_agree(&ours, &theirs);
+
+    let next = tiny_id("o");
+    let ours = model.feed(&mut sequence, &[next]).unwrap();
+    let input = Tensor::new(&[next], &Device::Cpu)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
+    let theirs = reference
+        .forward(&input, tokens.len())
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    assert_logits_agree(&ours, &theirs);
+}
+
+fn assert_logits_agree(ours: &[f32], theirs: &[f32]) {
+    assert_eq!(ours.len(), theirs.len());
+    let dot: f32 = ours.iter().zip(theirs).map(|(a, b)| a * b).sum();
+    let cosine = dot / (norm(ours) * norm(theirs));
+    assert!(cosine > 0.999, "cosine similarity {cosine}");
+    let argmax = |values: &[f32]| {
+        values
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(i, _)| i)
+    };
+    assert_eq!(argmax(ours), argmax(theirs));
+}
+
 #[tokio::test]
 async fn greedy_answers_repeat_exactly() {
     let tiny = TinyStore::new();
