@@ -71,10 +71,10 @@ async fn the_default_models_answer_out_of_the_box() {
         .bearer_auth(&key)
         .json(&json!({
             "model": "local/smollm2",
-            // Without a system message SmolLM2's template adds its own, after which this 135M
-            // model drifts into French (candle's reference llama implementation does too).
+            // A system message under which the answer's first token is clear (see
+            // kai-local's real_models test: after others it is a near-tie for this 135M model).
             "messages": [
-                {"role": "system", "content": "You are a helpful assistant."},
+                {"role": "system", "content": "Answer the question in one sentence."},
                 {"role": "user", "content": "What is the capital of France?"},
             ],
             "temperature": 0,

@@ -1,21 +1,24 @@
 //! Sentence embeddings from a BERT-family sentence-transformer (all-MiniLM-L6-v2 by
-//! default): candle's BERT over `model.safetensors`, the model's `tokenizer.json`, pooling as
-//! `1_Pooling/config.json` says (mean over the real tokens unless it says otherwise), and
-//! vectors scaled to unit length.
+//! default): kai's BERT encoder ([`crate::bert`]) over `model.safetensors`, the model's
+//! `tokenizer.json`, pooling as `1_Pooling/config.json` says (mean over the tokens unless it
+//! says otherwise), and vectors scaled to unit length.
 
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, IndexOp, Tensor};
+use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
+use candle_transformers::models::bert::Config;
 use serde::Deserialize;
 use tokenizers::{Tokenizer, TruncationParams};
 
+use crate::bert::Bert;
 use crate::error::{ComputeError, LoadError};
+use crate::vector::{dot, with_simd};
 
-/// Inputs embedded in one forward pass. Inputs are sorted by length first, so a batch's
-/// padding stays small.
-const BATCH: usize = 32;
+/// The most tokens one forward pass takes (texts are packed, not padded): enough for the
+/// matrix products to run at full speed, few enough that a pass's activations stay small
+/// (about 60 MiB for all-MiniLM-L6-v2).
+const TOKENS_PER_PASS: usize = 4096;
 
 /// How token vectors become one sentence vector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,7 +30,7 @@ enum Pooling {
 
 /// A loaded sentence-embedding model.
 pub struct EmbeddingModel {
-    bert: BertModel,
+    bert: Bert,
     tokenizer: Tokenizer,
     pooling: Pooling,
     dimensions: usize,
@@ -118,7 +121,7 @@ impl EmbeddingModel {
                 }
             })?;
         let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
-        let bert = BertModel::load(vb, &config).map_err(|err| LoadError::Corrupt {
+        let bert = Bert::load(vb, &config).map_err(|err| LoadError::Corrupt {
             path: weights_path.clone(),
             why: format!("it does not hold the BERT model config.json describes: {err}"),
         })?;
@@ -175,14 +178,19 @@ impl EmbeddingModel {
             tokens += encoding.get_ids().len() as u64;
             encoded.push(encoding.get_ids().to_vec());
         }
-        let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&index| encoded[index].len());
-        let mut vectors = vec![Vec::new(); texts.len()];
-        for batch in order.chunks(BATCH) {
-            let ids: Vec<&[u32]> = batch.iter().map(|&index| &encoded[index][..]).collect();
-            for (index, vector) in batch.iter().zip(self.embed_batch(&ids)?) {
-                vectors[*index] = vector;
+        let mut vectors = Vec::with_capacity(texts.len());
+        let mut first = 0;
+        while first < encoded.len() {
+            // At least one text per pass, however long; then as many as fit.
+            let mut end = first + 1;
+            let mut tokens = encoded[first].len();
+            while end < encoded.len() && tokens + encoded[end].len() <= TOKENS_PER_PASS {
+                tokens += encoded[end].len();
+                end += 1;
             }
+            let pass: Vec<&[u32]> = encoded[first..end].iter().map(Vec::as_slice).collect();
+            self.embed_pass(&pass, &mut vectors)?;
+            first = end;
         }
         Ok(Embeddings {
             vectors,
@@ -191,41 +199,46 @@ impl EmbeddingModel {
         })
     }
 
-    fn embed_batch(&self, batch: &[&[u32]]) -> Result<Vec<Vec<f32>>, ComputeError> {
-        let width = batch.iter().map(|ids| ids.len()).max().unwrap_or(0).max(1);
-        let mut ids = Vec::with_capacity(batch.len() * width);
-        let mut mask = Vec::with_capacity(batch.len() * width);
-        for row in batch {
-            ids.extend_from_slice(row);
-            ids.extend(std::iter::repeat_n(0, width - row.len()));
-            mask.extend(std::iter::repeat_n(1u32, row.len()));
-            mask.extend(std::iter::repeat_n(0u32, width - row.len()));
+    /// Embeds `texts` in one forward pass, appending their vectors to `vectors`.
+    fn embed_pass(
+        &self,
+        texts: &[&[u32]],
+        vectors: &mut Vec<Vec<f32>>,
+    ) -> Result<(), ComputeError> {
+        let hidden = self.bert.forward(texts)?;
+        let width = self.dimensions;
+        let mut first = 0;
+        for ids in texts {
+            let rows = &hidden[first * width..(first + ids.len()) * width];
+            first += ids.len();
+            // Mean pooling sums: the divisor would cancel in the unit-length scaling below.
+            let mut vector = match self.pooling {
+                Pooling::Mean => rows
+                    .chunks_exact(width)
+                    .fold(vec![0f32; width], |mut v, row| {
+                        v.iter_mut().zip(row).for_each(|(v, x)| *v += x);
+                        v
+                    }),
+                Pooling::Cls => rows
+                    .get(..width)
+                    .map_or_else(|| vec![0f32; width], <[f32]>::to_vec),
+                Pooling::Max => {
+                    rows.chunks_exact(width)
+                        .fold(vec![f32::NEG_INFINITY; width], |mut v, row| {
+                            v.iter_mut().zip(row).for_each(|(v, x)| *v = v.max(*x));
+                            v
+                        })
+                }
+            };
+            let norm = with_simd(
+                #[inline(always)]
+                || dot(&vector, &vector).sqrt(),
+            )
+            .max(1e-12);
+            vector.iter_mut().for_each(|v| *v /= norm);
+            vectors.push(vector);
         }
-        let shape = (batch.len(), width);
-        let ids = Tensor::from_vec(ids, shape, &Device::Cpu)?;
-        let mask = Tensor::from_vec(mask, shape, &Device::Cpu)?;
-        let types = ids.zeros_like()?;
-        let hidden = self.bert.forward(&ids, &types, Some(&mask))?;
-        let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
-        let pooled = match self.pooling {
-            Pooling::Mean => {
-                let sum = hidden.broadcast_mul(&mask)?.sum(1)?;
-                let count = mask.sum(1)?.clamp(1.0, f64::MAX)?;
-                sum.broadcast_div(&count)?
-            }
-            Pooling::Cls => hidden.i((.., 0))?,
-            Pooling::Max => {
-                // Padding must never win the maximum.
-                let floor = ((mask.ones_like()? - &mask)? * -1e9)?;
-                hidden.broadcast_add(&floor)?.max(1)?
-            }
-        };
-        let norm = pooled
-            .sqr()?
-            .sum_keepdim(1)?
-            .sqrt()?
-            .clamp(1e-12, f64::MAX)?;
-        Ok(pooled.broadcast_div(&norm)?.to_vec2::<f32>()?)
+        Ok(())
     }
 }
 

@@ -47,6 +47,7 @@
 //!
 //! This crate is the only one in kai that depends on candle and tokenizers.
 
+mod bert;
 mod chat;
 mod embed;
 mod error;
@@ -59,6 +60,7 @@ mod scheduler;
 mod stop;
 mod template;
 mod tokenizer;
+mod vector;
 
 pub use chat::{ChatModel, Sequence};
 pub use embed::{EmbeddingModel, Embeddings};

@@ -10,7 +10,8 @@ use rayon::prelude::*;
 
 use crate::error::LoadError;
 use crate::gguf::GgufFile;
-use crate::quant::{Activations, QMatrix, multiply_all, with_simd};
+use crate::quant::{Activations, QMatrix, multiply_all};
+use crate::vector::{dot, exp, softmax, with_simd};
 
 /// The shape of a llama-family model, from its GGUF metadata.
 #[derive(Debug, Clone, PartialEq)]
@@ -344,14 +345,51 @@ impl Llama {
             .enumerate()
             .for_each(|(head, out)| {
                 let kv_offset = (head / group) * head_dim;
-                let mut scores = vec![0f32; start + count];
+                let heads = Heads {
+                    keys: &cache.keys,
+                    values: &cache.values,
+                    kv_width,
+                    kv_offset,
+                    head_dim,
+                    scale,
+                };
+                let query = |i: usize| &qkv[i * qkv_width + head * head_dim..][..head_dim];
+                let mut scores = vec![0f32; QUERY_TILE * (start + count)];
                 with_simd(
                     #[inline(always)]
                     || {
-                        for (i, out) in out.chunks_exact_mut(head_dim).enumerate() {
-                            let query = &qkv[i * qkv_width + head * head_dim..][..head_dim];
-                            let scores = &mut scores[..start + i + 1];
-                            attend_one(query, cache, kv_width, kv_offset, scale, scores, out);
+                        let mut first = 0;
+                        for outs in out.chunks_mut(QUERY_TILE * head_dim) {
+                            let n = outs.len() / head_dim;
+                            // Query `first + j` sees positions up to its own.
+                            let len = start + first + 1;
+                            match n {
+                                4 => heads.attend::<4>(
+                                    [
+                                        query(first),
+                                        query(first + 1),
+                                        query(first + 2),
+                                        query(first + 3),
+                                    ],
+                                    len,
+                                    &mut scores,
+                                    outs,
+                                ),
+                                3 => heads.attend::<3>(
+                                    [query(first), query(first + 1), query(first + 2)],
+                                    len,
+                                    &mut scores,
+                                    outs,
+                                ),
+                                2 => heads.attend::<2>(
+                                    [query(first), query(first + 1)],
+                                    len,
+                                    &mut scores,
+                                    outs,
+                                ),
+                                _ => heads.attend::<1>([query(first)], len, &mut scores, outs),
+                            }
+                            first += n;
                         }
                     },
                 );
@@ -460,29 +498,77 @@ fn load_vector(file: &mut GgufFile, name: &str, len: usize) -> Result<Vec<f32>, 
     Ok(values)
 }
 
-/// One query head's attention over the first `scores.len()` cached positions of its key/value
-/// head (at `kv_offset` in each cache row), written to `out`.
-#[inline(always)]
-fn attend_one(
-    query: &[f32],
-    cache: &LayerCache,
+/// Queries attended together: each key and value row is read once for all of them.
+const QUERY_TILE: usize = 4;
+
+/// One key/value head of a layer's cache, as the query heads that share it read it.
+struct Heads<'a> {
+    keys: &'a [f32],
+    values: &'a [f32],
     kv_width: usize,
     kv_offset: usize,
+    head_dim: usize,
     scale: f32,
-    scores: &mut [f32],
-    out: &mut [f32],
-) {
-    let head_dim = query.len();
-    for (position, score) in scores.iter_mut().enumerate() {
-        let key = &cache.keys[position * kv_width + kv_offset..][..head_dim];
-        *score = dot(query, key) * scale;
-    }
-    softmax(scores);
-    out.fill(0.0);
-    for (position, weight) in scores.iter().enumerate() {
-        let value = &cache.values[position * kv_width + kv_offset..][..head_dim];
-        for (o, v) in out.iter_mut().zip(value) {
-            *o += weight * v;
+}
+
+impl Heads<'_> {
+    /// Attention of `N` consecutive queries, the first of which sees `first_len` positions
+    /// (the next one more); their outputs go to `out`, one `head_dim` row each. `scores` has
+    /// room for `N` rows of `first_len + N - 1`.
+    #[inline(always)]
+    fn attend<const N: usize>(
+        &self,
+        queries: [&[f32]; N],
+        first_len: usize,
+        scores: &mut [f32],
+        out: &mut [f32],
+    ) {
+        let len = first_len + N - 1;
+        let head_dim = self.head_dim;
+        let row = |at: usize| self.kv_offset + at * self.kv_width;
+        let scores = &mut scores[..N * len];
+        // Scores: a key row is loaded once and multiplied with every query, in 8 lanes each.
+        for position in 0..len {
+            let key = &self.keys[row(position)..][..head_dim];
+            let (key8, key_rest) = key.as_chunks::<8>();
+            let mut lanes = [[0f32; 8]; N];
+            let mut rest = [0f32; N];
+            for j in 0..N {
+                let (query8, query_rest) = queries[j].as_chunks::<8>();
+                for (q, k) in query8.iter().zip(key8) {
+                    for lane in 0..8 {
+                        lanes[j][lane] += q[lane] * k[lane];
+                    }
+                }
+                rest[j] = query_rest.iter().zip(key_rest).map(|(q, k)| q * k).sum();
+            }
+            for j in 0..N {
+                scores[j * len + position] = (lanes[j].iter().sum::<f32>() + rest[j]) * self.scale;
+            }
+        }
+        for (j, scores) in scores.chunks_exact_mut(len).enumerate() {
+            let (seen, unseen) = scores.split_at_mut(first_len + j);
+            softmax(seen);
+            unseen.fill(0.0);
+        }
+        // Weighted values, 16 dimensions at a time so that every query's sums stay in registers.
+        let mut dim = 0;
+        while dim < head_dim {
+            let width = (head_dim - dim).min(16);
+            let mut sums = [[0f32; 16]; N];
+            for position in 0..len {
+                let value = &self.values[row(position) + dim..][..width];
+                for j in 0..N {
+                    let weight = scores[j * len + position];
+                    for (sum, v) in sums[j].iter_mut().zip(value) {
+                        *sum += weight * v;
+                    }
+                }
+            }
+            for (j, out) in out.chunks_exact_mut(head_dim).enumerate() {
+                out[dim..dim + width].copy_from_slice(&sums[j][..width]);
+            }
+            dim += width;
         }
     }
 }
@@ -517,81 +603,6 @@ fn add(x: &mut [f32], y: &[f32]) {
     );
 }
 
-/// A dot product in eight lanes, so that it vectorizes without reordering a single sum.
-#[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0f32; 8];
-    let (a8, a_rest) = a.as_chunks::<8>();
-    let (b8, b_rest) = b.as_chunks::<8>();
-    for (x, y) in a8.iter().zip(b8) {
-        for lane in 0..8 {
-            lanes[lane] += x[lane] * y[lane];
-        }
-    }
-    let rest: f32 = a_rest.iter().zip(b_rest).map(|(x, y)| x * y).sum();
-    lanes.iter().sum::<f32>() + rest
-}
-
-/// In-place softmax.
-#[inline(always)]
-fn softmax(values: &mut [f32]) {
-    let mut lanes = [f32::NEG_INFINITY; 8];
-    let (chunks, rest) = values.as_chunks::<8>();
-    for chunk in chunks {
-        for lane in 0..8 {
-            lanes[lane] = if chunk[lane] > lanes[lane] {
-                chunk[lane]
-            } else {
-                lanes[lane]
-            };
-        }
-    }
-    let max = lanes
-        .iter()
-        .chain(rest)
-        .fold(f32::NEG_INFINITY, |m, v| m.max(*v));
-    for v in values.iter_mut() {
-        *v = exp(*v - max);
-    }
-    let inverse = 1.0 / sum(values);
-    for v in values.iter_mut() {
-        *v *= inverse;
-    }
-}
-
-/// A sum in eight lanes, so that it vectorizes.
-#[inline(always)]
-fn sum(values: &[f32]) -> f32 {
-    let mut lanes = [0f32; 8];
-    let (chunks, rest) = values.as_chunks::<8>();
-    for chunk in chunks {
-        for lane in 0..8 {
-            lanes[lane] += chunk[lane];
-        }
-    }
-    lanes.iter().sum::<f32>() + rest.iter().sum::<f32>()
-}
-
-/// `eˣ` to about 2 ulp for x in f32's normal range, 0 below it: `2ᵏ · eʳ` with `k` the nearest
-/// integer to `x / ln 2` and `eʳ` by its Taylor polynomial. Plain arithmetic (no libm call), so
-/// loops of it vectorize.
-#[inline(always)]
-fn exp(x: f32) -> f32 {
-    const LOG2_E: f32 = std::f32::consts::LOG2_E;
-    const LN_2_HIGH: f32 = 0.693_359_4;
-    const LN_2_LOW: f32 = -2.121_944_4e-4;
-    // Adding and taking away 1.5 · 2²³ rounds to the nearest integer.
-    const ROUND: f32 = 12_582_912.0;
-    let x = x.clamp(-87.0, 88.0);
-    let k = (x * LOG2_E + ROUND) - ROUND;
-    let r = x - k * LN_2_HIGH - k * LN_2_LOW;
-    let p = 1.0
-        + r * (1.0
-            + r * (0.5
-                + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-    f32::from_bits(((k as i32 + 127) as u32) << 23) * p
-}
-
 /// Cosine and sine of each position's rotation angles, `positions × head_dim / 2` each.
 fn rotary_tables(
     config: &LlamaConfig,
@@ -621,41 +632,4 @@ fn rotary_tables(
         }
     }
     (cos, sin)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exp_is_close_to_the_standard_library() {
-        for i in -2000..=800 {
-            let x = i as f32 * 0.05;
-            let (got, want) = (exp(x), x.exp());
-            assert!(
-                (got - want).abs() <= want * 4e-7 + 1e-37,
-                "exp({x}) = {got}, want {want}"
-            );
-        }
-        assert!(exp(-1000.0) < 1e-37);
-    }
-
-    #[test]
-    fn softmax_sums_to_one_and_keeps_order() {
-        let mut values = vec![1.0, 3.0, -2.0, 3.0, 0.5];
-        softmax(&mut values);
-        assert!((values.iter().sum::<f32>() - 1.0).abs() < 1e-6);
-        assert_eq!(values[1], values[3]);
-        assert!(values[1] > values[0] && values[0] > values[4] && values[4] > values[2]);
-    }
-
-    #[test]
-    fn dot_handles_lengths_off_the_lanes() {
-        for len in [0, 1, 7, 8, 9, 64, 67] {
-            let a: Vec<f32> = (0..len).map(|i| i as f32).collect();
-            let b: Vec<f32> = (0..len).map(|i| 1.0 - i as f32 * 0.5).collect();
-            let want: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
-            assert!((dot(&a, &b) - want).abs() <= want.abs() * 1e-6);
-        }
-    }
 }

@@ -23,6 +23,8 @@ use candle_core::quantized::{GgmlDType, QTensor};
 use half::f16;
 use rayon::prelude::*;
 
+use crate::vector::with_simd;
+
 /// Values per block, in every format here.
 pub(crate) const BLOCK: usize = 32;
 
@@ -303,16 +305,6 @@ fn nibbles_at(bytes: &[u8], at: usize) -> [u8; 16] {
     let mut nibbles = [0; 16];
     nibbles.copy_from_slice(&bytes[at..at + 16]);
     nibbles
-}
-
-/// Runs `f` with the CPU's AVX2 and FMA enabled for the code inlined into it, when the CPU has
-/// them, so plain loops over floats vectorize 8 wide.
-pub(crate) fn with_simd<R>(f: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(simd) = pulp::x86::V3::try_new() {
-        return simd.vectorize(f);
-    }
-    f()
 }
 
 /// The instruction set the products use, found once per product.

@@ -47,12 +47,15 @@ fn smollm2_tokenizes_like_its_reference_tokenizer() {
 async fn smollm2_knows_the_capital_of_france() {
     let Some(store) = store() else { return };
     let provider = LocalProvider::new(store, LocalOptions::default()).unwrap();
-    // With no system message the template adds SmolLM's own, after which this 135M model
-    // drifts into French (candle's reference llama implementation answers the same).
+    // The system message is chosen so the answer's first token is clear. With no system
+    // message the template adds SmolLM's own, after which this 135M model drifts into French;
+    // after "You are a helpful assistant." its first token is a near-tie even in exact float
+    // arithmetic ("The" over "La" by 0.09 of a logit), which 8-bit activations may tip either
+    // way. After this one, "The" leads by 1.1 in float arithmetic and in kai's products.
     let mut request = ChatRequest::new(
         "smollm2",
         vec![
-            Message::text(Role::System, "You are a helpful assistant."),
+            Message::text(Role::System, "Answer the question in one sentence."),
             Message::text(Role::User, "What is the capital of France?"),
         ],
     );

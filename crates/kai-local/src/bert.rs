@@ -1,0 +1,373 @@
+//! A BERT encoder over plain slices, for sentence embeddings. It takes the texts of a request
+//! packed one after another rather than padded to the longest: the linear layers see one tall
+//! matrix of real tokens (candle's float matrix product on kai's pool), and attention runs
+//! per text, so no work is spent on padding. Layer norms, GELU and attention are written here
+//! to vectorize in place, where candle's BERT would hand each to its own spinning thread pool.
+
+use candle_core::{Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{Config, HiddenAct};
+use rayon::prelude::*;
+
+use crate::vector::{dot, exp, softmax, sum, with_simd};
+
+/// `x · Wᵀ + b`.
+struct Linear {
+    weight: Tensor,
+    bias: Vec<f32>,
+}
+
+impl Linear {
+    fn load(vb: &VarBuilder<'_>, inputs: usize, outputs: usize) -> candle_core::Result<Linear> {
+        Ok(Linear {
+            weight: vb.get((outputs, inputs), "weight")?,
+            bias: vb.get(outputs, "bias")?.to_vec1()?,
+        })
+    }
+
+    /// Stacks several layers of the same input width into one (their outputs side by side).
+    fn stack(parts: Vec<Linear>) -> candle_core::Result<Linear> {
+        let weights: Vec<&Tensor> = parts.iter().map(|part| &part.weight).collect();
+        Ok(Linear {
+            weight: Tensor::cat(&weights, 0)?,
+            bias: parts
+                .iter()
+                .flat_map(|part| part.bias.iter().copied())
+                .collect(),
+        })
+    }
+
+    fn outputs(&self) -> usize {
+        self.bias.len()
+    }
+
+    /// `x` is `rows × inputs`.
+    fn forward(&self, x: Vec<f32>, rows: usize) -> candle_core::Result<Vec<f32>> {
+        let inputs = x.len() / rows;
+        let x = Tensor::from_vec(x, (rows, inputs), &Device::Cpu)?;
+        let mut y = x
+            .matmul(&self.weight.t()?)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        with_simd(
+            #[inline(always)]
+            || {
+                for row in y.chunks_exact_mut(self.outputs()) {
+                    for (v, b) in row.iter_mut().zip(&self.bias) {
+                        *v += b;
+                    }
+                }
+            },
+        );
+        Ok(y)
+    }
+}
+
+struct LayerNorm {
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+    eps: f32,
+}
+
+impl LayerNorm {
+    fn load(vb: &VarBuilder<'_>, size: usize, eps: f64) -> candle_core::Result<LayerNorm> {
+        // Checkpoints converted from TensorFlow name them gamma and beta.
+        let (weight, bias) = if vb.contains_tensor("weight") {
+            (vb.get(size, "weight")?, vb.get(size, "bias")?)
+        } else {
+            (vb.get(size, "gamma")?, vb.get(size, "beta")?)
+        };
+        Ok(LayerNorm {
+            weight: weight.to_vec1()?,
+            bias: bias.to_vec1()?,
+            eps: eps as f32,
+        })
+    }
+
+    /// Normalizes each row of `x` in place, after adding `residual` to it.
+    fn forward(&self, x: &mut [f32], residual: &[f32]) {
+        let width = self.weight.len();
+        with_simd(
+            #[inline(always)]
+            || {
+                for (row, residual) in x.chunks_exact_mut(width).zip(residual.chunks_exact(width)) {
+                    for (v, r) in row.iter_mut().zip(residual) {
+                        *v += r;
+                    }
+                    let mean = sum(row) / width as f32;
+                    for v in row.iter_mut() {
+                        *v -= mean;
+                    }
+                    let variance = dot(row, row) / width as f32;
+                    let scale = 1.0 / (variance + self.eps).sqrt();
+                    for ((v, w), b) in row.iter_mut().zip(&self.weight).zip(&self.bias) {
+                        *v = *v * scale * w + b;
+                    }
+                }
+            },
+        );
+    }
+}
+
+struct Layer {
+    /// Query, key and value, stacked.
+    qkv: Linear,
+    attention_output: Linear,
+    attention_norm: LayerNorm,
+    intermediate: Linear,
+    output: Linear,
+    output_norm: LayerNorm,
+}
+
+/// A loaded BERT encoder.
+pub(crate) struct Bert {
+    hidden: usize,
+    heads: usize,
+    activation: HiddenAct,
+    max_positions: usize,
+    word_embeddings: Vec<f32>,
+    position_embeddings: Vec<f32>,
+    /// The embedding of token type 0: sentence-transformers give every token that type.
+    token_type: Vec<f32>,
+    embedding_norm: LayerNorm,
+    layers: Vec<Layer>,
+}
+
+impl Bert {
+    /// Loads the weights `vb` holds (with or without a `bert.` prefix) for `config`.
+    pub(crate) fn load(vb: VarBuilder<'_>, config: &Config) -> candle_core::Result<Bert> {
+        let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") {
+            vb.pp("bert")
+        } else {
+            vb
+        };
+        let hidden = config.hidden_size;
+        if config.num_attention_heads == 0 || !hidden.is_multiple_of(config.num_attention_heads) {
+            candle_core::bail!(
+                "{hidden} dimensions do not split into {} attention heads",
+                config.num_attention_heads
+            );
+        }
+        let eps = config.layer_norm_eps;
+        let embeddings = vb.pp("embeddings");
+        let table = |name: &str, rows: usize| -> candle_core::Result<Vec<f32>> {
+            embeddings
+                .get((rows, hidden), name)?
+                .flatten_all()?
+                .to_vec1()
+        };
+        let word_embeddings = table("word_embeddings.weight", config.vocab_size)?;
+        let position_embeddings =
+            table("position_embeddings.weight", config.max_position_embeddings)?;
+        let mut token_type = table("token_type_embeddings.weight", config.type_vocab_size)?;
+        token_type.truncate(hidden);
+        let embedding_norm = LayerNorm::load(&embeddings.pp("LayerNorm"), hidden, eps)?;
+        let mut layers = Vec::with_capacity(config.num_hidden_layers);
+        for index in 0..config.num_hidden_layers {
+            let layer = vb.pp(format!("encoder.layer.{index}"));
+            let attention = layer.pp("attention");
+            let projection =
+                |name: &str| Linear::load(&attention.pp("self").pp(name), hidden, hidden);
+            layers.push(Layer {
+                qkv: Linear::stack(vec![
+                    projection("query")?,
+                    projection("key")?,
+                    projection("value")?,
+                ])?,
+                attention_output: Linear::load(&attention.pp("output.dense"), hidden, hidden)?,
+                attention_norm: LayerNorm::load(&attention.pp("output.LayerNorm"), hidden, eps)?,
+                intermediate: Linear::load(
+                    &layer.pp("intermediate.dense"),
+                    hidden,
+                    config.intermediate_size,
+                )?,
+                output: Linear::load(&layer.pp("output.dense"), config.intermediate_size, hidden)?,
+                output_norm: LayerNorm::load(&layer.pp("output.LayerNorm"), hidden, eps)?,
+            });
+        }
+        Ok(Bert {
+            hidden,
+            heads: config.num_attention_heads,
+            activation: config.hidden_act,
+            max_positions: config.max_position_embeddings,
+            word_embeddings,
+            position_embeddings,
+            token_type,
+            embedding_norm,
+            layers,
+        })
+    }
+
+    /// The final hidden states of every token of `texts` (token ids, each at most the
+    /// model's positions long), the texts' rows one after another: `Σ len × hidden`.
+    pub(crate) fn forward(&self, texts: &[&[u32]]) -> candle_core::Result<Vec<f32>> {
+        let hidden = self.hidden;
+        let vocab = self.word_embeddings.len() / hidden;
+        let rows: usize = texts.iter().map(|ids| ids.len()).sum();
+        if rows == 0 {
+            return Ok(Vec::new());
+        }
+        let mut x = Vec::with_capacity(rows * hidden);
+        for ids in texts {
+            if ids.len() > self.max_positions {
+                candle_core::bail!(
+                    "{} tokens exceed the model's {} positions",
+                    ids.len(),
+                    self.max_positions
+                );
+            }
+            for (position, id) in ids.iter().enumerate() {
+                let id = *id as usize;
+                if id >= vocab {
+                    candle_core::bail!("token {id} is outside the {vocab}-token vocabulary");
+                }
+                let word = &self.word_embeddings[id * hidden..][..hidden];
+                let place = &self.position_embeddings[position * hidden..][..hidden];
+                x.extend(
+                    word.iter()
+                        .zip(place)
+                        .zip(&self.token_type)
+                        .map(|((w, p), t)| w + p + t),
+                );
+            }
+        }
+        let zeros = vec![0f32; x.len()];
+        self.embedding_norm.forward(&mut x, &zeros);
+        for layer in &self.layers {
+            let qkv = layer.qkv.forward(x.clone(), rows)?;
+            let context = self.attend(&qkv, texts);
+            let mut attended = layer.attention_output.forward(context, rows)?;
+            layer.attention_norm.forward(&mut attended, &x);
+            let mut intermediate = layer.intermediate.forward(attended.clone(), rows)?;
+            self.activate(&mut intermediate);
+            x = layer.output.forward(intermediate, rows)?;
+            layer.output_norm.forward(&mut x, &attended);
+        }
+        Ok(x)
+    }
+
+    fn activate(&self, values: &mut [f32]) {
+        let activation = self.activation;
+        let chunk = values
+            .len()
+            .div_ceil(rayon::current_num_threads().max(1) * 4)
+            .max(4096);
+        values.par_chunks_mut(chunk).for_each(|values| {
+            with_simd(
+                #[inline(always)]
+                || match activation {
+                    HiddenAct::Gelu => {
+                        for v in values.iter_mut() {
+                            *v = 0.5 * *v * (1.0 + erf(*v * std::f32::consts::FRAC_1_SQRT_2));
+                        }
+                    }
+                    HiddenAct::GeluApproximate => {
+                        for v in values.iter_mut() {
+                            let x = *v;
+                            let inner = 0.797_884_6 * (x + 0.044_715 * x * x * x);
+                            *v = 0.5 * x * (1.0 + tanh(inner));
+                        }
+                    }
+                    HiddenAct::Relu => {
+                        for v in values.iter_mut() {
+                            *v = v.max(0.0);
+                        }
+                    }
+                },
+            );
+        });
+    }
+
+    /// Self-attention within each text (no text sees another's tokens), every head.
+    fn attend(&self, qkv: &[f32], texts: &[&[u32]]) -> Vec<f32> {
+        let hidden = self.hidden;
+        let head_dim = hidden / self.heads;
+        let scale = 1.0 / (head_dim as f32).sqrt();
+        let rows: usize = texts.iter().map(|ids| ids.len()).sum();
+        let mut context = vec![0f32; rows * hidden];
+        let mut parts = Vec::with_capacity(texts.len());
+        let mut rest = context.as_mut_slice();
+        let mut first = 0;
+        for ids in texts {
+            let (part, tail) = rest.split_at_mut(ids.len() * hidden);
+            parts.push((first, part));
+            first += ids.len();
+            rest = tail;
+        }
+        parts.into_par_iter().for_each(|(first, out)| {
+            let len = out.len() / hidden;
+            let row = |i: usize| &qkv[(first + i) * 3 * hidden..][..3 * hidden];
+            let mut scores = vec![0f32; len];
+            with_simd(
+                #[inline(always)]
+                || {
+                    for head in 0..self.heads {
+                        let at = head * head_dim;
+                        for i in 0..len {
+                            let query = &row(i)[at..at + head_dim];
+                            for (j, score) in scores.iter_mut().enumerate() {
+                                let key = &row(j)[hidden + at..][..head_dim];
+                                *score = dot(query, key) * scale;
+                            }
+                            softmax(&mut scores);
+                            let out = &mut out[i * hidden + at..][..head_dim];
+                            for (j, weight) in scores.iter().enumerate() {
+                                let value = &row(j)[2 * hidden + at..][..head_dim];
+                                for (o, v) in out.iter_mut().zip(value) {
+                                    *o += weight * v;
+                                }
+                            }
+                        }
+                    }
+                },
+            );
+        });
+        context
+    }
+}
+
+/// The error function to about 1.5e-7 (Abramowitz and Stegun 7.1.26), in plain arithmetic so
+/// that loops of it vectorize.
+#[inline(always)]
+fn erf(x: f32) -> f32 {
+    let sign = if x < 0.0 { -1.0 } else { 1.0 };
+    let x = x.abs();
+    let t = 1.0 / (1.0 + 0.327_591_1 * x);
+    let polynomial = t
+        * (0.254_829_6
+            + t * (-0.284_496_74 + t * (1.421_413_7 + t * (-1.453_152_1 + t * 1.061_405_4))));
+    sign * (1.0 - polynomial * exp(-x * x))
+}
+
+#[inline(always)]
+fn tanh(x: f32) -> f32 {
+    // tanh x = 1 - 2 / (e²ˣ + 1), which stays finite at both ends with the clamped exp.
+    1.0 - 2.0 / (exp(2.0 * x) + 1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn erf_and_tanh_match_their_definitions() {
+        // erf against its Taylor series where that converges quickly, and its limits.
+        for i in -40..=40 {
+            let x = i as f64 * 0.05;
+            let mut term = x;
+            let mut series = x;
+            for n in 1..60 {
+                term *= -x * x / n as f64;
+                series += term / (2 * n + 1) as f64;
+            }
+            let want = series * 2.0 / std::f64::consts::PI.sqrt();
+            let got = f64::from(erf(x as f32));
+            assert!((got - want).abs() < 5e-7, "erf({x}) = {got}, want {want}");
+        }
+        assert!((erf(6.0) - 1.0).abs() < 1e-6 && (erf(-6.0) + 1.0).abs() < 1e-6);
+        for i in -100..=100 {
+            let x = i as f32 * 0.1;
+            assert!((tanh(x) - x.tanh()).abs() < 1e-6, "tanh({x})");
+        }
+    }
+}
