@@ -15,19 +15,19 @@
 //!   quantized matrix products of kai's own (`quant`): Q4_0 and Q4_1 weights stay 4-bit,
 //!   other types are re-quantised to 8 bits at load, and activations are quantized to 8 bits
 //!   so the inner loops are integer multiply-adds (AVX2 where the CPU has it).
-//! - [`EmbeddingModel`]: candle's BERT with the sentence-transformer's pooling, unit-length
-//!   vectors, batching by length and truncation to the model's input limit (reported).
+//! - [`EmbeddingModel`]: a BERT encoder of kai's own (`bert`: texts packed, not padded; the
+//!   float matrix products are candle's) with the sentence-transformer's pooling, unit-length
+//!   vectors and truncation to the model's input limit (reported).
 //! - Sampling (temperature, top-k, top-p, repetition, frequency and presence penalties,
 //!   seeds), stop sequences, and the scheduler that shares the CPU between answers.
 //!
 //! # Threading
 //!
-//! Arithmetic runs on one rayon pool of [`LocalOptions::threads`] threads: every product and
-//! attention head of the chat models, and the float matrix products of BERT. One kind of work
-//! escapes it, because candle 0.11 sends it to a process-wide pool sized from
-//! `CANDLE_NUM_THREADS` (else the physical cores) when first used: BERT's element-wise
-//! operations on tensors of 64 Ki values or more. That pool's workers spin while they wait,
-//! which costs dearly on a busy machine, so kai avoids it where it can.
+//! Arithmetic runs on one rayon pool of [`LocalOptions::threads`] threads: every product,
+//! attention head and element-wise loop of both models. candle 0.11 would send element-wise
+//! work on large tensors to a process-wide pool of its own, whose workers spin while they
+//! wait (costly on a busy machine), so kai writes those loops itself and uses candle only for
+//! reading weights and for BERT's float matrix products, which run on the caller's pool.
 //!
 //! Chat generations are driven by one scheduler thread: up to
 //! [`LocalOptions::max_concurrent`] take turns (a chunk of prompt, or one token, per turn), the

@@ -564,6 +564,67 @@ async fn embeddings_are_unit_vectors_of_the_models_width() {
     assert!(response.truncated.is_empty());
 }
 
+/// kai's BERT (texts packed, its own attention, norms and GELU) against candle's reference
+/// BertModel (one text at a time), pooled and scaled the same way.
+#[test]
+fn the_bert_encoder_agrees_with_candles_reference_bert() {
+    use candle_core::{DType, Device, Tensor};
+    use candle_nn::VarBuilder;
+    use candle_transformers::models::bert::{BertModel, Config};
+
+    let tiny = TinyStore::new();
+    let dir = tiny.dir.path().join(EMBED);
+    let model = kai_local::EmbeddingModel::load(&dir).unwrap();
+    let config: Config =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let tensors =
+        candle_core::safetensors::load(dir.join("model.safetensors"), &Device::Cpu).unwrap();
+    let reference = BertModel::load(
+        VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu),
+        &config,
+    )
+    .unwrap();
+    // The fixture's tokenizer.json pads and truncates (kai turns both off): so does this.
+    let mut tokenizer = tokenizers::Tokenizer::from_file(dir.join("tokenizer.json")).unwrap();
+    tokenizer.with_padding(None);
+    tokenizer.with_truncation(None).unwrap();
+
+    let texts: Vec<String> = ["the cat sat on the mat", "sun", "a small blue cat is hot"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    let ours = model.embed(&texts).unwrap();
+    for (text, vector) in texts.iter().zip(&ours.vectors) {
+        let ids = tokenizer
+            .encode(text.as_str(), true)
+            .unwrap()
+            .get_ids()
+            .to_vec();
+        let ids = Tensor::new(ids.as_slice(), &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
+        let hidden = reference
+            .forward(&ids, &ids.zeros_like().unwrap(), None)
+            .unwrap();
+        let mean = hidden
+            .mean(1)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let length = norm(&mean);
+        for (a, b) in vector.iter().zip(&mean) {
+            assert!(
+                (a - b / length).abs() < 1e-4,
+                "{text}: {a} vs {}",
+                b / length
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn batched_embeddings_match_one_by_one() {
     let tiny = TinyStore::new();
