@@ -125,8 +125,9 @@ pub(crate) struct Bert {
     heads: usize,
     activation: HiddenAct,
     max_positions: usize,
-    word_embeddings: Vec<f32>,
-    position_embeddings: Vec<f32>,
+    /// Kept as loaded (not copied), rows gathered per pass.
+    word_embeddings: Tensor,
+    position_embeddings: Tensor,
     /// The embedding of token type 0: sentence-transformers give every token that type.
     token_type: Vec<f32>,
     embedding_norm: LayerNorm,
@@ -150,17 +151,19 @@ impl Bert {
         }
         let eps = config.layer_norm_eps;
         let embeddings = vb.pp("embeddings");
-        let table = |name: &str, rows: usize| -> candle_core::Result<Vec<f32>> {
-            embeddings
-                .get((rows, hidden), name)?
-                .flatten_all()?
-                .to_vec1()
-        };
-        let word_embeddings = table("word_embeddings.weight", config.vocab_size)?;
-        let position_embeddings =
-            table("position_embeddings.weight", config.max_position_embeddings)?;
-        let mut token_type = table("token_type_embeddings.weight", config.type_vocab_size)?;
-        token_type.truncate(hidden);
+        let word_embeddings =
+            embeddings.get((config.vocab_size, hidden), "word_embeddings.weight")?;
+        let position_embeddings = embeddings.get(
+            (config.max_position_embeddings, hidden),
+            "position_embeddings.weight",
+        )?;
+        let token_type = embeddings
+            .get(
+                (config.type_vocab_size, hidden),
+                "token_type_embeddings.weight",
+            )?
+            .get(0)?
+            .to_vec1()?;
         let embedding_norm = LayerNorm::load(&embeddings.pp("LayerNorm"), hidden, eps)?;
         let mut layers = Vec::with_capacity(config.num_hidden_layers);
         for index in 0..config.num_hidden_layers {
@@ -202,33 +205,36 @@ impl Bert {
     /// model's positions long), the texts' rows one after another: `Σ len × hidden`.
     pub(crate) fn forward(&self, texts: &[&[u32]]) -> candle_core::Result<Vec<f32>> {
         let hidden = self.hidden;
-        let vocab = self.word_embeddings.len() / hidden;
+        let vocab = self.word_embeddings.dim(0)?;
         let rows: usize = texts.iter().map(|ids| ids.len()).sum();
         if rows == 0 {
             return Ok(Vec::new());
         }
-        let mut x = Vec::with_capacity(rows * hidden);
-        for ids in texts {
-            if ids.len() > self.max_positions {
+        let mut ids = Vec::with_capacity(rows);
+        let mut positions = Vec::with_capacity(rows);
+        for text in texts {
+            if text.len() > self.max_positions {
                 candle_core::bail!(
                     "{} tokens exceed the model's {} positions",
-                    ids.len(),
+                    text.len(),
                     self.max_positions
                 );
             }
-            for (position, id) in ids.iter().enumerate() {
-                let id = *id as usize;
-                if id >= vocab {
-                    candle_core::bail!("token {id} is outside the {vocab}-token vocabulary");
-                }
-                let word = &self.word_embeddings[id * hidden..][..hidden];
-                let place = &self.position_embeddings[position * hidden..][..hidden];
-                x.extend(
-                    word.iter()
-                        .zip(place)
-                        .zip(&self.token_type)
-                        .map(|((w, p), t)| w + p + t),
-                );
+            if let Some(id) = text.iter().find(|id| **id as usize >= vocab) {
+                candle_core::bail!("token {id} is outside the {vocab}-token vocabulary");
+            }
+            ids.extend_from_slice(text);
+            positions.extend(0..text.len() as u32);
+        }
+        let gather = |table: &Tensor, indices: Vec<u32>| -> candle_core::Result<Vec<f32>> {
+            let indices = Tensor::from_vec(indices, rows, &Device::Cpu)?;
+            table.index_select(&indices, 0)?.flatten_all()?.to_vec1()
+        };
+        let mut x = gather(&self.word_embeddings, ids)?;
+        let place = gather(&self.position_embeddings, positions)?;
+        for (row, place) in x.chunks_exact_mut(hidden).zip(place.chunks_exact(hidden)) {
+            for ((v, p), t) in row.iter_mut().zip(place).zip(&self.token_type) {
+                *v += p + t;
             }
         }
         let zeros = vec![0f32; x.len()];

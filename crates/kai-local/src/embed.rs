@@ -17,8 +17,8 @@ use crate::vector::{dot, with_simd};
 
 /// The most tokens one forward pass takes (texts are packed, not padded): enough for the
 /// matrix products to run at full speed, few enough that a pass's activations stay small
-/// (about 60 MiB for all-MiniLM-L6-v2).
-const TOKENS_PER_PASS: usize = 4096;
+/// (about 30 MiB for all-MiniLM-L6-v2).
+const TOKENS_PER_PASS: usize = 2048;
 
 /// How token vectors become one sentence vector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -160,7 +160,7 @@ impl QMatrix {
             candle_core::bail!("matrix rows must be a multiple of {BLOCK} wide, not {cols}");
         }
         let expected = rows * cols / BLOCK;
-        let raw = || -> candle_core::Result<Vec<u8>> { Ok(tensor.data()?.into_owned()) };
+        let raw = || tensor.data();
         // (scale, min, the block's 16 bytes) of each GGUF block, rows one after another.
         let parsed: Vec<(f32, f32, [u8; 16])> = match tensor.dtype() {
             GgmlDType::Q4_1 => raw()?
@@ -175,6 +175,34 @@ impl QMatrix {
                     (scale, -8.0 * scale, nibbles_at(b, 2))
                 })
                 .collect(),
+            // Read in place: dequantizing a large table (the default model's 49,152-token
+            // embeddings) to f32 first would briefly take four times its size.
+            GgmlDType::Q8_0 => {
+                let blocks: Vec<Q8Block> = raw()?
+                    .chunks_exact(34)
+                    .map(|b| {
+                        let mut values = [0i8; BLOCK];
+                        for (v, byte) in values.iter_mut().zip(&b[2..34]) {
+                            *v = i8::from_le_bytes([*byte]);
+                        }
+                        Q8Block {
+                            scale: f16_at(b, 0),
+                            values,
+                        }
+                    })
+                    .collect();
+                if blocks.len() != expected {
+                    candle_core::bail!(
+                        "{} blocks where a {rows}×{cols} matrix has {expected}",
+                        blocks.len()
+                    );
+                }
+                return Ok(QMatrix {
+                    rows,
+                    cols,
+                    blocks: Blocks::Q8(blocks),
+                });
+            }
             _ => {
                 let values = tensor
                     .dequantize(&Device::Cpu)?
