@@ -3,9 +3,12 @@
 //! `tokenizer.json`, pooling as `1_Pooling/config.json` says (mean over the tokens unless it
 //! says otherwise), and vectors scaled to unit length.
 
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::Config;
 use serde::Deserialize;
@@ -113,13 +116,7 @@ impl EmbeddingModel {
             }
         };
         let weights_path = dir.join("model.safetensors");
-        let tensors =
-            candle_core::safetensors::load(&weights_path, &Device::Cpu).map_err(|err| {
-                LoadError::Corrupt {
-                    path: weights_path.clone(),
-                    why: format!("its tensors do not read: {err}"),
-                }
-            })?;
+        let tensors = read_safetensors(&weights_path)?;
         let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
         let bert = Bert::load(vb, &config).map_err(|err| LoadError::Corrupt {
             path: weights_path.clone(),
@@ -240,6 +237,97 @@ impl EmbeddingModel {
         }
         Ok(())
     }
+}
+
+/// Reads a safetensors file tensor by tensor, each straight into the buffer its f32 tensor
+/// keeps, so loading takes the model's size in memory rather than twice it (candle's loader
+/// reads the whole file before copying each tensor out of it).
+fn read_safetensors(path: &Path) -> Result<HashMap<String, Tensor>, LoadError> {
+    #[derive(Deserialize)]
+    struct Entry {
+        dtype: String,
+        shape: Vec<usize>,
+        data_offsets: [u64; 2],
+    }
+    let corrupt = |why: String| LoadError::Corrupt {
+        path: path.to_owned(),
+        why,
+    };
+    let io = |source| LoadError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = File::open(path).map_err(io)?;
+    let file_len = file.metadata().map_err(io)?.len();
+    let mut len_bytes = [0u8; 8];
+    file.read_exact(&mut len_bytes).map_err(io)?;
+    let header_len = u64::from_le_bytes(len_bytes);
+    if header_len > file_len.saturating_sub(8) || header_len > 100 << 20 {
+        return Err(corrupt(format!(
+            "its header claims {header_len} bytes; it is not a safetensors file, or is truncated"
+        )));
+    }
+    let mut header = vec![0u8; header_len as usize];
+    file.read_exact(&mut header).map_err(io)?;
+    let mut entries: HashMap<String, serde_json::Value> = serde_json::from_slice(&header)
+        .map_err(|err| corrupt(format!("its header does not read: {err}")))?;
+    entries.remove("__metadata__");
+    let data_start = 8 + header_len;
+    let mut tensors = HashMap::with_capacity(entries.len());
+    for (name, entry) in entries {
+        let entry: Entry = serde_json::from_value(entry)
+            .map_err(|err| corrupt(format!("tensor {name}'s entry does not read: {err}")))?;
+        let count: usize = entry.shape.iter().product();
+        let width = match entry.dtype.as_str() {
+            "F32" => 4,
+            "F16" | "BF16" => 2,
+            // Integer tensors are buffers saved with the weights (BERT's `position_ids`),
+            // which the encoder does not read.
+            "I64" | "I32" | "I16" | "I8" | "U64" | "U32" | "U16" | "U8" | "BOOL" => continue,
+            other => {
+                return Err(LoadError::Unsupported {
+                    path: path.to_owned(),
+                    why: format!("tensor {name} is {other}; kai reads F32, F16 and BF16 weights"),
+                });
+            }
+        };
+        let [start, end] = entry.data_offsets;
+        if end.checked_sub(start) != Some((count * width) as u64) || data_start + end > file_len {
+            return Err(corrupt(format!(
+                "tensor {name} ({:?}, {}) does not fit bytes {start}..{end} of the data; the \
+                 file may be truncated",
+                entry.shape, entry.dtype
+            )));
+        }
+        file.seek(SeekFrom::Start(data_start + start)).map_err(io)?;
+        let values = if width == 4 {
+            let mut values = vec![0f32; count];
+            file.read_exact(bytemuck::cast_slice_mut(&mut values))
+                .map_err(io)?;
+            // The file is little-endian, as is every CPU kai builds for but a few.
+            values
+                .iter_mut()
+                .for_each(|v| *v = f32::from_bits(u32::from_le(v.to_bits())));
+            values
+        } else {
+            let mut bytes = vec![0u8; count * 2];
+            file.read_exact(&mut bytes).map_err(io)?;
+            let halves = bytes.chunks_exact(2).map(|b| [b[0], b[1]]);
+            if entry.dtype == "F16" {
+                halves
+                    .map(|b| half::f16::from_le_bytes(b).to_f32())
+                    .collect()
+            } else {
+                halves
+                    .map(|b| half::bf16::from_le_bytes(b).to_f32())
+                    .collect()
+            }
+        };
+        let tensor = Tensor::from_vec(values, entry.shape, &Device::Cpu)
+            .map_err(|err| corrupt(format!("tensor {name}: {err}")))?;
+        tensors.insert(name, tensor);
+    }
+    Ok(tensors)
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, LoadError> {

@@ -625,6 +625,28 @@ fn the_bert_encoder_agrees_with_candles_reference_bert() {
     }
 }
 
+#[test]
+fn a_truncated_or_foreign_safetensors_file_is_refused_naming_it() {
+    let tiny = TinyStore::new();
+    let dir = tiny.dir.path().join(EMBED);
+    let weights = dir.join("model.safetensors");
+    let bytes = std::fs::read(&weights).unwrap();
+    std::fs::write(&weights, &bytes[..bytes.len() - 100]).unwrap();
+    let err = kai_local::EmbeddingModel::load(&dir).unwrap_err();
+    assert!(matches!(err, LoadError::Corrupt { .. }), "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("model.safetensors") && message.contains("truncated"),
+        "{message}"
+    );
+
+    std::fs::write(&weights, b"this is not a safetensors file at all").unwrap();
+    let message = kai_local::EmbeddingModel::load(&dir)
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("model.safetensors"), "{message}");
+}
+
 #[tokio::test]
 async fn batched_embeddings_match_one_by_one() {
     let tiny = TinyStore::new();
