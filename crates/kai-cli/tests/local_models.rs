@@ -38,6 +38,9 @@ fn serve(kai: &Kai, models: &std::path::Path) -> Server {
     kai.create_admin("alice");
     let mut command = kai.command(&["serve", "--bind", "127.0.0.1:0"]);
     command.env("KAI_LOCAL_MODELS_DIR", models);
+    // `kai chat` sets no answer limit and samples (temperature > 0): an answer that never
+    // reaches its end token would run to the model's 8,192-token context. 1,024 bounds it.
+    command.env("KAI_LOCAL_CONTEXT_SIZE", "1024");
     Server::spawn(command)
 }
 
