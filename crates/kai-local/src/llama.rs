@@ -27,6 +27,16 @@ pub(crate) struct LlamaConfig {
 }
 
 impl LlamaConfig {
+    /// Values per token in each layer's key (and value) cache: every key/value head.
+    fn kv_width(&self) -> usize {
+        self.kv_heads * self.head_dim
+    }
+
+    /// Values per token of the stacked query, key and value projections.
+    fn qkv_width(&self) -> usize {
+        self.embedding + 2 * self.kv_width()
+    }
+
     fn read(file: &GgufFile) -> Result<LlamaConfig, LoadError> {
         let meta = file.metadata();
         let architecture = meta.str("general.architecture")?;
@@ -119,7 +129,7 @@ impl Llama {
     pub(crate) fn load(file: &mut GgufFile, positions: usize) -> Result<Llama, LoadError> {
         let config = LlamaConfig::read(file)?;
         let width = config.embedding;
-        let kv_width = config.kv_heads * config.head_dim;
+        let kv_width = config.kv_width();
         let embeddings = load_matrix(file, "token_embd.weight", None, width)?;
         let vocab = embeddings.rows();
         // Models with tied embeddings (SmolLM2 among them) have no output matrix: the
@@ -232,16 +242,10 @@ impl Llama {
                 self.vocab()
             );
         }
-        let LlamaConfig {
-            embedding: width,
-            kv_heads,
-            head_dim,
-            rms_eps,
-            ..
-        } = self.config;
-        let kv_width = kv_heads * head_dim;
-        let qkv_width = width + 2 * kv_width;
-        let eps = rms_eps as f32;
+        let width = self.config.embedding;
+        let kv_width = self.config.kv_width();
+        let qkv_width = self.config.qkv_width();
+        let eps = self.config.rms_eps as f32;
         cache.reserve(start + count, self.positions);
 
         let mut x = vec![0f32; count * width];
@@ -334,8 +338,8 @@ impl Llama {
             head_dim,
             ..
         } = self.config;
-        let kv_width = kv_heads * head_dim;
-        let qkv_width = width + 2 * kv_width;
+        let kv_width = self.config.kv_width();
+        let qkv_width = self.config.qkv_width();
         let count = qkv.len() / qkv_width;
         let group = heads / kv_heads;
         let scale = 1.0 / (head_dim as f32).sqrt();
@@ -404,7 +408,7 @@ impl Llama {
     /// An empty cache for one sequence of this model.
     pub(crate) fn new_cache(&self) -> KvCache {
         KvCache {
-            kv_width: self.config.kv_heads * self.config.head_dim,
+            kv_width: self.config.kv_width(),
             len: 0,
             layers: (0..self.config.layers)
                 .map(|_| LayerCache {

@@ -147,34 +147,25 @@ fn the_forward_pass_agrees_with_candles_reference_llama() {
     // A prompt in two pieces, then one token: every path through the attention.
     let split = tokens.len() / 2;
     model.feed(&mut sequence, &tokens[..split]).unwrap();
+    let mut reference_logits = |ids: &[u32], start: usize| {
+        let input = Tensor::new(ids, &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
+        reference
+            .forward(&input, start)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
+    };
     let ours = model.feed(&mut sequence, &tokens[split..]).unwrap();
-    let input = Tensor::new(tokens.as_slice(), &Device::Cpu)
-        .unwrap()
-        .unsqueeze(0)
-        .unwrap();
-    let theirs = reference
-        .forward(&input, 0)
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1::<f32>()
-        .unwrap();
-    assert_logits_agree(&ours, &theirs);
+    assert_logits_agree(&ours, &reference_logits(&tokens, 0));
 
     let next = tiny_id("o");
     let ours = model.feed(&mut sequence, &[next]).unwrap();
-    let input = Tensor::new(&[next], &Device::Cpu)
-        .unwrap()
-        .unsqueeze(0)
-        .unwrap();
-    let theirs = reference
-        .forward(&input, tokens.len())
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1::<f32>()
-        .unwrap();
-    assert_logits_agree(&ours, &theirs);
+    assert_logits_agree(&ours, &reference_logits(&[next], tokens.len()));
 }
 
 fn assert_logits_agree(ours: &[f32], theirs: &[f32]) {
