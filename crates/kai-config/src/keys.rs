@@ -247,6 +247,48 @@ pub const KEYS: &[Key] = &[
         "Hugging Face endpoint that `hf:OWNER/REPO` models are fetched from.",
     ),
     key(
+        "vault.key_file",
+        Text,
+        "unset",
+        "File holding a key (32 random bytes or 64 hex digits) that unlocks the vault at start without a passphrase, for unattended servers; `kai vault init --key-file` writes one.",
+    ),
+    key(
+        "vault.passphrase_file",
+        Text,
+        "unset",
+        "File whose first line is the vault passphrase, read instead of a prompt: for scripts, and for a server to unlock at start.",
+    ),
+    key(
+        "vault.kdf_memory",
+        Text,
+        "64MiB",
+        "Argon2id memory per passphrase derivation (at least 19MiB, OWASP's minimum), for vaults created or re-keyed from now on; each vault records its own parameters.",
+    ),
+    key(
+        "vault.kdf_iterations",
+        Integer,
+        "3",
+        "Argon2id passes over that memory (at least 2).",
+    ),
+    key(
+        "vault.kdf_parallelism",
+        Integer,
+        "1",
+        "Argon2id lanes (1 to 16).",
+    ),
+    key(
+        "audit.checkpoint_entries",
+        Integer,
+        "10000",
+        "Sign a checkpoint (a Merkle tree head over the whole log) once this many entries were appended since the last.",
+    ),
+    key(
+        "audit.checkpoint_interval",
+        Text,
+        "1m",
+        "...or once this long has passed since the last with any entry appended.",
+    ),
+    key(
         "client.url",
         Text,
         "http://<bind>",

@@ -28,8 +28,8 @@ pub use gateway::{
 };
 pub use keys::{KEYS, Key, KeyKind, find as find_key, reference_markdown};
 pub use settings::{
-    AuthSettings, ClientSettings, DatabaseSettings, HttpSettings, LocalSettings, LogFormat,
-    LogSettings, Settings,
+    AuditSettings, AuthSettings, ClientSettings, DatabaseSettings, HttpSettings, LocalSettings,
+    LogFormat, LogSettings, Settings, VaultSettings,
 };
 pub use values::{DatabaseKind, DatabaseUrl, REDACTED, Secret};
 
@@ -41,8 +41,8 @@ pub const CONFIG_ENV_VAR: &str = "KAI_CONFIG";
 const TOOLING_PREFIXES: [&str; 3] = ["KAI_TEST_", "KAI_CI_", "KAI_BENCH_"];
 
 /// The sections of the file, each a TOML table.
-const SECTIONS: [&str; 7] = [
-    "log", "database", "http", "auth", "gateway", "local", "client",
+const SECTIONS: [&str; 9] = [
+    "log", "database", "http", "auth", "gateway", "local", "vault", "audit", "client",
 ];
 
 /// The lists of tables in the file, taken whole: `[[providers]]`, `[[models]]`, `[[prices]]`.
@@ -278,9 +278,10 @@ pub fn load(sources: &Sources) -> Result<Loaded, ConfigError> {
     for (key, value, origin) in overlay {
         let value = match (key.as_str(), value) {
             ("data_dir", _) => toml::Value::String(data_dir.display().to_string()),
-            ("local.models_dir", toml::Value::String(dir)) => {
-                toml::Value::String(expand_home(&dir, env).display().to_string())
-            }
+            (
+                "local.models_dir" | "vault.key_file" | "vault.passphrase_file",
+                toml::Value::String(dir),
+            ) => toml::Value::String(expand_home(&dir, env).display().to_string()),
             (_, value) => value,
         };
         set_path(&mut merged, &key, value);
@@ -466,6 +467,33 @@ fn validate(settings: &Settings, origins: &HashMap<String, Origin>) -> Result<()
     }
     if settings.auth.client_failure_limit == 0 {
         return Err(invalid("auth.client_failure_limit", "must be at least 1"));
+    }
+    if settings.vault.kdf_memory < ByteSize::mib(19) {
+        return Err(invalid(
+            "vault.kdf_memory",
+            "must be at least 19MiB, OWASP's minimum for Argon2id",
+        ));
+    }
+    if settings.vault.kdf_memory > ByteSize::gib(4) {
+        return Err(invalid("vault.kdf_memory", "must be at most 4GiB"));
+    }
+    if settings.vault.kdf_iterations < 2 {
+        return Err(invalid(
+            "vault.kdf_iterations",
+            "must be at least 2, OWASP's minimum for Argon2id",
+        ));
+    }
+    if !(1..=16).contains(&settings.vault.kdf_parallelism) {
+        return Err(invalid("vault.kdf_parallelism", "must be from 1 to 16"));
+    }
+    if settings.audit.checkpoint_entries == 0 {
+        return Err(invalid("audit.checkpoint_entries", "must be at least 1"));
+    }
+    if settings.audit.checkpoint_interval.is_zero() {
+        return Err(invalid(
+            "audit.checkpoint_interval",
+            "must be longer than zero",
+        ));
     }
     if settings.http.max_body_size.as_u64() < 1024 {
         return Err(invalid("http.max_body_size", "must be at least 1 KiB"));

@@ -35,6 +35,10 @@ pub struct Settings {
     pub gateway: GatewaySettings,
     /// Models that run inside kai, on the CPU, and where they are kept.
     pub local: LocalSettings,
+    /// The vault that keeps secrets and the node's keys.
+    pub vault: VaultSettings,
+    /// The signed audit log.
+    pub audit: AuditSettings,
     /// How `kai login` and `kai chat` reach a server. Left out of `config show` when unset:
     /// a server has no use for it.
     #[serde(default, skip_serializing_if = "ClientSettings::is_unset")]
@@ -128,6 +132,36 @@ pub struct AuthSettings {
     /// asks on every request. Revocations made through this process apply at once.
     #[serde(with = "duration")]
     pub api_key_cache: Duration,
+}
+
+/// The vault: how its master key is unlocked, and how hard a passphrase is stretched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultSettings {
+    /// A file holding a key (32 random bytes, or 64 hex digits) that unlocks the vault without
+    /// a passphrase: for servers that must start unattended. Keep it off the database's disk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
+    /// A file whose first line is the passphrase: for scripts, instead of a prompt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Argon2id memory per passphrase derivation, for vaults created or re-keyed from now on.
+    pub kdf_memory: ByteSize,
+    /// Argon2id passes over that memory.
+    pub kdf_iterations: u32,
+    /// Argon2id lanes.
+    pub kdf_parallelism: u32,
+}
+
+/// The audit log's signed checkpoints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// A checkpoint is signed once this many entries have been appended since the last one.
+    pub checkpoint_entries: u64,
+    /// ...or once this much time has passed with any entry appended since the last one.
+    #[serde(with = "duration")]
+    pub checkpoint_interval: Duration,
 }
 
 /// How the command-line client (`kai login`, `kai chat`) reaches a kai server.
@@ -233,6 +267,17 @@ impl Settings {
                 context_size: 0,
                 pypi_index: Url::parse("https://pypi.org/simple/").expect("a valid URL"),
                 huggingface_url: Url::parse("https://huggingface.co/").expect("a valid URL"),
+            },
+            vault: VaultSettings {
+                key_file: None,
+                passphrase_file: None,
+                kdf_memory: ByteSize::mib(64),
+                kdf_iterations: 3,
+                kdf_parallelism: 1,
+            },
+            audit: AuditSettings {
+                checkpoint_entries: 10_000,
+                checkpoint_interval: Duration::from_secs(60),
             },
             client: ClientSettings::default(),
             providers: Vec::new(),

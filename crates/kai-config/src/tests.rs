@@ -332,6 +332,8 @@ fn documented_defaults_are_the_real_ones() {
                 "auth.token_secret",
                 "client.url",
                 "client.api_key",
+                "vault.key_file",
+                "vault.passphrase_file",
             ]
             .contains(&key.path)
         })
@@ -360,6 +362,7 @@ fn every_key_is_a_field_and_every_field_a_key() {
             ("client.api_key", _) => "kai_0123456789",
             ("local.pypi_index" | "local.huggingface_url", _) => "http://127.0.0.1:9/",
             ("local.models_dir", _) => "/srv/kai-models",
+            ("vault.kdf_memory", _) => "32 MiB",
             ("log.format", _) => "json",
             // Must stay below gateway.retry_max_delay's default.
             ("gateway.retry_base_delay", _) => "1s",
@@ -385,6 +388,8 @@ fn every_key_is_a_field_and_every_field_a_key() {
         url: Some("http://127.0.0.1:1".parse().unwrap()),
         api_key: Some(Secret::new("kai_x".into())),
     };
+    settings.vault.key_file = Some("/k".into());
+    settings.vault.passphrase_file = Some("/p".into());
     let table = toml::Table::try_from(settings).unwrap();
     let mut leaves = Vec::new();
     collect_leaves(&table, "", &mut leaves);

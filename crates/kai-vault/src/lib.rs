@@ -1,0 +1,3 @@
+//! kai's trust core.
+
+pub mod crypto;
