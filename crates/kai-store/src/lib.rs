@@ -8,6 +8,7 @@
 //! `migrations/`, applied at start and never edited once released.
 
 mod api_keys;
+mod audit;
 mod catalog;
 mod conversations;
 mod migrations;
@@ -18,6 +19,7 @@ mod sessions;
 pub mod testing;
 mod usage;
 mod users;
+mod vault;
 
 use kai_config::{DatabaseKind, DatabaseSettings, DatabaseUrl};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -26,11 +28,13 @@ use sqlx::{ConnectOptions, Connection, PgPool, SqlitePool};
 use std::str::FromStr;
 
 pub use api_keys::NewApiKey;
+pub use audit::{AuditFilter, AuditHead, AuditRow, CheckpointRow};
 pub use catalog::{CatalogEntry, CatalogKind};
 pub use conversations::{ConversationRecord, NewMessage, StoredMessage};
 pub use sessions::{NewSession, RotateOutcome, Session};
 pub use usage::{USAGE_ROWS_PER_INSERT, UsageFilter, UsageGroup, UsageRecord, UsageTotals};
 pub use users::{LoginAttempt, NewUser, UserRecord, UserUpdate};
+pub use vault::{DataKeyRecord, KeyringRecord, RotatedKeyring, SecretRecord, UnlockerRecord};
 
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -318,6 +322,19 @@ fn prepare_private_file(path: &std::path::Path) -> Result<(), String> {
         }
         Err(err) => Err(format!("cannot create {}: {err}", path.display())),
     }
+}
+
+/// A place where the tests that kill kai in the middle of a change do so: with the
+/// `crash-points` feature, the process aborts here (no unwinding, no destructors, no flushing:
+/// as `kill -9` would) when `KAI_TEST_CRASH_AT` names `point`. Without the feature it is nothing.
+#[inline]
+pub fn crash_point(point: &str) {
+    #[cfg(feature = "crash-points")]
+    if std::env::var("KAI_TEST_CRASH_AT").is_ok_and(|at| at == point) {
+        std::process::abort();
+    }
+    #[cfg(not(feature = "crash-points"))]
+    let _ = point;
 }
 
 /// Unix milliseconds, as the schema stores time.

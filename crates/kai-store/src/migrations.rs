@@ -22,13 +22,13 @@ macro_rules! migrations {
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| {
     Migrator::with_migrations(migrations!(
-        "sqlite": 1 "0001_accounts", 2 "0002_gateway"
+        "sqlite": 1 "0001_accounts", 2 "0002_gateway", 3 "0003_vault_audit"
     ))
 });
 
 static POSTGRES: LazyLock<Migrator> = LazyLock::new(|| {
     Migrator::with_migrations(migrations!(
-        "postgres": 1 "0001_accounts", 2 "0002_gateway"
+        "postgres": 1 "0001_accounts", 2 "0002_gateway", 3 "0003_vault_audit"
     ))
 });
 

@@ -12,6 +12,8 @@ pub(crate) trait Columns {
     fn int(&self, column: &str) -> Result<i64, sqlx::Error>;
     fn opt_int(&self, column: &str) -> Result<Option<i64>, sqlx::Error>;
     fn flag(&self, column: &str) -> Result<bool, sqlx::Error>;
+    fn blob(&self, column: &str) -> Result<Vec<u8>, sqlx::Error>;
+    fn opt_blob(&self, column: &str) -> Result<Option<Vec<u8>>, sqlx::Error>;
 }
 
 macro_rules! columns_for {
@@ -30,6 +32,12 @@ macro_rules! columns_for {
                 self.try_get(column)
             }
             fn flag(&self, column: &str) -> Result<bool, sqlx::Error> {
+                self.try_get(column)
+            }
+            fn blob(&self, column: &str) -> Result<Vec<u8>, sqlx::Error> {
+                self.try_get(column)
+            }
+            fn opt_blob(&self, column: &str) -> Result<Option<Vec<u8>>, sqlx::Error> {
                 self.try_get(column)
             }
         }

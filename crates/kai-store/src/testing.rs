@@ -139,3 +139,54 @@ impl Drop for TestDatabase {
         let _ = cleanup.join();
     }
 }
+
+/// What an attacker holding the database file could do, for tests that check kai notices.
+impl Store {
+    /// Runs `sql` as it is and returns the rows it changed.
+    ///
+    /// # Panics
+    /// If the statement fails.
+    pub async fn tamper(&self, sql: &str) -> u64 {
+        crate::with_pool!(self, |pool| {
+            pool.execute(sqlx::AssertSqlSafe(sql.to_owned()))
+                .await
+                .unwrap_or_else(|err| panic!("{sql}: {err}"))
+                .rows_affected()
+        })
+    }
+
+    /// Flips bit `bit` (modulo its length) of the blob in `table.column` on the row where
+    /// `key_column` is `key`.
+    ///
+    /// # Panics
+    /// If there is no such row or the value is empty.
+    pub async fn flip_bit(
+        &self,
+        table: &str,
+        column: &str,
+        key_column: &str,
+        key: &str,
+        bit: usize,
+    ) {
+        crate::with_pool!(self, |pool| {
+            let select =
+                format!("SELECT {column} FROM {table} WHERE CAST({key_column} AS TEXT) = $1");
+            let mut value: Vec<u8> = sqlx::query_scalar(sqlx::AssertSqlSafe(select))
+                .bind(key)
+                .fetch_one(pool)
+                .await
+                .unwrap_or_else(|err| panic!("{table}.{column} where {key_column} = {key}: {err}"));
+            assert!(!value.is_empty(), "{table}.{column} is empty");
+            let bit = bit % (value.len() * 8);
+            value[bit / 8] ^= 1 << (bit % 8);
+            let update =
+                format!("UPDATE {table} SET {column} = $1 WHERE CAST({key_column} AS TEXT) = $2");
+            sqlx::query(sqlx::AssertSqlSafe(update))
+                .bind(value)
+                .bind(key)
+                .execute(pool)
+                .await
+                .unwrap_or_else(|err| panic!("update {table}.{column}: {err}"));
+        });
+    }
+}
