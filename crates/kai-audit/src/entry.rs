@@ -1,0 +1,273 @@
+//! What an audit entry says, and its canonical form.
+
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::canonical::{NotCanonical, parse_canonical, to_canonical};
+use crate::merkle::Hash;
+
+/// How an action ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// It was done.
+    Success,
+    /// It was tried and failed (a wrong password, an upstream error).
+    Failure,
+    /// It was refused: not allowed, or the vault was locked.
+    Denied,
+}
+
+impl Outcome {
+    /// The outcome as entries write it.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Denied => "denied",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "success" => Some(Outcome::Success),
+            "failure" => Some(Outcome::Failure),
+            "denied" => Some(Outcome::Denied),
+            _ => None,
+        }
+    }
+}
+
+/// Something to record: who did what to what, and how it ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// Who acted: `user:<id>`, `node`, `cli` (the local command line), `agent:<id>`, or
+    /// `anonymous` (a failed login names the account tried in `details`).
+    pub actor: String,
+    /// What was done, dotted: `auth.login`, `secret.read`, `vault.unlock`, `config.provider.create`.
+    pub action: String,
+    /// What it was done to: `secret:node/openai`, `user:<id>`; empty when nothing in particular.
+    pub target: String,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Anything else worth keeping, as a JSON object of text, integers, booleans, arrays and
+    /// objects. Never secrets.
+    pub details: Map<String, Value>,
+}
+
+impl Event {
+    /// An event with no details.
+    pub fn new(
+        actor: impl Into<String>,
+        action: impl Into<String>,
+        target: impl Into<String>,
+        outcome: Outcome,
+    ) -> Self {
+        Self {
+            actor: actor.into(),
+            action: action.into(),
+            target: target.into(),
+            outcome,
+            details: Map::new(),
+        }
+    }
+
+    /// Adds a detail.
+    #[must_use]
+    pub fn with(mut self, name: &str, value: impl Into<Value>) -> Self {
+        self.details.insert(name.to_owned(), value.into());
+        self
+    }
+
+    /// Checks the event can be recorded: short, printable fields and canonical details.
+    pub fn check(&self) -> Result<(), NotCanonical> {
+        for (field, text, max) in [
+            ("actor", &self.actor, 256),
+            ("action", &self.action, 128),
+            ("target", &self.target, 512),
+        ] {
+            if text.len() > max || text.chars().any(char::is_control) {
+                return Err(NotCanonical(format!(
+                    "audit {field} must be at most {max} bytes with no control characters"
+                )));
+            }
+        }
+        if self.actor.is_empty() || self.action.is_empty() {
+            return Err(NotCanonical(
+                "audit entries need an actor and an action".into(),
+            ));
+        }
+        to_canonical(&Value::Object(self.details.clone())).map(drop)
+    }
+}
+
+/// An entry as it is hashed and signed: the event, its place in the log, its time, and the hash
+/// of the entry before it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// Its place in the log, from 0.
+    pub seq: u64,
+    /// When it was recorded, to the millisecond, UTC.
+    pub time: OffsetDateTime,
+    /// What happened.
+    pub event: Event,
+    /// The previous entry's leaf hash (all zeros for the first).
+    pub prev: Hash,
+}
+
+/// Hashes and times in entries: lower-case hex, and RFC 3339 in UTC with milliseconds.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+pub(crate) fn from_hex32(text: &str) -> Option<Hash> {
+    if text.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (byte, pair) in out.iter_mut().zip(text.as_bytes().chunks(2)) {
+        let pair = std::str::from_utf8(pair).ok()?;
+        if pair.bytes().any(|b| b.is_ascii_uppercase()) {
+            return None;
+        }
+        *byte = u8::from_str_radix(pair, 16).ok()?;
+    }
+    Some(out)
+}
+
+pub(crate) fn format_time(time: OffsetDateTime) -> String {
+    let time = time.to_offset(time::UtcOffset::UTC);
+    let millis = time.millisecond();
+    let whole = time.replace_nanosecond(0).unwrap_or(time);
+    let text = whole.format(&Rfc3339).unwrap_or_default();
+    // `…:SSZ` → `…:SS.mmmZ`: a fixed width, so that the canonical form is unique.
+    format!("{}.{millis:03}Z", text.trim_end_matches('Z'))
+}
+
+pub(crate) fn parse_time(text: &str) -> Option<OffsetDateTime> {
+    let time = OffsetDateTime::parse(text, &Rfc3339).ok()?;
+    (format_time(time) == text).then_some(time)
+}
+
+impl Entry {
+    /// The canonical JSON that is hashed and signed.
+    pub fn to_canonical(&self) -> Result<String, NotCanonical> {
+        to_canonical(&json!({
+            "seq": self.seq,
+            "time": format_time(self.time),
+            "actor": self.event.actor,
+            "action": self.event.action,
+            "target": self.event.target,
+            "outcome": self.event.outcome.as_str(),
+            "details": Value::Object(self.event.details.clone()),
+            "prev": hex(&self.prev),
+        }))
+    }
+
+    /// Reads an entry back from its canonical JSON, refusing anything that is not exactly what
+    /// [`to_canonical`](Self::to_canonical) writes.
+    pub fn parse(text: &str) -> Result<Self, NotCanonical> {
+        let value = parse_canonical(text)?;
+        let bad = |what: &str| NotCanonical(format!("entry field {what} is missing or malformed"));
+        let Value::Object(mut fields) = value else {
+            return Err(NotCanonical("entry is not a JSON object".into()));
+        };
+        let mut text_field = |name: &str| match fields.remove(name) {
+            Some(Value::String(text)) => Ok(text),
+            _ => Err(bad(name)),
+        };
+        let time = parse_time(&text_field("time")?).ok_or_else(|| bad("time"))?;
+        let actor = text_field("actor")?;
+        let action = text_field("action")?;
+        let target = text_field("target")?;
+        let outcome = Outcome::parse(&text_field("outcome")?).ok_or_else(|| bad("outcome"))?;
+        let prev = from_hex32(&text_field("prev")?).ok_or_else(|| bad("prev"))?;
+        let seq = fields
+            .remove("seq")
+            .and_then(|seq| seq.as_u64())
+            .ok_or_else(|| bad("seq"))?;
+        let Some(Value::Object(details)) = fields.remove("details") else {
+            return Err(bad("details"));
+        };
+        if let Some(extra) = fields.keys().next() {
+            return Err(NotCanonical(format!(
+                "entry has an unknown field {extra:?}"
+            )));
+        }
+        Ok(Entry {
+            seq,
+            time,
+            event: Event {
+                actor,
+                action,
+                target,
+                outcome,
+                details,
+            },
+            prev,
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_round_trip_through_their_canonical_form() {
+        let entry = Entry {
+            seq: 7,
+            time: OffsetDateTime::from_unix_timestamp_nanos(1_764_000_000_123_456_789).unwrap(),
+            event: Event::new(
+                "user:1",
+                "secret.read",
+                "secret:node/openai",
+                Outcome::Success,
+            )
+            .with("request_id", "r1")
+            .with("bytes", 12),
+            prev: [0xab; 32],
+        };
+        let text = entry.to_canonical().unwrap();
+        assert!(
+            text.starts_with("{\"action\":\"secret.read\",\"actor\":\"user:1\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("\"time\":\"2025-11-24T16:00:00.123Z\""),
+            "{text}"
+        );
+        let back = Entry::parse(&text).unwrap();
+        assert_eq!(back.seq, 7);
+        assert_eq!(back.to_canonical().unwrap(), text);
+        // Anything but the exact form is refused.
+        assert!(
+            Entry::parse(&text.replace("2025-11-24T16:00:00.123Z", "2025-11-24T16:00:00.1Z"))
+                .is_err()
+        );
+        assert!(Entry::parse(&text.replace("\"success\"", "\"maybe\"")).is_err());
+        assert!(Entry::parse(&text.replacen('{', "{\"extra\":1,", 1)).is_err());
+    }
+
+    #[test]
+    fn events_are_checked() {
+        assert!(Event::new("", "x", "", Outcome::Success).check().is_err());
+        assert!(
+            Event::new("a\nb", "x", "", Outcome::Success)
+                .check()
+                .is_err()
+        );
+        assert!(
+            Event::new("a", "x", "", Outcome::Success)
+                .with("f", 0.5)
+                .check()
+                .is_err()
+        );
+        Event::new("a", "x", "", Outcome::Success)
+            .with("n", -3)
+            .check()
+            .unwrap();
+    }
+}
