@@ -237,7 +237,10 @@ async fn edits_deletions_reorderings_and_insertions_are_named() {
     let report = verify(&store3, &vault3).await;
     let (seq, _, message) = first_problem(&report);
     assert_eq!(seq, Some(3), "{report:?}");
-    assert!(message.contains("stored at 3 says it is entry 2"), "{message}");
+    assert!(
+        message.contains("stored at 3 says it is entry 2"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
