@@ -31,7 +31,7 @@ pub(crate) fn parse_canonical(text: &str) -> Result<Value, NotCanonical> {
     Ok(value)
 }
 
-fn write(value: &Value, out: &mut String) -> Result<(), NotCanonical> {
+pub(crate) fn write(value: &Value, out: &mut String) -> Result<(), NotCanonical> {
     match value {
         Value::Null => out.push_str("null"),
         Value::Bool(true) => out.push_str("true"),
@@ -55,28 +55,56 @@ fn write(value: &Value, out: &mut String) -> Result<(), NotCanonical> {
             }
             out.push(']');
         }
-        Value::Object(members) => {
-            let mut sorted: Vec<(&String, &Value)> = members.iter().collect();
-            sorted.sort_by(|(a, _), (b, _)| a.encode_utf16().cmp(b.encode_utf16()));
-            out.push('{');
-            for (i, (name, member)) in sorted.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                push_string(name, out);
-                out.push(':');
-                write(member, out)?;
-            }
-            out.push('}');
-        }
+        Value::Object(members) => write_object(members, out)?,
     }
     Ok(())
 }
 
-fn push_string(text: &str, out: &mut String) {
-    // serde_json escapes exactly as RFC 8785 asks: `"`, `\` and control characters (with the
-    // short forms \b \f \n \r \t, else \u00xx in lower case), nothing else.
-    out.push_str(&Value::String(text.to_owned()).to_string());
+/// Writes an object's members sorted by their names' UTF-16 code units.
+pub(crate) fn write_object(
+    members: &serde_json::Map<String, Value>,
+    out: &mut String,
+) -> Result<(), NotCanonical> {
+    let mut sorted: Vec<(&String, &Value)> = members.iter().collect();
+    sorted.sort_by(|(a, _), (b, _)| a.encode_utf16().cmp(b.encode_utf16()));
+    out.push('{');
+    for (i, (name, member)) in sorted.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_string(name, out);
+        out.push(':');
+        write(member, out)?;
+    }
+    out.push('}');
+    Ok(())
+}
+
+/// Writes `text` as a JSON string escaped as RFC 8785 asks: `"`, `\` and control characters
+/// (with the short forms \b \f \n \r \t, else \u00xx in lower case), nothing else.
+pub(crate) fn push_string(text: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let byte = c as u32 as usize;
+                out.push_str("\\u00");
+                out.push(char::from(HEX[byte >> 4]));
+                out.push(char::from(HEX[byte & 0xf]));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 #[cfg(test)]

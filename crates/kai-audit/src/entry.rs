@@ -1,10 +1,10 @@
 //! What an audit entry says, and its canonical form.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::canonical::{NotCanonical, parse_canonical, to_canonical};
+use crate::canonical::{NotCanonical, push_string, write_object};
 use crate::merkle::Hash;
 
 /// How an action ended.
@@ -98,7 +98,7 @@ impl Event {
                 "audit entries need an actor and an action".into(),
             ));
         }
-        to_canonical(&Value::Object(self.details.clone())).map(drop)
+        write_object(&self.details, &mut String::new())
     }
 }
 
@@ -118,7 +118,13 @@ pub struct Entry {
 
 /// Hashes and times in entries: lower-case hex, and RFC 3339 in UTC with milliseconds.
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 0xf)]));
+    }
+    out
 }
 
 pub(crate) fn from_hex32(text: &str) -> Option<Hash> {
@@ -151,24 +157,35 @@ pub(crate) fn parse_time(text: &str) -> Option<OffsetDateTime> {
 }
 
 impl Entry {
-    /// The canonical JSON that is hashed and signed.
+    /// The canonical JSON that is hashed and signed. Written directly, members already in
+    /// canonical order, since every append and every verification computes it.
     pub fn to_canonical(&self) -> Result<String, NotCanonical> {
-        to_canonical(&json!({
-            "seq": self.seq,
-            "time": format_time(self.time),
-            "actor": self.event.actor,
-            "action": self.event.action,
-            "target": self.event.target,
-            "outcome": self.event.outcome.as_str(),
-            "details": Value::Object(self.event.details.clone()),
-            "prev": hex(&self.prev),
-        }))
+        let mut out = String::with_capacity(256);
+        out.push_str("{\"action\":");
+        push_string(&self.event.action, &mut out);
+        out.push_str(",\"actor\":");
+        push_string(&self.event.actor, &mut out);
+        out.push_str(",\"details\":");
+        write_object(&self.event.details, &mut out)?;
+        out.push_str(",\"outcome\":\"");
+        out.push_str(self.event.outcome.as_str());
+        out.push_str("\",\"prev\":\"");
+        out.push_str(&hex(&self.prev));
+        out.push_str("\",\"seq\":");
+        out.push_str(&self.seq.to_string());
+        out.push_str(",\"target\":");
+        push_string(&self.event.target, &mut out);
+        out.push_str(",\"time\":\"");
+        out.push_str(&format_time(self.time));
+        out.push_str("\"}");
+        Ok(out)
     }
 
     /// Reads an entry back from its canonical JSON, refusing anything that is not exactly what
     /// [`to_canonical`](Self::to_canonical) writes.
     pub fn parse(text: &str) -> Result<Self, NotCanonical> {
-        let value = parse_canonical(text)?;
+        let value: Value = serde_json::from_str(text)
+            .map_err(|err| NotCanonical(format!("not JSON: {err}")))?;
         let bad = |what: &str| NotCanonical(format!("entry field {what} is missing or malformed"));
         let Value::Object(mut fields) = value else {
             return Err(NotCanonical("entry is not a JSON object".into()));
@@ -195,7 +212,7 @@ impl Entry {
                 "entry has an unknown field {extra:?}"
             )));
         }
-        Ok(Entry {
+        let entry = Entry {
             seq,
             time,
             event: Event {
@@ -206,7 +223,13 @@ impl Entry {
                 details,
             },
             prev,
-        })
+        };
+        // Written back, it must be the very text given: nothing reordered, spaced or escaped
+        // otherwise.
+        if entry.to_canonical()? != text {
+            return Err(NotCanonical("entry is not in canonical form".into()));
+        }
+        Ok(entry)
     }
 }
 

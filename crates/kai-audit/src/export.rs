@@ -60,25 +60,24 @@ pub async fn verify_store(store: &Store, key: VerifyingKey) -> Result<Report, Au
         .map(Checkpoint::from_row)
         .collect::<Result<_, _>>()?;
     let mut verifier = Verifier::new(key, checkpoints.iter().map(|c| c.size));
-    // Paging by seq, not by the head's size: rows past the head, or a head that was cut back,
-    // are read and judged too.
-    let mut from: u64 = 0;
-    loop {
-        let page = kai_store::AuditFilter {
-            after_seq: from.checked_sub(1),
-            limit: u32::try_from(PAGE).unwrap_or(u32::MAX),
-            ..Default::default()
-        };
-        let rows = store.audit_entries(&page).await?;
-        let Some(last) = rows.last() else { break };
-        from = last.seq + 1;
-        let verifier_rows = rows;
-        verifier = tokio::task::spawn_blocking(move || {
-            verifier.push(&verifier_rows);
+    // Pages by seq, not by the head's size, so that rows past the head are judged too; the
+    // next page is read while the last one is checked.
+    let page = |after: Option<u64>| kai_store::AuditFilter {
+        after_seq: after,
+        limit: u32::try_from(PAGE).unwrap_or(u32::MAX),
+        ..Default::default()
+    };
+    let mut rows = store.audit_entries(&page(None)).await?;
+    while let Some(last) = rows.last().map(|row| row.seq) {
+        let check = tokio::task::spawn_blocking(move || {
+            verifier.push(&rows);
             verifier
-        })
-        .await
-        .map_err(|err| AuditError::Damaged(format!("verification stopped: {err}")))?;
+        });
+        let next = page(Some(last));
+        let (checked, next) = tokio::join!(check, store.audit_entries(&next));
+        verifier =
+            checked.map_err(|err| AuditError::Damaged(format!("verification stopped: {err}")))?;
+        rows = next?;
     }
     Ok(
         tokio::task::spawn_blocking(move || verifier.finish(&checkpoints))

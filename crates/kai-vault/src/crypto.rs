@@ -222,23 +222,73 @@ impl VerifyingKey {
             .map_err(|_| CryptoError::Signature)
     }
 
-    /// Checks many signatures by this key at once, about twice as fast as one by one. On
-    /// failure, says only that some signature is bad: check them one by one to find it.
+    /// Checks many signatures by this key at once: one multiscalar multiplication over the
+    /// signatures' `R` points and this key, instead of a double one per signature (the
+    /// ed25519-dalek batch verifier repeats the key once per signature, which costs twice as
+    /// much when, as in the audit log, every signature is by one key).
+    ///
+    /// With random 128-bit weights `z_i`, it checks the cofactored equation
+    /// `8·([Σ z_i s_i]B − Σ z_i R_i − [Σ z_i k_i]A) = 0`, refusing non-canonical `s` and
+    /// small-order `R` and keys as [`verify`](Self::verify) does. A batch with a bad signature
+    /// passes with probability about 2^-128. On failure it says only that some signature is
+    /// bad: check them one by one to find which.
     pub fn verify_batch(
         &self,
         messages: &[&[u8]],
         signatures: &[Signature],
     ) -> Result<(), CryptoError> {
+        use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+        use curve25519_dalek::scalar::Scalar;
+        use curve25519_dalek::traits::{IsIdentity as _, VartimeMultiscalarMul as _};
+        use sha2::{Digest as _, Sha512};
+
         if messages.len() != signatures.len() {
             return Err(CryptoError::Malformed("batch"));
         }
-        let signatures: Vec<ed25519_dalek::Signature> = signatures
-            .iter()
-            .map(ed25519_dalek::Signature::from_bytes)
-            .collect();
-        let keys = vec![self.0; messages.len()];
-        ed25519_dalek::verify_batch(messages, &signatures, &keys)
-            .map_err(|_| CryptoError::Signature)
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let key_bytes = self.0.to_bytes();
+        let key = CompressedEdwardsY(key_bytes)
+            .decompress()
+            .filter(|point| !point.is_small_order())
+            .ok_or(CryptoError::Signature)?;
+        let mut points = Vec::with_capacity(messages.len() + 1);
+        let mut weights = Vec::with_capacity(messages.len() + 1);
+        let mut base_weight = Scalar::ZERO;
+        let mut key_weight = Scalar::ZERO;
+        for (message, signature) in messages.iter().zip(signatures) {
+            let (r_bytes, s_bytes) = signature.split_at(32);
+            let r_bytes: [u8; 32] = r_bytes.try_into().map_err(|_| CryptoError::Signature)?;
+            let s_bytes: [u8; 32] = s_bytes.try_into().map_err(|_| CryptoError::Signature)?;
+            let r = CompressedEdwardsY(r_bytes)
+                .decompress()
+                .filter(|point| !point.is_small_order())
+                .ok_or(CryptoError::Signature)?;
+            let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes))
+                .ok_or(CryptoError::Signature)?;
+            let mut hash = Sha512::new();
+            hash.update(r_bytes);
+            hash.update(key_bytes);
+            hash.update(message);
+            let k = Scalar::from_bytes_mod_order_wide(&hash.finalize().into());
+            let mut z = [0u8; 32];
+            rand::fill(&mut z[..16]);
+            let z = Scalar::from_bytes_mod_order(z);
+            base_weight += z * s;
+            key_weight += z * k;
+            points.push(r);
+            weights.push(z);
+        }
+        points.push(key);
+        weights.push(key_weight);
+        let sum = EdwardsPoint::vartime_multiscalar_mul(&weights, &points);
+        let check = EdwardsPoint::mul_base(&base_weight) - sum;
+        if check.mul_by_cofactor().is_identity() {
+            Ok(())
+        } else {
+            Err(CryptoError::Signature)
+        }
     }
 
     /// The key as a `did:key` (W3C DID method `key`): `did:key:z6Mk…`.

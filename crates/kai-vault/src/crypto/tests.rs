@@ -214,6 +214,39 @@ fn flip(bytes: &mut [u8], bit: usize) {
     bytes[bit / 8] ^= 1 << (bit % 8);
 }
 
+#[test]
+fn batches_verify_and_name_no_bad_signature_as_good() {
+    let key = SigningKey::generate();
+    let public = key.verifying_key();
+    let messages: Vec<Vec<u8>> = (0..200)
+        .map(|i| format!("entry {i}").into_bytes())
+        .collect();
+    let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+    let mut signatures: Vec<Signature> = messages.iter().map(|m| key.sign(m)).collect();
+    public.verify_batch(&refs, &signatures).unwrap();
+    public.verify_batch(&[], &[]).unwrap();
+    assert!(public.verify_batch(&refs[..2], &signatures[..1]).is_err());
+    // One bad signature anywhere fails the batch: a flipped bit, another key's, another
+    // message's, a non-canonical s.
+    for i in [0, 57, 199] {
+        let saved = signatures[i];
+        signatures[i][40] ^= 4;
+        assert!(public.verify_batch(&refs, &signatures).is_err());
+        signatures[i] = SigningKey::generate().sign(&messages[i]);
+        assert!(public.verify_batch(&refs, &signatures).is_err());
+        signatures[i] = key.sign(b"something else");
+        assert!(public.verify_batch(&refs, &signatures).is_err());
+        signatures[i][32..].copy_from_slice(&[0xff; 32]);
+        assert!(public.verify_batch(&refs, &signatures).is_err());
+        signatures[i] = saved;
+    }
+    // Messages swapped between signatures.
+    let mut swapped = refs.clone();
+    swapped.swap(3, 4);
+    assert!(public.verify_batch(&swapped, &signatures).is_err());
+    public.verify_batch(&refs, &signatures).unwrap();
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
