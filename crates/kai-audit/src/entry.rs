@@ -184,8 +184,8 @@ impl Entry {
     /// Reads an entry back from its canonical JSON, refusing anything that is not exactly what
     /// [`to_canonical`](Self::to_canonical) writes.
     pub fn parse(text: &str) -> Result<Self, NotCanonical> {
-        let value: Value = serde_json::from_str(text)
-            .map_err(|err| NotCanonical(format!("not JSON: {err}")))?;
+        let value: Value =
+            serde_json::from_str(text).map_err(|err| NotCanonical(format!("not JSON: {err}")))?;
         let bad = |what: &str| NotCanonical(format!("entry field {what} is missing or malformed"));
         let Value::Object(mut fields) = value else {
             return Err(NotCanonical("entry is not a JSON object".into()));

@@ -79,11 +79,9 @@ pub async fn verify_store(store: &Store, key: VerifyingKey) -> Result<Report, Au
             checked.map_err(|err| AuditError::Damaged(format!("verification stopped: {err}")))?;
         rows = next?;
     }
-    Ok(
-        tokio::task::spawn_blocking(move || verifier.finish(&checkpoints))
-            .await
-            .map_err(|err| AuditError::Damaged(format!("verification stopped: {err}")))?,
-    )
+    tokio::task::spawn_blocking(move || verifier.finish(&checkpoints))
+        .await
+        .map_err(|err| AuditError::Damaged(format!("verification stopped: {err}")))
 }
 
 /// Writes the whole log to `out`; returns the number of entries written.

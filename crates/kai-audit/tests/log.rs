@@ -43,7 +43,7 @@ async fn unlocked_vault(store: &Store) -> Vault {
 fn event(i: usize) -> Event {
     Event::new(
         format!("user:{}", i % 3),
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             "secret.read"
         } else {
             "auth.login"

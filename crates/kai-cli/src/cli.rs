@@ -67,6 +67,156 @@ pub(crate) enum Command {
     /// Pull, list, check and remove the models that run on this machine (local.models_dir)
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// The vault that keeps secrets and the node's keys: create, unlock, lock, re-key
+    #[command(subcommand)]
+    Vault(VaultCommand),
+    /// Secrets in the vault: yours on a server, or the node's (provider keys named vault:NAME)
+    #[command(subcommand)]
+    Secret(SecretCommand),
+    /// The node's identity: its did:key and public keys
+    #[command(subcommand)]
+    Identity(IdentityCommand),
+    /// The signed audit log: verify it, export it
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// Where a vault or secret command works: the local data directory, or a running server.
+#[derive(Debug, Args)]
+pub(crate) struct TrustTarget {
+    /// Work on a running server (client.url, else the one `kai login` stored, else http://BIND)
+    /// instead of the local data directory
+    #[arg(long)]
+    pub(crate) server: bool,
+    /// The server to work on (implies --server)
+    #[arg(long, value_name = "URL")]
+    pub(crate) url: Option<String>,
+}
+
+impl TrustTarget {
+    /// Whether the command goes to a server.
+    pub(crate) fn remote(&self) -> bool {
+        self.server || self.url.is_some()
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum VaultCommand {
+    /// Create the vault and the node's identity. The passphrase is asked for twice (or read
+    /// from vault.passphrase_file)
+    Init {
+        /// Also create a key file that unlocks the vault without a passphrase, for unattended
+        /// servers (set vault.key_file to it); it is never overwritten
+        #[arg(long, value_name = "PATH")]
+        key_file: Option<std::path::PathBuf>,
+        /// Only the key file unlocks the vault: no passphrase
+        #[arg(long, requires = "key_file")]
+        no_passphrase: bool,
+    },
+    /// Show whether the vault exists, how it unlocks and whether a server holds it unlocked
+    Status {
+        #[command(flatten)]
+        target: TrustTarget,
+        #[command(flatten)]
+        output: JsonArg,
+    },
+    /// Unlock a running server's vault with the passphrase
+    Unlock {
+        #[command(flatten)]
+        target: TrustTarget,
+    },
+    /// Lock a running server's vault: it forgets its keys until unlocked
+    Lock {
+        #[command(flatten)]
+        target: TrustTarget,
+    },
+    /// Change the passphrase (rewraps the master key; no secret is rewritten)
+    Passwd,
+    /// Replace the master key (rewraps every data key; no secret is rewritten). Asks for every
+    /// unlocker's key
+    Rotate,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SecretOwner {
+    /// A user's secret (by user name) rather than the node's; local only
+    #[arg(long, value_name = "USER", conflicts_with = "node")]
+    pub(crate) user: Option<String>,
+    /// On a server: the node's secret (admins) rather than your own
+    #[arg(long)]
+    pub(crate) node: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SecretCommand {
+    /// Store a secret, or replace its value; the value is read from a prompt, or from stdin when
+    /// it is not a terminal (never from the command line)
+    Set {
+        /// The secret's name: letters, digits, `.`, `_`, `-`
+        name: String,
+        /// What it is for
+        #[arg(long)]
+        description: Option<String>,
+        #[command(flatten)]
+        owner: SecretOwner,
+        #[command(flatten)]
+        target: TrustTarget,
+    },
+    /// Print a secret's value
+    Get {
+        /// The secret's name
+        name: String,
+        #[command(flatten)]
+        owner: SecretOwner,
+        #[command(flatten)]
+        target: TrustTarget,
+    },
+    /// List secrets by name (never values)
+    List {
+        #[command(flatten)]
+        owner: SecretOwner,
+        #[command(flatten)]
+        target: TrustTarget,
+        #[command(flatten)]
+        output: JsonArg,
+    },
+    /// Delete a secret
+    Rm {
+        /// The secret's name
+        name: String,
+        #[command(flatten)]
+        owner: SecretOwner,
+        #[command(flatten)]
+        target: TrustTarget,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum IdentityCommand {
+    /// Print the node's did:key, KLP key id and key-agreement key
+    Show(JsonArg),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AuditCommand {
+    /// Check every entry, signature and checkpoint; name the first broken entry
+    Verify {
+        /// Verify an export file instead of the local database, offline
+        #[arg(long, value_name = "FILE")]
+        file: Option<std::path::PathBuf>,
+        /// The node's did:key to verify against (with --file) [default: the local node's, else
+        /// the one the file names]
+        #[arg(long, value_name = "DID")]
+        key: Option<String>,
+        #[command(flatten)]
+        output: JsonArg,
+    },
+    /// Write the whole log as a file that verifies offline with the node's public key
+    Export {
+        /// Where to write [default: stdout]
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<std::path::PathBuf>,
+    },
 }
 
 /// The end of `kai chat --help`: its ways of use are easier shown than described.

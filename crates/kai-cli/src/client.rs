@@ -153,6 +153,88 @@ impl Client {
             .await
     }
 
+    /// `GET /api/v1/vault`.
+    pub(crate) async fn vault_status(&self) -> anyhow::Result<kai_proto::VaultStatus> {
+        self.call(Method::GET, "/api/v1/vault", None::<&()>).await
+    }
+
+    /// `POST /api/v1/vault/unlock`.
+    pub(crate) async fn vault_unlock(
+        &self,
+        passphrase: &kai_vault::Passphrase,
+    ) -> anyhow::Result<()> {
+        let body = kai_proto::VaultPassphraseRequest {
+            passphrase: passphrase.expose().to_owned().into(),
+        };
+        self.call_empty(Method::POST, "/api/v1/vault/unlock", Some(&body))
+            .await
+    }
+
+    /// `POST /api/v1/vault/lock`.
+    pub(crate) async fn vault_lock(&self) -> anyhow::Result<()> {
+        self.call_empty(Method::POST, "/api/v1/vault/lock", None::<&()>)
+            .await
+    }
+
+    /// `GET /api/v1/secrets?scope=…`.
+    pub(crate) async fn list_secrets(
+        &self,
+        scope: &str,
+    ) -> anyhow::Result<Vec<kai_proto::SecretInfo>> {
+        self.call(
+            Method::GET,
+            &format!("/api/v1/secrets?scope={scope}"),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// `GET /api/v1/secrets/{name}?scope=…`.
+    pub(crate) async fn get_secret(
+        &self,
+        scope: &str,
+        name: &str,
+    ) -> anyhow::Result<kai_proto::SecretWithValue> {
+        self.call(
+            Method::GET,
+            &format!("/api/v1/secrets/{name}?scope={scope}"),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// `PUT /api/v1/secrets/{name}?scope=…`.
+    pub(crate) async fn put_secret(
+        &self,
+        scope: &str,
+        name: &str,
+        value: &kai_vault::SecretValue,
+        description: Option<String>,
+    ) -> anyhow::Result<()> {
+        let body = kai_proto::PutSecretRequest {
+            value: value.expose().to_owned().into(),
+            description,
+        };
+        let _: kai_proto::SecretInfo = self
+            .call(
+                Method::PUT,
+                &format!("/api/v1/secrets/{name}?scope={scope}"),
+                Some(&body),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// `DELETE /api/v1/secrets/{name}?scope=…`.
+    pub(crate) async fn delete_secret(&self, scope: &str, name: &str) -> anyhow::Result<()> {
+        self.call_empty(
+            Method::DELETE,
+            &format!("/api/v1/secrets/{name}?scope={scope}"),
+            None::<&()>,
+        )
+        .await
+    }
+
     /// `GET /api/v1/me`.
     pub(crate) async fn me(&self) -> anyhow::Result<Me> {
         self.call(Method::GET, "/api/v1/me", None::<&()>).await

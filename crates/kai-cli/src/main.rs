@@ -9,6 +9,7 @@ mod input;
 mod lock;
 mod logging;
 mod output;
+mod trust;
 
 use std::process::ExitCode;
 

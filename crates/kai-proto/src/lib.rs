@@ -13,6 +13,7 @@ mod gateway;
 mod local;
 pub mod openai;
 mod problem;
+mod trust;
 
 pub use accounts::{
     ApiKey, AuthMethod, ChangePasswordRequest, CreateApiKeyRequest, CreateUserRequest,
@@ -28,6 +29,11 @@ pub use gateway::{
 };
 pub use local::{LocalModel, LocalModelFile, PullLocalModelRequest};
 pub use problem::{FieldError, PROBLEM_CONTENT_TYPE, Problem};
+pub use trust::{
+    AuditCheckpoint, AuditEntry, AuditPage, ConsistencyProof, InclusionProof, KdfParams,
+    NodeIdentity, PutSecretRequest, SecretInfo, SecretWithValue, VaultPassphraseRequest,
+    VaultStatus,
+};
 
 use serde::Serialize;
 use utoipa::ToSchema;

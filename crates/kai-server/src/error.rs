@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
+use kai_audit::AuditError;
 use kai_auth::AuthError;
 use kai_core::InvalidInput;
 use kai_gateway::GatewayError;
@@ -18,6 +19,7 @@ use kai_models::router::RouteErrorKind;
 use kai_models::store::StoreError as ModelStoreError;
 use kai_proto::FieldError;
 use kai_store::StoreError;
+use kai_vault::VaultError;
 
 /// The prefix of every problem `type`.
 pub const PROBLEM_TYPE_PREFIX: &str = "urn:kai:problem:";
@@ -199,6 +201,69 @@ impl IntoResponse for ApiError {
             errors: self.errors,
         });
         response
+    }
+}
+
+impl From<VaultError> for ApiError {
+    fn from(err: VaultError) -> Self {
+        let detail = err.to_string();
+        match err {
+            VaultError::NotInitialized => ApiError::new(
+                StatusCode::CONFLICT,
+                "vault-not-initialized",
+                "Vault not initialised",
+                detail,
+            ),
+            VaultError::AlreadyInitialized => ApiError::new(
+                StatusCode::CONFLICT,
+                "vault-initialized",
+                "Vault already initialised",
+                detail,
+            ),
+            VaultError::Locked => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "vault-locked",
+                "Vault locked",
+                "the vault is locked; an admin unlocks it with `kai vault unlock --url …` (or the \
+                 server starts with vault.key_file or vault.passphrase_file)",
+            ),
+            VaultError::WrongKey(_) | VaultError::NoSuchUnlocker(_) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "vault-wrong-key",
+                "Wrong passphrase",
+                detail,
+            ),
+            VaultError::TooManyAttempts(wait) => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "vault-too-many-attempts",
+                "Too many attempts",
+                detail,
+            )
+            .with_retry_after(wait),
+            VaultError::WeakPassphrase(_) => ApiError::invalid_field("passphrase", detail),
+            VaultError::InvalidName(_) => ApiError::bad_request(detail),
+            VaultError::InvalidValue(_) => ApiError::invalid_field("value", detail),
+            VaultError::Changed => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", "Conflict", detail)
+            }
+            VaultError::Store(store) => store.into(),
+            VaultError::KeyFile(_) | VaultError::LastUnlocker | VaultError::Corrupt(_) => {
+                ApiError::internal(&detail)
+            }
+        }
+    }
+}
+
+impl From<AuditError> for ApiError {
+    fn from(err: AuditError) -> Self {
+        match err {
+            AuditError::Store(store) => store.into(),
+            AuditError::OutOfRange(detail) => ApiError::bad_request(detail),
+            AuditError::Invalid(detail) => ApiError::bad_request(detail.to_string()),
+            AuditError::Locked => VaultError::Locked.into(),
+            // The action an entry records must not be reported done without its entry.
+            other => ApiError::internal(&other),
+        }
     }
 }
 

@@ -26,10 +26,12 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
 use axum::serve::ListenerExt;
+use kai_audit::AuditLog;
 use kai_auth::Accounts;
 use kai_config::HttpSettings;
 use kai_gateway::Gateway;
 use kai_models::store::{Fetcher, ModelStore};
+use kai_vault::Vault;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::Modify;
@@ -49,6 +51,8 @@ pub struct AppState(Arc<Services>);
 #[derive(Debug)]
 pub struct Services {
     accounts: Arc<Accounts>,
+    vault: Vault,
+    audit: AuditLog,
     gateway: Gateway,
     metrics: Metrics,
     http: HttpSettings,
@@ -71,14 +75,18 @@ impl AppState {
     #[must_use]
     pub fn new(
         accounts: Arc<Accounts>,
+        trust: (Vault, AuditLog),
         gateway: Gateway,
         http: HttpSettings,
         models: ModelStore,
         fetcher: Fetcher,
     ) -> Self {
         let metrics = Metrics::new(gateway.metrics());
+        let (vault, audit) = trust;
         Self(Arc::new(Services {
             accounts,
+            vault,
+            audit,
             gateway,
             metrics,
             http,
@@ -98,6 +106,18 @@ impl AppState {
     #[must_use]
     pub fn gateway(&self) -> &Gateway {
         &self.gateway
+    }
+
+    /// The vault.
+    #[must_use]
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    /// The audit log.
+    #[must_use]
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
     }
 }
 

@@ -1,20 +1,25 @@
 //! One module per command. Each loads what it needs and nothing more: `config show` never
 //! touches the database, `user` never opens a port, `login` and `chat` only talk to a server
-//! over HTTP, `models` only touches the model store and the registries models come from.
+//! over HTTP, `models` only touches the model store and the registries models come from;
+//! `vault`, `secret`, `identity` and `audit` work on the database (or, with `--server`, talk to a
+//! server).
 
+mod audit;
 mod chat;
 mod config;
 mod connect;
 mod login;
 mod models;
 mod openapi;
+mod secret;
 mod serve;
 mod user;
+mod vault;
 
 use anyhow::Context;
 use kai_config::{Environment, Flag, Loaded, Sources};
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, SecretCommand, VaultCommand};
 use crate::logging;
 
 /// Runs the command the user asked for.
@@ -32,6 +37,17 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
     let url = match &cli.command {
         Command::Login(args) => args.server.url.as_ref(),
         Command::Chat(args) => args.server.url.as_ref(),
+        Command::Vault(
+            VaultCommand::Status { target, .. }
+            | VaultCommand::Unlock { target }
+            | VaultCommand::Lock { target },
+        ) => target.url.as_ref(),
+        Command::Secret(
+            SecretCommand::Set { target, .. }
+            | SecretCommand::Get { target, .. }
+            | SecretCommand::List { target, .. }
+            | SecretCommand::Rm { target, .. },
+        ) => target.url.as_ref(),
         _ => None,
     };
     if let Some(url) = url {
@@ -74,6 +90,22 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Models(command) => {
             quiet_logging(&loaded, cli.global.log_level.is_some())?;
             runtime()?.block_on(models::run(&loaded.settings, &sources.env, command))
+        }
+        Command::Vault(command) => {
+            quiet_logging(&loaded, cli.global.log_level.is_some())?;
+            runtime()?.block_on(vault::run(&loaded.settings, &sources.env, command))
+        }
+        Command::Secret(command) => {
+            quiet_logging(&loaded, cli.global.log_level.is_some())?;
+            runtime()?.block_on(secret::run(&loaded.settings, &sources.env, command))
+        }
+        Command::Identity(command) => {
+            quiet_logging(&loaded, cli.global.log_level.is_some())?;
+            runtime()?.block_on(vault::identity(&loaded.settings, command))
+        }
+        Command::Audit(command) => {
+            quiet_logging(&loaded, cli.global.log_level.is_some())?;
+            runtime()?.block_on(audit::run(&loaded.settings, command))
         }
     }
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use kai_audit::AuditLog;
 use kai_auth::Accounts;
 use kai_config::{DatabaseKind, Environment, Loaded};
 use kai_gateway::{Gateway, LocalModels};
@@ -11,6 +12,7 @@ use kai_local::{LocalOptions, LocalProvider};
 use kai_models::store::{Fetcher, ModelStore};
 use kai_server::AppState;
 use kai_store::Store;
+use kai_vault::Vault;
 
 use crate::lock::DataDirLock;
 
@@ -39,6 +41,9 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
 
     let store = Store::connect(&settings.database_url, &settings.database).await?;
     let accounts = Arc::new(Accounts::new(store.clone(), settings.auth.clone()).await?);
+    let vault = Vault::new(store.clone(), &settings.vault);
+    let audit = AuditLog::new(store.clone(), vault.clone(), &settings.audit);
+    crate::trust::unlock_at_start(&vault, &audit, &settings.vault).await?;
     let local = if settings.local.enabled {
         let models = ModelStore::new(&settings.local.models_dir);
         let runtime = LocalProvider::new(
@@ -96,6 +101,7 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
     let fetcher = Fetcher::new(&settings.local, &Environment::from_process())?;
     let app = kai_server::app(AppState::new(
         accounts,
+        (vault, audit.clone()),
         gateway.clone(),
         settings.http.clone(),
         ModelStore::new(&settings.local.models_dir),
@@ -106,6 +112,10 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
     catalog.abort();
     // Usage records are written in batches; the last ones go before the pool closes.
     gateway.flush().await;
+    // A last checkpoint, so that a verifier sees every entry committed to.
+    if let Err(err) = audit.checkpoint().await {
+        tracing::debug!(error = %err, "no checkpoint at shutdown");
+    }
     // Requests cut off at the end of the grace period may still hold connections; do not wait
     // on them for long.
     if tokio::time::timeout(POOL_CLOSE_TIMEOUT, store.close())

@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use http::StatusCode;
+use kai_audit::{Event, Outcome};
 use kai_auth::TokenPair;
 use kai_proto::{LoginRequest, LogoutRequest, Problem, RefreshRequest, TokenResponse};
 use utoipa_axum::router::OpenApiRouter;
@@ -45,11 +46,31 @@ async fn login(
     Client(client): Client,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    let pair = state
+    let address = client.addr.map(|addr| addr.to_string()).unwrap_or_default();
+    let result = state
         .accounts
         .login(&request.username, request.password.expose(), client)
-        .await?;
-    Ok(token_response(pair))
+        .await;
+    // Every login is recorded, failed ones under the name that was tried.
+    let event = match &result {
+        Ok(_) => {
+            let user = state.accounts.user_by_name(&request.username).await?;
+            Event::new(
+                format!("user:{}", user.id),
+                "auth.login",
+                format!("user:{}", user.id),
+                Outcome::Success,
+            )
+        }
+        Err(err) => Event::new("anonymous", "auth.login", "", Outcome::Failure)
+            .with(
+                "username",
+                request.username.chars().take(64).collect::<String>(),
+            )
+            .with("reason", err.to_string()),
+    };
+    state.audit().record(event.with("client", address)).await?;
+    Ok(token_response(result?))
 }
 
 /// Exchanges a refresh token for a new access token and a new refresh token.

@@ -9,6 +9,7 @@ pub(crate) mod local_models;
 pub(crate) mod me;
 pub(crate) mod openai;
 pub(crate) mod operations;
+pub(crate) mod trust;
 pub(crate) mod usage;
 pub(crate) mod users;
 
@@ -30,5 +31,9 @@ pub(crate) fn all() -> OpenApiRouter<AppState> {
         .nest("/api/v1/usage", usage::router())
         .nest("/api/v1/conversations", conversations::router())
         .nest("/api/v1/local-models", local_models::router())
+        .nest("/api/v1/vault", trust::vault())
+        .nest("/api/v1/identity", trust::identity())
+        .nest("/api/v1/secrets", trust::secrets())
+        .nest("/api/v1/audit", trust::audit())
         .nest("/v1", openai::router())
 }

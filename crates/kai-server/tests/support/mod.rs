@@ -50,6 +50,9 @@ impl TestServer {
         kai_models::install_tls_provider();
         let db = TestDatabase::new().await;
         let mut settings = Settings::defaults(db.dir().to_owned());
+        // OWASP's minimum: the tests derive vault keys often.
+        settings.vault.kdf_memory = kai_config::ByteSize::mib(19);
+        settings.vault.kdf_iterations = 2;
         settings.auth.token_secret = Some(kai_config::Secret::new(TOKEN_SECRET.into()));
         configure(&mut settings);
         let store = db.store().await;
@@ -58,7 +61,7 @@ impl TestServer {
                 .await
                 .unwrap(),
         );
-        let gateway = kai_gateway::Gateway::new(store, &settings, env(), None)
+        let gateway = kai_gateway::Gateway::new(store.clone(), &settings, env(), None)
             .await
             .unwrap();
         accounts
@@ -68,8 +71,11 @@ impl TestServer {
         let fetcher = kai_models::store::Fetcher::new(&settings.local, &env())
             .unwrap()
             .with_retries(3, Duration::from_millis(10));
+        let vault = kai_vault::Vault::new(store.clone(), &settings.vault);
+        let audit = kai_audit::AuditLog::new(store.clone(), vault.clone(), &settings.audit);
         let state = AppState::new(
             accounts,
+            (vault, audit),
             gateway,
             settings.http.clone(),
             kai_models::store::ModelStore::new(&settings.local.models_dir),

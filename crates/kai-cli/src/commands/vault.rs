@@ -1,0 +1,222 @@
+//! `kai vault …` and `kai identity show`: the vault on the local database, or (status, unlock,
+//! lock) on a running server.
+
+use anyhow::bail;
+use kai_audit::{Event, Outcome};
+use kai_config::{Environment, Settings};
+use kai_vault::{KeyFileKey, UnlockKey};
+
+use crate::cli::{IdentityCommand, VaultCommand};
+use crate::commands::connect;
+use crate::output;
+use crate::trust::{self, Local};
+
+pub(crate) async fn run(
+    settings: &Settings,
+    env: &Environment,
+    command: VaultCommand,
+) -> anyhow::Result<()> {
+    match command {
+        VaultCommand::Status {
+            target,
+            output: format,
+        } if target.remote() => {
+            let client = connect::authenticated(settings, env)?;
+            let status = client.vault_status().await?;
+            print_status(&status, format.json)
+        }
+        VaultCommand::Unlock { target } => {
+            if !target.remote() {
+                bail!(
+                    "a local vault is unlocked by each command that needs it; to unlock a \
+                     running server's, add --server (or --url URL)"
+                );
+            }
+            let client = connect::authenticated(settings, env)?;
+            let passphrase = trust::passphrase(&settings.vault, "Vault passphrase: ")?;
+            client.vault_unlock(&passphrase).await?;
+            output::line(&format!("vault unlocked on {}", client.url()));
+            Ok(())
+        }
+        VaultCommand::Lock { target } => {
+            if !target.remote() {
+                bail!("only a running server holds a vault unlocked; add --server (or --url URL)");
+            }
+            let client = connect::authenticated(settings, env)?;
+            client.vault_lock().await?;
+            output::line(&format!("vault locked on {}", client.url()));
+            Ok(())
+        }
+        command => {
+            let local = Local::open(settings).await?;
+            let result = local_command(settings, &local, command).await;
+            local.close().await;
+            result
+        }
+    }
+}
+
+async fn local_command(
+    settings: &Settings,
+    local: &Local,
+    command: VaultCommand,
+) -> anyhow::Result<()> {
+    match command {
+        VaultCommand::Init {
+            key_file,
+            no_passphrase,
+        } => {
+            if local.vault.status().await?.initialized {
+                bail!("the vault is already initialised; see `kai vault status`");
+            }
+            let mut keys = Vec::new();
+            if !no_passphrase {
+                keys.push(UnlockKey::Passphrase(trust::new_passphrase(
+                    &settings.vault,
+                    "New vault passphrase: ",
+                    true,
+                )?));
+            }
+            if let Some(path) = &key_file {
+                keys.push(UnlockKey::KeyFile(KeyFileKey::create(path)?));
+            }
+            let public = local.vault.init(&keys).await?;
+            local
+                .audit
+                .record(
+                    Event::new("cli", "vault.init", "vault", Outcome::Success)
+                        .with("node", public.did()),
+                )
+                .await?;
+            output::line(&format!("vault created; this node is {}", public.did()));
+            if let Some(path) = key_file {
+                output::line(&format!(
+                    "key file written to {}: set vault.key_file (KAI_VAULT_KEY_FILE) to it for \
+                     unattended starts, and keep a copy somewhere safe",
+                    path.display()
+                ));
+            }
+            Ok(())
+        }
+        VaultCommand::Status { output: format, .. } => {
+            let status = local.vault.status().await?;
+            print_status(
+                &kai_proto::VaultStatus {
+                    initialized: status.initialized,
+                    unlocked: status.unlocked,
+                    unlockers: status.unlockers,
+                    kdf: status.kdf.map(|kdf| kai_proto::KdfParams {
+                        memory_kib: kdf.memory_kib,
+                        iterations: kdf.iterations,
+                        parallelism: kdf.parallelism,
+                    }),
+                    created_at: status.created_at,
+                    rotated_at: status.rotated_at,
+                },
+                format.json,
+            )
+        }
+        VaultCommand::Passwd => {
+            local.unlock(&settings.vault).await?;
+            let passphrase =
+                trust::new_passphrase(&settings.vault, "New vault passphrase: ", false)?;
+            local
+                .vault
+                .set_unlocker(&UnlockKey::Passphrase(passphrase))
+                .await?;
+            local
+                .audit
+                .record(Event::new("cli", "vault.passwd", "vault", Outcome::Success))
+                .await?;
+            output::line("passphrase changed");
+            Ok(())
+        }
+        VaultCommand::Rotate => {
+            local.unlock(&settings.vault).await?;
+            let status = local.vault.status().await?;
+            let mut keys = Vec::new();
+            for kind in &status.unlockers {
+                match kind.as_str() {
+                    "passphrase" => keys.push(UnlockKey::Passphrase(trust::passphrase(
+                        &settings.vault,
+                        "Vault passphrase (again, to rewrap the new key): ",
+                    )?)),
+                    _ => match &settings.vault.key_file {
+                        Some(path) => keys.push(UnlockKey::KeyFile(KeyFileKey::read(path)?)),
+                        None => bail!(
+                            "the vault also unlocks with a key file: set vault.key_file \
+                             (KAI_VAULT_KEY_FILE) to it, so that the new master key is wrapped \
+                             under it too"
+                        ),
+                    },
+                }
+            }
+            local.vault.rotate_master(&keys).await?;
+            local
+                .audit
+                .record(Event::new("cli", "vault.rotate", "vault", Outcome::Success))
+                .await?;
+            output::line("master key rotated; every data key was rewrapped");
+            Ok(())
+        }
+        VaultCommand::Unlock { .. } | VaultCommand::Lock { .. } => Ok(()),
+    }
+}
+
+fn print_status(status: &kai_proto::VaultStatus, json: bool) -> anyhow::Result<()> {
+    if json {
+        return output::json(status);
+    }
+    if !status.initialized {
+        output::line("no vault yet: create one with `kai vault init`");
+        return Ok(());
+    }
+    output::line(&format!(
+        "vault: {}; unlocks with {}",
+        if status.unlocked {
+            "unlocked"
+        } else {
+            "locked"
+        },
+        status.unlockers.join(" or ").replace('_', " ")
+    ));
+    if let Some(kdf) = &status.kdf {
+        output::line(&format!(
+            "passphrase: Argon2id, {} MiB, {} passes, {} lanes",
+            kdf.memory_kib / 1024,
+            kdf.iterations,
+            kdf.parallelism
+        ));
+    }
+    if let (Some(created), Some(rotated)) = (status.created_at, status.rotated_at) {
+        output::line(&format!(
+            "created {}; master key from {}",
+            output::timestamp(created),
+            output::timestamp(rotated)
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) async fn identity(settings: &Settings, command: IdentityCommand) -> anyhow::Result<()> {
+    let IdentityCommand::Show(format) = command;
+    let local = Local::open(settings).await?;
+    let public = local.vault.public_identity().await;
+    local.close().await;
+    let Some(public) = public? else {
+        bail!("there is no vault yet, so no identity; create one with `kai vault init`");
+    };
+    let identity = kai_proto::NodeIdentity {
+        did: public.did(),
+        kid: public.kid(),
+        agreement: public.agreement.did_key(),
+    };
+    if format.json {
+        output::json(&identity)
+    } else {
+        output::line(&format!("did:       {}", identity.did));
+        output::line(&format!("kid:       {}", identity.kid));
+        output::line(&format!("agreement: {}", identity.agreement));
+        Ok(())
+    }
+}
