@@ -570,7 +570,7 @@ impl Vault {
                 .store
                 .vault_unlock_failed(OffsetDateTime::now_utc())
                 .await?;
-            tracing::warn!(failures, kind = key.kind(), "wrong key to unlock the vault");
+            tracing::info!(failures, kind = key.kind(), "wrong key to unlock the vault");
             return Err(VaultError::WrongKey(key.kind()));
         };
         let identity = self.open_identity(&keyring, &master)?;
