@@ -97,7 +97,11 @@ async fn secrets_identity_and_a_verifiable_audit_log_from_the_command_line() {
         &["secret", "set", "openai", "sk-live-123"],
     ));
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("unexpected argument"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("unexpected argument"),
+        "{}",
+        stderr(&out)
+    );
     ok(&run_stdin(
         vault_command(
             &kai,
@@ -144,8 +148,16 @@ async fn secrets_identity_and_a_verifiable_audit_log_from_the_command_line() {
     // the next unlock signs it.
     let out = run(&mut vault_command(&kai, &file, &["audit", "verify"]));
     assert!(!out.status.success());
-    assert!(stdout(&out).contains("1 entries are not signed yet"), "{}", stdout(&out));
-    ok(&run(&mut vault_command(&kai, &file, &["secret", "get", "openai"])));
+    assert!(
+        stdout(&out).contains("1 entries are not signed yet"),
+        "{}",
+        stdout(&out)
+    );
+    ok(&run(&mut vault_command(
+        &kai,
+        &file,
+        &["secret", "get", "openai"],
+    )));
 
     // The log verifies, locally and from an export with the node's key alone.
     let verified = ok(&run(&mut vault_command(&kai, &file, &["audit", "verify"])));

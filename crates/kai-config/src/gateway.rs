@@ -123,12 +123,36 @@ pub enum CredentialRef {
     Env(String),
     /// `file:PATH`: the file's contents, surrounding whitespace trimmed.
     File(PathBuf),
+    /// `vault:NAME`: the node's secret `NAME` in kai's vault (`kai secret set NAME`).
+    Vault(String),
+}
+
+/// The node's secrets that `vault:NAME` credentials name, as whoever holds the vault read them
+/// (this crate knows no vault): the values, or why there are none.
+#[derive(Debug, Clone)]
+pub enum VaultSecrets {
+    /// The vault cannot be read: the reason, such as "the vault is locked".
+    Unavailable(String),
+    /// The secrets read, by name; a name missing here is not in the vault.
+    Open(std::collections::BTreeMap<String, Secret>),
+}
+
+impl Default for VaultSecrets {
+    fn default() -> Self {
+        VaultSecrets::Unavailable("this process has no vault".into())
+    }
 }
 
 impl CredentialRef {
-    /// Reads the credential. The error says which variable or file, never a value.
-    pub fn resolve(&self, env: &Environment) -> Result<Secret, String> {
+    /// Reads the credential. The error says which variable, file or secret, never a value.
+    pub fn resolve(&self, env: &Environment, vault: &VaultSecrets) -> Result<Secret, String> {
         match self {
+            CredentialRef::Vault(name) => match vault {
+                VaultSecrets::Open(secrets) => secrets.get(name).cloned().ok_or_else(|| {
+                    format!("the vault has no node secret `{name}`; store it with `kai secret set {name}`")
+                }),
+                VaultSecrets::Unavailable(why) => Err(format!("cannot read vault:{name}: {why}")),
+            },
             CredentialRef::Env(name) => env
                 .get(name)
                 .map(|value| Secret::new(value.trim().to_owned()))
@@ -147,6 +171,7 @@ impl fmt::Display for CredentialRef {
         match self {
             CredentialRef::Env(name) => write!(f, "env:{name}"),
             CredentialRef::File(path) => write!(f, "file:{}", path.display()),
+            CredentialRef::Vault(name) => write!(f, "vault:{name}"),
         }
     }
 }
@@ -170,13 +195,21 @@ impl FromStr for CredentialRef {
             }
             return Ok(CredentialRef::File(PathBuf::from(path)));
         }
-        if s.starts_with("vault:") {
-            return Err(
-                "`vault:` references need kai's vault, which this build does not have yet; use env:NAME or file:PATH".into(),
-            );
+        if let Some(name) = s.strip_prefix("vault:") {
+            let valid = (1..=128).contains(&name.len())
+                && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+            if !valid {
+                return Err(format!(
+                    "`vault:{name}` does not name a secret (1 to 128 letters, digits, `.`, `_` or `-`)"
+                ));
+            }
+            return Ok(CredentialRef::Vault(name.to_owned()));
         }
         // Never echo what was given: it is probably the key itself.
-        Err("must be a reference such as env:OPENAI_API_KEY or file:/path/to/key, never the key itself".into())
+        Err("must be a reference such as env:OPENAI_API_KEY, file:/path/to/key or vault:openai, never the key itself".into())
     }
 }
 
@@ -663,32 +696,53 @@ mod tests {
         assert!(err.contains("never the key itself"), "{err}");
         assert!(!err.contains("sk-live"), "{err}");
         assert!("env:BAD NAME".parse::<CredentialRef>().is_err());
-        assert!(
-            "vault:openai"
-                .parse::<CredentialRef>()
-                .unwrap_err()
-                .contains("vault")
+        assert_eq!(
+            "vault:openai".parse::<CredentialRef>(),
+            Ok(CredentialRef::Vault("openai".into()))
         );
+        for bad in ["vault:", "vault:a b", "vault:-x", "vault:a/b"] {
+            assert!(bad.parse::<CredentialRef>().is_err(), "{bad}");
+        }
     }
 
     #[test]
     fn credentials_resolve_from_the_environment_and_files() {
         let env: Environment = [("KEY", " abc ")].into_iter().collect();
+        let none = VaultSecrets::default();
         assert_eq!(
             CredentialRef::Env("KEY".into())
-                .resolve(&env)
+                .resolve(&env, &none)
                 .unwrap()
                 .expose(),
             "abc"
         );
-        let missing = CredentialRef::Env("NOPE".into()).resolve(&env).unwrap_err();
+        let missing = CredentialRef::Env("NOPE".into())
+            .resolve(&env, &none)
+            .unwrap_err();
         assert!(missing.contains("NOPE is not set"), "{missing}");
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("key");
         std::fs::write(&path, "from-file\n").unwrap();
         assert_eq!(
-            CredentialRef::File(path).resolve(&env).unwrap().expose(),
+            CredentialRef::File(path)
+                .resolve(&env, &none)
+                .unwrap()
+                .expose(),
             "from-file"
+        );
+        // vault: names a node secret; the error says why it cannot be read, never a value.
+        let open = VaultSecrets::Open([("openai".to_owned(), Secret::new("sk-1".into()))].into());
+        let openai = CredentialRef::Vault("openai".into());
+        assert_eq!(openai.resolve(&env, &open).unwrap().expose(), "sk-1");
+        let missing = CredentialRef::Vault("other".into())
+            .resolve(&env, &open)
+            .unwrap_err();
+        assert!(missing.contains("kai secret set other"), "{missing}");
+        let locked = VaultSecrets::Unavailable("the vault is locked".into());
+        let err = openai.resolve(&env, &locked).unwrap_err();
+        assert!(
+            err.contains("vault:openai") && err.contains("locked"),
+            "{err}"
         );
     }
 

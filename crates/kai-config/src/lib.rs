@@ -23,8 +23,8 @@ use std::path::{Path, PathBuf};
 pub use bytesize::ByteSize;
 pub use gateway::{
     CredentialRef, DeploymentSettings, GatewaySettings, LOCAL_PROVIDER, ModelSettings,
-    PriceSettings, ProviderKind, ProviderSettings, Strategy, check_model, check_name, check_price,
-    check_provider,
+    PriceSettings, ProviderKind, ProviderSettings, Strategy, VaultSecrets, check_model, check_name,
+    check_price, check_provider,
 };
 pub use keys::{KEYS, Key, KeyKind, find as find_key, reference_markdown};
 pub use settings::{

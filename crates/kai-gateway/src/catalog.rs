@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use futures_util::future::BoxFuture;
-use kai_config::{Environment, ModelSettings, ProviderKind, ProviderSettings};
+use kai_config::{Environment, ModelSettings, ProviderKind, ProviderSettings, VaultSecrets};
 use kai_models::chat::{ChatRequest, ChatResponse, EmbedRequest, EmbedResponse};
 use kai_models::router::{Deployment, DeploymentState, RetryPolicy, Route, Router};
 use kai_models::{ChatStream, Provider, ProviderError, ProviderSpec};
@@ -127,6 +127,7 @@ impl Builder {
         mut providers: Vec<ProviderEntry>,
         models: Vec<ModelEntry>,
         env: &Environment,
+        vault: &VaultSecrets,
         policy: RetryPolicy,
     ) -> Table {
         let mut clients: HashMap<String, Arc<dyn Provider>> = HashMap::new();
@@ -147,7 +148,7 @@ impl Builder {
                     clients.insert(name, client);
                     continue;
                 }
-                let client = match ProviderSpec::from_settings(&entry.settings, env) {
+                let client = match ProviderSpec::from_settings(&entry.settings, env, vault) {
                     Ok(spec) => {
                         let key = spec.api_key.as_ref().map(|k| k.expose().to_owned());
                         match cache.get(&name) {

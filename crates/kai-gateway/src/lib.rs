@@ -14,8 +14,8 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use kai_config::{
-    DeploymentSettings, Environment, LOCAL_PROVIDER, ModelSettings, ProviderKind, ProviderSettings,
-    Settings,
+    CredentialRef, DeploymentSettings, Environment, LOCAL_PROVIDER, ModelSettings, ProviderKind,
+    ProviderSettings, Secret, Settings, VaultSecrets,
 };
 use kai_core::{ApiKeyId, Budget, UsageId, UserId};
 use kai_models::chat::{ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, Usage};
@@ -25,6 +25,7 @@ use kai_models::{Provider, ProviderError};
 use kai_store::{
     CatalogKind, Store, StoreError, UsageFilter, UsageGroup, UsageRecord, UsageTotals,
 };
+use kai_vault::{Owner, Vault};
 use time::OffsetDateTime;
 
 use crate::accounting::{Budgets, DeploymentLabels, Prices, UsageWriter};
@@ -138,6 +139,9 @@ struct Inner {
     local_store: Option<ModelStore>,
     local_listing: std::sync::Mutex<StoreListing>,
     env: Environment,
+    /// The vault `vault:NAME` credentials are read from, and what was read at the last reload.
+    vault: Option<Vault>,
+    vault_secrets: RwLock<VaultSecrets>,
     config_providers: Vec<ProviderSettings>,
     config_models: Vec<ModelSettings>,
     started: OffsetDateTime,
@@ -166,16 +170,22 @@ impl std::fmt::Debug for Gateway {
 impl Gateway {
     /// The gateway for `settings`, with the providers and models the database holds and, when
     /// `local` is given, the local models. A configured provider whose credential cannot be
-    /// read stops the start with a message naming it; one defined through the API is kept but
-    /// marked unusable.
+    /// read stops the start with a message naming it; one defined through the API, or one whose
+    /// credential is in the vault (which may be locked at start), is kept but marked unusable
+    /// until it can be read. `vault:NAME` credentials are read from `vault`.
     pub async fn new(
         store: Store,
         settings: &Settings,
         env: Environment,
         local: Option<LocalModels>,
+        vault: Option<Vault>,
     ) -> Result<Gateway, GatewayError> {
         for provider in &settings.providers {
-            kai_models::ProviderSpec::from_settings(provider, &env).map_err(|message| {
+            if matches!(provider.api_key, Some(CredentialRef::Vault(_))) {
+                continue;
+            }
+            let none = VaultSecrets::default();
+            kai_models::ProviderSpec::from_settings(provider, &env, &none).map_err(|message| {
                 GatewayError::Invalid {
                     field: format!("providers.{}", provider.name),
                     message,
@@ -201,6 +211,8 @@ impl Gateway {
             local_store,
             local_listing: std::sync::Mutex::new(Vec::new()),
             env,
+            vault,
+            vault_secrets: RwLock::new(VaultSecrets::default()),
             config_providers: settings.providers.clone(),
             config_models: settings.models.clone(),
             started: OffsetDateTime::now_utc(),
@@ -300,10 +312,19 @@ impl Gateway {
             }
         }
         self.add_local(&mut providers, &mut models).await;
-        let table = self
+        let secrets = self.read_vault(&providers).await;
+        let table = self.inner.builder.build(
+            providers,
+            models,
+            &self.inner.env,
+            &secrets,
+            self.inner.policy,
+        );
+        *self
             .inner
-            .builder
-            .build(providers, models, &self.inner.env, self.inner.policy);
+            .vault_secrets
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = secrets;
         *self
             .inner
             .table
@@ -313,6 +334,40 @@ impl Gateway {
             .revision
             .store(revision, std::sync::atomic::Ordering::Relaxed);
         Ok(())
+    }
+
+    /// The node secrets the providers' `vault:NAME` credentials name, read now (a reload after
+    /// the vault is unlocked or a secret changes picks them up).
+    async fn read_vault(&self, providers: &[ProviderEntry]) -> VaultSecrets {
+        let names: std::collections::BTreeSet<&str> = providers
+            .iter()
+            .filter_map(|entry| match &entry.settings.api_key {
+                Some(CredentialRef::Vault(name)) => Some(name.as_str()),
+                _ => None,
+            })
+            .collect();
+        let Some(vault) = &self.inner.vault else {
+            return VaultSecrets::default();
+        };
+        let mut secrets = std::collections::BTreeMap::new();
+        for name in names {
+            match vault.get_secret(Owner::Node, name).await {
+                Ok(Some((_, value))) => {
+                    secrets.insert(name.to_owned(), Secret::new(value.expose().to_owned()));
+                }
+                Ok(None) => {}
+                Err(err) => return VaultSecrets::Unavailable(err.to_string()),
+            }
+        }
+        VaultSecrets::Open(secrets)
+    }
+
+    fn vault_snapshot(&self) -> VaultSecrets {
+        self.inner
+            .vault_secrets
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// The built-in `local` provider (listed when local models are on, or a model names it,
@@ -654,7 +709,7 @@ impl Gateway {
 
     /// Adds a provider through the API.
     pub async fn create_provider(&self, settings: ProviderSettings) -> Result<(), GatewayError> {
-        self.check_provider(&settings)?;
+        self.check_provider(&settings).await?;
         let exists = self.table().provider(&settings.name).is_some();
         self.insert_entry(CatalogKind::Provider, &settings.name, &settings, exists)
             .await
@@ -662,7 +717,7 @@ impl Gateway {
 
     /// Replaces a provider defined through the API.
     pub async fn update_provider(&self, settings: ProviderSettings) -> Result<(), GatewayError> {
-        self.check_provider(&settings)?;
+        self.check_provider(&settings).await?;
         self.replace_entry(CatalogKind::Provider, &settings.name, &settings)
             .await
     }
@@ -785,18 +840,31 @@ impl Gateway {
         }
     }
 
-    fn check_provider(&self, settings: &ProviderSettings) -> Result<(), GatewayError> {
+    async fn check_provider(&self, settings: &ProviderSettings) -> Result<(), GatewayError> {
         kai_config::check_provider(settings).map_err(|(field, message)| GatewayError::Invalid {
             field: field.to_owned(),
             message,
         })?;
         // The credential must resolve now: better refused here than failing every request.
-        kai_models::ProviderSpec::from_settings(settings, &self.inner.env).map_err(|message| {
-            GatewayError::Invalid {
+        let secrets = match &settings.api_key {
+            Some(CredentialRef::Vault(name)) => match &self.inner.vault {
+                Some(vault) => match vault.get_secret(Owner::Node, name).await {
+                    Ok(Some((_, value))) => VaultSecrets::Open(
+                        [(name.clone(), Secret::new(value.expose().to_owned()))].into(),
+                    ),
+                    Ok(None) => VaultSecrets::Open(Default::default()),
+                    Err(err) => VaultSecrets::Unavailable(err.to_string()),
+                },
+                None => VaultSecrets::default(),
+            },
+            _ => VaultSecrets::default(),
+        };
+        kai_models::ProviderSpec::from_settings(settings, &self.inner.env, &secrets).map_err(
+            |message| GatewayError::Invalid {
                 field: "api_key".into(),
                 message,
-            }
-        })?;
+            },
+        )?;
         Ok(())
     }
 
@@ -831,11 +899,15 @@ impl Gateway {
         let entry = table
             .provider(provider)
             .ok_or_else(|| GatewayError::NotFound(format!("provider `{provider}`")))?;
-        let spec = kai_models::ProviderSpec::from_settings(&entry.settings, &self.inner.env)
-            .map_err(|message| GatewayError::Invalid {
-                field: "api_key".into(),
-                message,
-            })?;
+        let spec = kai_models::ProviderSpec::from_settings(
+            &entry.settings,
+            &self.inner.env,
+            &self.vault_snapshot(),
+        )
+        .map_err(|message| GatewayError::Invalid {
+            field: "api_key".into(),
+            message,
+        })?;
         let client = kai_models::connect(&spec).map_err(|err| GatewayError::Invalid {
             field: "kind".into(),
             message: err.to_string(),

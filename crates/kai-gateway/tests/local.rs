@@ -112,6 +112,7 @@ async fn the_local_store_is_served_as_local_models() {
             provider: runtime.clone(),
             store: store.clone(),
         }),
+        None,
     )
     .await
     .unwrap();
@@ -165,9 +166,15 @@ async fn with_local_models_off_the_provider_says_so() {
         "fast",
         vec![DeploymentSettings::new(LOCAL_PROVIDER, "smollm2")],
     ));
-    let gateway = Gateway::new(db.store().await, &settings, Environment::default(), None)
-        .await
-        .unwrap();
+    let gateway = Gateway::new(
+        db.store().await,
+        &settings,
+        Environment::default(),
+        None,
+        None,
+    )
+    .await
+    .unwrap();
     let table = gateway.table();
     let problem = table.provider(LOCAL_PROVIDER).unwrap().problem.clone();
     assert!(

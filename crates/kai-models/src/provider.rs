@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
-use kai_config::{Environment, ProviderKind, ProviderSettings, Secret};
+use kai_config::{Environment, ProviderKind, ProviderSettings, Secret, VaultSecrets};
 use url::Url;
 
 use crate::chat::{ChatEvent, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse};
@@ -132,11 +132,13 @@ impl fmt::Debug for ProviderSpec {
 }
 
 impl ProviderSpec {
-    /// The spec for configured settings, reading the credential its reference names from `env`
-    /// or a file. The error names the provider and the reference, never a value.
+    /// The spec for configured settings, reading the credential its reference names from `env`,
+    /// a file or the node's `vault` secrets. The error names the provider and the reference,
+    /// never a value.
     pub fn from_settings(
         settings: &ProviderSettings,
         env: &Environment,
+        vault: &VaultSecrets,
     ) -> Result<ProviderSpec, String> {
         let base_url = settings.effective_base_url().ok_or_else(|| {
             format!(
@@ -145,7 +147,7 @@ impl ProviderSpec {
             )
         })?;
         let api_key = match &settings.api_key {
-            Some(reference) => Some(reference.resolve(env).map_err(|why| {
+            Some(reference) => Some(reference.resolve(env, vault).map_err(|why| {
                 format!(
                     "provider `{}`: cannot read its api_key ({reference}): {why}",
                     settings.name

@@ -1028,3 +1028,85 @@ async fn a_model_is_retrieved_by_name_even_with_slashes() {
         "model_not_found",
     );
 }
+
+#[tokio::test]
+async fn provider_credentials_come_from_the_vault() {
+    let (a, b) = (MockUpstream::start().await, MockUpstream::start().await);
+    let server = gateway_server(&a, &b).await;
+    let admin = server.admin_token().await;
+    let upstream = MockUpstream::start().await;
+    upstream.always(CHAT, completion("from the vault's provider"));
+    let provider = json!({"name": "vaulted", "kind": "openai-compatible",
+        "base_url": upstream.url("/v1"), "api_key": "vault:upstream-key"});
+
+    // No vault, then no such secret: refused, naming what to do.
+    let reply = server
+        .post("/api/v1/providers", Some(&admin), provider.clone())
+        .await;
+    reply.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation-failed");
+    assert!(reply.text.contains("vault:upstream-key"), "{}", reply.text);
+    let init = server
+        .post(
+            "/api/v1/vault/init",
+            Some(&admin),
+            json!({"passphrase": "correct horse battery staple"}),
+        )
+        .await;
+    assert_eq!(init.status, StatusCode::CREATED);
+    let reply = server
+        .post("/api/v1/providers", Some(&admin), provider.clone())
+        .await;
+    reply.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation-failed");
+    assert!(
+        reply.text.contains("kai secret set upstream-key"),
+        "{}",
+        reply.text
+    );
+
+    // With the node secret stored, the provider is created and calls carry the secret.
+    let stored = server
+        .send(
+            reqwest::Method::PUT,
+            "/api/v1/secrets/upstream-key?scope=node",
+            Some(&admin),
+            Some(json!({"value": "sk-from-vault"})),
+        )
+        .await;
+    assert_eq!(stored.status, StatusCode::OK, "{}", stored.text);
+    let reply = server
+        .post("/api/v1/providers", Some(&admin), provider)
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    assert_eq!(reply.body["api_key"], "vault:upstream-key");
+    let reply = server
+        .post(
+            "/api/v1/models",
+            Some(&admin),
+            json!({"name": "vaulted-model", "deployments": [{"provider": "vaulted", "model": "v-1"}]}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    let (key, _) = new_key(&server, &["read", "write"]).await;
+    let ask = json!({"model": "vaulted-model", "messages": [{"role": "user", "content": "Hi"}]});
+    let reply = server.post(CHAT, Some(&key), ask.clone()).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(
+        upstream.last_request().header("authorization"),
+        Some("Bearer sk-from-vault")
+    );
+
+    // Locked and reloaded, the provider cannot be used, and says why.
+    server
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/vault/lock",
+            Some(&admin),
+            None,
+        )
+        .await;
+    server.state.gateway().reload().await.unwrap();
+    let reply = server.post(CHAT, Some(&key), ask).await;
+    assert!(!reply.status.is_success());
+    assert!(reply.text.contains("locked"), "{}", reply.text);
+    assert!(!reply.text.contains("sk-from-vault"));
+}

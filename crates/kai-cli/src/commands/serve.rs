@@ -62,9 +62,15 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
     } else {
         None
     };
-    let gateway = Gateway::new(store.clone(), &settings, Environment::from_process(), local)
-        .await
-        .context("cannot start the model gateway")?;
+    let gateway = Gateway::new(
+        store.clone(),
+        &settings,
+        Environment::from_process(),
+        local,
+        Some(vault.clone()),
+    )
+    .await
+    .context("cannot start the model gateway")?;
     {
         let table = gateway.table();
         tracing::info!(

@@ -141,6 +141,8 @@ async fn unlock_vault(
     match state.vault.unlock(&key).await {
         Ok(_) => {
             state.audit.sign_pending().await?;
+            // Providers whose credentials are vault:NAME can now be built.
+            state.gateway.reload().await?;
             state
                 .audit
                 .record(Event::new(
@@ -323,6 +325,9 @@ async fn put_secret(
         .vault
         .put_secret(owner, &name, &value, request.description)
         .await?;
+    if owner == Owner::Node {
+        state.gateway.reload().await?;
+    }
     state
         .audit
         .record(Event::new(
@@ -353,6 +358,9 @@ async fn delete_secret(
     let owner = owner(&principal, &scope)?;
     if !state.vault.delete_secret(owner, &name).await? {
         return Err(ApiError::not_found("secret"));
+    }
+    if owner == Owner::Node {
+        state.gateway.reload().await?;
     }
     state
         .audit

@@ -61,9 +61,11 @@ impl TestServer {
                 .await
                 .unwrap(),
         );
-        let gateway = kai_gateway::Gateway::new(store.clone(), &settings, env(), None)
-            .await
-            .unwrap();
+        let vault = kai_vault::Vault::new(store.clone(), &settings.vault);
+        let gateway =
+            kai_gateway::Gateway::new(store.clone(), &settings, env(), None, Some(vault.clone()))
+                .await
+                .unwrap();
         accounts
             .create_user(ADMIN, PASSWORD, kai_core::Role::Admin)
             .await
@@ -71,7 +73,6 @@ impl TestServer {
         let fetcher = kai_models::store::Fetcher::new(&settings.local, &env())
             .unwrap()
             .with_retries(3, Duration::from_millis(10));
-        let vault = kai_vault::Vault::new(store.clone(), &settings.vault);
         let audit = kai_audit::AuditLog::new(store.clone(), vault.clone(), &settings.audit);
         let state = AppState::new(
             accounts,
