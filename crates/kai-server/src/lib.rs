@@ -119,6 +119,26 @@ impl AppState {
     pub fn audit(&self) -> &AuditLog {
         &self.audit
     }
+
+    /// Records that `principal` did `action` to `target`, successfully; durable before the
+    /// answer is sent, and the request fails if it cannot be.
+    pub(crate) async fn record(
+        &self,
+        principal: &kai_auth::Principal,
+        action: &str,
+        target: String,
+    ) -> Result<(), ApiError> {
+        let actor = format!("user:{}", principal.user.id);
+        self.audit
+            .record(kai_audit::Event::new(
+                actor,
+                action,
+                target,
+                kai_audit::Outcome::Success,
+            ))
+            .await?;
+        Ok(())
+    }
 }
 
 /// Every route of the API with its OpenAPI description, before middleware. Tests extend it with

@@ -1078,6 +1078,13 @@ async fn provider_credentials_come_from_the_vault() {
         .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
     assert_eq!(reply.body["api_key"], "vault:upstream-key");
+    // Configuration changes are in the audit log.
+    let audited = server
+        .get("/api/v1/audit?action=config.provider.create", &admin)
+        .await;
+    let entries = audited.body["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{}", audited.text);
+    assert!(entries[0]["entry"].as_str().unwrap().contains("provider:vaulted"));
     let reply = server
         .post(
             "/api/v1/models",

@@ -142,6 +142,13 @@ async fn create_provider(
     let settings = provider_settings(definition)?;
     let name = settings.name.clone();
     state.gateway.create_provider(settings).await?;
+    state
+        .record(
+            &principal,
+            "config.provider.create",
+            format!("provider:{name}"),
+        )
+        .await?;
     let table = state.gateway.table();
     let entry = table
         .provider(&name)
@@ -201,6 +208,13 @@ async fn replace_provider(
         .gateway
         .update_provider(provider_settings(definition)?)
         .await?;
+    state
+        .record(
+            &principal,
+            "config.provider.update",
+            format!("provider:{name}"),
+        )
+        .await?;
     let table = state.gateway.table();
     let entry = table
         .provider(&name)
@@ -223,6 +237,13 @@ async fn delete_provider(
 ) -> Result<StatusCode, ApiError> {
     principal.require_admin()?;
     state.gateway.delete_provider(&name).await?;
+    state
+        .record(
+            &principal,
+            "config.provider.delete",
+            format!("provider:{name}"),
+        )
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -364,6 +385,9 @@ async fn create_model(
     let settings = model_settings(definition)?;
     let name = settings.name.clone();
     state.gateway.create_model(settings).await?;
+    state
+        .record(&principal, "config.model.create", format!("model:{name}"))
+        .await?;
     let table = state.gateway.table();
     let entry = table
         .model(&name)
@@ -423,6 +447,9 @@ async fn replace_model(
         .gateway
         .update_model(model_settings(definition)?)
         .await?;
+    state
+        .record(&principal, "config.model.update", format!("model:{name}"))
+        .await?;
     let table = state.gateway.table();
     let entry = table
         .model(&name)
@@ -446,5 +473,8 @@ async fn delete_model(
 ) -> Result<StatusCode, ApiError> {
     principal.require_admin()?;
     state.gateway.delete_model(&name).await?;
+    state
+        .record(&principal, "config.model.delete", format!("model:{name}"))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

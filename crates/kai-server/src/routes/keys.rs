@@ -53,6 +53,9 @@ async fn create_key(
         .accounts
         .create_api_key(&principal, &request.name, scopes, request.expires_at)
         .await?;
+    state
+        .record(&principal, "api_key.create", format!("api_key:{}", key.id))
+        .await?;
     let location = format!("/api/v1/keys/{}", key.id);
     let body = CreatedApiKey {
         key: secret,
@@ -101,6 +104,9 @@ async fn revoke_key(
     principal.require(Scope::Write)?;
     let id: ApiKeyId = path_id(&id, "API key")?;
     state.accounts.revoke_api_key(principal.user.id, id).await?;
+    state
+        .record(&principal, "api_key.revoke", format!("api_key:{id}"))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

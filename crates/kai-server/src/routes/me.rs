@@ -60,5 +60,12 @@ async fn change_password(
             request.new_password.expose(),
         )
         .await?;
+    state
+        .record(
+            &principal,
+            "auth.password",
+            format!("user:{}", principal.user.id),
+        )
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -58,6 +58,9 @@ async fn create_user(
         .accounts
         .create_user(&request.username, request.password.expose(), role)
         .await?;
+    state
+        .record(&principal, "user.create", format!("user:{}", user.id))
+        .await?;
     let location = format!("/api/v1/users/{}", user.id);
     Ok((
         StatusCode::CREATED,
@@ -110,7 +113,11 @@ async fn update_user(
             .password
             .map(|password| password.expose().to_owned()),
     };
-    Ok(Json(state.accounts.update_user(id, changes).await?.into()))
+    let user = state.accounts.update_user(id, changes).await?;
+    state
+        .record(&principal, "user.update", format!("user:{id}"))
+        .await?;
+    Ok(Json(user.into()))
 }
 
 /// Deletes a user with everything they own. The last enabled admin cannot be deleted.
@@ -129,5 +136,8 @@ async fn delete_user(
     principal.require_admin()?;
     let id: UserId = path_id(&id, "user")?;
     state.accounts.delete_user(id).await?;
+    state
+        .record(&principal, "user.delete", format!("user:{id}"))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
