@@ -227,6 +227,17 @@ impl AuditLog {
     }
 }
 
+/// A batch built and signed against the head the writer expects the database to have when
+/// the batch's transaction runs; used only if the head is exactly that.
+struct Prebuilt {
+    base: AuditHead,
+    rows: Vec<AuditRow>,
+    head: AuditHead,
+}
+
+/// The writer: one per process. Batches are pipelined two deep: while one commits (an fsync on
+/// SQLite), the next is built and signed against the head the first will leave, so signing
+/// (most of an append's CPU) overlaps the database's work.
 async fn writer(
     store: Store,
     vault: Vault,
@@ -235,7 +246,15 @@ async fn writer(
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut since_checkpoint = Instant::now();
-    while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    let mut inflight: Option<tokio::task::JoinHandle<Option<AuditHead>>> = None;
+    let mut next_base: Option<AuditHead> = None;
+    loop {
+        if receiver.recv_many(&mut batch, MAX_BATCH).await == 0 {
+            if let Some(task) = inflight.take() {
+                let _ = task.await;
+            }
+            return;
+        }
         // Callers answered by the last commit are about to send their next events: give them
         // a turn before committing, so that one transaction (and one fsync) carries them all
         // instead of a few.
@@ -252,45 +271,111 @@ async fn writer(
             }
         }
         let identity = vault.identity().ok();
-        let events: Vec<Event> = batch.iter().map(|(event, _)| event.clone()).collect();
-        let result = store
-            .append_audit(|head| build(head, &events, identity.as_deref()))
-            .await
-            .map_err(AuditError::from)
-            .and_then(|built| built);
-        match result {
-            Ok((first, head)) => {
-                for (i, (_, reply)) in batch.drain(..).enumerate() {
-                    let _ = reply.send(Ok(first + i as u64));
+        let (events, replies): (Vec<Event>, Vec<Reply>) = batch.drain(..).unzip();
+        let base = match next_base.take() {
+            Some(base) => Some(base),
+            None => {
+                if let Some(task) = inflight.take() {
+                    finish(&store, &vault, task, policy, &mut since_checkpoint).await;
                 }
-                let Some(identity) = identity else { continue };
-                if head.unsigned_from.is_some()
-                    && let Err(err) = sign_pending(&store, &vault).await
-                {
-                    tracing::error!(error = %err, "cannot sign audit entries appended while locked");
-                }
-                let last = store
-                    .audit_checkpoints()
-                    .await
-                    .ok()
-                    .and_then(|rows| rows.last().map(|row| row.size))
-                    .unwrap_or(0);
-                let due = head.size >= last + policy.entries
-                    || (head.size > last && since_checkpoint.elapsed() >= policy.interval);
-                if due {
-                    since_checkpoint = Instant::now();
-                    if let Err(err) = make_checkpoint(&store, &identity).await {
-                        tracing::error!(error = %err, "cannot sign an audit checkpoint");
-                    }
-                }
+                store.audit_head().await.ok()
             }
-            Err(err) => {
-                tracing::error!(error = %err, entries = batch.len(), "cannot append to the audit log");
-                let message = err.to_string();
-                for (_, reply) in batch.drain(..) {
-                    let _ = reply.send(Err(AuditError::Damaged(message.clone())));
-                }
+        };
+        let prebuilding = base.map(|base| {
+            let events = events.clone();
+            let identity = identity.clone();
+            tokio::task::spawn_blocking(move || {
+                let (rows, head, built) = build(&base, &events, identity.as_deref());
+                built.ok().map(|_| Prebuilt { base, rows, head })
+            })
+        });
+        if let Some(task) = inflight.take() {
+            finish(&store, &vault, task, policy, &mut since_checkpoint).await;
+        }
+        let prebuilt = match prebuilding {
+            Some(task) => task.await.ok().flatten(),
+            None => None,
+        };
+        next_base = prebuilt.as_ref().map(|prebuilt| prebuilt.head.clone());
+        inflight = Some(tokio::spawn(commit(
+            store.clone(),
+            events,
+            identity,
+            prebuilt,
+            replies,
+        )));
+    }
+}
+
+/// Appends one batch, answering its callers once it is durable; the head it left, if it did.
+async fn commit(
+    store: Store,
+    events: Vec<Event>,
+    identity: Option<Arc<Identity>>,
+    prebuilt: Option<Prebuilt>,
+    replies: Vec<Reply>,
+) -> Option<AuditHead> {
+    let result = store
+        .append_audit(|head| match prebuilt {
+            Some(prebuilt) if prebuilt.base == *head => {
+                let first = head.size;
+                let new_head = prebuilt.head.clone();
+                (prebuilt.rows, prebuilt.head, Ok((first, new_head)))
             }
+            // Another process appended meanwhile (or the last batch failed): build on the
+            // head as it is.
+            _ => build(head, &events, identity.as_deref()),
+        })
+        .await
+        .map_err(AuditError::from)
+        .and_then(|built| built);
+    match result {
+        Ok((first, head)) => {
+            for (i, reply) in replies.into_iter().enumerate() {
+                let _ = reply.send(Ok(first + i as u64));
+            }
+            Some(head)
+        }
+        Err(err) => {
+            tracing::error!(error = %err, entries = replies.len(), "cannot append to the audit log");
+            let message = err.to_string();
+            for reply in replies {
+                let _ = reply.send(Err(AuditError::Damaged(message.clone())));
+            }
+            None
+        }
+    }
+}
+
+/// After a batch committed: signs what waited for the vault, and a checkpoint when one is due.
+async fn finish(
+    store: &Store,
+    vault: &Vault,
+    task: tokio::task::JoinHandle<Option<AuditHead>>,
+    policy: CheckpointPolicy,
+    since_checkpoint: &mut Instant,
+) {
+    let Ok(Some(head)) = task.await else { return };
+    let Ok(identity) = vault.identity() else {
+        return;
+    };
+    if head.unsigned_from.is_some()
+        && let Err(err) = sign_pending(store, vault).await
+    {
+        tracing::error!(error = %err, "cannot sign audit entries appended while locked");
+    }
+    let last = store
+        .audit_checkpoints()
+        .await
+        .ok()
+        .and_then(|rows| rows.last().map(|row| row.size))
+        .unwrap_or(0);
+    let due = head.size >= last + policy.entries
+        || (head.size > last && since_checkpoint.elapsed() >= policy.interval);
+    if due {
+        *since_checkpoint = Instant::now();
+        if let Err(err) = make_checkpoint(store, &identity).await {
+            tracing::error!(error = %err, "cannot sign an audit checkpoint");
         }
     }
 }

@@ -15,7 +15,7 @@ use kai_vault::crypto::{Signature, VerifyingKey};
 use rayon::prelude::*;
 
 use crate::canonical::{NotCanonical, parse_canonical};
-use crate::entry::{Entry, from_hex32, parse_time};
+use crate::entry::{Entry, from_hex32};
 use crate::log::Checkpoint;
 use crate::merkle::{self, Frontier, Hash};
 
@@ -57,6 +57,11 @@ impl Report {
     pub fn is_intact(&self) -> bool {
         self.problems.is_empty() && self.unsigned == 0
     }
+}
+
+/// Unix milliseconds: the precision entries and the `created_at` column keep.
+fn millis(time: time::OffsetDateTime) -> i128 {
+    time.unix_timestamp_nanos() / 1_000_000
 }
 
 /// Checks entries fed in order, then checkpoints.
@@ -161,8 +166,7 @@ impl Verifier {
                     }
                     if entry.event.actor != row.actor
                         || entry.event.action != row.action
-                        || Some(entry.time)
-                            != parse_time(&crate::entry::format_time(row.created_at))
+                        || millis(entry.time) != millis(row.created_at)
                     {
                         self.problem(
                             seq,
