@@ -1,5 +1,7 @@
 //! What an audit entry says, and its canonical form.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -156,6 +158,26 @@ pub(crate) fn parse_time(text: &str) -> Option<OffsetDateTime> {
     (format_time(time) == text).then_some(time)
 }
 
+/// An entry as it is parsed: every field required, none other allowed.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEntry<'a> {
+    #[serde(borrow)]
+    action: Cow<'a, str>,
+    #[serde(borrow)]
+    actor: Cow<'a, str>,
+    details: Map<String, Value>,
+    #[serde(borrow)]
+    outcome: Cow<'a, str>,
+    #[serde(borrow)]
+    prev: Cow<'a, str>,
+    seq: u64,
+    #[serde(borrow)]
+    target: Cow<'a, str>,
+    #[serde(borrow)]
+    time: Cow<'a, str>,
+}
+
 impl Entry {
     /// The canonical JSON that is hashed and signed. Written directly, members already in
     /// canonical order, since every append and every verification computes it.
@@ -184,34 +206,20 @@ impl Entry {
     /// Reads an entry back from its canonical JSON, refusing anything that is not exactly what
     /// [`to_canonical`](Self::to_canonical) writes.
     pub fn parse(text: &str) -> Result<Self, NotCanonical> {
-        let value: Value =
-            serde_json::from_str(text).map_err(|err| NotCanonical(format!("not JSON: {err}")))?;
-        let bad = |what: &str| NotCanonical(format!("entry field {what} is missing or malformed"));
-        let Value::Object(mut fields) = value else {
-            return Err(NotCanonical("entry is not a JSON object".into()));
-        };
-        let mut text_field = |name: &str| match fields.remove(name) {
-            Some(Value::String(text)) => Ok(text),
-            _ => Err(bad(name)),
-        };
-        let time = parse_time(&text_field("time")?).ok_or_else(|| bad("time"))?;
-        let actor = text_field("actor")?;
-        let action = text_field("action")?;
-        let target = text_field("target")?;
-        let outcome = Outcome::parse(&text_field("outcome")?).ok_or_else(|| bad("outcome"))?;
-        let prev = from_hex32(&text_field("prev")?).ok_or_else(|| bad("prev"))?;
-        let seq = fields
-            .remove("seq")
-            .and_then(|seq| seq.as_u64())
-            .ok_or_else(|| bad("seq"))?;
-        let Some(Value::Object(details)) = fields.remove("details") else {
-            return Err(bad("details"));
-        };
-        if let Some(extra) = fields.keys().next() {
-            return Err(NotCanonical(format!(
-                "entry has an unknown field {extra:?}"
-            )));
-        }
+        // Straight into the fields (strings borrowed where they need no unescaping): a
+        // verifier parses every entry of the log.
+        let raw: RawEntry<'_> = serde_json::from_str(text)
+            .map_err(|err| NotCanonical(format!("not an entry as kai writes them: {err}")))?;
+        let bad = |what: &str| NotCanonical(format!("entry field {what} is malformed"));
+        let time = parse_time(&raw.time).ok_or_else(|| bad("time"))?;
+        let outcome = Outcome::parse(&raw.outcome).ok_or_else(|| bad("outcome"))?;
+        let prev = from_hex32(&raw.prev).ok_or_else(|| bad("prev"))?;
+        let (seq, details) = (raw.seq, raw.details);
+        let (actor, action, target) = (
+            raw.actor.into_owned(),
+            raw.action.into_owned(),
+            raw.target.into_owned(),
+        );
         let entry = Entry {
             seq,
             time,

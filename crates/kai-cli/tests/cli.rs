@@ -316,6 +316,38 @@ async fn json_logs_never_contain_secrets() {
         .send()
         .await
         .unwrap();
+    // The vault: its passphrase (right and wrong) and a secret's value, written and read.
+    let vault_passphrase = "a vault passphrase nobody logs";
+    let vault_value = "sk-vault-value-never-logged";
+    for (path, body) in [
+        ("/api/v1/vault/init", serde_json::json!({"passphrase": vault_passphrase})),
+        ("/api/v1/vault/unlock", serde_json::json!({"passphrase": "a wrong vault passphrase"})),
+    ] {
+        client
+            .post(format!("{}{path}", server.base))
+            .bearer_auth(&access)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+    }
+    client
+        .put(format!("{}/api/v1/secrets/token", server.base))
+        .bearer_auth(&access)
+        .json(&serde_json::json!({"value": vault_value}))
+        .send()
+        .await
+        .unwrap();
+    let read = client
+        .get(format!("{}/api/v1/secrets/token", server.base))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(read.contains(vault_value), "{read}");
     let (_, log) = server.terminate();
 
     assert!(log.lines().count() > 5, "{log}");
@@ -324,7 +356,15 @@ async fn json_logs_never_contain_secrets() {
         assert!(parsed.is_ok(), "not JSON: {line}");
     }
     assert!(log.contains("\"request_id\""), "{log}");
-    for secret in [PASSWORD, &access, &refresh, &key] {
+    for secret in [
+        PASSWORD,
+        &access,
+        &refresh,
+        &key,
+        vault_passphrase,
+        "a wrong vault passphrase",
+        vault_value,
+    ] {
         assert!(!log.contains(secret), "a secret reached the log: {secret}");
     }
     // Not even recognisable fragments of them.
