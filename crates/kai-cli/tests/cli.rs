@@ -320,8 +320,14 @@ async fn json_logs_never_contain_secrets() {
     let vault_passphrase = "a vault passphrase nobody logs";
     let vault_value = "sk-vault-value-never-logged";
     for (path, body) in [
-        ("/api/v1/vault/init", serde_json::json!({"passphrase": vault_passphrase})),
-        ("/api/v1/vault/unlock", serde_json::json!({"passphrase": "a wrong vault passphrase"})),
+        (
+            "/api/v1/vault/init",
+            serde_json::json!({"passphrase": vault_passphrase}),
+        ),
+        (
+            "/api/v1/vault/unlock",
+            serde_json::json!({"passphrase": "a wrong vault passphrase"}),
+        ),
     ] {
         client
             .post(format!("{}{path}", server.base))

@@ -1084,7 +1084,12 @@ async fn provider_credentials_come_from_the_vault() {
         .await;
     let entries = audited.body["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 1, "{}", audited.text);
-    assert!(entries[0]["entry"].as_str().unwrap().contains("provider:vaulted"));
+    assert!(
+        entries[0]["entry"]
+            .as_str()
+            .unwrap()
+            .contains("provider:vaulted")
+    );
     let reply = server
         .post(
             "/api/v1/models",
