@@ -23,7 +23,7 @@ pub(crate) async fn run(
         } if target.remote() => {
             let client = connect::authenticated(settings, env)?;
             let status = client.vault_status().await?;
-            print_status(&status, format.json)
+            print_status(&status, format.json, true)
         }
         VaultCommand::Unlock { target } => {
             if !target.remote() {
@@ -114,6 +114,7 @@ async fn local_command(
                     rotated_at: status.rotated_at,
                 },
                 format.json,
+                false,
             )
         }
         VaultCommand::Passwd => {
@@ -163,7 +164,9 @@ async fn local_command(
     }
 }
 
-fn print_status(status: &kai_proto::VaultStatus, json: bool) -> anyhow::Result<()> {
+/// Prints the vault's state; `server` says whether it is a server's, whose locked or unlocked
+/// state means something (a local vault is opened by each command that needs it).
+fn print_status(status: &kai_proto::VaultStatus, json: bool, server: bool) -> anyhow::Result<()> {
     if json {
         return output::json(status);
     }
