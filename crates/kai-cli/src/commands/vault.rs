@@ -174,13 +174,13 @@ fn print_status(status: &kai_proto::VaultStatus, json: bool, server: bool) -> an
         output::line("no vault yet: create one with `kai vault init`");
         return Ok(());
     }
+    let state = match (server, status.unlocked) {
+        (true, true) => "unlocked",
+        (true, false) => "locked (`kai vault unlock --server` to unlock)",
+        (false, _) => "initialised",
+    };
     output::line(&format!(
-        "vault: {}; unlocks with {}",
-        if status.unlocked {
-            "unlocked"
-        } else {
-            "locked"
-        },
+        "vault: {state}; unlocks with {}",
         status.unlockers.join(" or ").replace('_', " ")
     ));
     if let Some(kdf) = &status.kdf {
