@@ -3,7 +3,7 @@
 //! Run by `bench/audit/run.sh`; prints one JSON line.
 //!
 //! `cargo run --release -p kai-audit --example throughput -- [ENTRIES] [CALLERS] [DATABASE_URL]`
-//! With no URL, a SQLite file in a temporary directory.
+//! With no URL, a SQLite file in a temporary directory. The allocator is the `kai` binary's.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -13,6 +13,9 @@ use kai_audit::{AuditLog, Event, Outcome, verify_store};
 use kai_config::{AuditSettings, ByteSize, DatabaseSettings, DatabaseUrl, VaultSettings};
 use kai_store::Store;
 use kai_vault::{Passphrase, UnlockKey, Vault};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() {
