@@ -627,7 +627,11 @@ impl Vault {
         let kind = match kind {
             PASSPHRASE => PASSPHRASE,
             KEY_FILE => KEY_FILE,
-            _ => return Err(VaultError::NoSuchUnlocker(PASSPHRASE)),
+            other => {
+                return Err(VaultError::InvalidName(format!(
+                    "unlocker {other:?} is not `passphrase` or `key_file`"
+                )));
+            }
         };
         if !self
             .store
