@@ -21,7 +21,7 @@ use crate::merkle::{self, Frontier, Hash};
 
 /// Signatures checked per batch: big enough for batch verification's gain, small enough that a
 /// failed batch is cheap to recheck one by one.
-const BATCH: usize = 256;
+const BATCH: usize = 1024;
 
 /// One thing wrong with the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
