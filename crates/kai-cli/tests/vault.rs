@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
-use support::{Kai, assert_one_line_failure, stderr, stdout};
+use support::{Kai, assert_one_line_failure, output_with_stdin, stderr, stdout};
 
 const PASSPHRASE: &str = "correct horse battery staple";
 
@@ -31,23 +31,6 @@ fn passphrase_file(kai: &Kai, name: &str, passphrase: &str) -> PathBuf {
 
 fn run(command: &mut Command) -> Output {
     command.output().unwrap()
-}
-
-fn run_stdin(mut command: Command, stdin: &str) -> Output {
-    use std::io::Write as _;
-    let mut child = command
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
 }
 
 #[track_caller]
@@ -102,7 +85,7 @@ async fn secrets_identity_and_a_verifiable_audit_log_from_the_command_line() {
         "{}",
         stderr(&out)
     );
-    ok(&run_stdin(
+    ok(&output_with_stdin(
         vault_command(
             &kai,
             &file,
@@ -124,7 +107,7 @@ async fn secrets_identity_and_a_verifiable_audit_log_from_the_command_line() {
     .unwrap();
     assert_eq!(listed[0]["name"], "openai");
     assert_eq!(listed[0]["description"], "OpenAI");
-    let out = run_stdin(
+    let out = output_with_stdin(
         vault_command(&kai, &file, &["secret", "set", "bad name"]),
         "x\n",
     );
@@ -242,13 +225,13 @@ async fn key_changes_killed_at_any_step_lose_nothing() {
     let new = passphrase_file(&kai, "new", "a brand new passphrase");
     ok(&run(&mut vault_command(&kai, &old, &["vault", "init"])));
     for (name, value) in [("a", "value a"), ("b", "value b")] {
-        ok(&run_stdin(
+        ok(&output_with_stdin(
             vault_command(&kai, &old, &["secret", "set", name]),
             value,
         ));
     }
     kai.create_admin("root");
-    ok(&run_stdin(
+    ok(&output_with_stdin(
         vault_command(&kai, &old, &["secret", "set", "mine", "--user", "root"]),
         "root's value",
     ));
@@ -308,7 +291,7 @@ async fn key_changes_killed_at_any_step_lose_nothing() {
             (&new, &old)
         };
         let next_text = std::fs::read_to_string(next).unwrap();
-        let out = run_stdin(
+        let out = output_with_stdin(
             {
                 let mut command = vault_command(&kai, current, &["vault", "passwd"]);
                 command.env("KAI_TEST_CRASH_AT", point);

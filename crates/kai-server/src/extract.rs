@@ -213,3 +213,20 @@ impl<T: DeserializeOwned> FromRequestParts<AppState> for ApiQuery<T> {
         }
     }
 }
+
+/// An optional RFC 3339 time from a query parameter; the error names the parameter.
+pub(crate) fn time_param(
+    field: &str,
+    value: Option<&str>,
+) -> Result<Option<time::OffsetDateTime>, ApiError> {
+    value
+        .map(|text| {
+            time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                .map_err(|_| {
+                    ApiError::bad_request(format!(
+                        "`{field}` must be an RFC 3339 time such as 2026-11-25T00:00:00Z"
+                    ))
+                })
+        })
+        .transpose()
+}

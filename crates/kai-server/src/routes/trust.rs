@@ -20,15 +20,13 @@ use kai_proto::{
 use kai_store::AuditFilter;
 use kai_vault::{Owner, Passphrase, SecretValue, UnlockKey};
 use serde::Deserialize;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiQuery, Auth};
+use crate::extract::{ApiJson, ApiQuery, Auth, time_param};
 
 pub(crate) fn vault() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -391,19 +389,6 @@ struct AuditQuery {
     after: Option<u64>,
     /// How many (1 to 1000, default 100).
     limit: Option<u32>,
-}
-
-fn time_param(field: &str, value: Option<&str>) -> Result<Option<OffsetDateTime>, ApiError> {
-    value
-        .map(|text| {
-            OffsetDateTime::parse(text, &Rfc3339).map_err(|_| {
-                ApiError::invalid_request(
-                    Some(field.into()),
-                    format!("`{field}` must be an RFC 3339 time such as 2026-12-01T00:00:00Z"),
-                )
-            })
-        })
-        .transpose()
 }
 
 fn is_admin(principal: &Principal) -> bool {

@@ -10,15 +10,13 @@ use kai_proto::{
 };
 use kai_store::{UsageFilter, UsageGroup};
 use serde::Deserialize;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{ApiQuery, Auth};
+use crate::extract::{ApiQuery, Auth, time_param};
 
 /// The most records one page holds.
 const MAX_PAGE: u32 = 1000;
@@ -50,18 +48,6 @@ struct UsageQuery {
     limit: Option<u32>,
     /// Records: the page after this record id (`next_before` of the last page).
     before: Option<String>,
-}
-
-fn time_param(field: &str, value: Option<&str>) -> Result<Option<OffsetDateTime>, ApiError> {
-    value
-        .map(|text| {
-            OffsetDateTime::parse(text, &Rfc3339).map_err(|_| {
-                ApiError::bad_request(format!(
-                    "`{field}` must be an RFC 3339 time such as 2026-11-25T00:00:00Z"
-                ))
-            })
-        })
-        .transpose()
 }
 
 fn filter(principal: &Principal, query: &UsageQuery) -> Result<UsageFilter, ApiError> {
