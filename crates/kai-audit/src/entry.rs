@@ -118,8 +118,8 @@ pub struct Entry {
     pub prev: Hash,
 }
 
-/// Hashes and times in entries: lower-case hex, and RFC 3339 in UTC with milliseconds.
-pub(crate) fn hex(bytes: &[u8]) -> String {
+/// Bytes as lower-case hex: how entries, checkpoints and proofs write hashes.
+pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for byte in bytes {

@@ -19,7 +19,7 @@ pub mod merkle;
 mod verify;
 
 pub use canonical::{NotCanonical, to_canonical};
-pub use entry::{Entry, Event, Outcome};
+pub use entry::{Entry, Event, Outcome, hex};
 pub use export::{ExportError, ExportFile, export, verify_store};
 pub use log::{AuditError, AuditLog, Checkpoint};
 pub use verify::{Problem, Report, Verifier};

@@ -364,12 +364,7 @@ async fn finish(
     {
         tracing::error!(error = %err, "cannot sign audit entries appended while locked");
     }
-    let last = store
-        .audit_checkpoints()
-        .await
-        .ok()
-        .and_then(|rows| rows.last().map(|row| row.size))
-        .unwrap_or(0);
+    let last = store.latest_audit_checkpoint().await.unwrap_or(0);
     let due = head.size >= last + policy.entries
         || (head.size > last && since_checkpoint.elapsed() >= policy.interval);
     if due {
@@ -477,8 +472,7 @@ async fn make_checkpoint(
     identity: &Arc<Identity>,
 ) -> Result<Option<Checkpoint>, AuditError> {
     let head = store.audit_head().await?;
-    let last = store.audit_checkpoints().await?.last().map(|row| row.size);
-    if head.size == 0 || last == Some(head.size) {
+    if head.size == 0 || store.latest_audit_checkpoint().await? == head.size {
         return Ok(None);
     }
     let frontier = Frontier::from_parts(head.size, &head.frontier).ok_or_else(|| {

@@ -330,6 +330,16 @@ impl Store {
         })
     }
 
+    /// The size the newest checkpoint covers; 0 when there is none.
+    pub async fn latest_audit_checkpoint(&self) -> Result<u64, StoreError> {
+        with_pool!(self, |pool| {
+            let size: Option<i64> = sqlx::query_scalar("SELECT MAX(size) FROM audit_checkpoints")
+                .fetch_one(pool)
+                .await?;
+            Ok(size.and_then(|size| u64::try_from(size).ok()).unwrap_or(0))
+        })
+    }
+
     /// Every checkpoint, smallest first.
     pub async fn audit_checkpoints(&self) -> Result<Vec<CheckpointRow>, StoreError> {
         with_pool!(self, |pool| {

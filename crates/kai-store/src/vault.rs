@@ -130,6 +130,24 @@ macro_rules! lock_keyring {
     }};
 }
 
+/// Inserts unlocker rows inside a transaction.
+macro_rules! insert_unlockers {
+    ($tx:expr, $unlockers:expr, $now:expr) => {
+        for unlocker in $unlockers {
+            sqlx::query(
+                "INSERT INTO vault_unlockers (kind, kdf, wrapped_master, updated_at) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&unlocker.kind)
+            .bind(&unlocker.kdf)
+            .bind(&unlocker.wrapped_master)
+            .bind($now)
+            .execute($tx)
+            .await?;
+        }
+    };
+}
+
 impl Store {
     /// The keyring, or `None` before `kai vault init`.
     pub async fn vault_keyring(&self) -> Result<Option<KeyringRecord>, StoreError> {
@@ -186,18 +204,7 @@ impl Store {
                 Err(err) if is_unique_violation(&err) => return Err(StoreError::Conflict("vault")),
                 other => other?,
             };
-            for unlocker in unlockers {
-                sqlx::query(
-                    "INSERT INTO vault_unlockers (kind, kdf, wrapped_master, updated_at) \
-                     VALUES ($1, $2, $3, $4)",
-                )
-                .bind(&unlocker.kind)
-                .bind(&unlocker.kdf)
-                .bind(&unlocker.wrapped_master)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
+            insert_unlockers!(&mut *tx, unlockers, now);
             sqlx::query(
                 "INSERT INTO vault_data_keys (owner, user_id, wrapped_key, created_at) \
                  VALUES ($1, NULL, $2, $3)",
@@ -335,18 +342,7 @@ impl Store {
             sqlx::query("DELETE FROM vault_unlockers")
                 .execute(&mut *tx)
                 .await?;
-            for unlocker in &rotated.unlockers {
-                sqlx::query(
-                    "INSERT INTO vault_unlockers (kind, kdf, wrapped_master, updated_at) \
-                     VALUES ($1, $2, $3, $4)",
-                )
-                .bind(&unlocker.kind)
-                .bind(&unlocker.kdf)
-                .bind(&unlocker.wrapped_master)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
+            insert_unlockers!(&mut *tx, &rotated.unlockers, now);
             crash_point("vault-rotate:unlockers");
             tx.commit().await?;
             crash_point("vault-rotate:committed");

@@ -3,7 +3,7 @@
 use std::io::{BufReader, Write as _};
 
 use anyhow::{Context, bail};
-use kai_audit::{ExportFile, Report};
+use kai_audit::{ExportFile, Report, hex};
 use kai_config::Settings;
 use kai_vault::crypto::VerifyingKey;
 use serde::Serialize;
@@ -128,10 +128,6 @@ struct ProblemJson<'a> {
     seq: Option<u64>,
     checkpoint: Option<u64>,
     message: &'a str,
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// Prints the report; fails (exit 1) unless the log is intact.

@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use http::StatusCode;
-use kai_audit::{Event, Outcome};
+use kai_audit::{Event, Outcome, hex};
 use kai_auth::Principal;
 use kai_core::{Role, Scope};
 use kai_proto::{
@@ -56,10 +56,6 @@ pub(crate) fn audit() -> OpenApiRouter<AppState> {
 
 fn actor(principal: &Principal) -> String {
     format!("user:{}", principal.user.id)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// The vault's state. Any signed-in user may ask.
