@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use futures_util::{Stream, StreamExt};
-use kai_models::sse::{SseError, sse_events};
 use kai_proto::openai::{ErrorResponse, ModelList};
 use kai_proto::{
     ConversationDetail, ConversationPage, ConversationReply, ConversationSummary,
     CreateApiKeyRequest, CreateConversationRequest, CreatedApiKey, LoginRequest, LogoutRequest, Me,
     Problem, SendMessageRequest, TokenResponse, UpdateConversationRequest,
 };
+use kai_providers::sse::{SseError, sse_events};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -86,7 +86,7 @@ pub(crate) enum Piece {
 impl Client {
     /// A client of the server at `url`, sending no credential yet.
     pub(crate) fn new(url: Url) -> anyhow::Result<Client> {
-        kai_models::install_tls_provider();
+        kai_providers::install_tls_provider();
         let builder = || {
             reqwest::Client::builder()
                 .connect_timeout(CONNECT_TIMEOUT)

@@ -7,7 +7,7 @@ mod support;
 
 use std::path::Path;
 
-use kai_models::testing::{MockUpstream, Reply, StreamEnd};
+use kai_providers::testing::{MockUpstream, Reply, StreamEnd};
 use serde_json::{Value, json};
 use support::{Kai, PASSWORD, Server, assert_one_line_failure, stderr, stdout};
 

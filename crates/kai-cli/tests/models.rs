@@ -7,7 +7,7 @@ mod support;
 
 use std::process::Output;
 
-use kai_models::store::testing::{FakeRegistry, embedding_files, gguf, zip};
+use kai_model_store::testing::{FakeRegistry, embedding_files, gguf, zip};
 use serde_json::Value;
 use support::{Kai, assert_one_line_failure, stderr, stdout};
 

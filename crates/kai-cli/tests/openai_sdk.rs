@@ -15,7 +15,7 @@ use std::io::Read;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use kai_models::testing::{MockUpstream, Recorded, Reply, StreamEnd};
+use kai_providers::testing::{MockUpstream, Recorded, Reply, StreamEnd};
 use serde_json::{Value, json};
 use support::{Kai, Server};
 

@@ -10,7 +10,8 @@ use futures_util::future::BoxFuture;
 use kai_config::{Environment, ModelSettings, ProviderKind, ProviderSettings, VaultSecrets};
 use kai_models::chat::{ChatRequest, ChatResponse, EmbedRequest, EmbedResponse};
 use kai_models::router::{Deployment, DeploymentState, RetryPolicy, Route, Router};
-use kai_models::{ChatStream, Provider, ProviderError, ProviderSpec};
+use kai_models::{ChatStream, Provider, ProviderError};
+use kai_providers::ProviderSpec;
 use time::OffsetDateTime;
 
 /// Where a catalog entry is defined.
@@ -157,7 +158,7 @@ impl Builder {
                             {
                                 Arc::clone(&cached.client)
                             }
-                            _ => match kai_models::connect(&spec) {
+                            _ => match kai_providers::connect(&spec) {
                                 Ok(client) => {
                                     cache.insert(
                                         name.clone(),

@@ -18,9 +18,9 @@ use kai_config::{
     ProviderSettings, Secret, Settings, VaultSecrets,
 };
 use kai_core::{ApiKeyId, Budget, UsageId, UserId};
+use kai_model_store::{InstalledModel, LocalModelKind, ModelStore};
 use kai_models::chat::{ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, Usage};
 use kai_models::router::{BreakerPolicy, Health, RetryPolicy, RouteError, RouteErrorKind};
-use kai_models::store::{InstalledModel, LocalModelKind, ModelStore};
 use kai_models::{Provider, ProviderError};
 use kai_store::{
     CatalogKind, Store, StoreError, UsageFilter, UsageGroup, UsageRecord, UsageTotals,
@@ -185,12 +185,12 @@ impl Gateway {
                 continue;
             }
             let none = VaultSecrets::default();
-            kai_models::ProviderSpec::from_settings(provider, &env, &none).map_err(|message| {
-                GatewayError::Invalid {
+            kai_providers::ProviderSpec::from_settings(provider, &env, &none).map_err(
+                |message| GatewayError::Invalid {
                     field: format!("providers.{}", provider.name),
                     message,
-                }
-            })?;
+                },
+            )?;
         }
         let gateway_settings = &settings.gateway;
         let policy = RetryPolicy {
@@ -859,7 +859,7 @@ impl Gateway {
             },
             _ => VaultSecrets::default(),
         };
-        kai_models::ProviderSpec::from_settings(settings, &self.inner.env, &secrets).map_err(
+        kai_providers::ProviderSpec::from_settings(settings, &self.inner.env, &secrets).map_err(
             |message| GatewayError::Invalid {
                 field: "api_key".into(),
                 message,
@@ -899,7 +899,7 @@ impl Gateway {
         let entry = table
             .provider(provider)
             .ok_or_else(|| GatewayError::NotFound(format!("provider `{provider}`")))?;
-        let spec = kai_models::ProviderSpec::from_settings(
+        let spec = kai_providers::ProviderSpec::from_settings(
             &entry.settings,
             &self.inner.env,
             &self.vault_snapshot(),
@@ -908,7 +908,7 @@ impl Gateway {
             field: "api_key".into(),
             message,
         })?;
-        let client = kai_models::connect(&spec).map_err(|err| GatewayError::Invalid {
+        let client = kai_providers::connect(&spec).map_err(|err| GatewayError::Invalid {
             field: "kind".into(),
             message: err.to_string(),
         })?;

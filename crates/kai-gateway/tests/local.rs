@@ -11,10 +11,10 @@ use kai_config::{
 };
 use kai_core::UserId;
 use kai_gateway::{Caller, Gateway, GatewayError, LocalModels, Source};
+use kai_model_store::{LocalModelKind, Manifest, ModelFormat, ModelStore};
 use kai_models::chat::{
     ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, FinishReason, Message, Role,
 };
-use kai_models::store::{LocalModelKind, Manifest, ModelFormat, ModelStore};
 use kai_models::{ChatStream, Provider, ProviderError};
 use kai_store::testing::TestDatabase;
 
@@ -76,7 +76,7 @@ fn install(store: &ModelStore, name: &str, kind: LocalModelKind) {
         pulled_at: time::OffsetDateTime::now_utc(),
     };
     std::fs::write(
-        dir.join(kai_models::store::MANIFEST),
+        dir.join(kai_model_store::MANIFEST),
         serde_json::to_vec(&manifest).unwrap(),
     )
     .unwrap();

@@ -1,7 +1,7 @@
 //! kai's embedded model runtime: chat with llama-family GGUF models and sentence embeddings
 //! with BERT models, on the CPU, with no server and no API key.
 //!
-//! [`LocalProvider`] serves the models of a [`kai_models::store::ModelStore`] through the
+//! [`LocalProvider`] serves the models of a [`kai_model_store::ModelStore`] through the
 //! gateway's [`kai_models::Provider`] seam; model names are store names (`smollm2`,
 //! `minilm`). A model loads on its first request and stays loaded; a model pulled again is
 //! reloaded, a removed one forgotten.

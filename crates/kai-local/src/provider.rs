@@ -19,10 +19,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use futures_util::StreamExt as _;
 use futures_util::future::BoxFuture;
+use kai_model_store::{InstalledModel, LocalModelKind, ModelFormat, ModelStore, StoreError};
 use kai_models::chat::{
     ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, ResponseBuilder, Usage,
 };
-use kai_models::store::{InstalledModel, LocalModelKind, ModelFormat, ModelStore, StoreError};
 use kai_models::{ChatStream, ErrorKind, Provider, ProviderError};
 use rayon::ThreadPool;
 use time::OffsetDateTime;

@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use futures_util::{FutureExt as _, StreamExt as _};
 use kai_local::{ChatModel, LoadError, LocalOptions, LocalProvider, RuntimeLoad};
+use kai_model_store::{LocalModelKind, ModelFormat};
 use kai_models::chat::{
     ChatEvent, ChatRequest, EmbedRequest, FinishReason, Message, ResponseFormat, Role, Usage,
 };
-use kai_models::store::{LocalModelKind, ModelFormat};
 use kai_models::{ChatStream, ErrorKind, Provider};
 
 use fixtures::{BERT_LIMIT, CHAT, CONTEXT, EMBED, TinyStore, tiny_id};

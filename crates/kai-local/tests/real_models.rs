@@ -6,9 +6,9 @@
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
 use kai_local::{ChatModel, LocalOptions, LocalProvider};
+use kai_model_store::ModelStore;
 use kai_models::Provider;
 use kai_models::chat::{ChatRequest, EmbedRequest, Message, Role};
-use kai_models::store::ModelStore;
 
 fn store() -> Option<ModelStore> {
     match std::env::var_os("KAI_TEST_MODELS_DIR") {

@@ -1,30 +1,20 @@
-//! kai's model gateway core.
+//! The model gateway's vocabulary and its router, with no I/O of its own.
 //!
-//! - [`chat`]: the one model of requests, answers and streams that every adapter maps to and
-//!   from.
-//! - [`Provider`]: the seam each model source implements; [`connect`] builds the adapter for a
-//!   provider's wire format (OpenAI and OpenAI-compatible, Anthropic, Gemini, Cohere, Ollama).
+//! - [`chat`]: the one model of requests, answers and streams that every model source maps to
+//!   and from.
+//! - [`Provider`]: the seam each model source implements: the adapters in `kai-providers` (a
+//!   provider's HTTP API) and the embedded runtime in `kai-local`.
+//! - [`ProviderError`]: what a model source's failure is, classified so the router can tell
+//!   a retry from a fail-over from a client's mistake.
 //! - [`router`]: spreads a model's requests over its deployments, retries, fails over, cools
 //!   down failing deployments, keeps to per-minute limits and falls back to other models.
-//! - [`store`]: models pulled onto this machine for the embedded runtime, with their manifests.
-//! - [`sse`]: server-sent events, as every provider streams them.
-//! - [`wire`]: OpenAI's format to and from the internal model, for the public `/v1` API and
-//!   the OpenAI adapters.
 //!
-//! This crate speaks HTTP as a client only; it knows nothing of kai's server or database.
+//! This crate knows no wire format, no HTTP and no database.
 
 pub mod chat;
 mod error;
-mod http;
 mod provider;
-mod providers;
 pub mod router;
-pub mod sse;
-pub mod store;
-#[cfg(feature = "testing")]
-pub mod testing;
-pub mod wire;
 
 pub use error::{ErrorKind, ProviderError};
-pub use http::install_tls_provider;
-pub use provider::{ChatStream, Provider, ProviderSpec, Proxies, connect};
+pub use provider::{ChatStream, Provider};

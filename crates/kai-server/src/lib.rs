@@ -16,6 +16,7 @@ mod middleware;
 mod openapi;
 mod routes;
 mod sse;
+mod wire;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -30,7 +31,7 @@ use kai_audit::AuditLog;
 use kai_auth::Accounts;
 use kai_config::HttpSettings;
 use kai_gateway::Gateway;
-use kai_models::store::{Fetcher, ModelStore};
+use kai_model_store::{Fetcher, ModelStore};
 use kai_vault::Vault;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;

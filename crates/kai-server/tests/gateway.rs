@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use kai_config::{
     DeploymentSettings, ModelSettings, PriceSettings, ProviderKind, ProviderSettings,
 };
-use kai_models::testing::{MockUpstream, Reply as Upstream, StreamEnd};
+use kai_providers::testing::{MockUpstream, Reply as Upstream, StreamEnd};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use support::TestServer;

@@ -8,7 +8,7 @@ mod support;
 
 use std::time::Duration;
 
-use kai_models::store::testing::{FakeRegistry, gguf, sha256_hex, zip};
+use kai_model_store::testing::{FakeRegistry, gguf, sha256_hex, zip};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use support::TestServer;
@@ -73,7 +73,7 @@ async fn admins_pull_and_remove_models_and_users_list_them() {
     assert_eq!(pulled.body["weights"], "Tiny-Q8_0.gguf");
     assert_eq!(pulled.body["size"], model.len());
     assert_eq!(pulled.body["files"][0]["sha256"], sha256_hex(&model));
-    let store = kai_models::store::ModelStore::new(server.db.dir().join("models"));
+    let store = kai_model_store::ModelStore::new(server.db.dir().join("models"));
     store.verify("tiny").unwrap();
 
     let again = server

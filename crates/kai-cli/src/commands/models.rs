@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use anyhow::bail;
 use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 use kai_config::{Environment, Settings};
-use kai_models::store::{
+use kai_model_store::{
     DEFAULT_MODELS, Fetcher, InstalledModel, ModelStore, PullEvent, PullOptions, PullOutcome,
     StoreError,
 };

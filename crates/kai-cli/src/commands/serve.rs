@@ -9,7 +9,7 @@ use kai_auth::Accounts;
 use kai_config::{DatabaseKind, Environment, Loaded};
 use kai_gateway::{Gateway, LocalModels};
 use kai_local::{LocalOptions, LocalProvider};
-use kai_models::store::{Fetcher, ModelStore};
+use kai_model_store::{Fetcher, ModelStore};
 use kai_server::AppState;
 use kai_store::Store;
 use kai_vault::Vault;

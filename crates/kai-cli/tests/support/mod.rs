@@ -24,7 +24,7 @@ pub struct Kai {
 
 impl Kai {
     pub async fn new() -> Kai {
-        kai_models::install_tls_provider();
+        kai_providers::install_tls_provider();
         Kai {
             home: tempfile::tempdir().unwrap(),
             db: TestDatabase::new().await,

@@ -8,13 +8,13 @@ use http::{StatusCode, header};
 use kai_core::{ConversationId, Scope};
 use kai_gateway::Conversation;
 use kai_models::chat::{Message, Role};
-use kai_models::wire::{self, ChunkEncoder, Dialect};
 use kai_proto::openai::{ChatMessage, CompletionUsage};
 use kai_proto::{
     ConversationDetail, ConversationMessage, ConversationPage, ConversationReply,
     ConversationSummary, CreateConversationRequest, Problem, SendMessageRequest,
     UpdateConversationRequest,
 };
+use kai_providers::openai::{Dialect, message_to_wire};
 use kai_store::{ConversationRecord, StoredMessage};
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -26,6 +26,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery, Auth, caller, path_id};
 use crate::middleware::RequestId;
+use crate::wire::ChunkEncoder;
 
 /// The most conversations one page lists.
 const MAX_PAGE: u32 = 200;
@@ -55,7 +56,7 @@ fn summary(record: &ConversationRecord) -> ConversationSummary {
 fn stored_message(stored: &StoredMessage, message: &Message) -> ConversationMessage {
     ConversationMessage {
         seq: stored.seq,
-        message: wire::message_to_wire(message, Dialect::OpenAi),
+        message: message_to_wire(message, Dialect::OpenAi),
         model: stored.model.clone(),
         created_at: stored.created_at,
     }
@@ -82,7 +83,7 @@ fn read_messages(messages: Vec<ChatMessage>) -> Result<Vec<Message>, ApiError> {
         messages,
         ..Default::default()
     };
-    wire::chat_request(request)
+    crate::wire::chat_request(request)
         .map(|(request, _)| request.messages)
         .map_err(|invalid| {
             ApiError::invalid_field(

@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use http::{StatusCode, header};
 use kai_core::Scope;
-use kai_models::store::{PullOptions, PullOutcome, validate_name};
+use kai_model_store::{PullOptions, PullOutcome, validate_name};
 use kai_proto::{LocalModel, Problem, PullLocalModelRequest};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -154,7 +154,7 @@ fn not_installed(name: &str) -> ApiError {
 
 /// Runs store work that reads or deletes files off the async threads.
 async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, kai_models::store::StoreError> + Send + 'static,
+    work: impl FnOnce() -> Result<T, kai_model_store::StoreError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(work)
         .await

@@ -4,6 +4,7 @@
 
 use std::future::Future;
 
+use crate::wire::{self, ChunkEncoder};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -13,7 +14,6 @@ use http::HeaderValue;
 use kai_core::Scope;
 use kai_gateway::GatewayStream;
 use kai_models::chat::Message;
-use kai_models::wire::{self, ChunkEncoder};
 use kai_proto::openai::{
     ChatCompletion, ChatCompletionRequest, EmbeddingRequest, EmbeddingResponse, ErrorDetail,
     ErrorResponse, Model, ModelList,

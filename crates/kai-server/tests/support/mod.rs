@@ -47,7 +47,7 @@ impl TestServer {
         configure: impl FnOnce(&mut Settings),
         extra: OpenApiRouter<AppState>,
     ) -> TestServer {
-        kai_models::install_tls_provider();
+        kai_providers::install_tls_provider();
         let db = TestDatabase::new().await;
         let mut settings = Settings::defaults(db.dir().to_owned());
         // OWASP's minimum: the tests derive vault keys often.
@@ -70,7 +70,7 @@ impl TestServer {
             .create_user(ADMIN, PASSWORD, kai_core::Role::Admin)
             .await
             .unwrap();
-        let fetcher = kai_models::store::Fetcher::new(&settings.local, &env())
+        let fetcher = kai_model_store::Fetcher::new(&settings.local, &env())
             .unwrap()
             .with_retries(3, Duration::from_millis(10));
         let audit = kai_audit::AuditLog::new(store.clone(), vault.clone(), &settings.audit);
@@ -79,7 +79,7 @@ impl TestServer {
             (vault, audit),
             gateway,
             settings.http.clone(),
-            kai_models::store::ModelStore::new(&settings.local.models_dir),
+            kai_model_store::ModelStore::new(&settings.local.models_dir),
             fetcher,
         );
         let app = kai_server::app_from(kai_server::routes().merge(extra), state.clone());

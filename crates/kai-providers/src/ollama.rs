@@ -18,19 +18,18 @@
 
 use std::collections::HashMap;
 
-use futures_util::future::BoxFuture;
+use kai_models::chat::{
+    ChatEvent, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, FinishReason, ImageSource,
+    Message, Part, ResponseBuilder, ResponseFormat, Role, ToolChoice, ToolDefinition, Usage,
+};
+use kai_models::{ErrorKind, ProviderError};
 use reqwest::header::AUTHORIZATION;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Decode, decode_stream, parse_item};
-use crate::chat::{
-    ChatEvent, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, FinishReason, ImageSource,
-    Message, Part, ResponseBuilder, ResponseFormat, Role, ToolChoice, ToolDefinition, Usage,
-};
-use crate::error::{ErrorKind, ProviderError};
+use crate::adapter::{ApiFormat, ChatCall, Decode, parse_item};
 use crate::http::{Http, key_headers};
-use crate::provider::{ChatStream, Provider, ProviderSpec};
+use crate::spec::ProviderSpec;
 
 /// An Ollama server.
 #[derive(Debug)]
@@ -46,99 +45,94 @@ impl Ollama {
             http: Http::new(spec, headers)?,
         })
     }
-
-    /// POSTs `body` to `path`, with Ollama's "does not support" answers reclassified.
-    async fn post(
-        &self,
-        path: &str,
-        body: &impl Serialize,
-    ) -> Result<crate::http::Response, ProviderError> {
-        self.http
-            .post_json(self.http.url(path), body)
-            .await
-            .map_err(unsupported_model)
-    }
 }
 
-impl Provider for Ollama {
-    fn chat<'a>(
-        &'a self,
-        request: &'a ChatRequest,
-    ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
-        Box::pin(async move {
-            let body = chat_request(request, false)?;
-            let response = self.post("api/chat", &body).await?;
-            let chunk: Chunk = self.http.json(response).await?;
-            // The whole answer is one chunk of the stream it would have been: one decoder
-            // reads both, so ids, finish reasons and usage come out the same either way.
-            let mut answer = Answer::default();
-            let mut events = Vec::new();
-            if !answer.chunk(chunk, &mut events)? {
-                return Err(ProviderError::malformed(
-                    "Ollama's answer is not a finished chat answer (no `done: true`); check \
-                     that the base URL points at Ollama's native API",
-                ));
-            }
-            answer.end(&mut events, true)?;
-            Ok(ResponseBuilder::collect(&events))
+impl ApiFormat for Ollama {
+    type Context = ();
+    type Answer = Chunk;
+    type Item = String;
+    type Decoder = Answer;
+
+    fn http(&self) -> &Http {
+        &self.http
+    }
+
+    fn chat_call(
+        &self,
+        request: &ChatRequest,
+        stream: bool,
+    ) -> Result<ChatCall<()>, ProviderError> {
+        ChatCall::new(
+            self.http.url("api/chat"),
+            &chat_request(request, stream)?,
+            (),
+        )
+    }
+
+    fn answer(&self, chunk: Chunk, (): ()) -> Result<ChatResponse, ProviderError> {
+        // The whole answer is one chunk of the stream it would have been: one decoder reads
+        // both, so ids, finish reasons and usage come out the same either way.
+        let mut answer = Answer::default();
+        let mut events = Vec::new();
+        if !answer.chunk(chunk, &mut events)? {
+            return Err(ProviderError::malformed(
+                "Ollama's answer is not a finished chat answer (no `done: true`); check that \
+                 the base URL points at Ollama's native API",
+            ));
+        }
+        answer.end(&mut events, true)?;
+        Ok(ResponseBuilder::collect(&events))
+    }
+
+    fn decoder(&self, (): ()) -> Answer {
+        Answer::default()
+    }
+
+    fn chat_error(&self, err: ProviderError) -> ProviderError {
+        unsupported_model(err)
+    }
+
+    async fn embed(&self, request: &EmbedRequest) -> Result<EmbedResponse, ProviderError> {
+        let body = EmbedBody {
+            model: &request.model,
+            input: &request.inputs,
+            dimensions: request.dimensions,
+        };
+        let response = self
+            .http
+            .post_json(self.http.url("api/embed"), &body)
+            .await
+            .map_err(unsupported_model)?;
+        let answer: Embeddings = self.http.json(response).await?;
+        if answer.embeddings.len() != request.inputs.len() {
+            return Err(ProviderError::malformed(format!(
+                "Ollama returned {} embeddings for {} inputs",
+                answer.embeddings.len(),
+                request.inputs.len()
+            )));
+        }
+        Ok(EmbedResponse {
+            vectors: answer.embeddings,
+            usage: answer.prompt_eval_count.map(|tokens| Usage {
+                input_tokens: tokens,
+                output_tokens: 0,
+            }),
+            truncated: Vec::new(),
         })
     }
 
-    fn chat_stream<'a>(
-        &'a self,
-        request: &'a ChatRequest,
-    ) -> BoxFuture<'a, Result<ChatStream, ProviderError>> {
-        Box::pin(async move {
-            let body = chat_request(request, true)?;
-            let response = self.post("api/chat", &body).await?;
-            Ok(decode_stream(self.http.lines(response), Answer::default()))
-        })
-    }
-
-    fn embed<'a>(
-        &'a self,
-        request: &'a EmbedRequest,
-    ) -> BoxFuture<'a, Result<EmbedResponse, ProviderError>> {
-        Box::pin(async move {
-            let body = EmbedBody {
-                model: &request.model,
-                input: &request.inputs,
-                dimensions: request.dimensions,
-            };
-            let response = self.post("api/embed", &body).await?;
-            let answer: Embeddings = self.http.json(response).await?;
-            if answer.embeddings.len() != request.inputs.len() {
-                return Err(ProviderError::malformed(format!(
-                    "Ollama returned {} embeddings for {} inputs",
-                    answer.embeddings.len(),
-                    request.inputs.len()
-                )));
-            }
-            Ok(EmbedResponse {
-                vectors: answer.embeddings,
-                usage: answer.prompt_eval_count.map(|tokens| Usage {
-                    input_tokens: tokens,
-                    output_tokens: 0,
-                }),
-                truncated: Vec::new(),
-            })
-        })
-    }
-
-    fn list_models(&self) -> BoxFuture<'_, Result<Vec<String>, ProviderError>> {
-        Box::pin(async move {
-            #[derive(Deserialize)]
-            struct Listed {
-                name: String,
-            }
-            #[derive(Deserialize)]
-            struct Models {
-                models: Vec<Listed>,
-            }
-            let response = self.http.get(self.http.url("api/tags")).await?;
-            let models: Models = self.http.json(response).await?;
-            Ok(models.models.into_iter().map(|model| model.name).collect())
-        })
+    async fn list_models(&self) -> Result<Vec<String>, ProviderError> {
+        #[derive(Deserialize)]
+        struct Listed {
+            name: String,
+        }
+        #[derive(Deserialize)]
+        struct Models {
+            models: Vec<Listed>,
+        }
+        let response = self.http.get(self.http.url("api/tags")).await?;
+        let models: Models = self.http.json(response).await?;
+        Ok(models.models.into_iter().map(|model| model.name).collect())
     }
 }
 
@@ -446,7 +440,7 @@ struct Embeddings {
 
 /// One line of a streamed answer, or the whole of one that is not streamed.
 #[derive(Deserialize)]
-struct Chunk {
+pub(crate) struct Chunk {
     /// More of the assistant's message.
     #[serde(default)]
     message: Option<ChunkMessage>,
@@ -502,7 +496,7 @@ struct ChunkFunction {
 /// Reads Ollama's answer into events: the lines of a stream until `done: true`, or a whole
 /// answer as its one line.
 #[derive(Debug, Default)]
-struct Answer {
+pub(crate) struct Answer {
     /// Tool calls so far, to index and name the next.
     calls: u32,
     /// Held back to be given once, last.

@@ -14,8 +14,7 @@ use reqwest::header::{self, HeaderMap};
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use super::{PullEvent, StoreError};
-use crate::http::install_tls_provider;
+use crate::{PullEvent, StoreError};
 
 /// How long to wait for a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -84,7 +83,9 @@ impl Fetcher {
     /// A fetcher for the index and endpoint of `local`, sending `HF_TOKEN` from `env` (when set)
     /// to Hugging Face as a bearer token.
     pub fn new(local: &LocalSettings, env: &Environment) -> Result<Fetcher, StoreError> {
-        install_tls_provider();
+        // reqwest is built without a default TLS crypto provider (see the workspace manifest);
+        // installing ring's again, when a provider is already set, changes nothing.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .read_timeout(READ_TIMEOUT)

@@ -1,30 +1,26 @@
-//! OpenAI's wire format ([`kai_proto::openai`]) to and from the internal model.
-//!
-//! Two users: the public `/v1` API reads client requests with [`chat_request`] and writes
-//! answers with [`completion`] and [`ChunkEncoder`]; the OpenAI and OpenAI-compatible adapters
-//! write upstream requests with [`upstream_chat_request`] and read answers with
-//! [`chat_response`] and [`ChunkDecoder`]. A client request is checked here, once, with an
-//! error that names the field.
+//! The public `/v1` API's side of OpenAI's wire format ([`kai_proto::openai`]): client
+//! requests read into the internal model with [`chat_request`] and [`embed_request`], checked
+//! here, once, with an error that names the field; answers written with [`completion`] and
+//! [`embeddings`], streams with [`ChunkEncoder`]. The other side, kai asking an OpenAI-family
+//! provider, is the OpenAI adapter's (`kai_providers::openai`), whose message mapping this
+//! shares: kai answers in the format that adapter asks in.
 
 use base64::Engine;
-use kai_proto::openai as wire;
-use serde_json::{Map, Value};
-
-use crate::chat::{
-    ChatEvent, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, FinishReason, ImageSource,
-    InputType, Message, Part, ResponseFormat, Role, Sampling, ToolCall, ToolChoice, ToolDefinition,
-    Usage,
+use kai_models::chat::{
+    ChatEvent, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, ImageSource, InputType,
+    Message, Part, ResponseFormat, Role, Sampling, ToolCall, ToolChoice, ToolDefinition, Usage,
 };
-use crate::error::ProviderError;
+use kai_proto::openai as wire;
+use kai_providers::openai::{Dialect, message_to_wire};
+use serde_json::Value;
 
 /// A client request kai cannot accept, with the field at fault.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct InvalidRequest {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct InvalidRequest {
     /// The field, as a path (`messages[2].content`).
-    pub param: Option<String>,
+    pub(crate) param: Option<String>,
     /// What is wrong and what would be accepted.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 impl InvalidRequest {
@@ -40,16 +36,16 @@ impl InvalidRequest {
 
 /// How the client wants the answer delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Delivery {
+pub(crate) struct Delivery {
     /// As server-sent events.
-    pub stream: bool,
+    pub(crate) stream: bool,
     /// With a last chunk carrying token usage.
-    pub include_usage: bool,
+    pub(crate) include_usage: bool,
 }
 
 /// Reads and checks a client's chat request. `model` in the result is the client's name for
 /// the model; the router replaces it with each deployment's.
-pub fn chat_request(
+pub(crate) fn chat_request(
     request: wire::ChatCompletionRequest,
 ) -> Result<(ChatRequest, Delivery), InvalidRequest> {
     if request.model.trim().is_empty() {
@@ -421,215 +417,6 @@ fn response_format_from_wire(
     })
 }
 
-/// Which dialect of OpenAI's format an upstream speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    /// OpenAI itself: `developer` messages, `max_completion_tokens`.
-    OpenAi,
-    /// vLLM, TGI, LM Studio, llama.cpp: `system` only, `max_tokens`, and `top_k` understood.
-    Compatible,
-}
-
-/// The request an OpenAI-family upstream receives.
-#[must_use]
-pub fn upstream_chat_request(
-    request: &ChatRequest,
-    dialect: Dialect,
-    stream: bool,
-) -> wire::ChatCompletionRequest {
-    let sampling = &request.sampling;
-    let mut extra: Map<String, Value> = request.extra.clone();
-    let (max_tokens, max_completion_tokens) = match dialect {
-        Dialect::OpenAi => (None, sampling.max_tokens),
-        Dialect::Compatible => {
-            if let Some(top_k) = sampling.top_k {
-                extra.insert("top_k".into(), top_k.into());
-            }
-            (sampling.max_tokens, None)
-        }
-    };
-    wire::ChatCompletionRequest {
-        model: request.model.clone(),
-        messages: request
-            .messages
-            .iter()
-            .map(|message| message_to_wire(message, dialect))
-            .collect(),
-        tools: (!request.tools.is_empty()).then(|| {
-            request
-                .tools
-                .iter()
-                .map(|tool| wire::Tool {
-                    kind: "function".into(),
-                    function: Some(wire::FunctionDefinition {
-                        name: tool.name.clone(),
-                        description: tool.description.clone(),
-                        parameters: Some(tool.parameters.clone()),
-                        strict: tool.strict,
-                    }),
-                })
-                .collect()
-        }),
-        tool_choice: request.tool_choice.as_ref().map(|choice| match choice {
-            ToolChoice::Auto => wire::ToolChoice::Mode("auto".into()),
-            ToolChoice::None => wire::ToolChoice::Mode("none".into()),
-            ToolChoice::Required => wire::ToolChoice::Mode("required".into()),
-            ToolChoice::Tool(name) => wire::ToolChoice::Named(wire::NamedToolChoice {
-                kind: "function".into(),
-                function: wire::FunctionName { name: name.clone() },
-            }),
-        }),
-        parallel_tool_calls: request.parallel_tool_calls,
-        response_format: request.response_format.as_ref().map(|format| match format {
-            ResponseFormat::Text => wire::ResponseFormat::Text,
-            ResponseFormat::JsonObject => wire::ResponseFormat::JsonObject,
-            ResponseFormat::JsonSchema {
-                name,
-                description,
-                schema,
-                strict,
-            } => wire::ResponseFormat::JsonSchema {
-                json_schema: wire::JsonSchemaFormat {
-                    name: name.clone(),
-                    description: description.clone(),
-                    schema: Some(schema.clone()),
-                    strict: *strict,
-                },
-            },
-        }),
-        stream: stream.then_some(true),
-        // Always ask for usage: accounting needs it.
-        stream_options: stream.then_some(wire::StreamOptions {
-            include_usage: true,
-        }),
-        temperature: sampling.temperature,
-        top_p: sampling.top_p,
-        n: None,
-        stop: (!sampling.stop.is_empty()).then(|| wire::Stop::Many(sampling.stop.clone())),
-        max_tokens,
-        max_completion_tokens,
-        presence_penalty: sampling.presence_penalty,
-        frequency_penalty: sampling.frequency_penalty,
-        seed: sampling.seed,
-        user: request.user.clone(),
-        extra,
-    }
-}
-
-/// A message on the OpenAI wire: plain text where it is only text, parts where it has images.
-#[must_use]
-pub fn message_to_wire(message: &Message, dialect: Dialect) -> wire::ChatMessage {
-    let role = match (message.role, dialect) {
-        (Role::Developer, Dialect::Compatible) => Role::System,
-        (role, _) => role,
-    };
-    let content = if message.has_images() {
-        Some(wire::MessageContent::Parts(
-            message
-                .content
-                .iter()
-                .map(|part| match part {
-                    Part::Text { text } => wire::ContentPart::Text { text: text.clone() },
-                    Part::Image { source, detail } => wire::ContentPart::ImageUrl {
-                        image_url: wire::ImageUrl {
-                            url: source.to_url(),
-                            detail: detail.clone(),
-                        },
-                    },
-                })
-                .collect(),
-        ))
-    } else if message.content.is_empty() {
-        None
-    } else {
-        Some(wire::MessageContent::Text(message.joined_text()))
-    };
-    wire::ChatMessage {
-        role: role.as_str().to_owned(),
-        content,
-        name: message.name.clone(),
-        tool_calls: (!message.tool_calls.is_empty()).then(|| {
-            message
-                .tool_calls
-                .iter()
-                .map(|call| wire::ToolCall {
-                    id: call.id.clone(),
-                    kind: "function".into(),
-                    function: wire::FunctionCall {
-                        name: call.name.clone(),
-                        arguments: call.arguments.clone(),
-                    },
-                })
-                .collect()
-        }),
-        tool_call_id: message.tool_call_id.clone(),
-        refusal: message.refusal.clone(),
-    }
-}
-
-/// Reads an upstream's whole answer.
-pub fn chat_response(completion: wire::ChatCompletion) -> Result<ChatResponse, ProviderError> {
-    let choice = completion
-        .choices
-        .into_iter()
-        .next()
-        .ok_or_else(|| ProviderError::malformed("the answer has no choices"))?;
-    let message = choice.message;
-    let mut content = Vec::new();
-    match message.content {
-        Some(wire::MessageContent::Text(text)) if !text.is_empty() => {
-            content.push(Part::Text { text });
-        }
-        Some(wire::MessageContent::Parts(parts)) => {
-            for part in parts {
-                if let wire::ContentPart::Text { text } = part {
-                    content.push(Part::Text { text });
-                }
-            }
-        }
-        _ => {}
-    }
-    let tool_calls: Vec<ToolCall> = message
-        .tool_calls
-        .unwrap_or_default()
-        .into_iter()
-        .map(|call| ToolCall {
-            id: call.id,
-            name: call.function.name,
-            arguments: call.function.arguments,
-        })
-        .collect();
-    let finish_reason = choice.finish_reason.map_or(
-        if tool_calls.is_empty() {
-            FinishReason::Stop
-        } else {
-            FinishReason::ToolCalls
-        },
-        |reason| FinishReason::from_openai(&reason),
-    );
-    Ok(ChatResponse {
-        id: Some(completion.id),
-        message: Message {
-            role: Role::Assistant,
-            content,
-            tool_calls,
-            tool_call_id: None,
-            name: None,
-            refusal: message.refusal,
-        },
-        finish_reason,
-        usage: completion.usage.map(usage_from_wire),
-        system_fingerprint: completion.system_fingerprint,
-    })
-}
-
-fn usage_from_wire(usage: wire::CompletionUsage) -> Usage {
-    Usage {
-        input_tokens: usage.prompt_tokens,
-        output_tokens: usage.completion_tokens,
-    }
-}
-
 fn usage_to_wire(usage: Usage) -> wire::CompletionUsage {
     wire::CompletionUsage {
         prompt_tokens: usage.input_tokens,
@@ -640,7 +427,7 @@ fn usage_to_wire(usage: Usage) -> wire::CompletionUsage {
 
 /// The answer a client receives.
 #[must_use]
-pub fn completion(
+pub(crate) fn completion(
     response: &ChatResponse,
     id: &str,
     model: &str,
@@ -667,80 +454,6 @@ pub fn completion(
     }
 }
 
-/// One chunk of an upstream's stream: only what [`ChunkDecoder`] reads. Ids, model names and
-/// fingerprints, repeated in every chunk, are skipped unread rather than copied.
-#[derive(Debug, serde::Deserialize)]
-pub struct UpstreamChunk {
-    #[serde(default)]
-    choices: Vec<UpstreamChoice>,
-    #[serde(default)]
-    usage: Option<wire::CompletionUsage>,
-}
-
-#[derive(Debug, serde::Deserialize)]
-struct UpstreamChoice {
-    index: u32,
-    delta: UpstreamDelta,
-    finish_reason: Option<String>,
-}
-
-#[derive(Debug, serde::Deserialize)]
-struct UpstreamDelta {
-    content: Option<String>,
-    refusal: Option<String>,
-    tool_calls: Option<Vec<wire::ToolCallDelta>>,
-}
-
-/// Reads an upstream's stream of chunks into events. Usage is held back and given once by
-/// [`ChunkDecoder::finish`], since some servers repeat it in every chunk.
-#[derive(Debug, Default)]
-pub struct ChunkDecoder {
-    usage: Option<Usage>,
-    finished: bool,
-}
-
-impl ChunkDecoder {
-    /// Adds the events in one chunk to `events`.
-    pub fn decode(&mut self, chunk: UpstreamChunk, events: &mut Vec<ChatEvent>) {
-        if let Some(usage) = chunk.usage {
-            self.usage = Some(usage_from_wire(usage));
-        }
-        for choice in chunk.choices.into_iter().filter(|c| c.index == 0) {
-            let delta = choice.delta;
-            if let Some(text) = delta.content.filter(|t| !t.is_empty()) {
-                events.push(ChatEvent::Text(text));
-            }
-            if let Some(text) = delta.refusal.filter(|t| !t.is_empty()) {
-                events.push(ChatEvent::Refusal(text));
-            }
-            for call in delta.tool_calls.unwrap_or_default() {
-                let function = call.function.unwrap_or_default();
-                events.push(ChatEvent::ToolCall {
-                    index: call.index,
-                    id: call.id,
-                    name: function.name,
-                    arguments: function.arguments.unwrap_or_default(),
-                });
-            }
-            if let Some(reason) = choice.finish_reason {
-                self.finished = true;
-                events.push(ChatEvent::Finish(FinishReason::from_openai(&reason)));
-            }
-        }
-    }
-
-    /// Whether a finish reason has been seen.
-    #[must_use]
-    pub fn finished(&self) -> bool {
-        self.finished
-    }
-
-    /// The usage event, once the stream is over.
-    pub fn finish(&mut self) -> Option<ChatEvent> {
-        self.usage.take().map(ChatEvent::Usage)
-    }
-}
-
 /// Writes events as a client's stream of chunks, the way OpenAI does: server-sent events, a
 /// first chunk with the role, one per event, the finish reason in its own chunk, with
 /// `include_usage` a last chunk with no choices and the usage, and `data: [DONE]`.
@@ -750,7 +463,7 @@ impl ChunkDecoder {
 /// borrowed rather than copied into a chunk first. A stream of short events spent more on
 /// those than on anything else kai does to it.
 #[derive(Debug)]
-pub struct ChunkEncoder {
+pub(crate) struct ChunkEncoder {
     /// `{"id":…,"object":"chat.completion.chunk","created":…,"model":…,"choices":[`
     head: Vec<u8>,
     include_usage: bool,
@@ -801,7 +514,7 @@ struct FunctionOut<'a> {
 impl ChunkEncoder {
     /// An encoder for one answer.
     #[must_use]
-    pub fn new(id: &str, model: &str, created: i64, include_usage: bool) -> ChunkEncoder {
+    pub(crate) fn new(id: &str, model: &str, created: i64, include_usage: bool) -> ChunkEncoder {
         let mut head = Vec::with_capacity(128 + id.len() + model.len());
         let fields = ChunkHead {
             id,
@@ -822,7 +535,7 @@ impl ChunkEncoder {
 
     /// Appends the chunks for one event (none for usage, which [`ChunkEncoder::finish`]
     /// writes) to `out`.
-    pub fn write(&mut self, event: &ChatEvent, out: &mut Vec<u8>) {
+    pub(crate) fn write(&mut self, event: &ChatEvent, out: &mut Vec<u8>) {
         if !self.started {
             self.started = true;
             let delta = DeltaOut {
@@ -882,7 +595,7 @@ impl ChunkEncoder {
 
     /// Appends the end of the stream to `out`: the usage chunk, if the client asked for it,
     /// and `data: [DONE]`.
-    pub fn finish(&self, usage: Usage, out: &mut Vec<u8>) {
+    pub(crate) fn finish(&self, usage: Usage, out: &mut Vec<u8>) {
         if self.include_usage {
             out.extend_from_slice(b"data: ");
             out.extend_from_slice(&self.head);
@@ -906,7 +619,7 @@ impl ChunkEncoder {
 
 /// Appends an event holding OpenAI's error object, which its SDKs raise when a stream breaks
 /// off after it began.
-pub fn write_stream_error(out: &mut Vec<u8>, error: &wire::ErrorResponse) {
+pub(crate) fn write_stream_error(out: &mut Vec<u8>, error: &wire::ErrorResponse) {
     out.extend_from_slice(b"data: ");
     write_json(out, error);
     out.extend_from_slice(b"\n\n");
@@ -922,7 +635,7 @@ fn write_json(out: &mut Vec<u8>, value: &impl serde::Serialize) {
 
 /// How the client wants vectors written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum VectorEncoding {
+pub(crate) enum VectorEncoding {
     /// JSON numbers.
     #[default]
     Float,
@@ -931,10 +644,10 @@ pub enum VectorEncoding {
 }
 
 /// The most texts one embedding request may carry, as OpenAI allows.
-pub const MAX_EMBEDDING_INPUTS: usize = 2048;
+pub(crate) const MAX_EMBEDDING_INPUTS: usize = 2048;
 
 /// Reads and checks a client's embedding request.
-pub fn embed_request(
+pub(crate) fn embed_request(
     request: wire::EmbeddingRequest,
 ) -> Result<(EmbedRequest, VectorEncoding), InvalidRequest> {
     if request.model.trim().is_empty() {
@@ -1016,70 +729,9 @@ pub fn embed_request(
     ))
 }
 
-/// The request an OpenAI-family upstream receives.
-#[must_use]
-pub fn upstream_embed_request(request: &EmbedRequest) -> wire::EmbeddingRequest {
-    wire::EmbeddingRequest {
-        model: request.model.clone(),
-        input: wire::EmbeddingInput::Many(request.inputs.clone()),
-        encoding_format: Some("float".into()),
-        dimensions: request.dimensions,
-        user: request.user.clone(),
-        extra: request.extra.clone(),
-    }
-}
-
-/// Reads an upstream's embeddings, in input order whatever order it sent them.
-pub fn embed_response(
-    response: wire::EmbeddingResponse,
-    expected: usize,
-) -> Result<EmbedResponse, ProviderError> {
-    let mut vectors: Vec<Option<Vec<f32>>> = vec![None; expected];
-    for item in response.data {
-        let index = item.index as usize;
-        let slot = vectors.get_mut(index).ok_or_else(|| {
-            ProviderError::malformed(format!("embedding index {index} is out of range"))
-        })?;
-        *slot = Some(match item.embedding {
-            wire::EmbeddingVector::Float(vector) => vector,
-            wire::EmbeddingVector::Base64(text) => decode_base64_vector(&text)?,
-        });
-    }
-    let vectors = vectors
-        .into_iter()
-        .enumerate()
-        .map(|(i, v)| {
-            v.ok_or_else(|| ProviderError::malformed(format!("no embedding for input {i}")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(EmbedResponse {
-        vectors,
-        usage: Some(Usage {
-            input_tokens: response.usage.prompt_tokens,
-            output_tokens: 0,
-        }),
-        truncated: Vec::new(),
-    })
-}
-
-fn decode_base64_vector(text: &str) -> Result<Vec<f32>, ProviderError> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .map_err(|err| ProviderError::malformed(format!("an embedding is not base64: {err}")))?;
-    if bytes.len() % 4 != 0 {
-        return Err(ProviderError::malformed(
-            "a base64 embedding is not whole 32-bit floats",
-        ));
-    }
-    Ok(bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect())
-}
-
 /// The answer a client receives.
 #[must_use]
-pub fn embeddings(
+pub(crate) fn embeddings(
     response: &EmbedResponse,
     model: &str,
     encoding: VectorEncoding,
@@ -1116,6 +768,8 @@ pub fn embeddings(
 
 #[cfg(test)]
 mod tests {
+    use kai_models::chat::FinishReason;
+
     use super::*;
 
     /// The chunks in what the encoder wrote, checking the framing as it goes.

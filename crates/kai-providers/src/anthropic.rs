@@ -18,20 +18,19 @@
 
 use std::collections::HashMap;
 
-use crate::sse::SseEvent;
-use futures_util::future::BoxFuture;
+use kai_models::chat::{
+    ChatEvent, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, FinishReason, ImageSource,
+    Message, Part, ResponseFormat, Role, ToolCall, ToolChoice, Usage,
+};
+use kai_models::{ErrorKind, ProviderError};
 use reqwest::header::{HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Decode, decode_stream, parse_item};
-use crate::chat::{
-    ChatEvent, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, FinishReason, ImageSource,
-    Message, Part, ResponseFormat, Role, ToolCall, ToolChoice, Usage,
-};
-use crate::error::{ErrorKind, ProviderError};
+use crate::adapter::{ApiFormat, ChatCall, Decode, parse_item};
 use crate::http::{Http, error_message, key_headers};
-use crate::provider::{ChatStream, Provider, ProviderSpec};
+use crate::spec::ProviderSpec;
+use crate::sse::SseEvent;
 
 /// The API version kai speaks; a configured `anthropic-version` header overrides it.
 const API_VERSION: &str = "2023-06-01";
@@ -76,75 +75,66 @@ impl Anthropic {
     }
 }
 
-impl Provider for Anthropic {
-    fn chat<'a>(
-        &'a self,
-        request: &'a ChatRequest,
-    ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
-        Box::pin(async move {
-            let (body, answer) = upstream_request(request, false)?;
-            let response = self
-                .http
-                .post_json(self.http.url("v1/messages"), &body)
-                .await?;
-            let message: MessagesResponse = self.http.json(response).await?;
-            Ok(chat_response(message, answer.as_ref()))
-        })
+impl ApiFormat for Anthropic {
+    type Context = Option<AnswerTool>;
+    type Answer = MessagesResponse;
+    type Item = SseEvent;
+    type Decoder = StreamEvents;
+
+    fn http(&self) -> &Http {
+        &self.http
     }
 
-    fn chat_stream<'a>(
-        &'a self,
-        request: &'a ChatRequest,
-    ) -> BoxFuture<'a, Result<ChatStream, ProviderError>> {
-        Box::pin(async move {
-            let (body, answer) = upstream_request(request, true)?;
-            let response = self
-                .http
-                .post_json(self.http.url("v1/messages"), &body)
-                .await?;
-            Ok(decode_stream(
-                self.http.events(response),
-                StreamEvents::new(answer),
-            ))
-        })
+    fn chat_call(
+        &self,
+        request: &ChatRequest,
+        stream: bool,
+    ) -> Result<ChatCall<Option<AnswerTool>>, ProviderError> {
+        let (body, answer) = upstream_request(request, stream)?;
+        ChatCall::new(self.http.url("v1/messages"), &body, answer)
     }
 
-    fn embed<'a>(
-        &'a self,
-        _: &'a EmbedRequest,
-    ) -> BoxFuture<'a, Result<EmbedResponse, ProviderError>> {
-        Box::pin(async {
-            Err(ProviderError::unsupported(
-                "Anthropic has no embeddings API: route embedding models to a provider that \
-                 has one, such as OpenAI, Gemini, Cohere or Ollama",
-            ))
-        })
+    fn answer(
+        &self,
+        message: MessagesResponse,
+        answer: Option<AnswerTool>,
+    ) -> Result<ChatResponse, ProviderError> {
+        Ok(chat_response(message, answer.as_ref()))
     }
 
-    fn list_models(&self) -> BoxFuture<'_, Result<Vec<String>, ProviderError>> {
-        Box::pin(async move {
-            let mut ids = Vec::new();
-            let mut after: Option<String> = None;
-            for _ in 0..MAX_MODEL_PAGES {
-                let mut url = self.http.url("v1/models");
-                url.query_pairs_mut().append_pair("limit", MODELS_PER_PAGE);
-                if let Some(after) = &after {
-                    url.query_pairs_mut().append_pair("after_id", after);
-                }
-                let response = self.http.get(url).await?;
-                let page: ModelPage = self.http.json(response).await?;
-                ids.extend(page.data.into_iter().map(|model| model.id));
-                match page.last_id {
-                    Some(last) if page.has_more => after = Some(last),
-                    _ => return Ok(ids),
-                }
+    fn decoder(&self, answer: Option<AnswerTool>) -> StreamEvents {
+        StreamEvents::new(answer)
+    }
+
+    async fn embed(&self, _: &EmbedRequest) -> Result<EmbedResponse, ProviderError> {
+        Err(ProviderError::unsupported(
+            "Anthropic has no embeddings API: route embedding models to a provider that \
+         has one, such as OpenAI, Gemini, Cohere or Ollama",
+        ))
+    }
+
+    async fn list_models(&self) -> Result<Vec<String>, ProviderError> {
+        let mut ids = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..MAX_MODEL_PAGES {
+            let mut url = self.http.url("v1/models");
+            url.query_pairs_mut().append_pair("limit", MODELS_PER_PAGE);
+            if let Some(after) = &after {
+                url.query_pairs_mut().append_pair("after_id", after);
             }
-            tracing::warn!(
-                pages = MAX_MODEL_PAGES,
-                "Anthropic listed more models than kai reads; the rest are left out"
-            );
-            Ok(ids)
-        })
+            let response = self.http.get(url).await?;
+            let page: ModelPage = self.http.json(response).await?;
+            ids.extend(page.data.into_iter().map(|model| model.id));
+            match page.last_id {
+                Some(last) if page.has_more => after = Some(last),
+                _ => return Ok(ids),
+            }
+        }
+        tracing::warn!(
+            pages = MAX_MODEL_PAGES,
+            "Anthropic listed more models than kai reads; the rest are left out"
+        );
+        Ok(ids)
     }
 }
 
@@ -154,7 +144,7 @@ impl Provider for Anthropic {
 /// The schema must describe an object, since a tool's input is one (OpenAI's structured output
 /// asks the same). Anthropic does not promise an exact match, so `strict` is not passed on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct AnswerTool {
+pub(crate) struct AnswerTool {
     /// The tool's name: the schema's name.
     name: String,
 }
@@ -533,7 +523,7 @@ fn tool_result(message: &Message, at: usize) -> Result<Block, ProviderError> {
 
 /// Anthropic's whole answer.
 #[derive(Debug, Deserialize)]
-struct MessagesResponse {
+pub(crate) struct MessagesResponse {
     /// Anthropic's id for the answer.
     #[serde(default)]
     id: Option<String>,
@@ -853,7 +843,7 @@ enum OpenBlock {
 
 /// Reads Anthropic's named events into [`ChatEvent`]s until `message_stop`.
 #[derive(Debug)]
-struct StreamEvents {
+pub(crate) struct StreamEvents {
     /// The answer tool, where the request wants a JSON Schema answer.
     answer: Option<AnswerTool>,
     /// Open blocks by Anthropic's block index.

@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use super::fetch::hex;
+use crate::fetch::hex;
 
 /// A request the registry received.
 #[derive(Debug, Clone)]
@@ -132,7 +132,7 @@ impl FakeRegistry {
         let mut state = self.state.lock().unwrap();
         state
             .projects
-            .entry(super::pypi::normalize(project))
+            .entry(crate::pypi::normalize(project))
             .or_default()
             .push(Listed {
                 filename: filename.to_owned(),

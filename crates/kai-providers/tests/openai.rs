@@ -11,8 +11,9 @@ use kai_models::chat::{
     ChatEvent, ChatRequest, EmbedRequest, FinishReason, ImageSource, Message, Part,
     ResponseBuilder, ResponseFormat, Role, ToolChoice, ToolDefinition,
 };
-use kai_models::testing::{MockUpstream, Reply, StreamEnd};
-use kai_models::{ErrorKind, Provider, ProviderSpec};
+use kai_models::{ErrorKind, Provider};
+use kai_providers::ProviderSpec;
+use kai_providers::testing::{MockUpstream, Reply, StreamEnd};
 use serde_json::{Value, json};
 
 const KEY: &str = "sk-test-0123456789";
@@ -33,7 +34,7 @@ fn spec(upstream: &MockUpstream, kind: ProviderKind) -> ProviderSpec {
 
 async fn provider(kind: ProviderKind) -> (MockUpstream, std::sync::Arc<dyn Provider>) {
     let upstream = MockUpstream::start().await;
-    let provider = kai_models::connect(&spec(&upstream, kind)).unwrap();
+    let provider = kai_providers::connect(&spec(&upstream, kind)).unwrap();
     (upstream, provider)
 }
 
@@ -449,14 +450,14 @@ async fn unreachable_and_slow_servers_fail_clearly() {
     let upstream = MockUpstream::start().await;
     let mut dead = spec(&upstream, ProviderKind::Openai);
     dead.base_url = format!("http://127.0.0.1:{port}/v1").parse().unwrap();
-    let provider = kai_models::connect(&dead).unwrap();
+    let provider = kai_providers::connect(&dead).unwrap();
     let request = ChatRequest::new("model-a", vec![Message::text(Role::User, "Hi")]);
     let err = provider.chat(&request).await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::Connect, "{err}");
 
     let mut slow = spec(&upstream, ProviderKind::Openai);
     slow.timeout = Duration::from_millis(200);
-    let provider = kai_models::connect(&slow).unwrap();
+    let provider = kai_providers::connect(&slow).unwrap();
     upstream.push(
         "/v1/chat/completions",
         Reply::json(200, completion(json!("late"), None, "stop")).after(Duration::from_secs(2)),
@@ -496,8 +497,8 @@ async fn a_proxy_from_the_environment_carries_the_requests() {
     let env: kai_config::Environment = [("HTTP_PROXY", proxy.url(""))].into_iter().collect();
     let mut through = spec(&proxy, ProviderKind::Openai);
     through.base_url = "http://provider.invalid/v1".parse().unwrap();
-    through.proxies = kai_models::Proxies::from_env(&env);
-    let proxied = kai_models::connect(&through).unwrap();
+    through.proxies = kai_providers::Proxies::from_env(&env);
+    let proxied = kai_providers::connect(&through).unwrap();
     let request = ChatRequest::new("model-a", vec![Message::text(Role::User, "Hi")]);
     let answer = proxied.chat(&request).await.unwrap();
     assert_eq!(answer.message.joined_text(), "via the proxy");
@@ -521,8 +522,8 @@ async fn a_proxy_from_the_environment_carries_the_requests() {
     .into_iter()
     .collect();
     let mut direct = spec(&upstream, ProviderKind::Openai);
-    direct.proxies = kai_models::Proxies::from_env(&env);
-    let direct = kai_models::connect(&direct).unwrap();
+    direct.proxies = kai_providers::Proxies::from_env(&env);
+    let direct = kai_providers::connect(&direct).unwrap();
     let answer = direct.chat(&request).await.unwrap();
     assert_eq!(answer.message.joined_text(), "direct");
     assert_eq!(proxy.requests().len(), 1);

@@ -4,10 +4,10 @@
 use serde::Deserialize;
 use url::Url;
 
-use super::fetch::{Fetcher, display_url, is_sha256};
-use super::source::strip_suffix_ignore_case;
-use super::unpack::{EMBEDDING_FILES, REQUIRED_EMBEDDING_FILES};
-use super::{PullEvent, StoreError};
+use crate::fetch::{Fetcher, display_url, is_sha256};
+use crate::name::strip_suffix_ignore_case;
+use crate::unpack::{EMBEDDING_FILES, REQUIRED_EMBEDDING_FILES};
+use crate::{PullEvent, StoreError};
 
 /// One file of a repository.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,14 +16,14 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use kai_models::{ErrorKind, ProviderError};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use url::Url;
 
-use crate::error::{ErrorKind, ProviderError};
-use crate::provider::ProviderSpec;
+use crate::spec::ProviderSpec;
 use crate::sse::{SseError, SseEvent, sse_events};
 
 /// The largest answer read from a provider: far above any real completion or embedding batch,
@@ -163,7 +163,12 @@ impl Http {
         let body = serde_json::to_vec(body).map_err(|err| {
             ProviderError::unsupported(format!("cannot write the request as JSON: {err}"))
         })?;
-        let mut request = self.request(Method::POST, &url, Bytes::from(body))?;
+        self.post(url, Bytes::from(body)).await
+    }
+
+    /// POSTs a JSON body already written; like [`Http::post_json`].
+    pub(crate) async fn post(&self, url: Url, body: Bytes) -> Result<Response, ProviderError> {
+        let mut request = self.request(Method::POST, &url, body)?;
         request
             .headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

@@ -8,21 +8,20 @@
 //! answers are matched to calls by function name rather than by id, calls carry no ids at all,
 //! and a stream has no end marker of its own.
 
-use crate::sse::SseEvent;
-use futures_util::future::BoxFuture;
+use kai_models::chat::{
+    ChatEvent, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, FinishReason, ImageSource,
+    InputType, Message, Part, ResponseBuilder, ResponseFormat, Role, ToolCall, ToolChoice, Usage,
+};
+use kai_models::{ErrorKind, ProviderError};
 use reqwest::header::HeaderName;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use url::Url;
 
-use super::{Decode, decode_stream, parse_item};
-use crate::chat::{
-    ChatEvent, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, FinishReason, ImageSource,
-    InputType, Message, Part, ResponseBuilder, ResponseFormat, Role, ToolCall, ToolChoice, Usage,
-};
-use crate::error::{ErrorKind, ProviderError};
+use crate::adapter::{ApiFormat, ChatCall, Decode, parse_item};
 use crate::http::{Http, key_headers};
-use crate::provider::{ChatStream, Provider, ProviderSpec};
+use crate::spec::ProviderSpec;
+use crate::sse::SseEvent;
 
 /// The header that carries the API key.
 const API_KEY: HeaderName = HeaderName::from_static("x-goog-api-key");
@@ -98,121 +97,125 @@ fn model_id(model: &str) -> &str {
     model.strip_prefix("models/").unwrap_or(model)
 }
 
-impl Provider for Gemini {
-    fn chat<'a>(
-        &'a self,
-        request: &'a ChatRequest,
-    ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
-        Box::pin(async move {
-            let body = GenerateContentRequest::from_request(request)?;
-            let url = self.model_url(&request.model, "generateContent")?;
-            let response = self.http.post_json(url, &body).await?;
-            let answer: GenerateContentResponse = self.http.json(response).await?;
-            let id = answer.response_id.clone();
-            if answer.candidates.is_empty() && answer.block().is_none() {
-                return Err(ProviderError::malformed(
-                    "Gemini's answer has no candidates and gives no reason",
-                ));
-            }
-            let mut reader = Reader::default();
-            let mut events = Vec::new();
-            reader.read(answer, &mut events)?;
-            events.extend(reader.usage.map(ChatEvent::Usage));
-            let mut response = ResponseBuilder::collect(&events);
-            response.id = id;
-            Ok(response)
-        })
+impl ApiFormat for Gemini {
+    type Context = ();
+    type Answer = GenerateContentResponse;
+    type Item = SseEvent;
+    type Decoder = Chunks;
+
+    fn http(&self) -> &Http {
+        &self.http
     }
 
-    fn chat_stream<'a>(
-        &'a self,
-        request: &'a ChatRequest,
-    ) -> BoxFuture<'a, Result<ChatStream, ProviderError>> {
-        Box::pin(async move {
-            let body = GenerateContentRequest::from_request(request)?;
+    fn chat_call(
+        &self,
+        request: &ChatRequest,
+        stream: bool,
+    ) -> Result<ChatCall<()>, ProviderError> {
+        let body = GenerateContentRequest::from_request(request)?;
+        let url = if stream {
             let mut url = self.model_url(&request.model, "streamGenerateContent")?;
             // Without `alt=sse` Gemini streams one JSON array, not events.
             url.set_query(Some("alt=sse"));
-            let response = self.http.post_json(url, &body).await?;
-            Ok(decode_stream(self.http.events(response), Chunks::default()))
+            url
+        } else {
+            self.model_url(&request.model, "generateContent")?
+        };
+        ChatCall::new(url, &body, ())
+    }
+
+    fn answer(
+        &self,
+        answer: GenerateContentResponse,
+        (): (),
+    ) -> Result<ChatResponse, ProviderError> {
+        let id = answer.response_id.clone();
+        if answer.candidates.is_empty() && answer.block().is_none() {
+            return Err(ProviderError::malformed(
+                "Gemini's answer has no candidates and gives no reason",
+            ));
+        }
+        let mut reader = Reader::default();
+        let mut events = Vec::new();
+        reader.read(answer, &mut events)?;
+        events.extend(reader.usage.map(ChatEvent::Usage));
+        let mut response = ResponseBuilder::collect(&events);
+        response.id = id;
+        Ok(response)
+    }
+
+    fn decoder(&self, (): ()) -> Chunks {
+        Chunks::default()
+    }
+
+    async fn embed(&self, request: &EmbedRequest) -> Result<EmbedResponse, ProviderError> {
+        let url = self.model_url(&request.model, "batchEmbedContents")?;
+        let model = format!("models/{}", model_id(&request.model));
+        let task_type = request.input_type.map(task_type);
+        let mut vectors = Vec::with_capacity(request.inputs.len());
+        for batch in request.inputs.chunks(EMBED_BATCH) {
+            let body = BatchEmbedRequest {
+                requests: batch
+                    .iter()
+                    .map(|text| EmbedContentRequest {
+                        model: &model,
+                        content: TextContent {
+                            parts: [TextPart { text }],
+                        },
+                        task_type,
+                        output_dimensionality: request.dimensions,
+                    })
+                    .collect(),
+            };
+            let response = self.http.post_json(url.clone(), &body).await?;
+            let answer: BatchEmbedResponse = self.http.json(response).await?;
+            if answer.embeddings.len() != batch.len() {
+                return Err(ProviderError::malformed(format!(
+                    "Gemini sent {} embeddings for {} texts",
+                    answer.embeddings.len(),
+                    batch.len()
+                )));
+            }
+            vectors.extend(answer.embeddings.into_iter().map(|e| e.values));
+        }
+        // Gemini counts no tokens for embeddings.
+        Ok(EmbedResponse {
+            vectors,
+            usage: None,
+            truncated: Vec::new(),
         })
     }
 
-    fn embed<'a>(
-        &'a self,
-        request: &'a EmbedRequest,
-    ) -> BoxFuture<'a, Result<EmbedResponse, ProviderError>> {
-        Box::pin(async move {
-            let url = self.model_url(&request.model, "batchEmbedContents")?;
-            let model = format!("models/{}", model_id(&request.model));
-            let task_type = request.input_type.map(task_type);
-            let mut vectors = Vec::with_capacity(request.inputs.len());
-            for batch in request.inputs.chunks(EMBED_BATCH) {
-                let body = BatchEmbedRequest {
-                    requests: batch
-                        .iter()
-                        .map(|text| EmbedContentRequest {
-                            model: &model,
-                            content: TextContent {
-                                parts: [TextPart { text }],
-                            },
-                            task_type,
-                            output_dimensionality: request.dimensions,
-                        })
-                        .collect(),
-                };
-                let response = self.http.post_json(url.clone(), &body).await?;
-                let answer: BatchEmbedResponse = self.http.json(response).await?;
-                if answer.embeddings.len() != batch.len() {
-                    return Err(ProviderError::malformed(format!(
-                        "Gemini sent {} embeddings for {} texts",
-                        answer.embeddings.len(),
-                        batch.len()
-                    )));
-                }
-                vectors.extend(answer.embeddings.into_iter().map(|e| e.values));
-            }
-            // Gemini counts no tokens for embeddings.
-            Ok(EmbedResponse {
-                vectors,
-                usage: None,
-                truncated: Vec::new(),
-            })
-        })
-    }
-
-    fn list_models(&self) -> BoxFuture<'_, Result<Vec<String>, ProviderError>> {
-        Box::pin(async move {
-            let mut names = Vec::new();
-            let mut token: Option<String> = None;
-            for _ in 0..MAX_MODEL_PAGES {
-                let mut url = self.http.url(&self.models);
-                {
-                    let mut query = url.query_pairs_mut();
-                    query.append_pair("pageSize", "1000");
-                    if let Some(token) = &token {
-                        query.append_pair("pageToken", token);
-                    }
-                }
-                let response = self.http.get(url).await?;
-                let page: ModelList = self.http.json(response).await?;
-                names.extend(
-                    page.models
-                        .into_iter()
-                        .filter(ListedModel::usable)
-                        .map(|model| model_id(&model.name).to_owned()),
-                );
-                token = page.next_page_token.filter(|token| !token.is_empty());
-                if token.is_none() {
-                    return Ok(names);
+    async fn list_models(&self) -> Result<Vec<String>, ProviderError> {
+        let mut names = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_MODEL_PAGES {
+            let mut url = self.http.url(&self.models);
+            {
+                let mut query = url.query_pairs_mut();
+                query.append_pair("pageSize", "1000");
+                if let Some(token) = &token {
+                    query.append_pair("pageToken", token);
                 }
             }
-            tracing::warn!(
-                pages = MAX_MODEL_PAGES,
-                "Gemini listed more pages of models than kai reads; the list is cut short"
+            let response = self.http.get(url).await?;
+            let page: ModelList = self.http.json(response).await?;
+            names.extend(
+                page.models
+                    .into_iter()
+                    .filter(ListedModel::usable)
+                    .map(|model| model_id(&model.name).to_owned()),
             );
-            Ok(names)
-        })
+            token = page.next_page_token.filter(|token| !token.is_empty());
+            if token.is_none() {
+                return Ok(names);
+            }
+        }
+        tracing::warn!(
+            pages = MAX_MODEL_PAGES,
+            "Gemini listed more pages of models than kai reads; the list is cut short"
+        );
+        Ok(names)
     }
 }
 
@@ -644,7 +647,7 @@ struct TextPart<'a> {
 /// A whole answer, or one chunk of a stream.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct GenerateContentResponse {
+pub(crate) struct GenerateContentResponse {
     #[serde(default)]
     candidates: Vec<Candidate>,
     prompt_feedback: Option<PromptFeedback>,
@@ -850,7 +853,7 @@ impl Reader {
 /// `data: {GenerateContentResponse}` events until the connection closes: Gemini sends no end
 /// marker, so the answer is whole only if a finish reason came.
 #[derive(Debug, Default)]
-struct Chunks {
+pub(crate) struct Chunks {
     reader: Reader,
 }
 

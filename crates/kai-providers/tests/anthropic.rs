@@ -11,8 +11,9 @@ use kai_models::chat::{
     ChatEvent, ChatRequest, EmbedRequest, FinishReason, ImageSource, Message, Part,
     ResponseBuilder, ResponseFormat, Role, ToolCall, ToolChoice, ToolDefinition, Usage,
 };
-use kai_models::testing::{MockUpstream, Reply, StreamEnd};
-use kai_models::{ErrorKind, Provider, ProviderError, ProviderSpec};
+use kai_models::{ErrorKind, Provider, ProviderError};
+use kai_providers::ProviderSpec;
+use kai_providers::testing::{MockUpstream, Reply, StreamEnd};
 use serde_json::{Value, json};
 
 const KEY: &str = "sk-ant-test-0123456789";
@@ -39,7 +40,7 @@ fn spec(upstream: &MockUpstream) -> ProviderSpec {
 
 async fn provider() -> (MockUpstream, std::sync::Arc<dyn Provider>) {
     let upstream = MockUpstream::start().await;
-    let provider = kai_models::connect(&spec(&upstream)).unwrap();
+    let provider = kai_providers::connect(&spec(&upstream)).unwrap();
     (upstream, provider)
 }
 

@@ -11,8 +11,9 @@ use kai_models::chat::{
     ChatEvent, ChatRequest, EmbedRequest, FinishReason, ImageSource, InputType, Message, Part,
     ResponseBuilder, ResponseFormat, Role, ToolCall, ToolChoice, ToolDefinition,
 };
-use kai_models::testing::{MockUpstream, Reply, StreamEnd};
-use kai_models::{ErrorKind, Provider, ProviderError, ProviderSpec};
+use kai_models::{ErrorKind, Provider, ProviderError};
+use kai_providers::ProviderSpec;
+use kai_providers::testing::{MockUpstream, Reply, StreamEnd};
 use serde_json::{Value, json};
 
 const KEY: &str = "AIza-test-0123456789";
@@ -36,7 +37,7 @@ fn spec(upstream: &MockUpstream) -> ProviderSpec {
 
 async fn provider() -> (MockUpstream, std::sync::Arc<dyn Provider>) {
     let upstream = MockUpstream::start().await;
-    let provider = kai_models::connect(&spec(&upstream)).unwrap();
+    let provider = kai_providers::connect(&spec(&upstream)).unwrap();
     (upstream, provider)
 }
 
@@ -508,7 +509,7 @@ async fn a_model_named_models_slash_and_a_versioned_base_url_reach_the_same_path
     let upstream = MockUpstream::start().await;
     let mut spec = spec(&upstream);
     spec.base_url = upstream.url("/v1beta").parse().unwrap();
-    let provider = kai_models::connect(&spec).unwrap();
+    let provider = kai_providers::connect(&spec).unwrap();
     upstream.push(
         GENERATE,
         Reply::json(200, answer(json!([{"text": "Hi"}]), Some("STOP"), None)),
@@ -520,7 +521,7 @@ async fn a_model_named_models_slash_and_a_versioned_base_url_reach_the_same_path
 
     // A base URL with a path of its own (a proxy) keeps it; odd characters are escaped.
     spec.base_url = upstream.url("/proxy/gemini").parse().unwrap();
-    let provider = kai_models::connect(&spec).unwrap();
+    let provider = kai_providers::connect(&spec).unwrap();
     let path = "/proxy/gemini/v1beta/models/my%20model%3F:generateContent";
     upstream.push(
         path,

@@ -13,20 +13,19 @@
 //! before it calls tools, is left out of answers (see [`Answer::into_response`]), as are
 //! citations and reasoning models' `thinking` parts.
 
-use crate::sse::SseEvent;
-use futures_util::future::BoxFuture;
+use kai_models::chat::{
+    ChatEvent, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, FinishReason, InputType,
+    Message, Part, ResponseFormat, Role, ToolCall, ToolChoice, ToolDefinition, Usage,
+};
+use kai_models::{ErrorKind, ProviderError};
 use reqwest::header::AUTHORIZATION;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Decode, decode_stream, parse_item};
-use crate::chat::{
-    ChatEvent, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, FinishReason, InputType,
-    Message, Part, ResponseFormat, Role, ToolCall, ToolChoice, ToolDefinition, Usage,
-};
-use crate::error::{ErrorKind, ProviderError};
+use crate::adapter::{ApiFormat, ChatCall, Decode, parse_item};
 use crate::http::{Http, key_headers};
-use crate::provider::{ChatStream, Provider, ProviderSpec};
+use crate::spec::ProviderSpec;
+use crate::sse::SseEvent;
 
 /// The most texts Cohere embeds in one request. OpenAI takes thousands, so a client's batch
 /// that OpenAI would take goes to Cohere as several requests.
@@ -55,102 +54,97 @@ impl Cohere {
     }
 }
 
-impl Provider for Cohere {
-    fn chat<'a>(
-        &'a self,
-        request: &'a ChatRequest,
-    ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
-        Box::pin(async move {
-            let body = chat_body(request, false)?;
-            let response = self.http.post_json(self.http.url("v2/chat"), &body).await?;
-            let answer: Answer = self.http.json(response).await?;
-            Ok(answer.into_response())
-        })
+impl ApiFormat for Cohere {
+    type Context = ();
+    type Answer = Answer;
+    type Item = SseEvent;
+    type Decoder = Events;
+
+    fn http(&self) -> &Http {
+        &self.http
     }
 
-    fn chat_stream<'a>(
-        &'a self,
-        request: &'a ChatRequest,
-    ) -> BoxFuture<'a, Result<ChatStream, ProviderError>> {
-        Box::pin(async move {
-            let body = chat_body(request, true)?;
-            let response = self.http.post_json(self.http.url("v2/chat"), &body).await?;
-            Ok(decode_stream(self.http.events(response), Events::default()))
-        })
+    fn chat_call(
+        &self,
+        request: &ChatRequest,
+        stream: bool,
+    ) -> Result<ChatCall<()>, ProviderError> {
+        ChatCall::new(self.http.url("v2/chat"), &chat_body(request, stream)?, ())
     }
 
-    fn embed<'a>(
-        &'a self,
-        request: &'a EmbedRequest,
-    ) -> BoxFuture<'a, Result<EmbedResponse, ProviderError>> {
-        Box::pin(async move {
-            let mut vectors = Vec::with_capacity(request.inputs.len());
-            let mut usage: Option<Usage> = None;
-            for texts in request.inputs.chunks(EMBED_BATCH) {
-                let body = EmbedBody {
-                    model: &request.model,
-                    texts,
-                    input_type: input_type(request.input_type),
-                    embedding_types: ["float"],
-                    output_dimension: request.dimensions,
-                };
-                let response = self
-                    .http
-                    .post_json(self.http.url("v2/embed"), &body)
-                    .await?;
-                let answer: Embeddings = self.http.json(response).await?;
-                let batch = answer.embeddings.float.ok_or_else(|| {
-                    ProviderError::malformed(
-                        "Cohere's embed answer has no `float` embeddings, though kai asked for them",
-                    )
-                })?;
-                if batch.len() != texts.len() {
-                    return Err(ProviderError::malformed(format!(
-                        "Cohere sent {} embeddings for {} texts",
-                        batch.len(),
-                        texts.len()
-                    )));
-                }
-                vectors.extend(batch);
-                if let Some(counted) = answer.meta.and_then(Counted::usage) {
-                    let total = usage.get_or_insert_with(Usage::default);
-                    total.input_tokens += counted.input_tokens;
-                }
+    fn answer(&self, answer: Answer, (): ()) -> Result<ChatResponse, ProviderError> {
+        Ok(answer.into_response())
+    }
+
+    fn decoder(&self, (): ()) -> Events {
+        Events::default()
+    }
+
+    async fn embed(&self, request: &EmbedRequest) -> Result<EmbedResponse, ProviderError> {
+        let mut vectors = Vec::with_capacity(request.inputs.len());
+        let mut usage: Option<Usage> = None;
+        for texts in request.inputs.chunks(EMBED_BATCH) {
+            let body = EmbedBody {
+                model: &request.model,
+                texts,
+                input_type: input_type(request.input_type),
+                embedding_types: ["float"],
+                output_dimension: request.dimensions,
+            };
+            let response = self
+                .http
+                .post_json(self.http.url("v2/embed"), &body)
+                .await?;
+            let answer: Embeddings = self.http.json(response).await?;
+            let batch = answer.embeddings.float.ok_or_else(|| {
+                ProviderError::malformed(
+                    "Cohere's embed answer has no `float` embeddings, though kai asked for them",
+                )
+            })?;
+            if batch.len() != texts.len() {
+                return Err(ProviderError::malformed(format!(
+                    "Cohere sent {} embeddings for {} texts",
+                    batch.len(),
+                    texts.len()
+                )));
             }
-            Ok(EmbedResponse {
-                vectors,
-                usage,
-                truncated: Vec::new(),
-            })
+            vectors.extend(batch);
+            if let Some(counted) = answer.meta.and_then(Counted::usage) {
+                let total = usage.get_or_insert_with(Usage::default);
+                total.input_tokens += counted.input_tokens;
+            }
+        }
+        Ok(EmbedResponse {
+            vectors,
+            usage,
+            truncated: Vec::new(),
         })
     }
 
-    fn list_models(&self) -> BoxFuture<'_, Result<Vec<String>, ProviderError>> {
-        Box::pin(async move {
-            let mut names = Vec::new();
-            let mut page_token: Option<String> = None;
-            for _ in 0..MODEL_PAGES {
-                let mut url = self.http.url("v1/models");
-                url.query_pairs_mut()
-                    .append_pair("page_size", MODEL_PAGE_SIZE);
-                if let Some(token) = &page_token {
-                    url.query_pairs_mut().append_pair("page_token", token);
-                }
-                let response = self.http.get(url).await?;
-                let page: Models = self.http.json(response).await?;
-                names.extend(
-                    page.models
-                        .into_iter()
-                        .filter(Listed::serves_kai)
-                        .map(|model| model.name),
-                );
-                match page.next_page_token.filter(|token| !token.is_empty()) {
-                    Some(next) => page_token = Some(next),
-                    None => break,
-                }
+    async fn list_models(&self) -> Result<Vec<String>, ProviderError> {
+        let mut names = Vec::new();
+        let mut page_token: Option<String> = None;
+        for _ in 0..MODEL_PAGES {
+            let mut url = self.http.url("v1/models");
+            url.query_pairs_mut()
+                .append_pair("page_size", MODEL_PAGE_SIZE);
+            if let Some(token) = &page_token {
+                url.query_pairs_mut().append_pair("page_token", token);
             }
-            Ok(names)
-        })
+            let response = self.http.get(url).await?;
+            let page: Models = self.http.json(response).await?;
+            names.extend(
+                page.models
+                    .into_iter()
+                    .filter(Listed::serves_kai)
+                    .map(|model| model.name),
+            );
+            match page.next_page_token.filter(|token| !token.is_empty()) {
+                Some(next) => page_token = Some(next),
+                None => break,
+            }
+        }
+        Ok(names)
     }
 }
 
@@ -448,7 +442,7 @@ fn default_finish(called_tools: bool) -> FinishReason {
 
 /// A whole answer from `POST v2/chat`.
 #[derive(Debug, Deserialize)]
-struct Answer {
+pub(crate) struct Answer {
     #[serde(default)]
     id: Option<String>,
     #[serde(default)]
@@ -678,7 +672,7 @@ struct EndDelta {
 /// Reads Cohere's stream into events. The answer ends with `message-end`; a stream that stops
 /// before it is [`ErrorKind::Interrupted`].
 #[derive(Debug, Default)]
-struct Events {
+pub(crate) struct Events {
     /// Cohere's index of each tool call, in the order they began: a call's place here is its
     /// index in kai's events, which count from 0 in order of appearance whatever Cohere's
     /// indexes are.

@@ -8,12 +8,13 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use kai_config::{ProviderKind, Strategy};
+use kai_models::ErrorKind;
 use kai_models::chat::{ChatEvent, ChatRequest, Message, Role};
 use kai_models::router::{
     BreakerPolicy, Deployment, DeploymentState, Health, RetryPolicy, Route, RouteErrorKind, Router,
 };
-use kai_models::testing::{MockUpstream, Reply, StreamEnd};
-use kai_models::{ErrorKind, ProviderSpec};
+use kai_providers::ProviderSpec;
+use kai_providers::testing::{MockUpstream, Reply, StreamEnd};
 use serde_json::json;
 
 const PATH: &str = "/v1/chat/completions";
@@ -41,7 +42,7 @@ fn deployment(upstream: &MockUpstream, model: &str) -> Deployment {
         headers: Default::default(),
         proxies: Default::default(),
     };
-    let client = kai_models::connect(&spec).unwrap();
+    let client = kai_providers::connect(&spec).unwrap();
     Deployment::new(
         spec.name,
         model,
