@@ -4,7 +4,8 @@ use kai_core::{ApiKey, ApiKeyId, Scopes, UserId};
 use time::OffsetDateTime;
 
 use crate::row::Columns;
-use crate::users::{UserRecord, truncate, user_columns, user_record};
+use crate::truncate;
+use crate::users::{UserRecord, user_columns, user_record};
 use crate::{Store, StoreError, from_millis, millis, with_pool};
 
 macro_rules! key_columns {

@@ -4,7 +4,7 @@
 use time::OffsetDateTime;
 
 use crate::row::Columns;
-use crate::users::truncate;
+use crate::truncate;
 use crate::{Store, StoreError, from_millis, is_unique_violation, millis, with_pool};
 
 /// Which part of the catalog an entry belongs to.

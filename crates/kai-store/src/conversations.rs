@@ -7,7 +7,7 @@ use kai_core::{ConversationId, UserId};
 use time::OffsetDateTime;
 
 use crate::row::Columns;
-use crate::users::truncate;
+use crate::truncate;
 use crate::{Store, StoreError, count_from_row, from_millis, millis, stored_int, with_pool};
 
 macro_rules! conversation_columns {

@@ -348,6 +348,11 @@ pub(crate) fn from_millis(ms: i64) -> time::OffsetDateTime {
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }
 
+/// `at` to the millisecond, as it will read back from the database.
+pub(crate) fn truncate(at: time::OffsetDateTime) -> time::OffsetDateTime {
+    from_millis(millis(at))
+}
+
 /// `value` as the database stores it, refused rather than wrapped when it does not fit.
 pub(crate) fn stored_int(value: u64, what: &'static str) -> Result<i64, StoreError> {
     i64::try_from(value).map_err(|_| StoreError::TooLarge { what, value })

@@ -11,24 +11,6 @@ use crate::row::Columns;
 use crate::users::{UserRecord, user_columns, user_record};
 use crate::{Store, StoreError, from_millis, millis, with_pool};
 
-/// Ends every open session of the user `$user` (a `UserId`) at `$now` (Unix ms) for `$reason`,
-/// on `$executor` (a pool or a transaction of either backend). Evaluates to the number ended.
-macro_rules! revoke_sessions_of {
-    ($executor:expr, $user:expr, $now:expr, $reason:expr) => {
-        sqlx::query(
-            "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 \
-             WHERE user_id = $1 AND revoked_at IS NULL",
-        )
-        .bind($user.to_string())
-        .bind($now)
-        .bind($reason)
-        .execute($executor)
-        .await?
-        .rows_affected()
-    };
-}
-pub(crate) use revoke_sessions_of;
-
 /// A session joined to its user, selected by `sessions.id = $1`.
 macro_rules! select_session_with_user {
     () => {
@@ -137,7 +119,7 @@ impl Store {
     /// Opens a session with its first refresh token. `None` if the user's password changed, or
     /// the user was disabled or deleted, since the login checked it.
     pub async fn create_session(&self, new: &NewSession) -> Result<Option<Session>, StoreError> {
-        let now = crate::users::truncate(OffsetDateTime::now_utc());
+        let now = crate::truncate(OffsetDateTime::now_utc());
         let session = Session {
             id: SessionId::new(),
             user_id: new.user_id,

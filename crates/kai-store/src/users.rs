@@ -4,7 +4,7 @@ use kai_core::{Role, User, UserId, Username};
 use time::OffsetDateTime;
 
 use crate::row::Columns;
-use crate::{Store, StoreError, from_millis, is_unique_violation, millis, with_pool};
+use crate::{Store, StoreError, from_millis, is_unique_violation, millis, truncate, with_pool};
 
 /// The columns [`user_record`] reads, for `concat!` into queries.
 macro_rules! user_columns {
@@ -15,6 +15,23 @@ macro_rules! user_columns {
     };
 }
 pub(crate) use user_columns;
+
+/// Ends every open session of the user `$user` (a `UserId`) at `$now` (Unix ms) for `$reason`,
+/// on `$executor` (a pool or a transaction of either backend). Evaluates to the number ended.
+macro_rules! revoke_sessions_of {
+    ($executor:expr, $user:expr, $now:expr, $reason:expr) => {
+        sqlx::query(
+            "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 \
+             WHERE user_id = $1 AND revoked_at IS NULL",
+        )
+        .bind($user.to_string())
+        .bind($now)
+        .bind($reason)
+        .execute($executor)
+        .await?
+        .rows_affected()
+    };
+}
 
 /// A user as stored, with what only authentication may see.
 #[derive(Debug, Clone)]
@@ -221,7 +238,7 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
             if row.is_some() && update.disabled == Some(true) {
-                crate::sessions::revoke_sessions_of!(&mut *tx, id, now, "account disabled");
+                revoke_sessions_of!(&mut *tx, id, now, "account disabled");
             }
             let user = row
                 .as_ref()
@@ -255,7 +272,7 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
             if row.is_some() {
-                crate::sessions::revoke_sessions_of!(&mut *tx, id, now, reason);
+                revoke_sessions_of!(&mut *tx, id, now, reason);
             }
             let user = row
                 .as_ref()
@@ -353,9 +370,4 @@ impl Store {
         });
         Ok(())
     }
-}
-
-/// `at` to the millisecond, as it will read back from the database.
-pub(crate) fn truncate(at: OffsetDateTime) -> OffsetDateTime {
-    from_millis(millis(at))
 }
