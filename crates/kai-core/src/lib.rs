@@ -7,6 +7,7 @@
 mod account;
 mod budget;
 mod id;
+mod usage;
 
 pub use account::{
     ApiKey, InvalidInput, MAX_PASSWORD_LEN, MIN_PASSWORD_LEN, Role, Scope, Scopes, User, Username,
@@ -14,3 +15,4 @@ pub use account::{
 };
 pub use budget::{Budget, BudgetLimit, BudgetPeriod, format_usd};
 pub use id::{ApiKeyId, ConversationId, SessionId, UsageId, UserId};
+pub use usage::{UsageFilter, UsageGroup, UsageRecord, UsageTotals};

@@ -6,8 +6,12 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use kai_config::PriceSettings;
-use kai_core::{ApiKeyId, Budget, BudgetLimit, BudgetPeriod, format_usd};
-use kai_store::{Store, UsageFilter, UsageRecord};
+use kai_core::{
+    ApiKeyId, Budget, BudgetLimit, BudgetPeriod, UsageFilter, UsageId, UsageRecord, UserId,
+    format_usd,
+};
+use kai_models::chat::Usage;
+use kai_store::Store;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -17,7 +21,7 @@ use prometheus_client::registry::{Registry, Unit};
 use time::{Date, OffsetDateTime, Time};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::catalog::lock;
+use crate::table::lock;
 
 /// How long a key's budgets and spend are trusted before being read again from the database,
 /// where other processes sharing it record their usage too.
@@ -29,6 +33,116 @@ const MAX_BATCH: usize = kai_store::USAGE_ROWS_PER_INSERT;
 
 /// How long the writer gathers records before writing them.
 const BATCH_WINDOW: Duration = Duration::from_millis(100);
+
+/// Who is asking, for accounting and budgets.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The user.
+    pub user_id: UserId,
+    /// The API key used, if the request came with one (budgets are per key).
+    pub api_key_id: Option<ApiKeyId>,
+    /// The request's id, kept with its usage record.
+    pub request_id: String,
+}
+
+/// One finished request, to account for.
+pub(crate) struct Outcome<'a> {
+    pub(crate) caller: &'a Caller,
+    pub(crate) endpoint: &'static str,
+    pub(crate) model: &'a str,
+    pub(crate) provider: Option<(&'a str, &'a str)>,
+    pub(crate) usage: Usage,
+    pub(crate) latency: Duration,
+    pub(crate) ttft: Option<Duration>,
+    pub(crate) status: &'static str,
+    pub(crate) stream: bool,
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// What the gateway knows of spending: the price table, the keys' budgets, the usage writer
+/// and the metrics.
+pub(crate) struct Accounting {
+    store: Store,
+    prices: Prices,
+    budgets: Budgets,
+    writer: UsageWriter,
+    pub(crate) metrics: GatewayMetrics,
+}
+
+impl Accounting {
+    /// Accounting over `store` with `prices`; starts the usage writer.
+    pub(crate) fn new(store: Store, prices: &[PriceSettings]) -> Accounting {
+        Accounting {
+            writer: UsageWriter::start(store.clone()),
+            store,
+            prices: Prices::new(prices),
+            budgets: Budgets::default(),
+            metrics: GatewayMetrics::new(),
+        }
+    }
+
+    /// Succeeds unless the caller's key has spent one of its budgets.
+    pub(crate) async fn check_budget(&self, caller: &Caller) -> Result<(), OverBudget> {
+        match caller.api_key_id {
+            Some(key) => self.budgets.check(&self.store, key).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Records one request: metrics at once, its usage record in the next batch, and its
+    /// spend against the key's budgets.
+    pub(crate) fn record(&self, outcome: Outcome<'_>) {
+        let (provider, upstream_model) = match outcome.provider {
+            Some((p, m)) => (Some(p.to_owned()), Some(m.to_owned())),
+            None => (None, None),
+        };
+        let cost_micros = match (&provider, &upstream_model) {
+            (Some(p), Some(m)) => self.prices.cost_micros(
+                p,
+                m,
+                outcome.usage.input_tokens,
+                outcome.usage.output_tokens,
+            ),
+            _ => 0,
+        };
+        let record = UsageRecord {
+            id: UsageId::new(),
+            created_at: OffsetDateTime::now_utc(),
+            request_id: outcome.caller.request_id.clone(),
+            user_id: outcome.caller.user_id,
+            api_key_id: outcome.caller.api_key_id,
+            endpoint: outcome.endpoint.to_owned(),
+            model: outcome.model.to_owned(),
+            provider,
+            upstream_model,
+            input_tokens: outcome.usage.input_tokens,
+            output_tokens: outcome.usage.output_tokens,
+            latency_ms: millis(outcome.latency),
+            ttft_ms: outcome.ttft.map(millis),
+            status: outcome.status.to_owned(),
+            cost_micros,
+            stream: outcome.stream,
+        };
+        self.metrics.observe(&record);
+        if let Some(key) = outcome.caller.api_key_id {
+            self.budgets.spent(key, outcome.usage.total(), cost_micros);
+        }
+        self.writer.write(record);
+    }
+
+    /// Forgets what is known of a key's budgets, after they changed.
+    pub(crate) fn forget_budgets(&self, key: ApiKeyId) {
+        self.budgets.forget(key);
+    }
+
+    /// Waits until every usage record so far is stored.
+    pub(crate) async fn flush(&self) {
+        self.writer.flush().await;
+    }
+}
 
 /// Prices per upstream model, in dollars per million tokens.
 #[derive(Debug, Clone, Default)]

@@ -6,7 +6,8 @@ use kai_models::chat::{ChatRequest, Message, Role};
 use kai_store::{ConversationRecord, NewMessage, StoredMessage};
 use time::OffsetDateTime;
 
-use crate::{Gateway, GatewayError};
+use crate::error::GatewayError;
+use crate::gateway::Gateway;
 
 /// The longest title kept.
 const MAX_TITLE: usize = 200;
@@ -18,20 +19,63 @@ const DERIVED_TITLE: usize = 60;
 /// replaces it.
 const UNTITLED: &str = "New conversation";
 
-/// A conversation with its messages.
-#[derive(Debug, Clone)]
+/// A conversation, without its messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conversation {
+    /// The conversation's id.
+    pub id: ConversationId,
+    /// Its title.
+    pub title: String,
+    /// The model the user chose for it, if any.
+    pub model: Option<String>,
+    /// How many messages it holds.
+    pub message_count: u64,
+    /// When it was started.
+    pub created_at: OffsetDateTime,
+    /// When messages were last added (or it was started): what orders a user's list.
+    pub updated_at: OffsetDateTime,
+}
+
+impl From<ConversationRecord> for Conversation {
+    fn from(record: ConversationRecord) -> Conversation {
+        Conversation {
+            id: record.id,
+            title: record.title,
+            model: record.model,
+            message_count: record.message_count,
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+        }
+    }
+}
+
+/// A message of a conversation, as kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConversationMessage {
+    /// Its place in the conversation, counting from 1.
+    pub seq: u64,
+    /// The message.
+    pub message: Message,
+    /// The model that wrote it, for answers.
+    pub model: Option<String>,
+    /// When it was stored.
+    pub created_at: OffsetDateTime,
+}
+
+/// A conversation with its messages, in order.
+#[derive(Debug, Clone)]
+pub struct ConversationHistory {
     /// The conversation.
-    pub record: ConversationRecord,
-    /// Its messages in order, each with when it was stored and the model that wrote it.
-    pub messages: Vec<(StoredMessage, Message)>,
+    pub conversation: Conversation,
+    /// Its messages.
+    pub messages: Vec<ConversationMessage>,
 }
 
 /// A user's turn, stored, and the request that continues the conversation.
 #[derive(Debug, Clone)]
 pub struct ConversationTurn {
     /// The conversation.
-    pub record: ConversationRecord,
+    pub conversation: Conversation,
     /// The model to ask.
     pub model: String,
     /// The whole history, the new turn last.
@@ -88,14 +132,19 @@ fn encode(message: &Message, model: Option<&str>) -> Result<NewMessage, GatewayE
     })
 }
 
-fn decode(stored: StoredMessage) -> Result<(StoredMessage, Message), GatewayError> {
+fn decode(stored: StoredMessage) -> Result<ConversationMessage, GatewayError> {
     let message: Message = serde_json::from_str(&stored.body).map_err(|err| {
         GatewayError::Store(kai_store::StoreError::Corrupt {
             table: "conversation_messages",
             message: format!("message {} does not parse: {err}", stored.seq),
         })
     })?;
-    Ok((stored, message))
+    Ok(ConversationMessage {
+        seq: stored.seq,
+        message,
+        model: stored.model,
+        created_at: stored.created_at,
+    })
 }
 
 impl Gateway {
@@ -106,7 +155,7 @@ impl Gateway {
         title: Option<&str>,
         model: Option<&str>,
         messages: &[Message],
-    ) -> Result<Conversation, GatewayError> {
+    ) -> Result<ConversationHistory, GatewayError> {
         let title = match title {
             Some(title) => check_title(title)?,
             None => derive_title(messages),
@@ -115,7 +164,8 @@ impl Gateway {
             self.known_model(model)?;
         }
         let record = self
-            .store()
+            .inner
+            .store
             .create_conversation(user, &title, model)
             .await?;
         let mut stored = Vec::new();
@@ -125,18 +175,20 @@ impl Gateway {
                 .map(|m| encode(m, None))
                 .collect::<Result<Vec<_>, _>>()?;
             stored = self
-                .store()
+                .inner
+                .store
                 .append_messages(user, record.id, &new)
                 .await?
                 .unwrap_or_default();
         }
         let record = self
-            .store()
+            .inner
+            .store
             .conversation(user, record.id)
             .await?
             .unwrap_or(record);
-        Ok(Conversation {
-            record,
+        Ok(ConversationHistory {
+            conversation: record.into(),
             messages: stored
                 .into_iter()
                 .map(decode)
@@ -150,8 +202,9 @@ impl Gateway {
         user: UserId,
         limit: u32,
         after: Option<(OffsetDateTime, ConversationId)>,
-    ) -> Result<Vec<ConversationRecord>, GatewayError> {
-        Ok(self.store().conversations(user, limit, after).await?)
+    ) -> Result<Vec<Conversation>, GatewayError> {
+        let records = self.inner.store.conversations(user, limit, after).await?;
+        Ok(records.into_iter().map(Conversation::from).collect())
     }
 
     /// One of the user's conversations with its messages.
@@ -159,20 +212,22 @@ impl Gateway {
         &self,
         user: UserId,
         id: ConversationId,
-    ) -> Result<Conversation, GatewayError> {
+    ) -> Result<ConversationHistory, GatewayError> {
         let not_found = || GatewayError::NotFound("conversation".into());
         let record = self
-            .store()
+            .inner
+            .store
             .conversation(user, id)
             .await?
             .ok_or_else(not_found)?;
         let messages = self
-            .store()
+            .inner
+            .store
             .conversation_messages(user, id)
             .await?
             .ok_or_else(not_found)?;
-        Ok(Conversation {
-            record,
+        Ok(ConversationHistory {
+            conversation: record.into(),
             messages: messages
                 .into_iter()
                 .map(decode)
@@ -186,11 +241,13 @@ impl Gateway {
         user: UserId,
         id: ConversationId,
         title: &str,
-    ) -> Result<ConversationRecord, GatewayError> {
+    ) -> Result<Conversation, GatewayError> {
         let title = check_title(title)?;
-        self.store()
+        self.inner
+            .store
             .rename_conversation(user, id, &title)
             .await?
+            .map(Conversation::from)
             .ok_or_else(|| GatewayError::NotFound("conversation".into()))
     }
 
@@ -200,7 +257,7 @@ impl Gateway {
         user: UserId,
         id: ConversationId,
     ) -> Result<(), GatewayError> {
-        if self.store().delete_conversation(user, id).await? {
+        if self.inner.store.delete_conversation(user, id).await? {
             Ok(())
         } else {
             Err(GatewayError::NotFound("conversation".into()))
@@ -224,7 +281,8 @@ impl Gateway {
             });
         }
         let record = self
-            .store()
+            .inner
+            .store
             .conversation(user, id)
             .await?
             .ok_or_else(not_found)?;
@@ -239,40 +297,47 @@ impl Gateway {
         };
         self.known_model(&model)?;
         if record.model.as_deref() != Some(model.as_str()) {
-            self.store()
+            self.inner
+                .store
                 .set_conversation_model(user, id, &model)
                 .await?;
         }
         if record.message_count == 0 && record.title == UNTITLED {
             let title = derive_title(messages);
             if title != UNTITLED {
-                self.store().rename_conversation(user, id, &title).await?;
+                self.inner
+                    .store
+                    .rename_conversation(user, id, &title)
+                    .await?;
             }
         }
         let new = messages
             .iter()
             .map(|m| encode(m, None))
             .collect::<Result<Vec<_>, _>>()?;
-        self.store()
+        self.inner
+            .store
             .append_messages(user, id, &new)
             .await?
             .ok_or_else(not_found)?;
         let history = self
-            .store()
+            .inner
+            .store
             .conversation_messages(user, id)
             .await?
             .ok_or_else(not_found)?;
         let history = history
             .into_iter()
-            .map(|stored| decode(stored).map(|(_, message)| message))
+            .map(|stored| decode(stored).map(|kept| kept.message))
             .collect::<Result<Vec<_>, _>>()?;
         let record = self
-            .store()
+            .inner
+            .store
             .conversation(user, id)
             .await?
             .ok_or_else(not_found)?;
         Ok(ConversationTurn {
-            record,
+            conversation: record.into(),
             request: ChatRequest::new(model.clone(), history),
             model,
         })
@@ -285,14 +350,15 @@ impl Gateway {
         id: ConversationId,
         answer: &Message,
         model: &str,
-    ) -> Result<StoredMessage, GatewayError> {
+    ) -> Result<ConversationMessage, GatewayError> {
         let stored = self
-            .store()
+            .inner
+            .store
             .append_messages(user, id, &[encode(answer, Some(model))?])
             .await?
             .and_then(|mut stored| stored.pop())
             .ok_or_else(|| GatewayError::NotFound("conversation".into()))?;
-        Ok(stored)
+        decode(stored)
     }
 
     fn known_model(&self, model: &str) -> Result<(), GatewayError> {

@@ -11,7 +11,8 @@ use kai_models::ProviderError;
 use kai_models::chat::{ChatEvent, ChatResponse, ResponseBuilder, Usage};
 use kai_models::router::{Routed, RoutedStream};
 
-use crate::{Caller, Gateway, Outcome};
+use crate::accounting::{Caller, Outcome};
+use crate::gateway::Gateway;
 
 /// The events of a routed, accounted answer.
 pub struct GatewayStream {
@@ -105,7 +106,7 @@ impl GatewayStream {
         }
         self.ended = Some(status);
         let usage = self.usage();
-        self.gateway.account(Outcome {
+        self.gateway.inner.accounting.record(Outcome {
             caller: &self.caller,
             endpoint: "chat",
             model: &self.requested_model,

@@ -230,6 +230,46 @@ pub struct UsageRecord {
     pub stream: bool,
 }
 
+impl From<kai_core::UsageTotals> for UsageTotals {
+    fn from(totals: kai_core::UsageTotals) -> UsageTotals {
+        UsageTotals {
+            requests: totals.requests,
+            errors: totals.errors,
+            input_tokens: totals.input_tokens,
+            output_tokens: totals.output_tokens,
+            cost_usd: usd(totals.cost_micros),
+        }
+    }
+}
+
+impl From<kai_core::UsageRecord> for UsageRecord {
+    fn from(record: kai_core::UsageRecord) -> UsageRecord {
+        UsageRecord {
+            id: record.id.as_uuid(),
+            created_at: record.created_at,
+            request_id: record.request_id,
+            user_id: record.user_id.as_uuid(),
+            api_key_id: record.api_key_id.map(|key| key.as_uuid()),
+            endpoint: record.endpoint,
+            model: record.model,
+            provider: record.provider,
+            upstream_model: record.upstream_model,
+            input_tokens: record.input_tokens,
+            output_tokens: record.output_tokens,
+            latency_ms: record.latency_ms,
+            ttft_ms: record.ttft_ms,
+            status: record.status,
+            cost_usd: usd(record.cost_micros),
+            stream: record.stream,
+        }
+    }
+}
+
+/// Millionths of a dollar, as dollars.
+fn usd(micros: u64) -> f64 {
+    micros as f64 / 1e6
+}
+
 /// `GET /api/v1/usage/records`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct UsageRecordPage {

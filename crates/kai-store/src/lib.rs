@@ -32,7 +32,7 @@ pub use audit::{AuditFilter, AuditHead, AuditRow, CheckpointRow};
 pub use catalog::{CatalogEntry, CatalogKind};
 pub use conversations::{ConversationRecord, NewMessage, StoredMessage};
 pub use sessions::{NewSession, RotateOutcome, Session};
-pub use usage::{USAGE_ROWS_PER_INSERT, UsageFilter, UsageGroup, UsageRecord, UsageTotals};
+pub use usage::USAGE_ROWS_PER_INSERT;
 pub use users::{LoginAttempt, NewUser, UserRecord, UserUpdate};
 pub use vault::{DataKeyRecord, KeyringRecord, RotatedKeyring, SecretRecord, UnlockerRecord};
 

@@ -5,14 +5,11 @@
 
 use kai_config::DatabaseKind;
 use kai_core::{
-    ApiKey, ApiKeyId, Budget, BudgetLimit, BudgetPeriod, ConversationId, Role, Scopes, UsageId,
-    UserId,
+    ApiKey, ApiKeyId, Budget, BudgetLimit, BudgetPeriod, ConversationId, Role, Scopes, UsageFilter,
+    UsageGroup, UsageId, UsageRecord, UsageTotals, UserId,
 };
 use kai_store::testing::TestDatabase;
-use kai_store::{
-    CatalogKind, NewApiKey, NewMessage, NewUser, Store, StoreError, UsageFilter, UsageGroup,
-    UsageRecord, UsageTotals,
-};
+use kai_store::{CatalogKind, NewApiKey, NewMessage, NewUser, Store, StoreError};
 use sqlx::Connection;
 use time::OffsetDateTime;
 use time::macros::datetime;

@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use http::{StatusCode, header};
 use kai_core::{ConversationId, Scope};
-use kai_gateway::Conversation;
+use kai_gateway::{Conversation, ConversationHistory};
 use kai_models::chat::{Message, Role};
 use kai_proto::openai::{ChatMessage, CompletionUsage};
 use kai_proto::{
@@ -15,7 +15,6 @@ use kai_proto::{
     UpdateConversationRequest,
 };
 use kai_providers::openai::{Dialect, message_to_wire};
-use kai_store::{ConversationRecord, StoredMessage};
 use serde::Deserialize;
 use time::OffsetDateTime;
 use utoipa::IntoParams;
@@ -42,34 +41,30 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(send_message))
 }
 
-fn summary(record: &ConversationRecord) -> ConversationSummary {
+fn summary(conversation: &Conversation) -> ConversationSummary {
     ConversationSummary {
-        id: record.id.as_uuid(),
-        title: record.title.clone(),
-        model: record.model.clone(),
-        message_count: record.message_count,
-        created_at: record.created_at,
-        updated_at: record.updated_at,
+        id: conversation.id.as_uuid(),
+        title: conversation.title.clone(),
+        model: conversation.model.clone(),
+        message_count: conversation.message_count,
+        created_at: conversation.created_at,
+        updated_at: conversation.updated_at,
     }
 }
 
-fn stored_message(stored: &StoredMessage, message: &Message) -> ConversationMessage {
+fn kept_message(kept: &kai_gateway::ConversationMessage) -> ConversationMessage {
     ConversationMessage {
-        seq: stored.seq,
-        message: message_to_wire(message, Dialect::OpenAi),
-        model: stored.model.clone(),
-        created_at: stored.created_at,
+        seq: kept.seq,
+        message: message_to_wire(&kept.message, Dialect::OpenAi),
+        model: kept.model.clone(),
+        created_at: kept.created_at,
     }
 }
 
-fn detail(conversation: &Conversation) -> ConversationDetail {
+fn detail(history: &ConversationHistory) -> ConversationDetail {
     ConversationDetail {
-        summary: summary(&conversation.record),
-        messages: conversation
-            .messages
-            .iter()
-            .map(|(stored, message)| stored_message(stored, message))
-            .collect(),
+        summary: summary(&history.conversation),
+        messages: history.messages.iter().map(kept_message).collect(),
     }
 }
 
@@ -182,7 +177,7 @@ async fn create_conversation(
         StatusCode::CREATED,
         [(
             header::LOCATION,
-            format!("/api/v1/conversations/{}", conversation.record.id),
+            format!("/api/v1/conversations/{}", conversation.conversation.id),
         )],
         Json(detail(&conversation)),
     )
@@ -323,7 +318,7 @@ async fn send_message(
     Ok(Json(ConversationReply {
         conversation_id: id.as_uuid(),
         model: completed.model,
-        message: stored_message(&stored, &completed.value.message),
+        message: kept_message(&stored),
         usage: CompletionUsage {
             prompt_tokens: completed.usage.input_tokens,
             completion_tokens: completed.usage.output_tokens,

@@ -4,11 +4,8 @@
 use axum::Json;
 use axum::extract::State;
 use kai_auth::Principal;
-use kai_core::{ApiKeyId, Role, Scope, UsageId, UserId};
-use kai_proto::{
-    Problem, UsageGroupTotals, UsageRecord, UsageRecordPage, UsageReport, UsageTotals,
-};
-use kai_store::{UsageFilter, UsageGroup};
+use kai_core::{ApiKeyId, Role, Scope, UsageFilter, UsageGroup, UsageId, UserId};
+use kai_proto::{Problem, UsageGroupTotals, UsageRecord, UsageRecordPage, UsageReport};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -91,16 +88,6 @@ fn filter(principal: &Principal, query: &UsageQuery) -> Result<UsageFilter, ApiE
     })
 }
 
-fn totals(totals: kai_store::UsageTotals) -> UsageTotals {
-    UsageTotals {
-        requests: totals.requests,
-        errors: totals.errors,
-        input_tokens: totals.input_tokens,
-        output_tokens: totals.output_tokens,
-        cost_usd: totals.cost_micros as f64 / 1e6,
-    }
-}
-
 /// Totals of model requests (count, failures, tokens, cost) in a window, optionally per model,
 /// provider, key, user or UTC day. Needs `read`.
 #[utoipa::path(get, path = "", tag = "usage", security(("bearer" = [])),
@@ -139,7 +126,7 @@ async fn usage(
                 .into_iter()
                 .map(|(key, group)| UsageGroupTotals {
                     key,
-                    totals: totals(group),
+                    totals: group.into(),
                 })
                 .collect(),
         ),
@@ -148,7 +135,7 @@ async fn usage(
     Ok(Json(UsageReport {
         from: filter.from,
         to: filter.to,
-        totals: totals(all),
+        totals: all.into(),
         groups,
     }))
 }
@@ -186,27 +173,7 @@ async fn records(
         .then(|| found.last().map(|r| r.id.as_uuid()))
         .flatten();
     Ok(Json(UsageRecordPage {
-        records: found
-            .into_iter()
-            .map(|r| UsageRecord {
-                id: r.id.as_uuid(),
-                created_at: r.created_at,
-                request_id: r.request_id,
-                user_id: r.user_id.as_uuid(),
-                api_key_id: r.api_key_id.map(|k| k.as_uuid()),
-                endpoint: r.endpoint,
-                model: r.model,
-                provider: r.provider,
-                upstream_model: r.upstream_model,
-                input_tokens: r.input_tokens,
-                output_tokens: r.output_tokens,
-                latency_ms: r.latency_ms,
-                ttft_ms: r.ttft_ms,
-                status: r.status,
-                cost_usd: r.cost_micros as f64 / 1e6,
-                stream: r.stream,
-            })
-            .collect(),
+        records: found.into_iter().map(UsageRecord::from).collect(),
         next_before,
     }))
 }
