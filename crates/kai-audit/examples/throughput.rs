@@ -9,8 +9,9 @@
 
 use std::time::Instant;
 
-use kai_audit::{AuditLog, Event, Outcome, verify_store};
+use kai_audit::{Action, Actor, AuditLog, Event, Outcome, verify_store};
 use kai_config::{AuditSettings, ByteSize, DatabaseSettings, DatabaseUrl, VaultSettings};
+use kai_core::UserId;
 use kai_store::Store;
 use kai_vault::{Passphrase, UnlockKey, Vault};
 
@@ -68,11 +69,12 @@ async fn main() {
         let log = log.clone();
         let count = entries / callers + usize::from(caller < entries % callers);
         tasks.push(tokio::spawn(async move {
+            let user = Actor::User(UserId::new());
             for i in 0..count {
                 let event = Event::new(
-                    format!("user:{caller}"),
-                    "gateway.request",
-                    format!("model:local/smollm2#{i}"),
+                    user,
+                    Action::SecretRead,
+                    format!("secret:user:{caller}/s{i}"),
                     Outcome::Success,
                 )
                 .with("input_tokens", 128)

@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::action::{Action, Actor};
 use crate::canonical::{NotCanonical, push_string, write_object};
 use crate::merkle::Hash;
 
@@ -46,29 +47,24 @@ impl Outcome {
 pub struct Event {
     /// Who acted: `user:<id>`, `node`, `cli` (the local command line), `agent:<id>`, or
     /// `anonymous` (a failed login names the account tried in `details`).
-    pub actor: String,
+    pub(crate) actor: String,
     /// What was done, dotted: `auth.login`, `secret.read`, `vault.unlock`, `config.provider.create`.
-    pub action: String,
+    pub(crate) action: String,
     /// What it was done to: `secret:node/openai`, `user:<id>`; empty when nothing in particular.
-    pub target: String,
+    pub(crate) target: String,
     /// How it ended.
-    pub outcome: Outcome,
+    pub(crate) outcome: Outcome,
     /// Anything else worth keeping, as a JSON object of text, integers, booleans, arrays and
     /// objects. Never secrets.
-    pub details: Map<String, Value>,
+    pub(crate) details: Map<String, Value>,
 }
 
 impl Event {
     /// An event with no details.
-    pub fn new(
-        actor: impl Into<String>,
-        action: impl Into<String>,
-        target: impl Into<String>,
-        outcome: Outcome,
-    ) -> Self {
+    pub fn new(actor: Actor, action: Action, target: impl Into<String>, outcome: Outcome) -> Self {
         Self {
-            actor: actor.into(),
-            action: action.into(),
+            actor: actor.to_string(),
+            action: action.as_str().to_owned(),
             target: target.into(),
             outcome,
             details: Map::new(),
@@ -249,12 +245,23 @@ impl Entry {
 mod tests {
     use super::*;
 
+    /// An event with any fields, as an attacker or a bug might write them.
+    fn raw(actor: &str, action: &str, target: &str, outcome: Outcome) -> Event {
+        Event {
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            target: target.to_owned(),
+            outcome,
+            details: Map::new(),
+        }
+    }
+
     #[test]
     fn entries_round_trip_through_their_canonical_form() {
         let entry = Entry {
             seq: 7,
             time: OffsetDateTime::from_unix_timestamp_nanos(1_764_000_000_123_456_789).unwrap(),
-            event: Event::new(
+            event: raw(
                 "user:1",
                 "secret.read",
                 "secret:node/openai",
@@ -287,19 +294,15 @@ mod tests {
 
     #[test]
     fn events_are_checked() {
-        assert!(Event::new("", "x", "", Outcome::Success).check().is_err());
+        assert!(raw("", "x", "", Outcome::Success).check().is_err());
+        assert!(raw("a\nb", "x", "", Outcome::Success).check().is_err());
         assert!(
-            Event::new("a\nb", "x", "", Outcome::Success)
-                .check()
-                .is_err()
-        );
-        assert!(
-            Event::new("a", "x", "", Outcome::Success)
+            raw("a", "x", "", Outcome::Success)
                 .with("f", 0.5)
                 .check()
                 .is_err()
         );
-        Event::new("a", "x", "", Outcome::Success)
+        raw("a", "x", "", Outcome::Success)
             .with("n", -3)
             .check()
             .unwrap();

@@ -11,6 +11,7 @@
 //! - [`Verifier`] and [`verify_store`] check everything and name the first broken entry;
 //!   [`export`] writes a file that [`ExportFile`] verifies offline.
 
+mod action;
 mod canonical;
 mod entry;
 mod export;
@@ -18,6 +19,7 @@ mod log;
 pub mod merkle;
 mod verify;
 
+pub use action::{Action, Actor};
 pub use canonical::{NotCanonical, to_canonical};
 pub use entry::{Entry, Event, Outcome, hex};
 pub use export::{ExportError, ExportFile, export, verify_store};

@@ -6,8 +6,9 @@
 use std::time::Duration;
 
 use kai_audit::merkle::{self, Hash};
-use kai_audit::{AuditLog, Event, ExportFile, Outcome, Report, verify_store};
+use kai_audit::{Action, Actor, AuditLog, Event, ExportFile, Outcome, Report, verify_store};
 use kai_config::{AuditSettings, ByteSize, VaultSettings};
+use kai_core::UserId;
 use kai_store::Store;
 use kai_store::testing::TestDatabase;
 use kai_vault::{Passphrase, UnlockKey, Vault};
@@ -40,13 +41,20 @@ async fn unlocked_vault(store: &Store) -> Vault {
     vault
 }
 
+/// One of three users, by number: the same ids every run, so tampering can name them.
+fn user(n: usize) -> UserId {
+    format!("00000000-0000-7000-8000-00000000000{n}")
+        .parse()
+        .unwrap()
+}
+
 fn event(i: usize) -> Event {
     Event::new(
-        format!("user:{}", i % 3),
+        Actor::User(user(i % 3)),
         if i.is_multiple_of(2) {
-            "secret.read"
+            Action::SecretRead
         } else {
-            "auth.login"
+            Action::AuthLogin
         },
         format!("secret:node/s{i}"),
         Outcome::Success,
@@ -180,7 +188,7 @@ async fn edits_deletions_reorderings_and_insertions_are_named() {
 
     // An edit of an entry's content (and of the column copied from it).
     store
-        .tamper("UPDATE audit_entries SET entry = replace(entry, '\"user:1\"', '\"user:2\"'), actor = 'user:2' WHERE seq = 4")
+        .tamper("UPDATE audit_entries SET entry = replace(entry, '\"user:00000000-0000-7000-8000-000000000001\"', '\"user:00000000-0000-7000-8000-000000000002\"'), actor = 'user:00000000-0000-7000-8000-000000000002' WHERE seq = 4")
         .await;
     let report = verify(&store, &vault).await;
     let (seq, _, message) = first_problem(&report);
@@ -191,7 +199,7 @@ async fn edits_deletions_reorderings_and_insertions_are_named() {
         "{report:?}"
     );
     store
-        .tamper("UPDATE audit_entries SET entry = replace(entry, '\"user:2\"', '\"user:1\"'), actor = 'user:1' WHERE seq = 4")
+        .tamper("UPDATE audit_entries SET entry = replace(entry, '\"user:00000000-0000-7000-8000-000000000002\"', '\"user:00000000-0000-7000-8000-000000000001\"'), actor = 'user:00000000-0000-7000-8000-000000000001' WHERE seq = 4")
         .await;
     assert!(verify(&store, &vault).await.is_intact());
 

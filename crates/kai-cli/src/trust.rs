@@ -1,10 +1,14 @@
 //! Opening the vault and the audit log from the command line: on a server at start, and in the
 //! local commands. A key comes from vault.key_file, else vault.passphrase_file, else a prompt.
 
+use std::sync::Arc;
+
 use anyhow::{Context, bail};
-use kai_audit::{AuditLog, Event, Outcome};
+use kai_audit::{Actor, AuditLog};
+use kai_auth::Accounts;
 use kai_config::{Settings, VaultSettings};
 use kai_store::Store;
+use kai_trust::Trust;
 use kai_vault::{KeyFileKey, Passphrase, UnlockKey, Vault};
 
 use crate::input;
@@ -12,12 +16,8 @@ use crate::input;
 /// Unlocks a server's vault at start when a key file or passphrase file is configured; else it
 /// starts locked and says how to unlock it. A wrong key stops the start: a server that cannot
 /// sign its audit log should not run as if it could.
-pub(crate) async fn unlock_at_start(
-    vault: &Vault,
-    audit: &AuditLog,
-    settings: &VaultSettings,
-) -> anyhow::Result<()> {
-    let status = vault.status().await?;
+pub(crate) async fn unlock_at_start(trust: &Trust, settings: &VaultSettings) -> anyhow::Result<()> {
+    let status = trust.vault().status().await?;
     if !status.initialized {
         tracing::warn!(
             "no vault yet: create one with `kai vault init` (secrets and signed audit entries need it)"
@@ -35,40 +35,36 @@ pub(crate) async fn unlock_at_start(
         );
         return Ok(());
     };
-    let public = vault
-        .unlock(&key)
+    trust
+        .unlock_vault(Actor::Node, &key)
         .await
         .context("cannot unlock the vault at start")?;
-    let signed = audit.sign_pending().await?;
-    audit
-        .record(Event::new("node", "vault.unlock", "vault", Outcome::Success).with("at", "start"))
-        .await?;
-    tracing::info!(node = %public.did(), signed, "vault unlocked");
     Ok(())
 }
 
-/// The local database, vault and audit log, for the commands that work on them directly.
+/// The local database and the trust service over it, for the commands that work on them
+/// directly. Its trust service has no gateway: a running server picks up what changed at its
+/// next reload.
 pub(crate) struct Local {
     pub(crate) store: Store,
-    pub(crate) vault: Vault,
-    pub(crate) audit: AuditLog,
+    pub(crate) trust: Trust,
 }
 
 impl Local {
     pub(crate) async fn open(settings: &Settings) -> anyhow::Result<Local> {
         let store = Store::connect(&settings.database_url, &settings.database).await?;
+        let accounts = Accounts::new(store.clone(), settings.auth.clone()).await?;
         let vault = Vault::new(store.clone(), &settings.vault);
         let audit = AuditLog::new(store.clone(), vault.clone(), &settings.audit);
         Ok(Local {
+            trust: Trust::new(Arc::new(accounts), vault, audit, None),
             store,
-            vault,
-            audit,
         })
     }
 
     /// Unlocks the vault with the configured key file, passphrase file, or a prompt.
     pub(crate) async fn unlock(&self, settings: &VaultSettings) -> anyhow::Result<()> {
-        let status = self.vault.status().await?;
+        let status = self.trust.vault().status().await?;
         if !status.initialized {
             bail!("there is no vault yet; create one with `kai vault init`");
         }
@@ -78,22 +74,12 @@ impl Local {
             }
             _ => UnlockKey::Passphrase(passphrase(settings, "Vault passphrase: ")?),
         };
-        let result = self.vault.unlock(&key).await;
-        let outcome = if result.is_ok() {
-            Outcome::Success
-        } else {
-            Outcome::Failure
-        };
-        self.audit
-            .record(Event::new("cli", "vault.unlock", "vault", outcome))
-            .await?;
-        result?;
-        self.audit.sign_pending().await?;
+        self.trust.unlock_vault(Actor::Cli, &key).await?;
         Ok(())
     }
 
     pub(crate) async fn close(self) {
-        drop(self.audit);
+        drop(self.trust);
         self.store.close().await;
     }
 }

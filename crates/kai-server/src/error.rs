@@ -19,6 +19,7 @@ use kai_models::ErrorKind;
 use kai_models::router::RouteErrorKind;
 use kai_proto::FieldError;
 use kai_store::StoreError;
+use kai_trust::TrustError;
 use kai_vault::VaultError;
 
 /// The prefix of every problem `type`.
@@ -201,6 +202,18 @@ impl IntoResponse for ApiError {
             errors: self.errors,
         });
         response
+    }
+}
+
+impl From<TrustError> for ApiError {
+    fn from(err: TrustError) -> Self {
+        match err {
+            TrustError::Vault(err) => err.into(),
+            TrustError::Auth(err) => err.into(),
+            TrustError::Gateway(err) => err.into(),
+            TrustError::Audit(err) => err.into(),
+            TrustError::NoGateway => ApiError::internal(&err),
+        }
     }
 }
 

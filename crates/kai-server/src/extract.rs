@@ -9,8 +9,8 @@ use http::{StatusCode, header};
 use kai_auth::{ClientInfo, Principal};
 use serde::de::DeserializeOwned;
 
-use crate::AppState;
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// The authenticated caller: an `Authorization: Bearer` access token or API key, checked.
 #[derive(Debug, Clone)]
@@ -41,7 +41,7 @@ impl FromRequestParts<AppState> for Auth {
                     "the Authorization header must be `Bearer <access token or API key>`",
                 )
             })?;
-        let principal = state.accounts.authenticate(credential).await?;
+        let principal = state.accounts().authenticate(credential).await?;
         tracing::Span::current().record("user", principal.user.username.as_str());
         Ok(Auth(principal))
     }

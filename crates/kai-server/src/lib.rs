@@ -1,8 +1,9 @@
 //! kai's HTTP API, on axum.
 //!
 //! This crate is the only one that knows HTTP. It turns requests into calls on the services below
-//! it ([`kai_auth::Accounts`], [`kai_gateway::Gateway`], the local [`ModelStore`]) and their
-//! results into responses, and keeps the promises every endpoint shares: a request id on every
+//! it ([`kai_trust::Trust`] for everything the audit log records, [`kai_gateway::Gateway`] for
+//! models, the local [`kai_model_store::ModelStore`], and the accounts, vault and audit log for
+//! what is only read) and their results into responses, and keeps the promises every endpoint shares: a request id on every
 //! request, one log line and one set of metrics per request, a timeout, a body-size limit, and
 //! errors that are always RFC 9457 problem documents.
 //!
@@ -16,23 +17,20 @@ mod middleware;
 mod openapi;
 mod routes;
 mod sse;
+mod state;
 mod wire;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
 use axum::serve::ListenerExt;
-use kai_audit::AuditLog;
 use kai_auth::Accounts;
-use kai_config::HttpSettings;
 use kai_gateway::Gateway;
-use kai_model_store::{Fetcher, ModelStore};
-use kai_vault::Vault;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::Modify;
@@ -42,105 +40,7 @@ pub use crate::error::{ApiError, PROBLEM_TYPE_PREFIX};
 pub use crate::extract::{ApiJson, Auth, Client};
 pub use crate::metrics::Metrics;
 pub use crate::middleware::{REQUEST_ID, RequestId};
-
-/// What every handler can reach. Cheap to clone: handlers and middleware clone it several
-/// times per request, so it is one shared allocation.
-#[derive(Clone, Debug)]
-pub struct AppState(Arc<Services>);
-
-/// The services behind an [`AppState`], reached through it.
-#[derive(Debug)]
-pub struct Services {
-    accounts: Arc<Accounts>,
-    vault: Vault,
-    audit: AuditLog,
-    gateway: Gateway,
-    metrics: Metrics,
-    http: HttpSettings,
-    models: ModelStore,
-    fetcher: Fetcher,
-    openapi: OnceLock<Bytes>,
-}
-
-impl std::ops::Deref for AppState {
-    type Target = Services;
-
-    fn deref(&self) -> &Services {
-        &self.0
-    }
-}
-
-impl AppState {
-    /// State over the given services and HTTP settings; local models are pulled into `models`
-    /// (the store at `local.models_dir`) through `fetcher`.
-    #[must_use]
-    pub fn new(
-        accounts: Arc<Accounts>,
-        trust: (Vault, AuditLog),
-        gateway: Gateway,
-        http: HttpSettings,
-        models: ModelStore,
-        fetcher: Fetcher,
-    ) -> Self {
-        let metrics = Metrics::new(gateway.metrics());
-        let (vault, audit) = trust;
-        Self(Arc::new(Services {
-            accounts,
-            vault,
-            audit,
-            gateway,
-            metrics,
-            http,
-            models,
-            fetcher,
-            openapi: OnceLock::new(),
-        }))
-    }
-
-    /// The accounts service.
-    #[must_use]
-    pub fn accounts(&self) -> &Arc<Accounts> {
-        &self.accounts
-    }
-
-    /// The model gateway.
-    #[must_use]
-    pub fn gateway(&self) -> &Gateway {
-        &self.gateway
-    }
-
-    /// The vault.
-    #[must_use]
-    pub fn vault(&self) -> &Vault {
-        &self.vault
-    }
-
-    /// The audit log.
-    #[must_use]
-    pub fn audit(&self) -> &AuditLog {
-        &self.audit
-    }
-
-    /// Records that `principal` did `action` to `target`, successfully; durable before the
-    /// answer is sent, and the request fails if it cannot be.
-    pub(crate) async fn record(
-        &self,
-        principal: &kai_auth::Principal,
-        action: &str,
-        target: String,
-    ) -> Result<(), ApiError> {
-        let actor = format!("user:{}", principal.user.id);
-        self.audit
-            .record(kai_audit::Event::new(
-                actor,
-                action,
-                target,
-                kai_audit::Outcome::Success,
-            ))
-            .await?;
-        Ok(())
-    }
-}
+pub use crate::state::{AppState, Services};
 
 /// Every route of the API with its OpenAPI description, before middleware. Tests extend it with
 /// routes of their own before passing it to [`app_from`].

@@ -22,8 +22,8 @@ use http::{HeaderName, HeaderValue, StatusCode, header};
 use kai_proto::{PROBLEM_CONTENT_TYPE, Problem};
 use tracing::Instrument;
 
-use crate::AppState;
 use crate::error::{ApiError, PROBLEM_TYPE_PREFIX, ProblemDraft, draft_for_status};
+use crate::state::AppState;
 
 /// The header carrying the request id, both ways.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -55,7 +55,8 @@ pub(crate) async fn run(settings: &Settings, command: AuditCommand) -> anyhow::R
                         .with_context(|| format!("--key {did:?} is not an Ed25519 did:key"))?,
                     None => {
                         local
-                            .vault
+                            .trust
+                            .vault()
                             .public_identity()
                             .await?
                             .context(
@@ -76,7 +77,8 @@ pub(crate) async fn run(settings: &Settings, command: AuditCommand) -> anyhow::R
             let local = Local::open(settings).await?;
             let result = async {
                 let key = local
-                    .vault
+                    .trust
+                    .vault()
                     .public_identity()
                     .await?
                     .context("there is no vault yet, so nothing to export")?

@@ -3,9 +3,9 @@
 //! or stdin, never from the command line, and every read and change is audited.
 
 use anyhow::{Context, bail};
-use kai_audit::{Event, Outcome};
+use kai_audit::Actor;
 use kai_config::{Environment, Settings};
-use kai_vault::{Owner, SecretInfo, SecretValue};
+use kai_vault::{Owner, SecretValue};
 
 use crate::cli::{SecretCommand, SecretOwner};
 use crate::commands::connect;
@@ -47,7 +47,7 @@ fn read_value() -> anyhow::Result<SecretValue> {
     Ok(SecretValue::new(value))
 }
 
-async fn local_owner(local: &Local, owner: &SecretOwner) -> anyhow::Result<(Owner, String)> {
+async fn local_owner(local: &Local, owner: &SecretOwner) -> anyhow::Result<Owner> {
     match &owner.user {
         Some(name) => {
             let user = local
@@ -55,9 +55,9 @@ async fn local_owner(local: &Local, owner: &SecretOwner) -> anyhow::Result<(Owne
                 .user_by_name(&name.parse::<kai_core::Username>()?)
                 .await?
                 .with_context(|| format!("no user called {name}"))?;
-            Ok((Owner::User(user.user.id), format!("user:{}", user.user.id)))
+            Ok(Owner::User(user.user.id))
         }
-        None => Ok((Owner::Node, "node".into())),
+        None => Ok(Owner::Node),
     }
 }
 
@@ -74,28 +74,20 @@ async fn local_command(
             ..
         } => {
             kai_vault::check_secret_name(&name)?;
-            let (owner, label) = local_owner(local, &owner).await?;
+            let owner = local_owner(local, &owner).await?;
             let value = read_value()?;
             local.unlock(&settings.vault).await?;
             local
-                .vault
-                .put_secret(owner, &name, &value, description)
+                .trust
+                .write_secret(Actor::Cli, owner, &name, &value, description)
                 .await?;
-            record(local, "secret.write", &label, &name, Outcome::Success).await?;
             output::line(&format!("stored {name}"));
         }
         SecretCommand::Get { name, owner, .. } => {
             kai_vault::check_secret_name(&name)?;
-            let (owner, label) = local_owner(local, &owner).await?;
+            let owner = local_owner(local, &owner).await?;
             local.unlock(&settings.vault).await?;
-            let found = local.vault.get_secret(owner, &name).await?;
-            let outcome = if found.is_some() {
-                Outcome::Success
-            } else {
-                Outcome::Failure
-            };
-            record(local, "secret.read", &label, &name, outcome).await?;
-            let Some((_, value)) = found else {
+            let Some((_, value)) = local.trust.read_secret(Actor::Cli, owner, &name).await? else {
                 bail!("no secret called {name}; see `kai secret list`");
             };
             output::line(value.expose());
@@ -105,55 +97,25 @@ async fn local_command(
             output: format,
             ..
         } => {
-            let (owner, _) = local_owner(local, &owner).await?;
-            print_list(local.vault.list_secrets(owner).await?, format.json)?;
+            let owner = local_owner(local, &owner).await?;
+            let secrets = local.trust.vault().list_secrets(owner).await?;
+            let secrets: Vec<kai_proto::SecretInfo> =
+                secrets.into_iter().map(kai_trust::secret_info).collect();
+            print_list(&secrets, format.json)?;
         }
         SecretCommand::Rm { name, owner, .. } => {
             kai_vault::check_secret_name(&name)?;
-            let (owner, label) = local_owner(local, &owner).await?;
-            if !local.vault.delete_secret(owner, &name).await? {
+            let owner = local_owner(local, &owner).await?;
+            if !local.trust.delete_secret(Actor::Cli, owner, &name).await? {
                 bail!("no secret called {name}; see `kai secret list`");
             }
-            record(local, "secret.delete", &label, &name, Outcome::Success).await?;
             output::line(&format!("deleted {name}"));
         }
     }
     Ok(())
 }
 
-async fn record(
-    local: &Local,
-    action: &str,
-    owner: &str,
-    name: &str,
-    outcome: Outcome,
-) -> anyhow::Result<()> {
-    local
-        .audit
-        .record(Event::new(
-            "cli",
-            action,
-            format!("secret:{owner}/{name}"),
-            outcome,
-        ))
-        .await?;
-    Ok(())
-}
-
-fn print_list(secrets: Vec<SecretInfo>, json: bool) -> anyhow::Result<()> {
-    let secrets: Vec<kai_proto::SecretInfo> = secrets
-        .into_iter()
-        .map(|info| kai_proto::SecretInfo {
-            name: info.name,
-            description: info.description,
-            created_at: info.created_at,
-            updated_at: info.updated_at,
-        })
-        .collect();
-    print_proto_list(&secrets, json)
-}
-
-fn print_proto_list(secrets: &[kai_proto::SecretInfo], json: bool) -> anyhow::Result<()> {
+fn print_list(secrets: &[kai_proto::SecretInfo], json: bool) -> anyhow::Result<()> {
     if json {
         return output::json(&secrets);
     }
@@ -209,7 +171,7 @@ async fn remote_command(
             ..
         } => {
             let secrets = client.list_secrets(scope(&owner)?).await?;
-            print_proto_list(&secrets, format.json)?;
+            print_list(&secrets, format.json)?;
         }
         SecretCommand::Rm { name, owner, .. } => {
             kai_vault::check_secret_name(&name)?;

@@ -12,6 +12,7 @@ use kai_local::{LocalOptions, LocalProvider};
 use kai_model_store::{Fetcher, ModelStore};
 use kai_server::AppState;
 use kai_store::Store;
+use kai_trust::Trust;
 use kai_vault::Vault;
 
 use crate::lock::DataDirLock;
@@ -43,7 +44,6 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
     let accounts = Arc::new(Accounts::new(store.clone(), settings.auth.clone()).await?);
     let vault = Vault::new(store.clone(), &settings.vault);
     let audit = AuditLog::new(store.clone(), vault.clone(), &settings.audit);
-    crate::trust::unlock_at_start(&vault, &audit, &settings.vault).await?;
     let local = if settings.local.enabled {
         let models = ModelStore::new(&settings.local.models_dir);
         let runtime = LocalProvider::new(
@@ -71,6 +71,14 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
     )
     .await
     .context("cannot start the model gateway")?;
+    let trust = Trust::new(
+        Arc::clone(&accounts),
+        vault,
+        audit.clone(),
+        Some(gateway.clone()),
+    );
+    // After the gateway: unlocking reloads it, so `vault:NAME` credentials resolve.
+    crate::trust::unlock_at_start(&trust, &settings.vault).await?;
     {
         let table = gateway.table();
         tracing::info!(
@@ -106,8 +114,7 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
     ));
     let fetcher = Fetcher::new(&settings.local, &Environment::from_process())?;
     let app = kai_server::app(AppState::new(
-        accounts,
-        (vault, audit.clone()),
+        trust,
         gateway.clone(),
         settings.http.clone(),
         ModelStore::new(&settings.local.models_dir),

@@ -2,24 +2,25 @@
 //! admin can log in. Safe while a server runs: the database arbitrates.
 
 use anyhow::{Context, bail};
-use kai_auth::{Accounts, UserChanges};
+use kai_audit::Actor;
+use kai_auth::UserChanges;
 use kai_config::Loaded;
 use kai_core::Role;
-use kai_store::Store;
+use kai_trust::Trust;
 
 use crate::cli::UserCommand;
+use crate::trust::Local;
 use crate::{input, output};
 
 pub(crate) async fn run(loaded: &Loaded, command: UserCommand) -> anyhow::Result<()> {
-    let settings = &loaded.settings;
-    let store = Store::connect(&settings.database_url, &settings.database).await?;
-    let accounts = Accounts::new(store.clone(), settings.auth.clone()).await?;
-    let result = dispatch(&accounts, command).await;
-    store.close().await;
+    let local = Local::open(&loaded.settings).await?;
+    let result = dispatch(&local.trust, command).await;
+    local.close().await;
     result
 }
 
-async fn dispatch(accounts: &Accounts, command: UserCommand) -> anyhow::Result<()> {
+async fn dispatch(trust: &Trust, command: UserCommand) -> anyhow::Result<()> {
+    let accounts = trust.accounts();
     match command {
         UserCommand::Create {
             name,
@@ -30,7 +31,9 @@ async fn dispatch(accounts: &Accounts, command: UserCommand) -> anyhow::Result<(
             name.parse::<kai_core::Username>()?;
             let password = read_new_password()?;
             let role = if admin { Role::Admin } else { Role::User };
-            let user = accounts.create_user(&name, &password, role).await?;
+            let user = trust
+                .create_user(Actor::Cli, &name, &password, role)
+                .await?;
             if format.json {
                 output::json(&kai_proto::User::from(user))?;
             } else {
@@ -72,8 +75,9 @@ async fn dispatch(accounts: &Accounts, command: UserCommand) -> anyhow::Result<(
         UserCommand::Passwd { name } => {
             let user = accounts.user_by_name(&name).await?;
             let password = read_new_password()?;
-            accounts
+            trust
                 .update_user(
+                    Actor::Cli,
                     user.id,
                     UserChanges {
                         password: Some(password),
@@ -88,7 +92,7 @@ async fn dispatch(accounts: &Accounts, command: UserCommand) -> anyhow::Result<(
         }
         UserCommand::Delete { name } => {
             let user = accounts.user_by_name(&name).await?;
-            accounts.delete_user(user.id).await?;
+            trust.delete_user(Actor::Cli, user.id).await?;
             output::line(&format!("deleted {}", user.username));
         }
     }

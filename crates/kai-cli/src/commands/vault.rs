@@ -2,7 +2,7 @@
 //! lock) on a running server.
 
 use anyhow::bail;
-use kai_audit::{Event, Outcome};
+use kai_audit::Actor;
 use kai_config::{Environment, Settings};
 use kai_vault::{KeyFileKey, UnlockKey};
 
@@ -66,7 +66,7 @@ async fn local_command(
             key_file,
             no_passphrase,
         } => {
-            if local.vault.status().await?.initialized {
+            if local.trust.vault().status().await?.initialized {
                 bail!("the vault is already initialised; see `kai vault status`");
             }
             let mut keys = Vec::new();
@@ -80,14 +80,7 @@ async fn local_command(
             if let Some(path) = &key_file {
                 keys.push(UnlockKey::KeyFile(KeyFileKey::create(path)?));
             }
-            let public = local.vault.init(&keys).await?;
-            local
-                .audit
-                .record(
-                    Event::new("cli", "vault.init", "vault", Outcome::Success)
-                        .with("node", public.did()),
-                )
-                .await?;
+            let public = local.trust.init_vault(Actor::Cli, &keys).await?;
             output::line(&format!("vault created; this node is {}", public.did()));
             if let Some(path) = key_file {
                 output::line(&format!(
@@ -99,42 +92,23 @@ async fn local_command(
             Ok(())
         }
         VaultCommand::Status { output: format, .. } => {
-            let status = local.vault.status().await?;
-            print_status(
-                &kai_proto::VaultStatus {
-                    initialized: status.initialized,
-                    unlocked: status.unlocked,
-                    unlockers: status.unlockers,
-                    kdf: status.kdf.map(|kdf| kai_proto::KdfParams {
-                        memory_kib: kdf.memory_kib,
-                        iterations: kdf.iterations,
-                        parallelism: kdf.parallelism,
-                    }),
-                    created_at: status.created_at,
-                    rotated_at: status.rotated_at,
-                },
-                format.json,
-                false,
-            )
+            let status = local.trust.vault().status().await?;
+            print_status(&kai_trust::vault_status(status), format.json, false)
         }
         VaultCommand::Passwd => {
             local.unlock(&settings.vault).await?;
             let passphrase =
                 trust::new_passphrase(&settings.vault, "New vault passphrase: ", false)?;
             local
-                .vault
-                .set_unlocker(&UnlockKey::Passphrase(passphrase))
-                .await?;
-            local
-                .audit
-                .record(Event::new("cli", "vault.passwd", "vault", Outcome::Success))
+                .trust
+                .set_unlocker(Actor::Cli, &UnlockKey::Passphrase(passphrase))
                 .await?;
             output::line("passphrase changed");
             Ok(())
         }
         VaultCommand::Rotate => {
             local.unlock(&settings.vault).await?;
-            let status = local.vault.status().await?;
+            let status = local.trust.vault().status().await?;
             let mut keys = Vec::new();
             for kind in &status.unlockers {
                 match kind.as_str() {
@@ -152,11 +126,7 @@ async fn local_command(
                     },
                 }
             }
-            local.vault.rotate_master(&keys).await?;
-            local
-                .audit
-                .record(Event::new("cli", "vault.rotate", "vault", Outcome::Success))
-                .await?;
+            local.trust.rotate_master_key(Actor::Cli, &keys).await?;
             output::line("master key rotated; every data key was rewrapped");
             Ok(())
         }
@@ -204,16 +174,12 @@ fn print_status(status: &kai_proto::VaultStatus, json: bool, server: bool) -> an
 pub(crate) async fn identity(settings: &Settings, command: IdentityCommand) -> anyhow::Result<()> {
     let IdentityCommand::Show(format) = command;
     let local = Local::open(settings).await?;
-    let public = local.vault.public_identity().await;
+    let public = local.trust.vault().public_identity().await;
     local.close().await;
     let Some(public) = public? else {
         bail!("there is no vault yet, so no identity; create one with `kai vault init`");
     };
-    let identity = kai_proto::NodeIdentity {
-        did: public.did(),
-        kid: public.kid(),
-        agreement: public.agreement.did_key(),
-    };
+    let identity = kai_trust::node_identity(&public);
     if format.json {
         output::json(&identity)
     } else {

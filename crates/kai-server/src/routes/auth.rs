@@ -3,15 +3,14 @@
 use axum::Json;
 use axum::extract::State;
 use http::StatusCode;
-use kai_audit::{Event, Outcome};
 use kai_auth::TokenPair;
 use kai_proto::{LoginRequest, LogoutRequest, Problem, RefreshRequest, TokenResponse};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Client};
+use crate::state::AppState;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -46,31 +45,11 @@ async fn login(
     Client(client): Client,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    let address = client.addr.map(|addr| addr.to_string()).unwrap_or_default();
-    let result = state
-        .accounts
+    let pair = state
+        .trust
         .login(&request.username, request.password.expose(), client)
-        .await;
-    // Every login is recorded, failed ones under the name that was tried.
-    let event = match &result {
-        Ok(_) => {
-            let user = state.accounts.user_by_name(&request.username).await?;
-            Event::new(
-                format!("user:{}", user.id),
-                "auth.login",
-                format!("user:{}", user.id),
-                Outcome::Success,
-            )
-        }
-        Err(err) => Event::new("anonymous", "auth.login", "", Outcome::Failure)
-            .with(
-                "username",
-                request.username.chars().take(64).collect::<String>(),
-            )
-            .with("reason", err.to_string()),
-    };
-    state.audit().record(event.with("client", address)).await?;
-    Ok(token_response(result?))
+        .await?;
+    Ok(token_response(pair))
 }
 
 /// Exchanges a refresh token for a new access token and a new refresh token.
@@ -89,7 +68,7 @@ async fn refresh(
     ApiJson(request): ApiJson<RefreshRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let pair = state
-        .accounts
+        .accounts()
         .refresh(request.refresh_token.expose())
         .await?;
     Ok(token_response(pair))
@@ -107,7 +86,7 @@ async fn logout(
     ApiJson(request): ApiJson<LogoutRequest>,
 ) -> Result<StatusCode, ApiError> {
     state
-        .accounts
+        .accounts()
         .logout(request.refresh_token.expose())
         .await?;
     Ok(StatusCode::NO_CONTENT)

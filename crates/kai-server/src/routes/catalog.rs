@@ -9,6 +9,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use http::{StatusCode, header};
+use kai_audit::Actor;
 use kai_config::{
     CredentialRef, DeploymentSettings, ModelSettings, ProviderKind, ProviderSettings, Strategy,
 };
@@ -21,9 +22,9 @@ use kai_proto::{
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Auth};
+use crate::state::AppState;
 
 pub(crate) fn providers() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -141,13 +142,9 @@ async fn create_provider(
     principal.require_admin()?;
     let settings = provider_settings(definition)?;
     let name = settings.name.clone();
-    state.gateway.create_provider(settings).await?;
     state
-        .record(
-            &principal,
-            "config.provider.create",
-            format!("provider:{name}"),
-        )
+        .trust
+        .create_provider(Actor::User(principal.user.id), settings)
         .await?;
     let table = state.gateway.table();
     let entry = table
@@ -205,14 +202,10 @@ async fn replace_provider(
         ));
     }
     state
-        .gateway
-        .update_provider(provider_settings(definition)?)
-        .await?;
-    state
-        .record(
-            &principal,
-            "config.provider.update",
-            format!("provider:{name}"),
+        .trust
+        .update_provider(
+            Actor::User(principal.user.id),
+            provider_settings(definition)?,
         )
         .await?;
     let table = state.gateway.table();
@@ -236,13 +229,9 @@ async fn delete_provider(
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     principal.require_admin()?;
-    state.gateway.delete_provider(&name).await?;
     state
-        .record(
-            &principal,
-            "config.provider.delete",
-            format!("provider:{name}"),
-        )
+        .trust
+        .delete_provider(Actor::User(principal.user.id), &name)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -384,9 +373,9 @@ async fn create_model(
     principal.require_admin()?;
     let settings = model_settings(definition)?;
     let name = settings.name.clone();
-    state.gateway.create_model(settings).await?;
     state
-        .record(&principal, "config.model.create", format!("model:{name}"))
+        .trust
+        .create_model(Actor::User(principal.user.id), settings)
         .await?;
     let table = state.gateway.table();
     let entry = table
@@ -444,11 +433,8 @@ async fn replace_model(
         ));
     }
     state
-        .gateway
-        .update_model(model_settings(definition)?)
-        .await?;
-    state
-        .record(&principal, "config.model.update", format!("model:{name}"))
+        .trust
+        .update_model(Actor::User(principal.user.id), model_settings(definition)?)
         .await?;
     let table = state.gateway.table();
     let entry = table
@@ -472,9 +458,9 @@ async fn delete_model(
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     principal.require_admin()?;
-    state.gateway.delete_model(&name).await?;
     state
-        .record(&principal, "config.model.delete", format!("model:{name}"))
+        .trust
+        .delete_model(Actor::User(principal.user.id), &name)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

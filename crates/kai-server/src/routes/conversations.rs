@@ -21,10 +21,10 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery, Auth, caller, path_id};
 use crate::middleware::RequestId;
+use crate::state::AppState;
 use crate::wire::ChunkEncoder;
 
 /// The most conversations one page lists.

@@ -10,7 +10,7 @@ use http::header;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::AppState;
+use crate::state::AppState;
 
 const INDEX_HTML: &str = r#"<!doctype html>
 <html lang="en">

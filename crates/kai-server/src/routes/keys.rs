@@ -10,9 +10,9 @@ use kai_proto::{ApiKey, CreateApiKeyRequest, CreatedApiKey, KeyBudget, KeyBudget
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Auth, path_id};
+use crate::state::AppState;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -29,7 +29,7 @@ async fn list_keys(
     Auth(principal): Auth,
 ) -> Result<Json<Vec<ApiKey>>, ApiError> {
     principal.require(Scope::Read)?;
-    let keys = state.accounts.api_keys(principal.user.id).await?;
+    let keys = state.accounts().api_keys(principal.user.id).await?;
     Ok(Json(keys.into_iter().map(ApiKey::from).collect()))
 }
 
@@ -50,11 +50,8 @@ async fn create_key(
     principal.require(Scope::Write)?;
     let scopes: Scopes = request.scopes.into_iter().map(Scope::from).collect();
     let (key, secret) = state
-        .accounts
+        .trust
         .create_api_key(&principal, &request.name, scopes, request.expires_at)
-        .await?;
-    state
-        .record(&principal, "api_key.create", format!("api_key:{}", key.id))
         .await?;
     let location = format!("/api/v1/keys/{}", key.id);
     let body = CreatedApiKey {
@@ -84,7 +81,11 @@ async fn get_key(
     principal.require(Scope::Read)?;
     let id: ApiKeyId = path_id(&id, "API key")?;
     Ok(Json(
-        state.accounts.api_key(principal.user.id, id).await?.into(),
+        state
+            .accounts()
+            .api_key(principal.user.id, id)
+            .await?
+            .into(),
     ))
 }
 
@@ -103,10 +104,7 @@ async fn revoke_key(
 ) -> Result<StatusCode, ApiError> {
     principal.require(Scope::Write)?;
     let id: ApiKeyId = path_id(&id, "API key")?;
-    state.accounts.revoke_api_key(principal.user.id, id).await?;
-    state
-        .record(&principal, "api_key.revoke", format!("api_key:{id}"))
-        .await?;
+    state.trust.revoke_api_key(&principal, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -125,7 +123,7 @@ async fn get_budgets(
 ) -> Result<Json<KeyBudgets>, ApiError> {
     principal.require(Scope::Read)?;
     let id: ApiKeyId = path_id(&id, "API key")?;
-    state.accounts.api_key(principal.user.id, id).await?;
+    state.accounts().api_key(principal.user.id, id).await?;
     let budgets = state.gateway.budgets(id).await?;
     Ok(Json(KeyBudgets {
         budgets: budgets
@@ -172,7 +170,7 @@ async fn set_budgets(
         ));
     }
     let id: ApiKeyId = path_id(&id, "API key")?;
-    state.accounts.api_key(principal.user.id, id).await?;
+    state.accounts().api_key(principal.user.id, id).await?;
     let mut budgets = Vec::new();
     for (i, budget) in request.budgets.iter().enumerate() {
         let field = |name: &str| format!("budgets[{i}].{name}");

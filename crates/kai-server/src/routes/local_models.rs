@@ -12,9 +12,9 @@ use kai_proto::{LocalModel, Problem, PullLocalModelRequest};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Auth};
+use crate::state::AppState;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -9,9 +9,9 @@ use kai_proto::{AuthMethod, ChangePasswordRequest, Me, Problem};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Auth};
+use crate::state::AppState;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -53,18 +53,11 @@ async fn change_password(
 ) -> Result<StatusCode, ApiError> {
     principal.require(Scope::Write)?;
     state
-        .accounts
+        .trust
         .change_password(
             &principal,
             request.current_password.expose(),
             request.new_password.expose(),
-        )
-        .await?;
-    state
-        .record(
-            &principal,
-            "auth.password",
-            format!("user:{}", principal.user.id),
         )
         .await?;
     Ok(StatusCode::NO_CONTENT)

@@ -15,7 +15,7 @@ pub(crate) mod users;
 
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::AppState;
+use crate::state::AppState;
 
 /// Every documented route of the API.
 pub(crate) fn all() -> OpenApiRouter<AppState> {

@@ -21,11 +21,11 @@ use kai_proto::openai::{
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Auth, caller};
 use crate::middleware::RequestId;
 use crate::sse::EventStream;
+use crate::state::AppState;
 
 /// The largest body a model request may have: images travel inline as base64.
 const MODEL_BODY_LIMIT: usize = 32 * 1024 * 1024;

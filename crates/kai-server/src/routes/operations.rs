@@ -11,9 +11,9 @@ use kai_proto::{Health, Problem, Readiness};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::AppState;
 use crate::error::ApiError;
 use crate::metrics::METRICS_CONTENT_TYPE;
+use crate::state::AppState;
 
 /// How long readiness waits for the database: a probe must answer quickly even when the
 /// database does not.
@@ -42,7 +42,7 @@ async fn healthz() -> Json<Health> {
             body = Problem, content_type = "application/problem+json"),
     ))]
 async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, ApiError> {
-    let store = state.accounts.store();
+    let store = state.accounts().store();
     let not_ready = |cause: &dyn std::fmt::Display| {
         // The cause can name hosts and schema versions: the log gets it, the caller does not.
         tracing::warn!(cause = %cause, "not ready");
@@ -78,6 +78,6 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, ApiErr
         content_type = "application/openmetrics-text")))]
 async fn metrics(State(state): State<AppState>) -> Response {
     state.gateway.update_gauges();
-    let text = state.metrics.render(state.accounts.store().pool_stats());
+    let text = state.metrics.render(state.accounts().store().pool_stats());
     ([(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], text).into_response()
 }

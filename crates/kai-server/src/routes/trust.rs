@@ -9,13 +9,13 @@ use axum::extract::{Path, State};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use http::StatusCode;
-use kai_audit::{Event, Outcome, hex};
+use kai_audit::{Actor, hex};
 use kai_auth::Principal;
 use kai_core::{Role, Scope};
 use kai_proto::{
-    AuditCheckpoint, AuditEntry, AuditPage, ConsistencyProof, InclusionProof, KdfParams,
-    NodeIdentity, Password, Problem, PutSecretRequest, SecretInfo, SecretWithValue,
-    VaultPassphraseRequest, VaultStatus,
+    AuditCheckpoint, AuditEntry, AuditPage, ConsistencyProof, InclusionProof, NodeIdentity,
+    Password, Problem, PutSecretRequest, SecretInfo, SecretWithValue, VaultPassphraseRequest,
+    VaultStatus,
 };
 use kai_store::AuditFilter;
 use kai_vault::{Owner, Passphrase, SecretValue, UnlockKey};
@@ -24,9 +24,9 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery, Auth, time_param};
+use crate::state::AppState;
 
 pub(crate) fn vault() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -54,8 +54,8 @@ pub(crate) fn audit() -> OpenApiRouter<AppState> {
         .routes(routes!(consistency_proof))
 }
 
-fn actor(principal: &Principal) -> String {
-    format!("user:{}", principal.user.id)
+fn actor(principal: &Principal) -> Actor {
+    Actor::User(principal.user.id)
 }
 
 /// The vault's state. Any signed-in user may ask.
@@ -66,19 +66,8 @@ async fn vault_status(
     Auth(principal): Auth,
 ) -> Result<Json<VaultStatus>, ApiError> {
     principal.require(Scope::Read)?;
-    let status = state.vault.status().await?;
-    Ok(Json(VaultStatus {
-        initialized: status.initialized,
-        unlocked: status.unlocked,
-        unlockers: status.unlockers,
-        kdf: status.kdf.map(|kdf| KdfParams {
-            memory_kib: kdf.memory_kib,
-            iterations: kdf.iterations,
-            parallelism: kdf.parallelism,
-        }),
-        created_at: status.created_at,
-        rotated_at: status.rotated_at,
-    }))
+    let status = state.vault().status().await?;
+    Ok(Json(kai_trust::vault_status(status)))
 }
 
 /// Creates the vault with a passphrase, and a new node identity; the server holds it unlocked.
@@ -96,23 +85,8 @@ async fn init_vault(
 ) -> Result<(StatusCode, Json<NodeIdentity>), ApiError> {
     principal.require_admin()?;
     let key = UnlockKey::Passphrase(Passphrase::new(request.passphrase.expose().to_owned()));
-    let public = state.vault.init(&[key]).await?;
-    state
-        .audit
-        .record(
-            Event::new(actor(&principal), "vault.init", "vault", Outcome::Success)
-                .with("node", public.did()),
-        )
-        .await?;
-    Ok((StatusCode::CREATED, Json(node_identity_of(public))))
-}
-
-fn node_identity_of(public: kai_vault::PublicIdentity) -> NodeIdentity {
-    NodeIdentity {
-        did: public.did(),
-        kid: public.kid(),
-        agreement: public.agreement.did_key(),
-    }
+    let public = state.trust.init_vault(actor(&principal), &[key]).await?;
+    Ok((StatusCode::CREATED, Json(kai_trust::node_identity(&public))))
 }
 
 /// Unlocks the vault with its passphrase. Admins only. Wrong passphrases are counted: after
@@ -132,33 +106,8 @@ async fn unlock_vault(
 ) -> Result<StatusCode, ApiError> {
     principal.require_admin()?;
     let key = UnlockKey::Passphrase(Passphrase::new(request.passphrase.expose().to_owned()));
-    match state.vault.unlock(&key).await {
-        Ok(_) => {
-            state.audit.sign_pending().await?;
-            // Providers whose credentials are vault:NAME can now be built.
-            state.gateway.reload().await?;
-            state
-                .audit
-                .record(Event::new(
-                    actor(&principal),
-                    "vault.unlock",
-                    "vault",
-                    Outcome::Success,
-                ))
-                .await?;
-            Ok(StatusCode::NO_CONTENT)
-        }
-        Err(err) => {
-            state
-                .audit
-                .record(
-                    Event::new(actor(&principal), "vault.unlock", "vault", Outcome::Failure)
-                        .with("reason", err.to_string()),
-                )
-                .await?;
-            Err(err.into())
-        }
-    }
+    state.trust.unlock_vault(actor(&principal), &key).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Locks the vault: the server forgets its keys until unlocked again. Admins only.
@@ -169,17 +118,7 @@ async fn lock_vault(
     Auth(principal): Auth,
 ) -> Result<StatusCode, ApiError> {
     principal.require_admin()?;
-    // Recorded (and signed) while the key is still held.
-    state
-        .audit
-        .record(Event::new(
-            actor(&principal),
-            "vault.lock",
-            "vault",
-            Outcome::Success,
-        ))
-        .await?;
-    state.vault.lock();
+    state.trust.lock_vault(actor(&principal)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -195,11 +134,11 @@ async fn node_identity(
 ) -> Result<Json<NodeIdentity>, ApiError> {
     principal.require(Scope::Read)?;
     let public = state
-        .vault
+        .vault()
         .public_identity()
         .await?
         .ok_or(kai_vault::VaultError::NotInitialized)?;
-    Ok(Json(node_identity_of(public)))
+    Ok(Json(kai_trust::node_identity(&public)))
 }
 
 /// Whose secrets a request is about.
@@ -227,22 +166,6 @@ fn owner(principal: &Principal, scope: &SecretScope) -> Result<Owner, ApiError> 
     }
 }
 
-fn target(owner: Owner, name: &str) -> String {
-    match owner {
-        Owner::Node => format!("secret:node/{name}"),
-        Owner::User(id) => format!("secret:user:{id}/{name}"),
-    }
-}
-
-fn info_of(info: kai_vault::SecretInfo) -> SecretInfo {
-    SecretInfo {
-        name: info.name,
-        description: info.description,
-        created_at: info.created_at,
-        updated_at: info.updated_at,
-    }
-}
-
 /// The caller's secrets (or the node's), names and metadata only. Works while the vault is
 /// locked.
 #[utoipa::path(get, path = "", tag = "secrets", security(("bearer" = [])), params(SecretScope),
@@ -254,8 +177,10 @@ async fn list_secrets(
 ) -> Result<Json<Vec<SecretInfo>>, ApiError> {
     principal.require(Scope::Read)?;
     let owner = owner(&principal, &scope)?;
-    let secrets = state.vault.list_secrets(owner).await?;
-    Ok(Json(secrets.into_iter().map(info_of).collect()))
+    let secrets = state.vault().list_secrets(owner).await?;
+    Ok(Json(
+        secrets.into_iter().map(kai_trust::secret_info).collect(),
+    ))
 }
 
 /// One of the caller's secrets with its value. Another user's secret is not found. Every read
@@ -275,24 +200,13 @@ async fn get_secret(
 ) -> Result<Json<SecretWithValue>, ApiError> {
     principal.require(Scope::Read)?;
     let owner = owner(&principal, &scope)?;
-    let found = state.vault.get_secret(owner, &name).await;
-    let outcome = match &found {
-        Ok(Some(_)) => Outcome::Success,
-        Ok(None) => Outcome::Failure,
-        Err(_) => Outcome::Denied,
-    };
-    state
-        .audit
-        .record(Event::new(
-            actor(&principal),
-            "secret.read",
-            target(owner, &name),
-            outcome,
-        ))
-        .await?;
-    let (info, value) = found?.ok_or_else(|| ApiError::not_found("secret"))?;
+    let (info, value) = state
+        .trust
+        .read_secret(actor(&principal), owner, &name)
+        .await?
+        .ok_or_else(|| ApiError::not_found("secret"))?;
     Ok(Json(SecretWithValue {
-        info: info_of(info),
+        info: kai_trust::secret_info(info),
         value: Password::from(value.expose().to_owned()),
     }))
 }
@@ -316,22 +230,10 @@ async fn put_secret(
     let owner = owner(&principal, &scope)?;
     let value = SecretValue::new(request.value.expose().to_owned());
     let info = state
-        .vault
-        .put_secret(owner, &name, &value, request.description)
+        .trust
+        .write_secret(actor(&principal), owner, &name, &value, request.description)
         .await?;
-    if owner == Owner::Node {
-        state.gateway.reload().await?;
-    }
-    state
-        .audit
-        .record(Event::new(
-            actor(&principal),
-            "secret.write",
-            target(owner, &name),
-            Outcome::Success,
-        ))
-        .await?;
-    Ok(Json(info_of(info)))
+    Ok(Json(kai_trust::secret_info(info)))
 }
 
 /// Deletes one of the caller's secrets. Works while the vault is locked. Recorded in the audit
@@ -350,21 +252,13 @@ async fn delete_secret(
 ) -> Result<StatusCode, ApiError> {
     principal.require(Scope::Write)?;
     let owner = owner(&principal, &scope)?;
-    if !state.vault.delete_secret(owner, &name).await? {
+    if !state
+        .trust
+        .delete_secret(actor(&principal), owner, &name)
+        .await?
+    {
         return Err(ApiError::not_found("secret"));
     }
-    if owner == Owner::Node {
-        state.gateway.reload().await?;
-    }
-    state
-        .audit
-        .record(Event::new(
-            actor(&principal),
-            "secret.delete",
-            target(owner, &name),
-            Outcome::Success,
-        ))
-        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -407,7 +301,7 @@ async fn audit_entries(
             "`limit` must be from 1 to 1000",
         ));
     }
-    let own = actor(&principal);
+    let own = actor(&principal).to_string();
     let actor = if is_admin(&principal) {
         query.actor
     } else {
@@ -431,7 +325,7 @@ async fn audit_entries(
         after_seq: query.after,
         limit,
     };
-    let rows = state.audit.entries(&filter).await?;
+    let rows = state.audit().entries(&filter).await?;
     let next_after = (rows.len() == limit as usize)
         .then(|| rows.last().map(|row| row.seq))
         .flatten();
@@ -458,7 +352,7 @@ async fn audit_checkpoints(
     Auth(principal): Auth,
 ) -> Result<Json<Vec<AuditCheckpoint>>, ApiError> {
     principal.require(Scope::Read)?;
-    let checkpoints = state.audit.checkpoints().await?;
+    let checkpoints = state.audit().checkpoints().await?;
     Ok(Json(
         checkpoints
             .into_iter()
@@ -498,7 +392,7 @@ async fn inclusion_proof(
 ) -> Result<Json<InclusionProof>, ApiError> {
     principal.require(Scope::Read)?;
     let entry = state
-        .audit
+        .audit()
         .entries(&AuditFilter {
             after_seq: query.seq.checked_sub(1),
             limit: 1,
@@ -508,13 +402,13 @@ async fn inclusion_proof(
         .into_iter()
         .next()
         .filter(|row| row.seq == query.seq)
-        .filter(|row| is_admin(&principal) || row.actor == actor(&principal))
+        .filter(|row| is_admin(&principal) || row.actor == actor(&principal).to_string())
         .ok_or_else(|| ApiError::not_found("audit entry"))?;
     let size = match query.size {
         Some(size) => size,
-        None => state.audit.size().await?,
+        None => state.audit().size().await?,
     };
-    let (proof, root) = state.audit.inclusion_proof(entry.seq, size).await?;
+    let (proof, root) = state.audit().inclusion_proof(entry.seq, size).await?;
     Ok(Json(InclusionProof {
         seq: entry.seq,
         size,
@@ -547,9 +441,9 @@ async fn consistency_proof(
     principal.require(Scope::Read)?;
     let to = match query.to {
         Some(to) => to,
-        None => state.audit.size().await?,
+        None => state.audit().size().await?,
     };
-    let (proof, from_root, to_root) = state.audit.consistency_proof(query.from, to).await?;
+    let (proof, from_root, to_root) = state.audit().consistency_proof(query.from, to).await?;
     Ok(Json(ConsistencyProof {
         from: query.from,
         to,

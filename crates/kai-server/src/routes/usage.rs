@@ -11,9 +11,9 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiQuery, Auth, time_param};
+use crate::state::AppState;
 
 /// The most records one page holds.
 const MAX_PAGE: u32 = 1000;

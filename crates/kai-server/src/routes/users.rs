@@ -4,15 +4,16 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use http::{StatusCode, header};
+use kai_audit::Actor;
 use kai_auth::UserChanges;
 use kai_core::UserId;
 use kai_proto::{CreateUserRequest, Problem, Role, UpdateUserRequest, User};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Auth, path_id};
+use crate::state::AppState;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -30,7 +31,7 @@ async fn list_users(
     principal.require_admin()?;
     Ok(Json(
         state
-            .accounts
+            .accounts()
             .users()
             .await?
             .into_iter()
@@ -55,11 +56,13 @@ async fn create_user(
     principal.require_admin()?;
     let role = request.role.unwrap_or(Role::User).into();
     let user = state
-        .accounts
-        .create_user(&request.username, request.password.expose(), role)
-        .await?;
-    state
-        .record(&principal, "user.create", format!("user:{}", user.id))
+        .trust
+        .create_user(
+            Actor::User(principal.user.id),
+            &request.username,
+            request.password.expose(),
+            role,
+        )
         .await?;
     let location = format!("/api/v1/users/{}", user.id);
     Ok((
@@ -84,7 +87,7 @@ async fn get_user(
 ) -> Result<Json<User>, ApiError> {
     principal.require_admin()?;
     let id: UserId = path_id(&id, "user")?;
-    Ok(Json(state.accounts.user(id).await?.into()))
+    Ok(Json(state.accounts().user(id).await?.into()))
 }
 
 /// Changes a user's role, disables or re-enables them, or sets their password. Disabling and
@@ -113,9 +116,9 @@ async fn update_user(
             .password
             .map(|password| password.expose().to_owned()),
     };
-    let user = state.accounts.update_user(id, changes).await?;
-    state
-        .record(&principal, "user.update", format!("user:{id}"))
+    let user = state
+        .trust
+        .update_user(Actor::User(principal.user.id), id, changes)
         .await?;
     Ok(Json(user.into()))
 }
@@ -135,9 +138,9 @@ async fn delete_user(
 ) -> Result<StatusCode, ApiError> {
     principal.require_admin()?;
     let id: UserId = path_id(&id, "user")?;
-    state.accounts.delete_user(id).await?;
     state
-        .record(&principal, "user.delete", format!("user:{id}"))
+        .trust
+        .delete_user(Actor::User(principal.user.id), id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -74,9 +74,9 @@ impl TestServer {
             .unwrap()
             .with_retries(3, Duration::from_millis(10));
         let audit = kai_audit::AuditLog::new(store.clone(), vault.clone(), &settings.audit);
+        let trust = kai_trust::Trust::new(accounts, vault, audit, Some(gateway.clone()));
         let state = AppState::new(
-            accounts,
-            (vault, audit),
+            trust,
             gateway,
             settings.http.clone(),
             kai_model_store::ModelStore::new(&settings.local.models_dir),
