@@ -29,6 +29,7 @@ mod unpack;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -36,8 +37,38 @@ use time::OffsetDateTime;
 pub use error::StoreError;
 pub use fetch::Fetcher;
 pub use name::validate_name;
-pub use pull::{PARTIAL_DIR, PullEvent, PullOptions, PullOutcome};
+pub use pull::{PARTIAL_DIR, PullOptions, PullOutcome};
 pub use source::{DEFAULT_MODELS, KNOWN_MODELS, KnownModel, Source, known_model};
+
+/// Something a pull reports as it goes, for a progress display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullEvent<'a> {
+    /// A step begins: looking something up, checking, unpacking, installing.
+    Step(&'a str),
+    /// A download (or its resumption) starts.
+    DownloadStarted {
+        /// The file's name.
+        file: &'a str,
+        /// Its whole size, when known.
+        total: Option<u64>,
+        /// Bytes an earlier try already fetched.
+        resumed_from: u64,
+    },
+    /// Bytes of the current download so far, counting those resumed from.
+    DownloadProgress {
+        /// Bytes so far.
+        done: u64,
+    },
+    /// The current download finished (or broke off; a retry starts another).
+    DownloadFinished,
+    /// A try failed in a way worth retrying, after `wait`.
+    Retrying {
+        /// What went wrong.
+        why: &'a str,
+        /// How long until the next try.
+        wait: Duration,
+    },
+}
 
 /// What a local model does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

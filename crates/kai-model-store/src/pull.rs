@@ -9,7 +9,6 @@
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use time::OffsetDateTime;
 
@@ -19,7 +18,9 @@ use crate::huggingface::{self, Choice};
 use crate::name::validate_name;
 use crate::source::Source;
 use crate::unpack::{Content, STAGING_MARK, Staging, stage_archive, stage_path};
-use crate::{InstalledModel, MANIFEST, Manifest, ModelFormat, ModelStore, StoreError, pypi};
+use crate::{
+    InstalledModel, MANIFEST, Manifest, ModelFormat, ModelStore, PullEvent, StoreError, pypi,
+};
 
 /// The directory under the root where downloads, staging directories and locks live.
 pub const PARTIAL_DIR: &str = ".partial";
@@ -29,36 +30,6 @@ const OLD_MARK: &str = "@old-";
 
 /// A name's lock file: `<name>@lock`.
 const LOCK_MARK: &str = "@lock";
-
-/// Something a pull reports as it goes, for a progress display.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PullEvent<'a> {
-    /// A step begins: looking something up, checking, unpacking, installing.
-    Step(&'a str),
-    /// A download (or its resumption) starts.
-    DownloadStarted {
-        /// The file's name.
-        file: &'a str,
-        /// Its whole size, when known.
-        total: Option<u64>,
-        /// Bytes an earlier try already fetched.
-        resumed_from: u64,
-    },
-    /// Bytes of the current download so far, counting those resumed from.
-    DownloadProgress {
-        /// Bytes so far.
-        done: u64,
-    },
-    /// The current download finished (or broke off; a retry starts another).
-    DownloadFinished,
-    /// A try failed in a way worth retrying, after `wait`.
-    Retrying {
-        /// What went wrong.
-        why: &'a str,
-        /// How long until the next try.
-        wait: Duration,
-    },
-}
 
 /// How to pull.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

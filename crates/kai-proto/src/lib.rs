@@ -1,18 +1,22 @@
 //! The wire types of kai's HTTP API.
 //!
-//! Every type that crosses the API boundary is defined here and nowhere else: the server
-//! serialises them, the OpenAPI document is generated from them, and clients (the TypeScript
-//! client, tests) deserialise them. Domain types in `kai-core` stay free of serialisation; the
-//! `From` impls here are the one place they meet the wire.
+//! Every type that crosses the API boundary, bodies and query strings alike, is defined here
+//! and nowhere else: the server serialises them, the OpenAPI document is generated from them,
+//! and clients (the TypeScript client, tests, the command line's `--json` output) deserialise
+//! them. Domain types in `kai-core` stay free of serialisation; the `From` impls here are the
+//! one place they meet the wire. Types of the services above (the vault's, the gateway's) are
+//! converted where both are in view: in the service that shares the conversion between front
+//! ends (`kai-trust`), or in `kai-server`.
 //!
-//! Request types refuse unknown fields, so a misspelt field is an error rather than silently
-//! ignored.
+//! Request types and query strings refuse unknown fields, so a misspelt field is an error
+//! rather than silently ignored.
 
 mod accounts;
 mod gateway;
 mod local;
 pub mod openai;
 mod problem;
+mod query;
 mod trust;
 
 pub use accounts::{
@@ -29,6 +33,10 @@ pub use gateway::{
 };
 pub use local::{LocalModel, LocalModelFile, PullLocalModelRequest};
 pub use problem::{FieldError, PROBLEM_CONTENT_TYPE, Problem};
+pub use query::{
+    AuditQuery, ConsistencyQuery, ConversationPageQuery, InclusionQuery, SecretScopeQuery,
+    UsageQuery,
+};
 pub use trust::{
     AuditCheckpoint, AuditEntry, AuditPage, ConsistencyProof, InclusionProof, KdfParams,
     NodeIdentity, PutSecretRequest, SecretInfo, SecretWithValue, VaultPassphraseRequest,

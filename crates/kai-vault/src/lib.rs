@@ -9,13 +9,16 @@
 //! Key material is zeroized when dropped and prints as `redacted`; errors never carry it.
 
 pub mod crypto;
+mod error;
+mod kind;
 mod unlock;
 mod vault;
 
+pub use error::VaultError;
 pub use unlock::{KdfParams, KeyFileKey, Passphrase, UnlockKey};
 pub use vault::{
-    Identity, MAX_SECRET_LEN, Owner, PublicIdentity, SecretInfo, SecretValue, Vault, VaultError,
-    VaultStatus, check_secret_name,
+    Identity, MAX_SECRET_LEN, Owner, PublicIdentity, SecretInfo, SecretValue, Vault, VaultStatus,
+    check_secret_name,
 };
 
 #[cfg(test)]

@@ -14,8 +14,9 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use crate::VaultError;
 use crate::crypto::{KEY_LEN, SymmetricKey};
+use crate::error::VaultError;
+use crate::kind::{KEY_FILE, PASSPHRASE};
 
 /// A passphrase, zeroized when dropped and never printed.
 #[derive(Clone)]
@@ -174,9 +175,6 @@ impl UnlockKey {
         }
     }
 }
-
-pub(crate) const PASSPHRASE: &str = "passphrase";
-pub(crate) const KEY_FILE: &str = "key_file";
 
 /// Argon2id's cost parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,14 +10,12 @@ use kai_gateway::{Conversation, ConversationHistory};
 use kai_models::chat::{Message, Role};
 use kai_proto::openai::{ChatMessage, CompletionUsage};
 use kai_proto::{
-    ConversationDetail, ConversationMessage, ConversationPage, ConversationReply,
-    ConversationSummary, CreateConversationRequest, Problem, SendMessageRequest,
+    ConversationDetail, ConversationMessage, ConversationPage, ConversationPageQuery,
+    ConversationReply, ConversationSummary, CreateConversationRequest, Problem, SendMessageRequest,
     UpdateConversationRequest,
 };
 use kai_providers::openai::{Dialect, message_to_wire};
-use serde::Deserialize;
 use time::OffsetDateTime;
-use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -88,25 +86,14 @@ fn read_messages(messages: Vec<ChatMessage>) -> Result<Vec<Message>, ApiError> {
         })
 }
 
-/// Where the next page of conversations starts.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-struct PageQuery {
-    /// How many (1 to 200, default 50).
-    limit: Option<u32>,
-    /// `next_after` of the previous page.
-    after: Option<String>,
-}
-
 /// The current user's conversations, most recently active first. Needs `read`.
 #[utoipa::path(get, path = "", tag = "conversations", security(("bearer" = [])),
-    params(PageQuery),
+    params(ConversationPageQuery),
     responses((status = 200, description = "A page of conversations", body = ConversationPage)))]
 async fn list_conversations(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    ApiQuery(query): ApiQuery<PageQuery>,
+    ApiQuery(query): ApiQuery<ConversationPageQuery>,
 ) -> Result<Json<ConversationPage>, ApiError> {
     principal.require(Scope::Read)?;
     let limit = query.limit.unwrap_or(50);

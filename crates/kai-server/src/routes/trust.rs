@@ -13,14 +13,12 @@ use kai_audit::{Actor, hex};
 use kai_auth::Principal;
 use kai_core::{Role, Scope};
 use kai_proto::{
-    AuditCheckpoint, AuditEntry, AuditPage, ConsistencyProof, InclusionProof, NodeIdentity,
-    Password, Problem, PutSecretRequest, SecretInfo, SecretWithValue, VaultPassphraseRequest,
-    VaultStatus,
+    AuditCheckpoint, AuditEntry, AuditPage, AuditQuery, ConsistencyProof, ConsistencyQuery,
+    InclusionProof, InclusionQuery, NodeIdentity, Password, Problem, PutSecretRequest, SecretInfo,
+    SecretScopeQuery, SecretWithValue, VaultPassphraseRequest, VaultStatus,
 };
 use kai_store::AuditFilter;
 use kai_vault::{Owner, Passphrase, SecretValue, UnlockKey};
-use serde::Deserialize;
-use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -141,17 +139,7 @@ async fn node_identity(
     Ok(Json(kai_trust::node_identity(&public)))
 }
 
-/// Whose secrets a request is about.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-struct SecretScope {
-    /// `node` for the node's secrets (admins only: what `vault:NAME` credentials name);
-    /// by default the caller's own.
-    scope: Option<String>,
-}
-
-fn owner(principal: &Principal, scope: &SecretScope) -> Result<Owner, ApiError> {
+fn owner(principal: &Principal, scope: &SecretScopeQuery) -> Result<Owner, ApiError> {
     match scope.scope.as_deref() {
         None | Some("user") => Ok(Owner::User(principal.user.id)),
         Some("node") => {
@@ -168,12 +156,12 @@ fn owner(principal: &Principal, scope: &SecretScope) -> Result<Owner, ApiError> 
 
 /// The caller's secrets (or the node's), names and metadata only. Works while the vault is
 /// locked.
-#[utoipa::path(get, path = "", tag = "secrets", security(("bearer" = [])), params(SecretScope),
+#[utoipa::path(get, path = "", tag = "secrets", security(("bearer" = [])), params(SecretScopeQuery),
     responses((status = 200, description = "The secrets, by name", body = Vec<SecretInfo>)))]
 async fn list_secrets(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    ApiQuery(scope): ApiQuery<SecretScope>,
+    ApiQuery(scope): ApiQuery<SecretScopeQuery>,
 ) -> Result<Json<Vec<SecretInfo>>, ApiError> {
     principal.require(Scope::Read)?;
     let owner = owner(&principal, &scope)?;
@@ -186,7 +174,7 @@ async fn list_secrets(
 /// One of the caller's secrets with its value. Another user's secret is not found. Every read
 /// is recorded in the audit log.
 #[utoipa::path(get, path = "/{name}", tag = "secrets", security(("bearer" = [])),
-    params(("name" = String, Path, description = "The secret's name"), SecretScope),
+    params(("name" = String, Path, description = "The secret's name"), SecretScopeQuery),
     responses(
         (status = 200, description = "The secret and its value", body = SecretWithValue),
         (status = 404, description = "No such secret of the caller's", body = Problem, content_type = "application/problem+json"),
@@ -196,7 +184,7 @@ async fn get_secret(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Path(name): Path<String>,
-    ApiQuery(scope): ApiQuery<SecretScope>,
+    ApiQuery(scope): ApiQuery<SecretScopeQuery>,
 ) -> Result<Json<SecretWithValue>, ApiError> {
     principal.require(Scope::Read)?;
     let owner = owner(&principal, &scope)?;
@@ -213,7 +201,7 @@ async fn get_secret(
 
 /// Stores one of the caller's secrets, or replaces its value. Recorded in the audit log.
 #[utoipa::path(put, path = "/{name}", tag = "secrets", security(("bearer" = [])),
-    params(("name" = String, Path, description = "The secret's name"), SecretScope),
+    params(("name" = String, Path, description = "The secret's name"), SecretScopeQuery),
     request_body = PutSecretRequest,
     responses(
         (status = 200, description = "Stored", body = SecretInfo),
@@ -223,7 +211,7 @@ async fn put_secret(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Path(name): Path<String>,
-    ApiQuery(scope): ApiQuery<SecretScope>,
+    ApiQuery(scope): ApiQuery<SecretScopeQuery>,
     ApiJson(request): ApiJson<PutSecretRequest>,
 ) -> Result<Json<SecretInfo>, ApiError> {
     principal.require(Scope::Write)?;
@@ -239,7 +227,7 @@ async fn put_secret(
 /// Deletes one of the caller's secrets. Works while the vault is locked. Recorded in the audit
 /// log.
 #[utoipa::path(delete, path = "/{name}", tag = "secrets", security(("bearer" = [])),
-    params(("name" = String, Path, description = "The secret's name"), SecretScope),
+    params(("name" = String, Path, description = "The secret's name"), SecretScopeQuery),
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such secret of the caller's", body = Problem, content_type = "application/problem+json"),
@@ -248,7 +236,7 @@ async fn delete_secret(
     State(state): State<AppState>,
     Auth(principal): Auth,
     Path(name): Path<String>,
-    ApiQuery(scope): ApiQuery<SecretScope>,
+    ApiQuery(scope): ApiQuery<SecretScopeQuery>,
 ) -> Result<StatusCode, ApiError> {
     principal.require(Scope::Write)?;
     let owner = owner(&principal, &scope)?;
@@ -260,25 +248,6 @@ async fn delete_secret(
         return Err(ApiError::not_found("secret"));
     }
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Which entries to list.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-struct AuditQuery {
-    /// Only entries at or after this time, RFC 3339.
-    since: Option<String>,
-    /// Only entries before this time, RFC 3339.
-    until: Option<String>,
-    /// Only this actor's (`user:<id>`, `node`, `cli`); users always see only their own.
-    actor: Option<String>,
-    /// Only this action (`auth.login`, `secret.read`, …).
-    action: Option<String>,
-    /// The page after this entry (`next_after` of the last page).
-    after: Option<u64>,
-    /// How many (1 to 1000, default 100).
-    limit: Option<u32>,
 }
 
 fn is_admin(principal: &Principal) -> bool {
@@ -366,17 +335,6 @@ async fn audit_checkpoints(
     ))
 }
 
-/// The entry and tree an inclusion proof is for.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-struct InclusionQuery {
-    /// The entry.
-    seq: u64,
-    /// The tree's size (a checkpoint's); by default the whole log.
-    size: Option<u64>,
-}
-
 /// Proves entry `seq` is in the tree of the first `size` entries. Users may ask only about
 /// entries they are the actor of.
 #[utoipa::path(get, path = "/proofs/inclusion", tag = "audit", security(("bearer" = [])),
@@ -415,17 +373,6 @@ async fn inclusion_proof(
         root: hex(&root),
         proof: proof.iter().map(|hash| hex(hash)).collect(),
     }))
-}
-
-/// The two trees a consistency proof relates.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-struct ConsistencyQuery {
-    /// The earlier tree's size.
-    from: u64,
-    /// The later tree's size; by default the whole log.
-    to: Option<u64>,
 }
 
 /// Proves the tree of the first `to` entries extends the tree of the first `from`: nothing

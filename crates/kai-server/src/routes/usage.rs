@@ -5,9 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use kai_auth::Principal;
 use kai_core::{ApiKeyId, Role, Scope, UsageFilter, UsageGroup, UsageId, UserId};
-use kai_proto::{Problem, UsageGroupTotals, UsageRecord, UsageRecordPage, UsageReport};
-use serde::Deserialize;
-use utoipa::IntoParams;
+use kai_proto::{Problem, UsageGroupTotals, UsageQuery, UsageRecord, UsageRecordPage, UsageReport};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -22,29 +20,6 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(usage))
         .routes(routes!(records))
-}
-
-/// Which requests to count.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-struct UsageQuery {
-    /// Start of the window, RFC 3339 (inclusive).
-    from: Option<String>,
-    /// End of the window, RFC 3339 (exclusive).
-    to: Option<String>,
-    /// Only this model name.
-    model: Option<String>,
-    /// Only this API key's requests.
-    key_id: Option<String>,
-    /// Admins: a user id, or `all`. Everyone else sees their own.
-    user: Option<String>,
-    /// `model`, `provider`, `key`, `user` or `day`.
-    group_by: Option<String>,
-    /// Records: how many (1 to 1000, default 100).
-    limit: Option<u32>,
-    /// Records: the page after this record id (`next_before` of the last page).
-    before: Option<String>,
 }
 
 fn filter(principal: &Principal, query: &UsageQuery) -> Result<UsageFilter, ApiError> {
