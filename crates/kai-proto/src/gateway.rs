@@ -289,6 +289,7 @@ pub struct KeyBudget {
     pub period: String,
     /// Input and output tokens together.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 9_223_372_036_854_775_807_u64)]
     pub tokens: Option<u64>,
     /// US dollars, from the price table.
     #[serde(default, skip_serializing_if = "Option::is_none")]

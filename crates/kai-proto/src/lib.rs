@@ -35,7 +35,7 @@ pub use local::{LocalModel, LocalModelFile, PullLocalModelRequest};
 pub use problem::{FieldError, PROBLEM_CONTENT_TYPE, Problem};
 pub use query::{
     AuditQuery, ConsistencyQuery, ConversationPageQuery, InclusionQuery, SecretScopeQuery,
-    UsageQuery,
+    UsageQuery, UsageRecordsQuery,
 };
 pub use trust::{
     AuditCheckpoint, AuditEntry, AuditPage, ConsistencyProof, InclusionProof, KdfParams,

@@ -16,7 +16,7 @@ pub struct ConversationPageQuery {
     pub after: Option<String>,
 }
 
-/// `GET /api/v1/usage` and `/api/v1/usage/records`: which requests to count or list.
+/// `GET /api/v1/usage`: which requests to count, and how to group them.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -34,15 +34,50 @@ pub struct UsageQuery {
     pub key_id: Option<String>,
     /// Admins: a user id, or `all`. Everyone else sees their own.
     pub user: Option<String>,
-    /// Totals: per `model`, `provider`, `key`, `user` or `day`.
+    /// Per `model`, `provider`, `key`, `user` or `day`.
     #[param(pattern = "^(model|provider|key|user|day)$")]
     pub group_by: Option<String>,
-    /// Records: how many (1 to 1000, default 100).
+}
+
+/// `GET /api/v1/usage/records`: which requests to list, a page at a time.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UsageRecordsQuery {
+    /// Start of the window, RFC 3339 (inclusive).
+    #[param(format = DateTime)]
+    pub from: Option<String>,
+    /// End of the window, RFC 3339 (exclusive).
+    #[param(format = DateTime)]
+    pub to: Option<String>,
+    /// Only this model name.
+    pub model: Option<String>,
+    /// Only this API key's requests.
+    #[param(format = Uuid)]
+    pub key_id: Option<String>,
+    /// Admins: a user id, or `all`. Everyone else sees their own.
+    pub user: Option<String>,
+    /// How many (1 to 1000, default 100).
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
-    /// Records: the page after this record id (`next_before` of the last page).
+    /// The page after this record id (`next_before` of the last page).
     #[param(format = Uuid)]
     pub before: Option<String>,
+}
+
+impl UsageRecordsQuery {
+    /// The window and filters, as the totals take them.
+    #[must_use]
+    pub fn window(&self) -> UsageQuery {
+        UsageQuery {
+            from: self.from.clone(),
+            to: self.to.clone(),
+            model: self.model.clone(),
+            key_id: self.key_id.clone(),
+            user: self.user.clone(),
+            group_by: None,
+        }
+    }
 }
 
 /// `/api/v1/secrets`: whose secrets a request is about.
@@ -72,6 +107,7 @@ pub struct AuditQuery {
     /// Only this action (`auth.login`, `secret.read`, …).
     pub action: Option<String>,
     /// The page after this entry (`next_after` of the last page).
+    #[param(maximum = 9_223_372_036_854_775_807_u64)]
     pub after: Option<u64>,
     /// How many (1 to 1000, default 100).
     #[param(minimum = 1, maximum = 1000)]

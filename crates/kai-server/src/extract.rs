@@ -65,35 +65,63 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
         // axum's extractor tracks the path to every value it parses, for its error messages:
         // that doubles the cost of reading a model request. Plain `application/json` bodies
         // are parsed without it, and only a body that fails is parsed again for the message.
-        let result = if plain_json(request.headers()) {
-            match axum::body::Bytes::from_request(request, state).await {
-                Ok(bytes) => match serde_json::from_slice(&bytes) {
-                    Ok(value) => return Ok(ApiJson(value)),
-                    Err(_) => axum::Json::<T>::from_bytes(&bytes),
-                },
-                Err(rejection) => Err(JsonRejection::from(rejection)),
-            }
+        let bytes = if plain_json(request.headers()) {
+            axum::body::Bytes::from_request(request, state)
+                .await
+                .map_err(|rejection| rejected(&JsonRejection::from(rejection), openai, state))?
         } else {
-            axum::Json::<T>::from_request(request, state).await
+            // Another JSON type (`…+json`), or none: axum checks the content type.
+            let axum::Json(value) = axum::Json::<serde_json::Value>::from_request(request, state)
+                .await
+                .map_err(|rejection| rejected(&rejection, openai, state))?;
+            axum::body::Bytes::from(serde_json::to_vec(&value).unwrap_or_default())
         };
-        match result {
-            Ok(axum::Json(value)) => Ok(ApiJson(value)),
-            // OpenAI answers a body of the wrong shape with 400 and the field as `param`;
-            // its SDKs expect that rather than 422.
-            Err(JsonRejection::JsonDataError(err)) if openai => {
-                let text = err.body_text();
-                let detail = text
-                    .strip_prefix("Failed to deserialize the JSON body into the target type: ")
-                    .unwrap_or(&text);
-                let param = detail
-                    .split_once(": ")
-                    .map(|(path, _)| path)
-                    .filter(|path| !path.contains(' '))
-                    .map(str::to_owned);
-                Err(ApiError::invalid_request(param, detail.to_owned()))
-            }
-            Err(rejection) => Err(json_rejection(&rejection, state)),
+        // serde reads a struct from a JSON array of its fields in order; every body kai takes
+        // is an object, so anything else is refused before it can be read that way.
+        let first = bytes.iter().find(|byte| !byte.is_ascii_whitespace());
+        if first.is_some_and(|byte| *byte != b'{')
+            && serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok()
+        {
+            let detail = "the body must be a JSON object";
+            return Err(if openai {
+                ApiError::invalid_request(None, detail)
+            } else {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "validation-failed",
+                    "Validation failed",
+                    detail,
+                )
+            });
         }
+        match serde_json::from_slice(&bytes) {
+            Ok(value) => Ok(ApiJson(value)),
+            Err(_) => match axum::Json::<T>::from_bytes(&bytes) {
+                Ok(axum::Json(value)) => Ok(ApiJson(value)),
+                Err(rejection) => Err(rejected(&rejection, openai, state)),
+            },
+        }
+    }
+}
+
+/// The answer to a body axum's extractor refused.
+fn rejected(rejection: &JsonRejection, openai: bool, state: &AppState) -> ApiError {
+    match rejection {
+        // OpenAI answers a body of the wrong shape with 400 and the field as `param`; its SDKs
+        // expect that rather than 422.
+        JsonRejection::JsonDataError(err) if openai => {
+            let text = err.body_text();
+            let detail = text
+                .strip_prefix("Failed to deserialize the JSON body into the target type: ")
+                .unwrap_or(&text);
+            let param = detail
+                .split_once(": ")
+                .map(|(path, _)| path)
+                .filter(|path| !path.contains(' '))
+                .map(str::to_owned);
+            ApiError::invalid_request(param, detail.to_owned())
+        }
+        rejection => json_rejection(rejection, state),
     }
 }
 

@@ -5,7 +5,10 @@
 //! shape, so none is forgotten: 401 and 403 where a credential is needed, 400, 413, 415 and 422
 //! where a JSON body is read, 500 and 503 everywhere.
 
-use utoipa::openapi::path::Operation;
+use std::collections::BTreeMap;
+
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::schema::{Object, Schema};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi as _};
@@ -67,6 +70,9 @@ impl Modify for CommonErrors {
                     .build(),
             ),
         );
+        if let Some(components) = &mut openapi.components {
+            close_compositions(&mut components.schemas);
+        }
         for (path, item) in &mut openapi.paths.paths {
             let openai = path.starts_with("/v1/");
             for operation in [
@@ -90,12 +96,23 @@ impl Modify for CommonErrors {
 fn add_common_errors(operation: &mut Operation, openai: bool) {
     let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
     let has_body = operation.request_body.is_some();
-    let has_path_parameter = operation.parameters.as_ref().is_some_and(|parameters| {
-        parameters.iter().any(|p| {
-            matches!(p, RefOr::T(p) if p.parameter_in == utoipa::openapi::path::ParameterIn::Path)
+    let has_parameter = |kind: ParameterIn| {
+        operation.parameters.as_ref().is_some_and(|parameters| {
+            parameters
+                .iter()
+                .any(|p| matches!(p, RefOr::T(p) if p.parameter_in == kind))
         })
-    });
+    };
+    let has_path_parameter = has_parameter(ParameterIn::Path);
+    let has_query_parameter = has_parameter(ParameterIn::Query);
     let mut shared: Vec<(&str, &str)> = Vec::new();
+    if has_query_parameter && !has_body {
+        shared.push((
+            "400",
+            "A query parameter is unknown, malformed or out of range, or a path parameter is \
+             malformed (an id that is not a UUID)",
+        ));
+    }
     if has_path_parameter && !has_body {
         shared.push((
             "400",
@@ -154,5 +171,49 @@ fn add_common_errors(operation: &mut Operation, openai: bool) {
             .responses
             .responses
             .insert(status.to_owned(), response.into());
+    }
+}
+
+/// Turns each schema that is an `allOf` of objects (a type that flattens another with
+/// `#[serde(flatten)]`, such as a provider as listed: its definition plus where it came from)
+/// into one object with the properties of all. A request type refuses unknown fields, so its
+/// schema says `additionalProperties: false`; inside an `allOf`, that would forbid the very
+/// fields the composition adds, and every answer would break its own schema.
+fn close_compositions(schemas: &mut BTreeMap<String, RefOr<Schema>>) {
+    let object = |part: &RefOr<Schema>, schemas: &BTreeMap<String, RefOr<Schema>>| match part {
+        RefOr::T(Schema::Object(object)) => Some(object.clone()),
+        RefOr::Ref(reference) => reference
+            .ref_location
+            .strip_prefix("#/components/schemas/")
+            .and_then(|name| match schemas.get(name) {
+                Some(RefOr::T(Schema::Object(object))) => Some(object.clone()),
+                _ => None,
+            }),
+        RefOr::T(_) => None,
+    };
+    let mut merged: Vec<(String, Object)> = Vec::new();
+    for (name, schema) in schemas.iter() {
+        let RefOr::T(Schema::AllOf(all)) = schema else {
+            continue;
+        };
+        let parts: Option<Vec<Object>> = all.items.iter().map(|p| object(p, schemas)).collect();
+        let Some(parts) = parts else {
+            continue;
+        };
+        let mut one = Object::new();
+        one.description.clone_from(&all.description);
+        for part in parts {
+            one.schema_type = part.schema_type;
+            for property in part.required {
+                if !one.required.contains(&property) {
+                    one.required.push(property);
+                }
+            }
+            one.properties.extend(part.properties);
+        }
+        merged.push((name.clone(), one));
+    }
+    for (name, one) in merged {
+        schemas.insert(name, RefOr::T(Schema::Object(one)));
     }
 }

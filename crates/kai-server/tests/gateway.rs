@@ -498,6 +498,21 @@ async fn budgets_refuse_a_key_once_spent_and_say_when_they_reset() {
         )
         .await;
     reply.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation-failed");
+    // More tokens than the database can count: refused, naming the field, not a 500.
+    let reply = server
+        .send(
+            Method::PUT,
+            &budgets,
+            Some(&admin),
+            Some(json!({"budgets": [{"period": "day", "tokens": u64::MAX}]})),
+        )
+        .await;
+    reply.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation-failed");
+    assert!(
+        reply.detail().contains("budgets[0].tokens"),
+        "{}",
+        reply.text
+    );
     let reply = server
         .send(
             Method::PUT,

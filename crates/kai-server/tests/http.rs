@@ -508,3 +508,56 @@ async fn made_up_methods_do_not_grow_the_metrics() {
     assert!(!text.contains("FOO"), "{text}");
     assert!(text.contains(r#"method="other""#), "{text}");
 }
+
+#[tokio::test]
+async fn a_json_array_is_not_an_object_of_its_fields() {
+    let server = TestServer::start().await;
+    // serde would read `["root", "…"]` as a login's username and password, in order.
+    let reply = server
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!([support::ADMIN, support::PASSWORD]),
+        )
+        .await;
+    reply.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation-failed");
+    assert!(reply.detail().contains("JSON object"), "{}", reply.detail());
+    let token = server.admin_token().await;
+    let reply = server
+        .post("/api/v1/conversations", Some(&token), json!([null, null]))
+        .await;
+    reply.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation-failed");
+    // Under /v1, in OpenAI's shape and status.
+    let reply = server
+        .post("/v1/chat/completions", Some(&token), json!(["m", []]))
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    assert!(
+        reply.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("JSON object")
+    );
+}
+
+#[tokio::test]
+async fn query_parameters_are_checked_and_out_of_range_ones_refused() {
+    let server = TestServer::start().await;
+    let token = server.admin_token().await;
+    // A cursor beyond what the log can number is refused, not a failure of the database.
+    let reply = server
+        .get(&format!("/api/v1/audit?after={}", u64::MAX), &token)
+        .await;
+    reply.assert_problem(StatusCode::BAD_REQUEST, "invalid-request");
+    assert!(reply.detail().contains("after"), "{}", reply.detail());
+    // The totals and the records take their own parameters.
+    let reply = server
+        .get("/api/v1/usage/records?group_by=model", &token)
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    assert!(reply.detail().contains("group_by"), "{}", reply.detail());
+    let reply = server.get("/api/v1/usage?limit=5", &token).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    let reply = server.get("/api/v1/usage?group_by=model", &token).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+}

@@ -35,7 +35,7 @@ pub(crate) fn providers() -> OpenApiRouter<AppState> {
 
 pub(crate) fn models() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_models, create_model))
+        .routes(routes!(list_catalog_models, create_model))
         .routes(routes!(get_model, replace_model, delete_model))
 }
 
@@ -342,7 +342,7 @@ fn model_settings(definition: ModelDefinition) -> Result<ModelSettings, ApiError
 /// names at `GET /v1/models`.
 #[utoipa::path(get, path = "", tag = "gateway", security(("bearer" = [])),
     responses((status = 200, description = "The models", body = Vec<ModelInfo>)))]
-async fn list_models(
+async fn list_catalog_models(
     State(state): State<AppState>,
     Auth(principal): Auth,
 ) -> Result<Json<Vec<ModelInfo>>, ApiError> {

@@ -177,6 +177,13 @@ async fn set_budgets(
         let period = BudgetPeriod::parse(&budget.period)
             .map_err(|message| ApiError::invalid_field(&field("period"), message))?;
         let limit = match (budget.tokens, budget.usd) {
+            // Counts are stored as signed 64-bit integers.
+            (Some(tokens), None) if tokens > i64::MAX as u64 => {
+                return Err(ApiError::invalid_field(
+                    &field("tokens"),
+                    format!("must be at most {}", i64::MAX),
+                ));
+            }
             (Some(tokens), None) if tokens > 0 => BudgetLimit::Tokens(tokens),
             (None, Some(usd)) if usd.is_finite() && usd > 0.0 && usd < 1e12 => {
                 BudgetLimit::UsdMicros((usd * 1e6).round() as u64)

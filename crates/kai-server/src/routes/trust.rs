@@ -286,6 +286,12 @@ async fn audit_entries(
             _ => Some(own),
         }
     };
+    if query.after.is_some_and(|after| after > i64::MAX as u64) {
+        return Err(ApiError::invalid_request(
+            Some("after".into()),
+            format!("`after` must be at most {}", i64::MAX),
+        ));
+    }
     let filter = AuditFilter {
         actor,
         action: query.action,

@@ -5,7 +5,10 @@ use axum::Json;
 use axum::extract::State;
 use kai_auth::Principal;
 use kai_core::{ApiKeyId, Role, Scope, UsageFilter, UsageGroup, UsageId, UserId};
-use kai_proto::{Problem, UsageGroupTotals, UsageQuery, UsageRecord, UsageRecordPage, UsageReport};
+use kai_proto::{
+    Problem, UsageGroupTotals, UsageQuery, UsageRecord, UsageRecordPage, UsageRecordsQuery,
+    UsageReport,
+};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -117,7 +120,7 @@ async fn usage(
 
 /// The requests themselves, newest first, a page at a time. Needs `read`.
 #[utoipa::path(get, path = "/records", tag = "usage", security(("bearer" = [])),
-    params(UsageQuery),
+    params(UsageRecordsQuery),
     responses(
         (status = 200, description = "A page of records", body = UsageRecordPage),
         (status = 403, description = "Another user's usage, asked by a non-admin", body = Problem, content_type = "application/problem+json"),
@@ -125,10 +128,10 @@ async fn usage(
 async fn records(
     State(state): State<AppState>,
     Auth(principal): Auth,
-    ApiQuery(query): ApiQuery<UsageQuery>,
+    ApiQuery(query): ApiQuery<UsageRecordsQuery>,
 ) -> Result<Json<UsageRecordPage>, ApiError> {
     principal.require(Scope::Read)?;
-    let filter = filter(&principal, &query)?;
+    let filter = filter(&principal, &query.window())?;
     let limit = query.limit.unwrap_or(100);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::bad_request(format!(
