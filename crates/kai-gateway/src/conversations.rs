@@ -132,6 +132,10 @@ fn encode(message: &Message, model: Option<&str>) -> Result<NewMessage, GatewayE
     })
 }
 
+fn not_found() -> GatewayError {
+    GatewayError::NotFound("conversation".into())
+}
+
 fn decode(stored: StoredMessage) -> Result<ConversationMessage, GatewayError> {
     let message: Message = serde_json::from_str(&stored.body).map_err(|err| {
         GatewayError::Store(kai_store::StoreError::Corrupt {
@@ -213,26 +217,39 @@ impl Gateway {
         user: UserId,
         id: ConversationId,
     ) -> Result<ConversationHistory, GatewayError> {
-        let not_found = || GatewayError::NotFound("conversation".into());
-        let record = self
-            .inner
+        Ok(ConversationHistory {
+            conversation: self.stored_conversation(user, id).await?.into(),
+            messages: self.kept_messages(user, id).await?,
+        })
+    }
+
+    /// One of the user's conversations as stored; not found when it is another user's.
+    async fn stored_conversation(
+        &self,
+        user: UserId,
+        id: ConversationId,
+    ) -> Result<ConversationRecord, GatewayError> {
+        self.inner
             .store
             .conversation(user, id)
             .await?
-            .ok_or_else(not_found)?;
-        let messages = self
-            .inner
+            .ok_or_else(not_found)
+    }
+
+    /// The messages of one of the user's conversations, in order.
+    async fn kept_messages(
+        &self,
+        user: UserId,
+        id: ConversationId,
+    ) -> Result<Vec<ConversationMessage>, GatewayError> {
+        self.inner
             .store
             .conversation_messages(user, id)
             .await?
-            .ok_or_else(not_found)?;
-        Ok(ConversationHistory {
-            conversation: record.into(),
-            messages: messages
-                .into_iter()
-                .map(decode)
-                .collect::<Result<Vec<_>, _>>()?,
-        })
+            .ok_or_else(not_found)?
+            .into_iter()
+            .map(decode)
+            .collect()
     }
 
     /// Renames one of the user's conversations.
@@ -248,7 +265,7 @@ impl Gateway {
             .rename_conversation(user, id, &title)
             .await?
             .map(Conversation::from)
-            .ok_or_else(|| GatewayError::NotFound("conversation".into()))
+            .ok_or_else(not_found)
     }
 
     /// Deletes one of the user's conversations and its messages.
@@ -273,19 +290,13 @@ impl Gateway {
         messages: &[Message],
         model: Option<&str>,
     ) -> Result<ConversationTurn, GatewayError> {
-        let not_found = || GatewayError::NotFound("conversation".into());
         if messages.is_empty() {
             return Err(GatewayError::Invalid {
                 field: "messages".into(),
                 message: "give at least one message to add".into(),
             });
         }
-        let record = self
-            .inner
-            .store
-            .conversation(user, id)
-            .await?
-            .ok_or_else(not_found)?;
+        let record = self.stored_conversation(user, id).await?;
         let model = match model.or(record.model.as_deref()) {
             Some(model) => model.to_owned(),
             None => {
@@ -321,23 +332,13 @@ impl Gateway {
             .await?
             .ok_or_else(not_found)?;
         let history = self
-            .inner
-            .store
-            .conversation_messages(user, id)
+            .kept_messages(user, id)
             .await?
-            .ok_or_else(not_found)?;
-        let history = history
             .into_iter()
-            .map(|stored| decode(stored).map(|kept| kept.message))
-            .collect::<Result<Vec<_>, _>>()?;
-        let record = self
-            .inner
-            .store
-            .conversation(user, id)
-            .await?
-            .ok_or_else(not_found)?;
+            .map(|kept| kept.message)
+            .collect();
         Ok(ConversationTurn {
-            conversation: record.into(),
+            conversation: self.stored_conversation(user, id).await?.into(),
             request: ChatRequest::new(model.clone(), history),
             model,
         })
@@ -357,7 +358,7 @@ impl Gateway {
             .append_messages(user, id, &[encode(answer, Some(model))?])
             .await?
             .and_then(|mut stored| stored.pop())
-            .ok_or_else(|| GatewayError::NotFound("conversation".into()))?;
+            .ok_or_else(not_found)?;
         decode(stored)
     }
 

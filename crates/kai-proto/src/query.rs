@@ -16,53 +16,52 @@ pub struct ConversationPageQuery {
     pub after: Option<String>,
 }
 
-/// `GET /api/v1/usage`: which requests to count, and how to group them.
-#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct UsageQuery {
-    /// Start of the window, RFC 3339 (inclusive).
-    #[param(format = DateTime)]
-    pub from: Option<String>,
-    /// End of the window, RFC 3339 (exclusive).
-    #[param(format = DateTime)]
-    pub to: Option<String>,
-    /// Only this model name.
-    pub model: Option<String>,
-    /// Only this API key's requests.
-    #[param(format = Uuid)]
-    pub key_id: Option<String>,
-    /// Admins: a user id, or `all`. Everyone else sees their own.
-    pub user: Option<String>,
-    /// Per `model`, `provider`, `key`, `user` or `day`.
-    #[param(pattern = "^(model|provider|key|user|day)$")]
-    pub group_by: Option<String>,
+/// A usage query: the window and filters both usage routes take, with `$extra` fields of its
+/// own.
+macro_rules! usage_query {
+    ($(#[$attr:meta])* $name:ident { $($(#[$field_attr:meta])* $field:ident: $ty:ty,)* }) => {
+        $(#[$attr])*
+        #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+        #[serde(deny_unknown_fields)]
+        #[into_params(parameter_in = Query)]
+        pub struct $name {
+            /// Start of the window, RFC 3339 (inclusive).
+            #[param(format = DateTime)]
+            pub from: Option<String>,
+            /// End of the window, RFC 3339 (exclusive).
+            #[param(format = DateTime)]
+            pub to: Option<String>,
+            /// Only this model name.
+            pub model: Option<String>,
+            /// Only this API key's requests.
+            #[param(format = Uuid)]
+            pub key_id: Option<String>,
+            /// Admins: a user id, or `all`. Everyone else sees their own.
+            pub user: Option<String>,
+            $($(#[$field_attr])* pub $field: $ty,)*
+        }
+    };
 }
 
-/// `GET /api/v1/usage/records`: which requests to list, a page at a time.
-#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct UsageRecordsQuery {
-    /// Start of the window, RFC 3339 (inclusive).
-    #[param(format = DateTime)]
-    pub from: Option<String>,
-    /// End of the window, RFC 3339 (exclusive).
-    #[param(format = DateTime)]
-    pub to: Option<String>,
-    /// Only this model name.
-    pub model: Option<String>,
-    /// Only this API key's requests.
-    #[param(format = Uuid)]
-    pub key_id: Option<String>,
-    /// Admins: a user id, or `all`. Everyone else sees their own.
-    pub user: Option<String>,
-    /// How many (1 to 1000, default 100).
-    #[param(minimum = 1, maximum = 1000)]
-    pub limit: Option<u32>,
-    /// The page after this record id (`next_before` of the last page).
-    #[param(format = Uuid)]
-    pub before: Option<String>,
+usage_query! {
+    /// `GET /api/v1/usage`: which requests to count, and how to group them.
+    UsageQuery {
+        /// Per `model`, `provider`, `key`, `user` or `day`.
+        #[param(pattern = "^(model|provider|key|user|day)$")]
+        group_by: Option<String>,
+    }
+}
+
+usage_query! {
+    /// `GET /api/v1/usage/records`: which requests to list, a page at a time.
+    UsageRecordsQuery {
+        /// How many (1 to 1000, default 100).
+        #[param(minimum = 1, maximum = 1000)]
+        limit: Option<u32>,
+        /// The page after this record id (`next_before` of the last page).
+        #[param(format = Uuid)]
+        before: Option<String>,
+    }
 }
 
 impl UsageRecordsQuery {

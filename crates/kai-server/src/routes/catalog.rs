@@ -39,6 +39,35 @@ pub(crate) fn models() -> OpenApiRouter<AppState> {
         .routes(routes!(get_model, replace_model, delete_model))
 }
 
+/// A provider as the gateway has it now.
+fn provider_now(state: &AppState, name: &str) -> Result<Provider, ApiError> {
+    let table = state.gateway.table();
+    let entry = table
+        .provider(name)
+        .ok_or_else(|| ApiError::not_found("provider"))?;
+    Ok(provider_view(entry))
+}
+
+/// A model as the gateway has it now.
+fn model_now(state: &AppState, name: &str) -> Result<ModelInfo, ApiError> {
+    let table = state.gateway.table();
+    let entry = table
+        .model(name)
+        .ok_or_else(|| ApiError::not_found("model"))?;
+    Ok(model_view(state, entry))
+}
+
+/// A replacement keeps its name: the one in the body must be the one in the path.
+fn same_name(kind: &str, in_body: &str, in_path: &str) -> Result<(), ApiError> {
+    if in_body == in_path {
+        return Ok(());
+    }
+    Err(ApiError::invalid_field(
+        "name",
+        format!("must match the {kind}'s name in the path; to rename, add a new {kind}"),
+    ))
+}
+
 fn provider_view(entry: &ProviderEntry) -> Provider {
     let s = &entry.settings;
     Provider {
@@ -146,14 +175,10 @@ async fn create_provider(
         .trust
         .create_provider(Actor::User(principal.user.id), settings)
         .await?;
-    let table = state.gateway.table();
-    let entry = table
-        .provider(&name)
-        .ok_or_else(|| ApiError::not_found("provider"))?;
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, format!("/api/v1/providers/{name}"))],
-        Json(provider_view(entry)),
+        Json(provider_now(&state, &name)?),
     )
         .into_response())
 }
@@ -171,11 +196,7 @@ async fn get_provider(
     Path(name): Path<String>,
 ) -> Result<Json<Provider>, ApiError> {
     principal.require_admin()?;
-    let table = state.gateway.table();
-    let entry = table
-        .provider(&name)
-        .ok_or_else(|| ApiError::not_found("provider"))?;
-    Ok(Json(provider_view(entry)))
+    Ok(Json(provider_now(&state, &name)?))
 }
 
 /// Replaces a provider added through the API (the name in the body must match the path).
@@ -195,12 +216,7 @@ async fn replace_provider(
     ApiJson(definition): ApiJson<ProviderDefinition>,
 ) -> Result<Json<Provider>, ApiError> {
     principal.require_admin()?;
-    if definition.name != name {
-        return Err(ApiError::invalid_field(
-            "name",
-            "must match the provider's name in the path; to rename, add a new provider",
-        ));
-    }
+    same_name("provider", &definition.name, &name)?;
     state
         .trust
         .update_provider(
@@ -208,11 +224,7 @@ async fn replace_provider(
             provider_settings(definition)?,
         )
         .await?;
-    let table = state.gateway.table();
-    let entry = table
-        .provider(&name)
-        .ok_or_else(|| ApiError::not_found("provider"))?;
-    Ok(Json(provider_view(entry)))
+    Ok(Json(provider_now(&state, &name)?))
 }
 
 /// Removes a provider added through the API; refused while a model routes to it. Admins only.
@@ -377,14 +389,10 @@ async fn create_model(
         .trust
         .create_model(Actor::User(principal.user.id), settings)
         .await?;
-    let table = state.gateway.table();
-    let entry = table
-        .model(&name)
-        .ok_or_else(|| ApiError::not_found("model"))?;
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, format!("/api/v1/models/{name}"))],
-        Json(model_view(&state, entry)),
+        Json(model_now(&state, &name)?),
     )
         .into_response())
 }
@@ -402,11 +410,7 @@ async fn get_model(
     Path(name): Path<String>,
 ) -> Result<Json<ModelInfo>, ApiError> {
     principal.require_admin()?;
-    let table = state.gateway.table();
-    let entry = table
-        .model(&name)
-        .ok_or_else(|| ApiError::not_found("model"))?;
-    Ok(Json(model_view(&state, entry)))
+    Ok(Json(model_now(&state, &name)?))
 }
 
 /// Replaces a model added through the API (the name in the body must match the path).
@@ -426,21 +430,12 @@ async fn replace_model(
     ApiJson(definition): ApiJson<ModelDefinition>,
 ) -> Result<Json<ModelInfo>, ApiError> {
     principal.require_admin()?;
-    if definition.name != name {
-        return Err(ApiError::invalid_field(
-            "name",
-            "must match the model's name in the path; to rename, add a new model",
-        ));
-    }
+    same_name("model", &definition.name, &name)?;
     state
         .trust
         .update_model(Actor::User(principal.user.id), model_settings(definition)?)
         .await?;
-    let table = state.gateway.table();
-    let entry = table
-        .model(&name)
-        .ok_or_else(|| ApiError::not_found("model"))?;
-    Ok(Json(model_view(&state, entry)))
+    Ok(Json(model_now(&state, &name)?))
 }
 
 /// Removes a model added through the API; refused while another model falls back to it.
