@@ -6,10 +6,46 @@
 
 use candle_core::{Device, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{Config, HiddenAct};
 use rayon::prelude::*;
+use serde::Deserialize;
 
 use crate::vector::{dot, exp, softmax, sum, with_simd};
+
+/// What kai reads of a BERT model's `config.json`; Hugging Face's other fields (dropout,
+/// initialisation) only matter for training.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct Config {
+    pub(crate) vocab_size: usize,
+    pub(crate) hidden_size: usize,
+    pub(crate) num_hidden_layers: usize,
+    pub(crate) num_attention_heads: usize,
+    pub(crate) intermediate_size: usize,
+    pub(crate) hidden_act: HiddenAct,
+    pub(crate) max_position_embeddings: usize,
+    pub(crate) type_vocab_size: usize,
+    pub(crate) layer_norm_eps: f64,
+    /// Only `absolute` position embeddings are implemented.
+    #[serde(default = "absolute")]
+    pub(crate) position_embedding_type: String,
+}
+
+fn absolute() -> String {
+    "absolute".to_owned()
+}
+
+/// The feed-forward activation, by its name in `config.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub(crate) enum HiddenAct {
+    /// GELU with the exact error function.
+    #[serde(rename = "gelu")]
+    Gelu,
+    /// GELU by its tanh approximation (`gelu_new` in Hugging Face's names).
+    #[serde(alias = "gelu_new", alias = "gelu_pytorch_tanh", rename = "geluapproximate")]
+    GeluApproximate,
+    /// max(0, x).
+    #[serde(rename = "relu")]
+    Relu,
+}
 
 /// `x · Wᵀ + b`.
 struct Linear {
@@ -142,6 +178,12 @@ impl Bert {
         } else {
             vb
         };
+        if config.position_embedding_type != "absolute" {
+            candle_core::bail!(
+                "position embeddings of type `{}` are not supported; only `absolute` ones are",
+                config.position_embedding_type
+            );
+        }
         let hidden = config.hidden_size;
         if config.num_attention_heads == 0 || !hidden.is_multiple_of(config.num_attention_heads) {
             candle_core::bail!(

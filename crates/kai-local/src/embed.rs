@@ -10,11 +10,10 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::Config;
 use serde::Deserialize;
 use tokenizers::{Tokenizer, TruncationParams};
 
-use crate::bert::Bert;
+use crate::bert::{Bert, Config};
 use crate::error::{ComputeError, LoadError};
 use crate::vector::{dot, with_simd};
 
