@@ -17,8 +17,9 @@ ENTRIES=${1:-50000}
 CALLERS=${2:-1024}
 ROUNDS=${3:-3}
 
-cargo build --release --locked -p kai-audit --example throughput
-BIN="${CARGO_TARGET_DIR:-target}/release/examples/throughput"
+PROFILE=${KAI_BENCH_PROFILE:-dist}
+cargo build --profile "$PROFILE" --locked -p kai-audit --example throughput
+BIN="${CARGO_TARGET_DIR:-target}/$PROFILE/examples/throughput"
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 

@@ -49,10 +49,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-log "building kai (release) and kai-local's examples"
-(cd "$ROOT" && cargo build --release --locked -p kai-cli -p kai-local --examples --bin kai) >&2 ||
+PROFILE=${KAI_BENCH_PROFILE:-dist}
+log "building kai ($PROFILE) and kai-local's examples"
+(cd "$ROOT" && cargo build --profile "$PROFILE" --locked -p kai-cli -p kai-local --examples --bin kai) >&2 ||
     die "cargo build failed"
-KAI=$TARGET/release/kai
+KAI=$TARGET/$PROFILE/kai
 log "pulling the default models into $MODELS (a no-op when they are there)"
 env KAI_LOCAL_MODELS_DIR="$MODELS" KAI_DATA_DIR="$WORK/data" "$KAI" models pull >&2 ||
     die "kai models pull failed"
@@ -88,7 +89,7 @@ if [[ " $PARTS " == *" chat "* ]]; then
     : >"$WORK/chat"
     for round in $(seq "$ROUNDS"); do
         log "chat, round $round/$ROUNDS: kai"
-        line=$("$TARGET/release/examples/speed" "$GGUF" "$THREADS" | tail -n 1)
+        line=$("$TARGET/$PROFILE/examples/speed" "$GGUF" "$THREADS" | tail -n 1)
         log "  $line"
         pp=$(sed -E 's/.*prompt ([0-9.]+) t\/s.*/\1/' <<<"$line")
         tg=$(sed -E 's/.*generation ([0-9.]+) t\/s.*/\1/' <<<"$line")
@@ -136,7 +137,7 @@ if [[ " $PARTS " == *" embed "* ]]; then
     : >"$WORK/embed"
     for round in $(seq "$ROUNDS"); do
         log "embeddings, round $round/$ROUNDS: kai"
-        "$TARGET/release/examples/embed_speed" "$MINILM" "$THREADS" 3 <"$WORK/sentences.txt" >"$WORK/kai.jsonl" ||
+        "$TARGET/$PROFILE/examples/embed_speed" "$MINILM" "$THREADS" 3 <"$WORK/sentences.txt" >"$WORK/kai.jsonl" ||
             die "embed_speed failed"
         rate=$("$PYTHON" -c 'import json,sys,statistics; r=[json.loads(l) for l in open(sys.argv[1])]; print(round(statistics.median(x["sentences"]/x["seconds"] for x in r), 1))' "$WORK/kai.jsonl")
         log "  $rate sentences/s"

@@ -52,6 +52,7 @@ impl std::fmt::Debug for AccessTokens {
 
 impl AccessTokens {
     pub(crate) fn new(key: &[u8], ttl: Duration) -> Self {
+        hs256::install();
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
@@ -157,5 +158,117 @@ mod tests {
         let payload = token.split('.').nth(1).unwrap();
         let forged = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
         assert_eq!(tokens.check(&forged), Err(AccessError::Malformed));
+    }
+}
+
+/// jsonwebtoken's cryptography for the one algorithm kai signs and accepts, HS256, over
+/// RustCrypto's HMAC. jsonwebtoken's built-in provider would build RSA and elliptic-curve code
+/// that kai never runs; a token naming any other algorithm is refused.
+mod hs256 {
+    use hmac::{Hmac, KeyInit, Mac};
+    use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};
+    use jsonwebtoken::errors::{ErrorKind, Result};
+    use jsonwebtoken::signature;
+    use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+    use sha2::Sha256;
+
+    static PROVIDER: CryptoProvider = CryptoProvider {
+        signer_factory,
+        verifier_factory,
+        key_utils: KeyUtils::new_unimplemented(),
+    };
+
+    /// Makes HS256 the process's provider, once; a provider installed before is kept.
+    pub(super) fn install() {
+        let _ = PROVIDER.install_default();
+    }
+
+    struct Key(Hmac<Sha256>);
+
+    impl Key {
+        fn new(algorithm: Algorithm, secret: &[u8]) -> Result<Key> {
+            if algorithm != Algorithm::HS256 {
+                return Err(ErrorKind::InvalidAlgorithm.into());
+            }
+            Hmac::new_from_slice(secret)
+                .map(Key)
+                .map_err(|_| ErrorKind::InvalidKeyFormat.into())
+        }
+
+        fn mac(&self, message: &[u8]) -> Hmac<Sha256> {
+            let mut mac = self.0.clone();
+            mac.update(message);
+            mac
+        }
+    }
+
+    impl signature::Signer<Vec<u8>> for Key {
+        fn try_sign(&self, message: &[u8]) -> std::result::Result<Vec<u8>, signature::Error> {
+            Ok(self.mac(message).finalize().into_bytes().to_vec())
+        }
+    }
+
+    impl signature::Verifier<Vec<u8>> for Key {
+        fn verify(
+            &self,
+            message: &[u8],
+            tag: &Vec<u8>,
+        ) -> std::result::Result<(), signature::Error> {
+            // A constant-time comparison.
+            self.mac(message)
+                .verify_slice(tag)
+                .map_err(|_| signature::Error::new())
+        }
+    }
+
+    impl JwtSigner for Key {
+        fn algorithm(&self) -> Algorithm {
+            Algorithm::HS256
+        }
+    }
+
+    impl JwtVerifier for Key {
+        fn algorithm(&self) -> Algorithm {
+            Algorithm::HS256
+        }
+    }
+
+    fn signer_factory(algorithm: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>> {
+        Ok(Box::new(Key::new(*algorithm, key.as_bytes())?))
+    }
+
+    fn verifier_factory(algorithm: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifier>> {
+        Ok(Box::new(Key::new(*algorithm, key.try_get_as_bytes()?)?))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use jsonwebtoken::signature::{Signer as _, Verifier as _};
+
+        use super::*;
+
+        /// RFC 7515, appendix A.1: a JWS signed with HMAC SHA-256.
+        #[test]
+        fn the_rfc_7515_example_verifies_and_a_changed_bit_does_not() {
+            // The key of the example's JWK, base64url-decoded.
+            let secret = [
+                3, 35, 53, 75, 43, 15, 165, 188, 131, 126, 6, 101, 119, 123, 166, 143, 90, 179, 40,
+                230, 240, 84, 201, 40, 169, 15, 132, 178, 210, 80, 46, 191, 211, 251, 90, 146, 210,
+                6, 71, 239, 150, 138, 180, 195, 119, 98, 61, 34, 61, 46, 33, 114, 5, 46, 79, 8,
+                192, 205, 154, 245, 103, 208, 128, 163,
+            ];
+            let key = Key::new(Algorithm::HS256, &secret).unwrap();
+            let message = b"eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ";
+            let tag = vec![
+                116, 24, 223, 180, 151, 153, 224, 37, 79, 250, 96, 125, 216, 173, 187, 186, 22,
+                212, 37, 77, 105, 214, 191, 240, 91, 88, 5, 88, 83, 132, 141, 121,
+            ];
+            assert_eq!(key.try_sign(message).unwrap(), tag);
+            key.verify(message, &tag).unwrap();
+            let mut changed = tag.clone();
+            changed[31] ^= 1;
+            assert!(key.verify(message, &changed).is_err());
+            assert!(Key::new(Algorithm::HS384, b"a key").is_err());
+        }
     }
 }

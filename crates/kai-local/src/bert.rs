@@ -40,7 +40,11 @@ pub(crate) enum HiddenAct {
     #[serde(rename = "gelu")]
     Gelu,
     /// GELU by its tanh approximation (`gelu_new` in Hugging Face's names).
-    #[serde(alias = "gelu_new", alias = "gelu_pytorch_tanh", rename = "geluapproximate")]
+    #[serde(
+        alias = "gelu_new",
+        alias = "gelu_pytorch_tanh",
+        rename = "geluapproximate"
+    )]
     GeluApproximate,
     /// max(0, x).
     #[serde(rename = "relu")]
