@@ -17,7 +17,7 @@ ENTRIES=${1:-50000}
 CALLERS=${2:-1024}
 ROUNDS=${3:-3}
 
-PROFILE=${KAI_BENCH_PROFILE:-dist}
+PROFILE=${KAI_BENCH_PROFILE:-release}
 cargo build --profile "$PROFILE" --locked -p kai-audit --example throughput
 BIN="${CARGO_TARGET_DIR:-target}/$PROFILE/examples/throughput"
 

@@ -8,7 +8,7 @@
 #   RATES="10 200 1000" ROUNDS=5 DURATION=12 bench/gateway/run.sh   # as in docs/BENCHMARKS.md
 #   TARGETS="direct kai" bench/gateway/run.sh    # without the peer
 #   KAI_BENCH_BIN=/path/to/kai bench/gateway/run.sh           # skip the cargo build
-#   KAI_BENCH_PROFILE=release bench/gateway/run.sh  # build scripts/run's profile (default: dist)
+#   KAI_BENCH_PROFILE=quick bench/gateway/run.sh  # build scripts/run's profile (default: release)
 #   KAI_BENCH_KAI_ENV="KAI_LOG_LEVEL=warn" bench/gateway/run.sh  # extra settings for kai serve
 #   KAI_BENCH_KAI_NODELAY=1 bench/gateway/run.sh   # diagnostic: TCP_NODELAY forced on kai's sockets
 #   KAI_BENCH_PERF=/tmp/prof TARGETS="direct kai" bench/gateway/run.sh  # also profile kai (perf)
@@ -213,9 +213,9 @@ kai_nodelay_shim() {
     KAI_SETTINGS="$KAI_SETTINGS; diagnostic: TCP_NODELAY forced on accepted sockets (LD_PRELOAD diag/nodelay.c)"
 }
 
-# The packaged build (whole-program optimisation) unless told otherwise; `release` is what
+# The packaged build (whole-program optimisation) unless told otherwise; `quick` is what
 # scripts/run builds.
-PROFILE=${KAI_BENCH_PROFILE:-dist}
+PROFILE=${KAI_BENCH_PROFILE:-release}
 kai_build() {
     if [[ -n $KAI_BIN ]]; then
         [[ -x $KAI_BIN ]] || die "KAI_BENCH_BIN=$KAI_BIN is not an executable"
@@ -434,7 +434,7 @@ KAI_BENCH_META_ROUNDS=$ROUNDS
 KAI_BENCH_META_DURATION="${DURATION} s"
 rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo no-commit)
 [[ -z $(git -C "$ROOT" status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null) ]] || rev="$rev+dirty"
-KAI_BENCH_META_KAI="kai ($rev, ${KAI_BENCH_BIN:+given binary, }profile $PROFILE)"
+KAI_BENCH_META_KAI="kai ($rev, ${KAI_BENCH_BIN:-profile $PROFILE})"
 KAI_BENCH_META_KAI_SETTINGS=$KAI_SETTINGS
 if [[ -x $VENV/bin/python ]]; then
     KAI_BENCH_META_LITELLM=$("$VENV/bin/python" -c 'from importlib.metadata import version as v; import platform

@@ -49,7 +49,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-PROFILE=${KAI_BENCH_PROFILE:-dist}
+PROFILE=${KAI_BENCH_PROFILE:-release}
 log "building kai ($PROFILE) and kai-local's examples"
 (cd "$ROOT" && cargo build --profile "$PROFILE" --locked -p kai-cli -p kai-local --examples --bin kai) >&2 ||
     die "cargo build failed"

@@ -6,7 +6,7 @@
 #   ROUNDS=5 DURATION=30s bench/me/run.sh
 #   SERVERS=fastapi bench/me/run.sh      # the peer alone (e.g. before kai builds)
 #   KAI_BENCH_BIN=/path/to/kai bench/me/run.sh       # skip the cargo build, use this binary
-#   KAI_BENCH_PROFILE=release bench/me/run.sh        # build scripts/run's profile (default: dist)
+#   KAI_BENCH_PROFILE=quick bench/me/run.sh        # build scripts/run's profile (default: release)
 #   KAI_BENCH_KAI_ENV="KAI_LOG_LEVEL=warn" bench/me/run.sh  # extra settings for kai serve
 #
 # kai refuses unknown KAI_* variables (KAI_BENCH_* excepted), so the runner's own knobs
@@ -140,7 +140,7 @@ kai_build() {
     fi
     [[ -d $ROOT/crates/kai-cli ]] \
         || die "crates/kai-cli does not exist yet; run SERVERS=fastapi $0 for the peer alone"
-    local profile=${KAI_BENCH_PROFILE:-dist} target
+    local profile=${KAI_BENCH_PROFILE:-release} target
     log "building kai (cargo build --profile $profile -p kai-cli)"
     (cd "$ROOT" && cargo build --profile "$profile" -p kai-cli) || die "cargo build failed"
     target=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps | json_get target_directory)
@@ -284,7 +284,7 @@ KAI_BENCH_META_ROUNDS=$ROUNDS
 KAI_BENCH_META_CONNECTIONS=$CONNECTIONS
 rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo no-commit)
 [[ -z $(git -C "$ROOT" status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null) ]] || rev="$rev+dirty"
-KAI_BENCH_META_KAI="kai ($rev, ${KAI_BENCH_BIN:+given binary, }profile ${KAI_BENCH_PROFILE:-dist})"
+KAI_BENCH_META_KAI="kai ($rev, ${KAI_BENCH_BIN:-profile ${KAI_BENCH_PROFILE:-release}})"
 if [[ -x $VENV/bin/python ]]; then
     KAI_BENCH_META_FASTAPI=$("$VENV/bin/python" -c 'from importlib.metadata import version as v; import platform
 print("FastAPI %s + uvicorn %s (uvloop, httptools) + SQLAlchemy %s, CPython %s" % (

@@ -102,6 +102,17 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> std::io::Result<()> {
+    serve_until(listener, app, Box::pin(shutdown), grace).await
+}
+
+/// [`serve`], not generic: the accept loop and every connection's HTTP handling are compiled
+/// here, with this crate's optimisation, rather than in each caller.
+async fn serve_until(
+    listener: TcpListener,
+    app: Router,
+    shutdown: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+    grace: Duration,
+) -> std::io::Result<()> {
     let draining = Arc::new(tokio::sync::Notify::new());
     let signal = {
         let draining = draining.clone();
