@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 
 use crate::entry::{Entry, from_hex32, hex};
 use crate::log::{AuditError, Checkpoint};
+use crate::merkle::Hash;
 use crate::verify::{Report, Verifier};
 
 /// Entries read from the database at a time.
@@ -59,7 +60,14 @@ pub async fn verify_store(store: &Store, key: VerifyingKey) -> Result<Report, Au
         .into_iter()
         .map(Checkpoint::from_row)
         .collect::<Result<_, _>>()?;
-    let mut verifier = Verifier::new(key, checkpoints.iter().map(|c| c.size));
+    // The head is read first: entries appended while the log is read only add to it.
+    let head = store.audit_head().await?;
+    let last_hash = head
+        .last_hash
+        .as_deref()
+        .and_then(|hash| Hash::try_from(hash).ok());
+    let mut verifier =
+        Verifier::new(key, checkpoints.iter().map(|c| c.size)).expect_head(head.size, last_hash);
     // Pages by seq, not by the head's size, so that rows past the head are judged too; the
     // next page is read while the last one is checked.
     let page = |after: Option<u64>| kai_store::AuditFilter {
@@ -139,6 +147,8 @@ pub async fn export(
 pub struct ExportFile {
     /// The node the file says wrote it: compare with the key you trust.
     pub node: VerifyingKey,
+    /// The entries the header says the file holds.
+    entries: u64,
     rows: Vec<AuditRow>,
     checkpoints: Vec<Checkpoint>,
 }
@@ -223,6 +233,7 @@ impl ExportFile {
         }
         Ok(Self {
             node,
+            entries: header.entries,
             rows,
             checkpoints,
         })
@@ -231,7 +242,8 @@ impl ExportFile {
     /// Verifies the file's entries and checkpoints against `key`.
     #[must_use]
     pub fn verify(&self, key: VerifyingKey) -> Report {
-        let mut verifier = Verifier::new(key, self.checkpoints.iter().map(|c| c.size));
+        let mut verifier = Verifier::new(key, self.checkpoints.iter().map(|c| c.size))
+            .expect_head(self.entries, None);
         verifier.push(&self.rows);
         verifier.finish(&self.checkpoints)
     }

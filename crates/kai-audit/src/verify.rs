@@ -74,7 +74,17 @@ pub struct Verifier {
     frontier: Frontier,
     /// Roots at the sizes checkpoints will ask about, recorded as the tree grows past them.
     roots_at: BTreeMap<u64, Option<Hash>>,
+    /// What the log's head recorded, if it is known, and the hash found at its last entry.
+    head: Option<Head>,
     report: Report,
+}
+
+/// The size and last hash the log's head recorded, which the entries must reach.
+#[derive(Debug)]
+struct Head {
+    size: u64,
+    last_hash: Option<Hash>,
+    found: Option<Hash>,
 }
 
 impl Verifier {
@@ -92,8 +102,22 @@ impl Verifier {
                 .into_iter()
                 .map(|size| (size, None))
                 .collect(),
+            head: None,
             report: Report::default(),
         }
+    }
+
+    /// Holds the entries to the head the log's writer recorded: `size` entries, the last one
+    /// hashing to `last_hash` when it is known. Entries deleted from the end of the log, which
+    /// no later entry and (until the next one) no checkpoint covers, are caught this way.
+    #[must_use]
+    pub fn expect_head(mut self, size: u64, last_hash: Option<Hash>) -> Self {
+        self.head = Some(Head {
+            size,
+            last_hash,
+            found: None,
+        });
+        self
     }
 
     fn problem(&mut self, seq: u64, message: String) {
@@ -201,6 +225,11 @@ impl Verifier {
             self.frontier.push(hash);
             self.next_seq = seq.max(self.next_seq) + 1;
             let size = self.frontier.size();
+            if let Some(head) = &mut self.head
+                && head.size == size
+            {
+                head.found = Some(hash);
+            }
             if let Some(root) = self.roots_at.get_mut(&size) {
                 *root = Some(self.frontier.root());
             }
@@ -249,6 +278,35 @@ impl Verifier {
             .collect();
         bad.sort_unstable();
         bad
+    }
+
+    fn check_head(&mut self, head: &Head) {
+        let have = self.frontier.size();
+        let last = head.size.saturating_sub(1);
+        let message = if have < head.size {
+            let missing = if head.size - have == 1 {
+                format!("entry {have} was")
+            } else {
+                format!("entries {have} to {last} were")
+            };
+            format!(
+                "the log's head records {} entries but only {have} remain: {missing} deleted \
+                 from its end",
+                head.size
+            )
+        } else if head.last_hash.is_some() && head.found != head.last_hash {
+            format!(
+                "entry {last} is not the entry the log's head records as its last: the end of \
+                 the log was rewritten"
+            )
+        } else {
+            return;
+        };
+        self.report.problems.push(Problem {
+            seq: Some(last),
+            checkpoint: None,
+            message,
+        });
     }
 
     /// Checks the checkpoints against the entries pushed, and returns the report.
@@ -305,6 +363,9 @@ impl Verifier {
                 )),
                 Some(_) => self.report.latest_checkpoint = Some((size, checkpoint.root)),
             }
+        }
+        if let Some(head) = self.head.take() {
+            self.check_head(&head);
         }
         self.report
     }

@@ -340,6 +340,42 @@ async fn truncating_the_log_is_caught_by_its_checkpoint() {
 }
 
 #[tokio::test]
+async fn deleting_the_newest_entries_is_caught_by_the_head() {
+    let db = TestDatabase::new().await;
+    let (store, log, vault) = log_with(&db, 10, 100).await;
+    log.checkpoint().await.unwrap();
+    for seq in 10..13 {
+        log.record(event(seq)).await.unwrap();
+    }
+    assert!(verify(&store, &vault).await.is_intact());
+    // No checkpoint covers entries 10 to 12: the head is what still remembers them.
+    store
+        .tamper("DELETE FROM audit_entries WHERE seq >= 10")
+        .await;
+    let report = verify(&store, &vault).await;
+    assert_eq!(report.problems.len(), 1, "{report:?}");
+    let (seq, checkpoint, message) = first_problem(&report);
+    assert_eq!((seq, checkpoint), (Some(12), None));
+    assert!(
+        message.contains("records 13 entries but only 10 remain: entries 10 to 12 were deleted"),
+        "{message}"
+    );
+
+    // The head remembers another last entry than the one the log ends with.
+    let db = TestDatabase::new().await;
+    let (store, _log, vault) = log_with(&db, 4, 100).await;
+    store
+        .tamper("UPDATE audit_head SET last_hash = (SELECT hash FROM audit_entries WHERE seq = 0)")
+        .await;
+    let (seq, _, message) = first_problem(&verify(&store, &vault).await);
+    assert_eq!(seq, Some(3));
+    assert!(
+        message.contains("the end of the log was rewritten"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
 async fn entries_appended_while_locked_are_signed_at_unlock() {
     let db = TestDatabase::new().await;
     let store = db.store().await;
