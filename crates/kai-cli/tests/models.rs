@@ -108,6 +108,64 @@ async fn a_model_is_pulled_listed_verified_repaired_and_removed() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_broken_model_is_refused_and_a_damaged_manifest_is_reported() {
+    let kai = Kai::new().await;
+    let registry = FakeRegistry::start().await;
+    let whole = gguf("llama", 20_000);
+    std::fs::create_dir_all(kai.data_dir()).unwrap();
+    let cut = kai.data_dir().join("trunc100.gguf");
+    std::fs::write(&cut, &whole[..100]).unwrap();
+    assert_one_line_failure(
+        &models(&kai, &registry, &["pull", cut.to_str().unwrap()]),
+        &["the GGUF header is cut short"],
+    );
+    let cut = kai.data_dir().join("trunc.gguf");
+    std::fs::write(&cut, &whole[..10_000]).unwrap();
+    assert_one_line_failure(
+        &models(&kai, &registry, &["pull", cut.to_str().unwrap()]),
+        &["tensor `noise` ends at byte", "cut short"],
+    );
+    assert_eq!(
+        success(&models(&kai, &registry, &["list", "--json"])).trim(),
+        "[]"
+    );
+
+    let good = kai.data_dir().join("good.gguf");
+    std::fs::write(&good, &whole).unwrap();
+    success(&models(&kai, &registry, &["pull", good.to_str().unwrap()]));
+    let other = kai.data_dir().join("other.gguf");
+    std::fs::write(&other, &whole).unwrap();
+    success(&models(&kai, &registry, &["pull", other.to_str().unwrap()]));
+    std::fs::write(
+        kai.data_dir().join("models/other/manifest.json"),
+        b"{ not json",
+    )
+    .unwrap();
+
+    let out = models(&kai, &registry, &["list"]);
+    let table = success(&out);
+    assert!(
+        table.contains("good") && !table.contains("other"),
+        "{table}"
+    );
+    let err = stderr(&out);
+    assert!(err.contains("left out") && err.contains("`other`"), "{err}");
+    assert!(err.contains("kai models pull other"), "{err}");
+
+    let out = models(&kai, &registry, &["verify"]);
+    assert_one_line_failure(
+        &out,
+        &["1 of 2 models are damaged", "kai models pull other"],
+    );
+    let text = stdout(&out);
+    assert!(text.contains("good: ok"), "{text}");
+    assert!(
+        text.contains("other: damaged") && text.contains("manifest"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn pull_with_no_source_pulls_the_default_chat_and_embedding_models() {
     let kai = Kai::new().await;
     let registry = FakeRegistry::start().await;
@@ -185,4 +243,83 @@ async fn bad_sources_and_names_fail_with_one_line() {
     ] {
         assert_one_line_failure(&models(&kai, &registry, &args), &needles);
     }
+}
+
+/// A GGUF file whose one tensor has ggml type 16 (IQ2_XXS), which kai's runtime does not read.
+fn gguf_of_unknown_type() -> Vec<u8> {
+    let string = |text: &str| {
+        let mut bytes = (text.len() as u64).to_le_bytes().to_vec();
+        bytes.extend(text.as_bytes());
+        bytes
+    };
+    let mut bytes = b"GGUF".to_vec();
+    bytes.extend(3u32.to_le_bytes());
+    bytes.extend(1u64.to_le_bytes());
+    bytes.extend(1u64.to_le_bytes());
+    bytes.extend(string("general.architecture"));
+    bytes.extend(8u32.to_le_bytes());
+    bytes.extend(string("llama"));
+    bytes.extend(string("iq"));
+    bytes.extend(1u32.to_le_bytes());
+    bytes.extend(256u64.to_le_bytes());
+    bytes.extend(16u32.to_le_bytes());
+    bytes.extend(0u64.to_le_bytes());
+    bytes.resize(bytes.len().div_ceil(32) * 32 + 256, 0);
+    bytes
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_model_that_fails_to_load_answers_without_a_backtrace() {
+    let kai = Kai::new().await;
+    kai.create_admin("ada");
+    // Installed by hand, as an older kai or a copy from elsewhere might have left it: pulls
+    // now refuse such a file.
+    let dir = kai.data_dir().join("models/broken");
+    std::fs::create_dir_all(&dir).unwrap();
+    let weights = gguf_of_unknown_type();
+    std::fs::write(dir.join("m.gguf"), &weights).unwrap();
+    let manifest = serde_json::json!({
+        "name": "broken", "kind": "chat", "format": "gguf", "source": "/elsewhere/m.gguf",
+        "weights": "m.gguf", "pulled_at": "2026-12-01T00:00:00Z",
+        "files": [{"path": "m.gguf", "size": weights.len(), "sha256": kai_model_store::testing::sha256_hex(&weights)}],
+    });
+    std::fs::write(dir.join("manifest.json"), manifest.to_string()).unwrap();
+
+    let mut command = kai.command(&["serve", "--bind", "127.0.0.1:0"]);
+    command
+        .env("RUST_BACKTRACE", "1")
+        .env("RUST_LIB_BACKTRACE", "1");
+    let server = support::Server::spawn(command);
+    let key = server.api_key("ada", &["write"]).await;
+    let reply = reqwest::Client::new()
+        .post(format!("{}/v1/chat/completions", server.base))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({
+            "model": "local/broken",
+            "messages": [{"role": "user", "content": "hi"}],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 502);
+    let text = reply.text().await.unwrap();
+    assert!(text.contains("unknown dtype for tensor 16"), "{text}");
+    for leak in [
+        "backtrace",
+        ".rs:",
+        "candle_core::",
+        "kai_local::",
+        "\\n   0:",
+    ] {
+        assert!(!text.contains(leak), "{leak} in {text}");
+    }
+
+    let out = models(&kai, &FakeRegistry::start().await, &["verify", "broken"]);
+    assert_one_line_failure(&out, &["1 of 1 models are damaged"]);
+    assert!(
+        stdout(&out).contains("ggml type 16, which kai's runtime does not read"),
+        "{}",
+        stdout(&out)
+    );
+    server.terminate();
 }

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use tokenizers::{Tokenizer, TruncationParams};
 
 use crate::bert::{Bert, Config};
-use crate::error::{ComputeError, LoadError};
+use crate::error::{ComputeError, LoadError, Plain};
 use crate::vector::{dot, with_simd};
 
 /// The most tokens one forward pass takes (texts are packed, not padded): enough for the
@@ -119,7 +119,10 @@ impl EmbeddingModel {
         let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
         let bert = Bert::load(vb, &config).map_err(|err| LoadError::Corrupt {
             path: weights_path.clone(),
-            why: format!("it does not hold the BERT model config.json describes: {err}"),
+            why: format!(
+                "it does not hold the BERT model config.json describes: {}",
+                Plain(&err)
+            ),
         })?;
         let tokenizer_path = dir.join("tokenizer.json");
         let mut tokenizer =
@@ -323,7 +326,7 @@ fn read_safetensors(path: &Path) -> Result<HashMap<String, Tensor>, LoadError> {
             }
         };
         let tensor = Tensor::from_vec(values, entry.shape, &Device::Cpu)
-            .map_err(|err| corrupt(format!("tensor {name}: {err}")))?;
+            .map_err(|err| corrupt(format!("tensor {name}: {}", Plain(&err))))?;
         tensors.insert(name, tensor);
     }
     Ok(tensors)

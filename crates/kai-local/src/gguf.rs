@@ -10,7 +10,7 @@ use candle_core::Device;
 use candle_core::quantized::QTensor;
 use candle_core::quantized::gguf_file::{Content, Value};
 
-use crate::error::LoadError;
+use crate::error::{LoadError, Plain};
 
 /// An open GGUF file whose tensors all lie within it.
 pub(crate) struct GgufFile {
@@ -33,7 +33,7 @@ impl GgufFile {
         let mut reader = BufReader::new(file);
         let content = Content::read(&mut reader).map_err(|err| LoadError::Corrupt {
             path: path.to_owned(),
-            why: format!("its GGUF header does not read: {err}"),
+            why: format!("its GGUF header does not read: {}", Plain(&err)),
         })?;
         let mut infos: Vec<_> = content.tensor_infos.iter().collect();
         infos.sort_by_key(|(_, info)| info.offset);
@@ -96,7 +96,7 @@ impl GgufFile {
             .tensor(&mut self.reader, name, &Device::Cpu)
             .map_err(|err| LoadError::Corrupt {
                 path: self.path.clone(),
-                why: format!("tensor `{name}` does not read: {err}"),
+                why: format!("tensor `{name}` does not read: {}", Plain(&err)),
             })
     }
 }

@@ -8,7 +8,7 @@
 use candle_core::Device;
 use rayon::prelude::*;
 
-use crate::error::LoadError;
+use crate::error::{LoadError, Plain};
 use crate::gguf::GgufFile;
 use crate::quant::{Activations, QMatrix, multiply_all};
 use crate::vector::{dot, exp, softmax, with_simd};
@@ -464,7 +464,7 @@ fn load_matrix(
     let tensor = file.tensor(name)?;
     let matrix = QMatrix::from_qtensor(&tensor).map_err(|err| LoadError::Corrupt {
         path: file.path().to_owned(),
-        why: format!("{name}: {err}"),
+        why: format!("{name}: {}", Plain(&err)),
     })?;
     if matrix.cols() != cols || rows.is_some_and(|rows| rows != matrix.rows()) {
         return Err(LoadError::Corrupt {
@@ -488,7 +488,7 @@ fn load_vector(file: &mut GgufFile, name: &str, len: usize) -> Result<Vec<f32>, 
         .and_then(|t| t.flatten_all()?.to_vec1::<f32>())
         .map_err(|err| LoadError::Corrupt {
             path: file.path().to_owned(),
-            why: format!("{name}: {err}"),
+            why: format!("{name}: {}", Plain(&err)),
         })?;
     if values.len() != len {
         return Err(LoadError::Corrupt {

@@ -254,11 +254,24 @@ impl ModelStore {
         Ok(Some(InstalledModel { dir, manifest }))
     }
 
-    /// Every installed model, by name.
+    /// Every installed model, by name. A model whose manifest does not read is left out with
+    /// a warning in the log; [`ModelStore::scan`] reports it instead.
     pub fn list(&self) -> Result<Vec<InstalledModel>, StoreError> {
+        let Listing { models, damaged } = self.scan()?;
+        for (_, err) in damaged {
+            tracing::warn!("skipped: {err}");
+        }
+        Ok(models)
+    }
+
+    /// Every model directory: the installed models by name, and the ones whose manifest does
+    /// not read ([`StoreError::Corrupt`], naming each), so that a listing can say so.
+    pub fn scan(&self) -> Result<Listing, StoreError> {
         let entries = match std::fs::read_dir(&self.root) {
             Ok(entries) => entries,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Listing::default());
+            }
             Err(source) => {
                 return Err(StoreError::Io {
                     path: self.root.clone(),
@@ -266,21 +279,34 @@ impl ModelStore {
                 });
             }
         };
-        let mut models = Vec::new();
+        let mut listing = Listing::default();
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with('.') {
                 continue;
             }
             match self.get(&name) {
-                Ok(Some(model)) => models.push(model),
+                Ok(Some(model)) => listing.models.push(model),
                 Ok(None) => {}
-                Err(err) => tracing::warn!(model = %name, "skipped: {err}"),
+                Err(err) => listing.damaged.push((name, err)),
             }
         }
-        models.sort_by(|a, b| a.manifest.name.cmp(&b.manifest.name));
-        Ok(models)
+        listing
+            .models
+            .sort_by(|a, b| a.manifest.name.cmp(&b.manifest.name));
+        listing.damaged.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(listing)
     }
+}
+
+/// What [`ModelStore::scan`] found.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// The installed models, by name.
+    pub models: Vec<InstalledModel>,
+    /// The directories that look like models but whose manifest does not read, by name, with
+    /// what is wrong.
+    pub damaged: Vec<(String, StoreError)>,
 }
 
 /// The manifest's file name in a model's directory.

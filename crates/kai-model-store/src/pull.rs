@@ -12,15 +12,13 @@ use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
 
-use crate::check::{check_embedding, check_gguf};
+use crate::check::check_model;
 use crate::fetch::{DownloadRequest, Fetcher, hash_file};
 use crate::huggingface::{self, Choice};
 use crate::name::validate_name;
 use crate::source::Source;
 use crate::unpack::{Content, STAGING_MARK, Staging, stage_archive, stage_path};
-use crate::{
-    InstalledModel, MANIFEST, Manifest, ModelFormat, ModelStore, PullEvent, StoreError, pypi,
-};
+use crate::{InstalledModel, MANIFEST, Manifest, ModelStore, PullEvent, StoreError, pypi};
 
 /// The directory under the root where downloads, staging directories and locks live.
 pub const PARTIAL_DIR: &str = ".partial";
@@ -196,12 +194,7 @@ impl ModelStore {
         let (model, replaced) = blocking(move || {
             // Held until the model is in place, even if the caller stops waiting.
             let _lock = lock;
-            match content.format {
-                ModelFormat::Gguf => {
-                    check_gguf(&staging.path().join(&content.weights), &what)?;
-                }
-                ModelFormat::BertSafetensors => check_embedding(staging.path(), &what)?,
-            }
+            check_model(staging.path(), content.format, &content.weights, &what)?;
             install(&root, &partial, staging, manifest)
         })
         .await?;
@@ -316,7 +309,9 @@ impl ModelStore {
     }
 
     /// Reads every file of the model called `name` and checks its size and SHA-256 against
-    /// the manifest; the error names the first damaged file.
+    /// the manifest, then that the files are still a model the runtime can load (the checks a
+    /// pull makes: a file that was broken at its source has the digest it was pulled with);
+    /// the error names the first damaged file.
     pub fn verify(&self, name: &str) -> Result<InstalledModel, StoreError> {
         let model = self.get(name)?.ok_or_else(|| self.not_installed(name))?;
         model.check_files()?;
@@ -336,6 +331,21 @@ impl ModelStore {
                 )));
             }
         }
+        let manifest = &model.manifest;
+        check_model(
+            &model.dir,
+            manifest.format,
+            &manifest.weights,
+            &manifest.name,
+        )
+        .map_err(|err| match err {
+            StoreError::NotAModel { why, .. } => StoreError::Corrupt {
+                model: manifest.name.clone(),
+                path: model.file(&manifest.weights),
+                why,
+            },
+            other => other,
+        })?;
         Ok(model)
     }
 

@@ -417,8 +417,9 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
-/// A small GGUF file: a version 3 header with `general.architecture` and a name, followed by
-/// `padding` incompressible bytes standing in for tensors.
+/// A small GGUF file: a version 3 header with `general.architecture` and a name, and one F32
+/// tensor whose data is `padding` incompressible bytes (a multiple of four lies whole within
+/// the file; the last `padding % 4` bytes belong to no tensor).
 #[must_use]
 pub fn gguf(architecture: &str, padding: usize) -> Vec<u8> {
     let string = |text: &str| {
@@ -428,7 +429,7 @@ pub fn gguf(architecture: &str, padding: usize) -> Vec<u8> {
     };
     let mut bytes = b"GGUF".to_vec();
     bytes.extend(3u32.to_le_bytes());
-    bytes.extend(0u64.to_le_bytes());
+    bytes.extend(1u64.to_le_bytes());
     bytes.extend(2u64.to_le_bytes());
     for (key, value) in [
         ("general.name", "tiny"),
@@ -438,6 +439,12 @@ pub fn gguf(architecture: &str, padding: usize) -> Vec<u8> {
         bytes.extend(8u32.to_le_bytes());
         bytes.extend(string(value));
     }
+    bytes.extend(string("noise"));
+    bytes.extend(1u32.to_le_bytes());
+    bytes.extend((padding as u64 / 4).to_le_bytes());
+    bytes.extend(0u32.to_le_bytes());
+    bytes.extend(0u64.to_le_bytes());
+    bytes.resize(bytes.len().div_ceil(32) * 32, 0);
     bytes.extend(noise(padding, 1));
     bytes
 }

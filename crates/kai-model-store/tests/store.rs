@@ -649,6 +649,54 @@ async fn a_second_pull_of_a_name_being_pulled_is_refused() {
 }
 
 #[tokio::test]
+async fn a_gguf_cut_short_at_its_source_is_refused_by_pull_and_by_verify() {
+    let registry = FakeRegistry::start().await;
+    let (dir, store, fetcher) = setup(&registry, &Environment::default());
+    let whole = gguf("llama", 40_000);
+    // Cut in the tensor data (the header reads, a tensor runs past the end) and in the header.
+    for (len, expected) in [
+        (20_000, "tensor `noise` ends at byte"),
+        (100, "the GGUF header is cut short"),
+    ] {
+        let file = dir.path().join(format!("trunc{len}.gguf"));
+        std::fs::write(&file, &whole[..len]).unwrap();
+        let err = pull(&store, &fetcher, file.to_str().unwrap(), None, false)
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, StoreError::NotAModel { .. }), "{text}");
+        assert!(text.contains(expected), "{len}: {text}");
+        assert!(store.get(&format!("trunc{len}")).unwrap().is_none());
+    }
+    assert!(store.list().unwrap().is_empty());
+    assert!(leftovers(&store).is_empty(), "{:?}", leftovers(&store));
+
+    // A model installed before pulls checked tensors: its digest is the one it was pulled
+    // with, so only the structural check can tell.
+    let file = dir.path().join("m.gguf");
+    std::fs::write(&file, &whole).unwrap();
+    let model = installed(
+        pull(&store, &fetcher, file.to_str().unwrap(), None, false)
+            .await
+            .unwrap(),
+    );
+    let weights = model.weights_path();
+    let cut = &whole[..30_000];
+    std::fs::write(&weights, cut).unwrap();
+    let manifest_path = model.dir.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    manifest["files"][0]["size"] = cut.len().into();
+    manifest["files"][0]["sha256"] = sha256_hex(cut).into();
+    std::fs::write(&manifest_path, manifest.to_string()).unwrap();
+    let err = store.verify("m").unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{text}");
+    assert!(text.contains("tensor `noise` ends at byte"), "{text}");
+    assert!(text.contains(&weights.display().to_string()), "{text}");
+}
+
+#[tokio::test]
 async fn removing_a_model_deletes_it_and_a_missing_one_is_named() {
     let registry = FakeRegistry::start().await;
     let (dir, store, fetcher) = setup(&registry, &Environment::default());

@@ -8,8 +8,8 @@ use anyhow::bail;
 use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 use kai_config::{Environment, Settings};
 use kai_model_store::{
-    DEFAULT_MODELS, Fetcher, InstalledModel, ModelStore, PullEvent, PullOptions, PullOutcome,
-    StoreError,
+    DEFAULT_MODELS, Fetcher, InstalledModel, Listing, ModelStore, PullEvent, PullOptions,
+    PullOutcome, StoreError,
 };
 
 use crate::cli::{ModelsCommand, PullArgs};
@@ -79,12 +79,16 @@ async fn pull(
 }
 
 fn list(store: &ModelStore, json: bool) -> anyhow::Result<()> {
-    let models = store.list()?;
+    let Listing { models, damaged } = store.scan()?;
+    // On stderr, so that the table and the JSON stay what scripts read.
+    for (_, err) in &damaged {
+        output::note(&format!("left out: {err}"));
+    }
     if json {
         let models: Vec<kai_proto::LocalModel> = models.iter().map(Into::into).collect();
         return output::json(&models);
     }
-    if models.is_empty() {
+    if models.is_empty() && damaged.is_empty() {
         output::note(&format!(
             "no models in {}; `kai models pull` pulls the defaults ({})",
             store.root().display(),
@@ -114,26 +118,32 @@ fn list(store: &ModelStore, json: bool) -> anyhow::Result<()> {
 }
 
 fn verify(store: &ModelStore, names: Vec<String>) -> anyhow::Result<()> {
+    let mut damaged = Vec::new();
     let names = if names.is_empty() {
-        store
-            .list()?
+        let listing = store.scan()?;
+        for (name, err) in &listing.damaged {
+            output::line(&format!("{name}: damaged: {err}"));
+        }
+        damaged.extend(listing.damaged.into_iter().map(|(name, _)| name));
+        listing
+            .models
             .into_iter()
             .map(|model| model.manifest.name)
             .collect()
     } else {
         names
     };
-    if names.is_empty() {
+    if names.is_empty() && damaged.is_empty() {
         output::note("no models are installed; there is nothing to verify");
         return Ok(());
     }
-    let mut damaged = Vec::new();
+    let total = names.len() + damaged.len();
     for name in &names {
         match store.verify(name) {
             Ok(model) => output::line(&format!("{name}: ok ({})", summary(&model))),
             Err(err @ StoreError::Corrupt { .. }) => {
                 output::line(&format!("{name}: damaged: {err}"));
-                damaged.push(name.as_str());
+                damaged.push(name.clone());
             }
             Err(err) => return Err(err.into()),
         }
@@ -142,7 +152,7 @@ fn verify(store: &ModelStore, names: Vec<String>) -> anyhow::Result<()> {
         bail!(
             "{} of {} models are damaged; repair them with `kai models pull {}`",
             damaged.len(),
-            names.len(),
+            total,
             damaged.join(" ")
         );
     }
