@@ -34,7 +34,7 @@ use time::OffsetDateTime;
 
 use crate::access::{AccessClaims, AccessError, AccessTokens};
 use crate::keycache::{CachedKey, KeyCache};
-use crate::limiter::ClientLimiter;
+use crate::limiter::{Admission, ClientLimiter};
 pub use crate::secrets::{API_KEY_PREFIX, HashError, PasswordHasher, REFRESH_TOKEN_PREFIX};
 
 /// The name under which the generated token-signing key is kept in the database.
@@ -43,6 +43,10 @@ const SIGNING_KEY_NAME: &str = "auth.access_token_key";
 const KEY_USE_RESOLUTION: time::Duration = time::Duration::minutes(1);
 /// The longest name an API key may have.
 const MAX_KEY_NAME_LEN: usize = 100;
+
+/// How long a login waits for the password checks in flight on its account to make room,
+/// longer than a burst of Argon2id checks takes on a small machine.
+const BUSY_WAIT: Duration = Duration::from_secs(10);
 
 /// Why an account operation was refused. Each variant says, in its message, what to do next.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +58,13 @@ pub enum AuthError {
     #[error("account locked after too many failed logins; try again in {} s", retry_after.as_secs().max(1))]
     AccountLocked {
         /// How long until the lock ends.
+        retry_after: Duration,
+    },
+    /// The password checks already in flight on this account (or from this address) reach its
+    /// limit, and did not end within seconds.
+    #[error("too many logins are being checked at once; try again in {} s", retry_after.as_secs().max(1))]
+    LoginsBusy {
+        /// How long to wait before trying again.
         retry_after: Duration,
     },
     /// Too many failed logins from this client address.
@@ -396,8 +407,10 @@ impl Accounts {
             .verify(current, &record.password_hash)
             .await?
         {
+            self.attempt_failed(id).await?;
             return Err(AuthError::Forbidden("the current password is wrong".into()));
         }
+        self.store.clear_login_failures(id).await?;
         let password_hash = self.passwords.hash(new).await?;
         self.store
             .set_password(id, &password_hash, "password changed")
@@ -406,29 +419,62 @@ impl Accounts {
         Ok(())
     }
 
-    /// Counts a password check against the account before it is made; refused while locked.
+    /// Starts a password check on the account; refused while it is locked. While the checks
+    /// already in flight fill the lockout limit (a burst of simultaneous logins), waits for
+    /// them to end: each either clears the way (a right password) or brings the account
+    /// nearer its lock (a wrong one), so no more than the limit are ever checked at once and
+    /// right passwords are never turned away for failures that did not happen.
     async fn begin_attempt(&self, id: UserId) -> Result<(), AuthError> {
-        let now = OffsetDateTime::now_utc();
-        let lock_until = later(now, self.settings.lockout_duration);
-        match self
-            .store
-            .begin_login_attempt(id, self.settings.lockout_after, lock_until)
-            .await?
-        {
-            LoginAttempt::Allowed => Ok(()),
-            LoginAttempt::Locked(until) => Err(AuthError::AccountLocked {
-                retry_after: to_std(until - now),
-            }),
+        let deadline = tokio::time::Instant::now() + BUSY_WAIT;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            let now = OffsetDateTime::now_utc();
+            match self
+                .store
+                .begin_login_attempt(id, self.settings.lockout_after, now)
+                .await?
+            {
+                LoginAttempt::Allowed => return Ok(()),
+                LoginAttempt::Locked(until) => {
+                    return Err(AuthError::AccountLocked {
+                        retry_after: to_std(until - now),
+                    });
+                }
+                LoginAttempt::Busy if tokio::time::Instant::now() + pause > deadline => {
+                    return Err(AuthError::LoginsBusy {
+                        retry_after: Duration::from_secs(1),
+                    });
+                }
+                LoginAttempt::Busy => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(100));
+                }
+            }
         }
+    }
+
+    /// Ends a password check that found the password wrong, locking the account when that
+    /// makes `lockout_after` failures in a row.
+    async fn attempt_failed(&self, id: UserId) -> Result<(), AuthError> {
+        let lock_until = later(OffsetDateTime::now_utc(), self.settings.lockout_duration);
+        let failures = self
+            .store
+            .login_failed(id, self.settings.lockout_after, lock_until)
+            .await?;
+        if failures >= self.settings.lockout_after {
+            tracing::warn!(user = %id, failures, "account locked after failed logins");
+        }
+        Ok(())
     }
 
     // ---- sessions ----
 
     /// Logs in with a password. Refused while the client address or the account is locked out.
     ///
-    /// Each attempt is counted against both before the password is checked, and forgiven once
-    /// it proves right: so a burst of simultaneous guesses gets no more of them checked than
-    /// the limits allow.
+    /// Password checks in flight are counted against both limits before they are made, apart
+    /// from the failures that lock: a burst of simultaneous guesses gets no more of them
+    /// checked than the limits allow, and simultaneous right passwords wait their turn rather
+    /// than being told of failures that did not happen.
     pub async fn login(
         &self,
         username: &str,
@@ -436,18 +482,39 @@ impl Accounts {
         client: ClientInfo,
     ) -> Result<TokenPair, AuthError> {
         if let Some(addr) = client.addr {
-            self.clients
-                .try_acquire(addr)
-                .map_err(|retry_after| AuthError::ClientThrottled { retry_after })?;
+            self.admit_client(addr).await?;
         }
         let result = self.login_account(username, password, &client).await;
-        if let Some(addr) = client.addr
-            && !matches!(result, Err(AuthError::InvalidCredentials))
-        {
+        if let Some(addr) = client.addr {
             // Only wrong passwords count against the address; a lockout answer tested nothing.
-            self.clients.forgive(addr);
+            self.clients
+                .finish(addr, matches!(result, Err(AuthError::InvalidCredentials)));
         }
         result
+    }
+
+    /// Starts a password check for a client address, waiting (as [`Accounts::begin_attempt`]
+    /// does for an account) while its checks in flight fill its limit.
+    async fn admit_client(&self, addr: std::net::IpAddr) -> Result<(), AuthError> {
+        let deadline = tokio::time::Instant::now() + BUSY_WAIT;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            match self.clients.try_acquire(addr) {
+                Admission::Allowed => return Ok(()),
+                Admission::Throttled(retry_after) => {
+                    return Err(AuthError::ClientThrottled { retry_after });
+                }
+                Admission::Busy if tokio::time::Instant::now() + pause > deadline => {
+                    return Err(AuthError::LoginsBusy {
+                        retry_after: Duration::from_secs(1),
+                    });
+                }
+                Admission::Busy => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(100));
+                }
+            }
+        }
     }
 
     async fn login_account(
@@ -470,6 +537,7 @@ impl Accounts {
             .verify(password, &record.password_hash)
             .await?
         {
+            self.attempt_failed(record.user.id).await?;
             return Err(AuthError::InvalidCredentials);
         }
         if record.user.disabled {

@@ -12,12 +12,30 @@ use std::time::{Duration, Instant};
 /// How many addresses are tracked before stale entries are swept out.
 const SWEEP_AT: usize = 4096;
 
-/// Failed logins per client address within a sliding window.
+/// Failed logins per client address within a sliding window, and the checks in flight.
 #[derive(Debug)]
 pub(crate) struct ClientLimiter {
     limit: usize,
     window: Duration,
-    failures: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+}
+
+/// One address's failures and checks in flight.
+#[derive(Debug, Default)]
+struct Bucket {
+    failures: VecDeque<Instant>,
+    in_flight: usize,
+}
+
+/// Whether an address may have a password checked now.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Admission {
+    /// Yes; end the check with [`ClientLimiter::finish`].
+    Allowed,
+    /// The address has used up its failures and must wait this long.
+    Throttled(Duration),
+    /// Its failures and checks in flight together reach the limit: wait for a check to end.
+    Busy,
 }
 
 impl ClientLimiter {
@@ -25,48 +43,56 @@ impl ClientLimiter {
         Self {
             limit: usize::try_from(limit).unwrap_or(usize::MAX).max(1),
             window,
-            failures: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Counts an attempt from `addr` as failed before it is made, or `Err(wait)` if the address
-    /// has used up its failures and must wait. Checking and counting under one lock is what
-    /// keeps a burst of simultaneous attempts within the limit. An attempt that succeeds is
-    /// taken back with [`ClientLimiter::forgive`].
-    pub(crate) fn try_acquire(&self, addr: IpAddr) -> Result<(), Duration> {
+    /// Starts a password check for `addr`, unless its failures fill the limit or, with the
+    /// checks already in flight, would. Checking and counting under one lock is what keeps a
+    /// burst of simultaneous attempts within the limit; counting checks apart from failures
+    /// is what keeps simultaneous right passwords from being turned away.
+    pub(crate) fn try_acquire(&self, addr: IpAddr) -> Admission {
         let now = Instant::now();
-        let mut failures = self
-            .failures
+        let mut buckets = self
+            .buckets
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if failures.len() >= SWEEP_AT {
-            failures.retain(|_, times| {
-                forget_before(times, now, self.window);
-                !times.is_empty()
+        if buckets.len() >= SWEEP_AT {
+            buckets.retain(|_, bucket| {
+                forget_before(&mut bucket.failures, now, self.window);
+                !bucket.failures.is_empty() || bucket.in_flight > 0
             });
         }
-        let times = failures.entry(bucket(addr)).or_default();
-        forget_before(times, now, self.window);
-        if let Some(oldest) = times.front()
-            && times.len() >= self.limit
+        let bucket = buckets.entry(bucket(addr)).or_default();
+        forget_before(&mut bucket.failures, now, self.window);
+        if let Some(oldest) = bucket.failures.front()
+            && bucket.failures.len() >= self.limit
         {
-            return Err(self.window.saturating_sub(now - *oldest));
+            return Admission::Throttled(self.window.saturating_sub(now - *oldest));
         }
-        times.push_back(now);
-        Ok(())
+        if bucket.failures.len() + bucket.in_flight >= self.limit {
+            return Admission::Busy;
+        }
+        bucket.in_flight += 1;
+        Admission::Allowed
     }
 
-    /// Takes back the newest counted attempt of `addr`: it turned out not to be a failure.
-    pub(crate) fn forgive(&self, addr: IpAddr) {
-        let mut failures = self
-            .failures
+    /// Ends a check [`ClientLimiter::try_acquire`] allowed; a `failed` one counts against the
+    /// address for the window.
+    pub(crate) fn finish(&self, addr: IpAddr, failed: bool) {
+        let mut buckets = self
+            .buckets
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(times) = failures.get_mut(&bucket(addr)) {
-            times.pop_back();
-            if times.is_empty() {
-                failures.remove(&bucket(addr));
-            }
+        let key = bucket(addr);
+        let Some(bucket) = buckets.get_mut(&key) else {
+            return;
+        };
+        bucket.in_flight = bucket.in_flight.saturating_sub(1);
+        if failed {
+            bucket.failures.push_back(Instant::now());
+        } else if bucket.failures.is_empty() && bucket.in_flight == 0 {
+            buckets.remove(&key);
         }
     }
 }
@@ -100,68 +126,78 @@ fn bucket(addr: IpAddr) -> IpAddr {
 mod tests {
     use super::*;
 
+    fn fail(limiter: &ClientLimiter, addr: IpAddr) {
+        assert_eq!(limiter.try_acquire(addr), Admission::Allowed);
+        limiter.finish(addr, true);
+    }
+
     #[test]
     fn an_address_is_stopped_after_its_limit() {
         let limiter = ClientLimiter::new(3, Duration::from_secs(60));
         let addr: IpAddr = "192.0.2.1".parse().unwrap();
         for _ in 0..3 {
-            limiter.try_acquire(addr).unwrap();
+            fail(&limiter, addr);
         }
-        let wait = limiter.try_acquire(addr).unwrap_err();
+        let Admission::Throttled(wait) = limiter.try_acquire(addr) else {
+            panic!("not throttled");
+        };
         assert!(
             wait > Duration::from_secs(55) && wait <= Duration::from_secs(60),
             "{wait:?}"
         );
-        assert!(
-            limiter.try_acquire("192.0.2.2".parse().unwrap()).is_ok(),
+        assert_eq!(
+            limiter.try_acquire("192.0.2.2".parse().unwrap()),
+            Admission::Allowed,
             "other addresses are unaffected"
         );
     }
 
     #[test]
-    fn forgiven_attempts_do_not_count() {
+    fn checks_in_flight_make_others_wait_but_right_passwords_do_not_count() {
         let limiter = ClientLimiter::new(2, Duration::from_secs(60));
         let addr: IpAddr = "192.0.2.1".parse().unwrap();
         for _ in 0..10 {
-            limiter.try_acquire(addr).unwrap();
-            limiter.forgive(addr);
+            assert_eq!(limiter.try_acquire(addr), Admission::Allowed);
+            limiter.finish(addr, false);
         }
-        limiter.try_acquire(addr).unwrap();
-        limiter.try_acquire(addr).unwrap();
-        assert!(limiter.try_acquire(addr).is_err());
+        assert_eq!(limiter.try_acquire(addr), Admission::Allowed);
+        assert_eq!(limiter.try_acquire(addr), Admission::Allowed);
+        assert_eq!(limiter.try_acquire(addr), Admission::Busy);
+        limiter.finish(addr, false);
+        assert_eq!(limiter.try_acquire(addr), Admission::Allowed);
+        limiter.finish(addr, true);
+        limiter.finish(addr, true);
+        assert!(matches!(limiter.try_acquire(addr), Admission::Throttled(_)));
     }
 
     #[test]
     fn failures_age_out() {
         let limiter = ClientLimiter::new(1, Duration::from_millis(30));
         let addr: IpAddr = "192.0.2.1".parse().unwrap();
-        limiter.try_acquire(addr).unwrap();
-        assert!(limiter.try_acquire(addr).is_err());
+        fail(&limiter, addr);
+        assert!(matches!(limiter.try_acquire(addr), Admission::Throttled(_)));
         std::thread::sleep(Duration::from_millis(40));
-        assert!(limiter.try_acquire(addr).is_ok());
+        assert_eq!(limiter.try_acquire(addr), Admission::Allowed);
     }
 
     #[test]
     fn ipv6_is_counted_per_64() {
         let limiter = ClientLimiter::new(1, Duration::from_secs(60));
-        limiter
-            .try_acquire("2001:db8:1:2::1".parse().unwrap())
-            .unwrap();
-        assert!(
-            limiter
-                .try_acquire("2001:db8:1:2:ffff::9".parse().unwrap())
-                .is_err()
+        fail(&limiter, "2001:db8:1:2::1".parse().unwrap());
+        assert!(matches!(
+            limiter.try_acquire("2001:db8:1:2:ffff::9".parse().unwrap()),
+            Admission::Throttled(_)
+        ));
+        assert_eq!(
+            limiter.try_acquire("2001:db8:1:3::1".parse().unwrap()),
+            Admission::Allowed
         );
+        fail(&limiter, "::ffff:192.0.2.7".parse().unwrap());
         assert!(
-            limiter
-                .try_acquire("2001:db8:1:3::1".parse().unwrap())
-                .is_ok()
-        );
-        limiter
-            .try_acquire("::ffff:192.0.2.7".parse().unwrap())
-            .unwrap();
-        assert!(
-            limiter.try_acquire("192.0.2.7".parse().unwrap()).is_err(),
+            matches!(
+                limiter.try_acquire("192.0.2.7".parse().unwrap()),
+                Admission::Throttled(_)
+            ),
             "mapped IPv4 is IPv4"
         );
     }

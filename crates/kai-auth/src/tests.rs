@@ -329,6 +329,41 @@ async fn a_burst_of_guesses_is_held_to_the_limit() {
 }
 
 #[tokio::test]
+async fn simultaneous_right_passwords_all_log_in() {
+    let db = TestDatabase::new().await;
+    let mut settings = settings();
+    settings.lockout_after = 5;
+    settings.client_failure_limit = 5;
+    let accounts = std::sync::Arc::new(accounts(&db, settings).await);
+    accounts
+        .create_user("alice", "correct horse", Role::User)
+        .await
+        .unwrap();
+    // Twelve at once from one address: more than either limit lets be checked together.
+    let logins: Vec<_> = (0..12)
+        .map(|_| {
+            let accounts = accounts.clone();
+            tokio::spawn(async move { accounts.login("alice", "correct horse", client(1)).await })
+        })
+        .collect();
+    for login in logins {
+        let result = login.await.unwrap();
+        assert!(result.is_ok(), "{:?}", result.err());
+    }
+    // Nothing failed, so nothing counts: five wrong passwords are still allowed before a lock.
+    for _ in 0..4 {
+        assert!(matches!(
+            accounts.login("alice", "wrong", client(2)).await,
+            Err(AuthError::InvalidCredentials)
+        ));
+    }
+    accounts
+        .login("alice", "correct horse", client(3))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
 async fn absurd_durations_saturate_instead_of_panicking() {
     let db = TestDatabase::new().await;
     let mut settings = settings();

@@ -162,6 +162,7 @@ impl Store {
                     url.expose().contains(":memory:") || url.expose().contains("mode=memory");
                 if !in_memory {
                     prepare_private_file(options.get_filename()).map_err(connect_error)?;
+                    check_writable(options.get_filename()).map_err(connect_error)?;
                 }
                 // An in-memory database lives only while a connection to it is open: keep exactly
                 // one, forever.
@@ -286,11 +287,71 @@ impl Store {
 /// Creates `dir` and its missing parents, enterable by their owner only: kai's data
 /// directories hold password hashes and signing keys. An existing directory is left as it is.
 pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    if std::fs::metadata(dir).is_ok_and(|metadata| !metadata.is_dir()) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotADirectory,
+            "it is a file, not a directory",
+        ));
+    }
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder.create(dir)
+}
+
+/// The SQLite file `url` names, unless it is an in-memory database or not SQLite at all.
+#[must_use]
+pub fn sqlite_file(url: &DatabaseUrl) -> Option<std::path::PathBuf> {
+    if url.kind() != DatabaseKind::Sqlite
+        || url.expose().contains(":memory:")
+        || url.expose().contains("mode=memory")
+    {
+        return None;
+    }
+    let options = SqliteConnectOptions::from_str(url.expose()).ok()?;
+    Some(options.get_filename().to_owned())
+}
+
+/// Refuses a database that this process could read but not write, naming the file or
+/// directory and the user who needs access: SQLite would open it and fail at the first write
+/// with "attempt to write a readonly database". The directory must be writable too, for the
+/// `-wal` and `-shm` files beside it.
+fn check_writable(path: &std::path::Path) -> Result<(), String> {
+    let user = std::env::var("USER").map_or_else(
+        |_| "the user kai runs as".to_owned(),
+        |name| format!("the user kai runs as ({name})"),
+    );
+    let denied = |what: String| {
+        format!("{what} is not writable; give {user} write access to it, or run kai as its owner")
+    };
+    if let Err(err) = std::fs::OpenOptions::new().write(true).open(path) {
+        return Err(if err.kind() == std::io::ErrorKind::PermissionDenied {
+            denied(format!("the database file {}", path.display()))
+        } else {
+            format!("cannot open {}: {err}", path.display())
+        });
+    }
+    let dir = path
+        .parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let probe = dir.join(format!(".kai-write-check-{}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::PermissionDenied => Err(denied(format!(
+            "the database's directory {}",
+            dir.display()
+        ))),
+        Err(_) => Ok(()),
+    }
 }
 
 /// Makes sure the SQLite file's directory exists and, for a new database, that the file is

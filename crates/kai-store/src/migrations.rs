@@ -22,13 +22,15 @@ macro_rules! migrations {
 
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| {
     Migrator::with_migrations(migrations!(
-        "sqlite": 1 "0001_accounts", 2 "0002_gateway", 3 "0003_vault_audit"
+        "sqlite": 1 "0001_accounts", 2 "0002_gateway", 3 "0003_vault_audit",
+        4 "0004_login_checks"
     ))
 });
 
 static POSTGRES: LazyLock<Migrator> = LazyLock::new(|| {
     Migrator::with_migrations(migrations!(
-        "postgres": 1 "0001_accounts", 2 "0002_gateway", 3 "0003_vault_audit"
+        "postgres": 1 "0001_accounts", 2 "0002_gateway", 3 "0003_vault_audit",
+        4 "0004_login_checks"
     ))
 });
 

@@ -69,11 +69,16 @@ pub struct UserUpdate {
 /// Whether a login attempt may go ahead to the password check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoginAttempt {
-    /// Counted as a failure until the password proves right.
+    /// The password may be checked; the check is counted until it ends.
     Allowed,
     /// The account is locked until then.
     Locked(OffsetDateTime),
+    /// Checks in flight and failures in a row already reach the limit: wait for one to end.
+    Busy,
 }
+
+/// How long a password check may be in flight before it is presumed dead with its process.
+pub(crate) const STALE_CHECKS: time::Duration = time::Duration::minutes(1);
 
 pub(crate) fn user_record(row: &impl Columns) -> Result<UserRecord, StoreError> {
     let corrupt = |message: String| StoreError::Corrupt {
@@ -296,72 +301,113 @@ impl Store {
         Ok(result > 0)
     }
 
-    /// Counts a login attempt as failed before its password is checked, unless the account is
-    /// locked. The attempt that reaches `lock_after` failures in a row locks the account until
-    /// `lock_until`; a lock that has run out starts the count afresh. A password that proves
-    /// right then clears the count ([`Store::record_login`], [`Store::clear_login_failures`]).
+    /// Starts a password check on the account, unless it is locked or the checks already in
+    /// flight and the failures in a row together reach `limit`. A lock that has run out is
+    /// lifted and its count forgotten. Every allowed check must end with [`Store::login_failed`],
+    /// [`Store::record_login`] or [`Store::clear_login_failures`].
     ///
-    /// Counting first, in one statement, is what makes the limit hold under concurrency: a
-    /// burst of simultaneous guesses gets at most `lock_after` of them to the password check.
+    /// Counting checks in flight, in one statement, is what holds a burst of simultaneous
+    /// guesses to the limit; counting them apart from failures is what keeps simultaneous
+    /// right passwords from locking anyone out: they wait ([`LoginAttempt::Busy`]) instead.
+    /// Checks begun more than [`STALE_CHECKS`] before `now` (a process that died mid-check)
+    /// are forgotten.
     pub async fn begin_login_attempt(
         &self,
         id: UserId,
-        lock_after: u32,
-        lock_until: OffsetDateTime,
+        limit: u32,
+        now: OffsetDateTime,
     ) -> Result<LoginAttempt, StoreError> {
-        let now = millis(OffsetDateTime::now_utc());
+        let now_ms = millis(now);
+        let stale = millis(now - STALE_CHECKS);
         // On the right of SET, columns hold their values from before this update, in SQLite
         // and PostgreSQL alike.
-        let counted: Option<i64> = with_pool!(self, |pool| {
+        let started: Option<i64> = with_pool!(self, |pool| {
             sqlx::query_scalar(
                 "UPDATE users SET \
-                     failed_logins = CASE WHEN locked_until IS NOT NULL THEN 1 ELSE failed_logins + 1 END, \
-                     locked_until = CASE \
-                         WHEN (CASE WHEN locked_until IS NOT NULL THEN 1 ELSE failed_logins + 1 END) >= $3 THEN $4 \
-                         ELSE NULL END \
+                     failed_logins = CASE WHEN locked_until IS NOT NULL THEN 0 ELSE failed_logins END, \
+                     locked_until = NULL, \
+                     login_checks = (CASE WHEN login_checks_at IS NULL OR login_checks_at < $3 \
+                         THEN 0 ELSE login_checks END) + 1, \
+                     login_checks_at = $2 \
                  WHERE id = $1 AND (locked_until IS NULL OR locked_until <= $2) \
-                 RETURNING failed_logins",
+                   AND (CASE WHEN locked_until IS NOT NULL THEN 0 ELSE failed_logins END) \
+                     + (CASE WHEN login_checks_at IS NULL OR login_checks_at < $3 \
+                         THEN 0 ELSE login_checks END) < $4 \
+                 RETURNING login_checks",
             )
             .bind(id.to_string())
-            .bind(now)
-            .bind(i64::from(lock_after))
-            .bind(millis(lock_until))
+            .bind(now_ms)
+            .bind(stale)
+            .bind(i64::from(limit))
             .fetch_optional(pool)
             .await?
         });
-        if counted.is_some() {
+        if started.is_some() {
             return Ok(LoginAttempt::Allowed);
         }
-        // No row changed: the account is locked (or was deleted meanwhile, which the password
-        // check will not survive either).
+        // No row changed: the account is locked, or its checks in flight fill the limit (or it
+        // was deleted meanwhile, which the password check will not survive either).
         let until: Option<Option<i64>> = with_pool!(self, |pool| {
             sqlx::query_scalar("SELECT locked_until FROM users WHERE id = $1")
                 .bind(id.to_string())
                 .fetch_optional(pool)
                 .await?
         });
-        Ok(LoginAttempt::Locked(from_millis(
-            until.flatten().unwrap_or(now),
-        )))
+        Ok(match until.flatten() {
+            Some(until) if until > now_ms => LoginAttempt::Locked(from_millis(until)),
+            _ => LoginAttempt::Busy,
+        })
     }
 
-    /// Clears the failed-login count after a password proved right without a login following
-    /// (a disabled account, a password change).
+    /// Ends a password check that found the password wrong: one more failure in a row, and
+    /// the one that reaches `lock_after` locks the account until `lock_until`. Returns the
+    /// failures in a row.
+    pub async fn login_failed(
+        &self,
+        id: UserId,
+        lock_after: u32,
+        lock_until: OffsetDateTime,
+    ) -> Result<u32, StoreError> {
+        let failures: Option<i64> = with_pool!(self, |pool| {
+            sqlx::query_scalar(
+                "UPDATE users SET \
+                     login_checks = CASE WHEN login_checks > 0 THEN login_checks - 1 ELSE 0 END, \
+                     failed_logins = failed_logins + 1, \
+                     locked_until = CASE WHEN failed_logins + 1 >= $2 THEN $3 ELSE locked_until END \
+                 WHERE id = $1 RETURNING failed_logins",
+            )
+            .bind(id.to_string())
+            .bind(i64::from(lock_after))
+            .bind(millis(lock_until))
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(failures.map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)))
+    }
+
+    /// Ends a password check that proved right without a login following (a disabled
+    /// account, a password change): clears the failed-login count.
     pub async fn clear_login_failures(&self, id: UserId) -> Result<(), StoreError> {
         with_pool!(self, |pool| {
-            sqlx::query("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1")
-                .bind(id.to_string())
-                .execute(pool)
-                .await?;
+            sqlx::query(
+                "UPDATE users SET failed_logins = 0, locked_until = NULL, \
+                     login_checks = CASE WHEN login_checks > 0 THEN login_checks - 1 ELSE 0 END \
+                 WHERE id = $1",
+            )
+            .bind(id.to_string())
+            .execute(pool)
+            .await?;
         });
         Ok(())
     }
 
-    /// Records a successful login: clears failures and any lock.
+    /// Records a successful login, ending its password check: clears failures and any lock.
     pub async fn record_login(&self, id: UserId, at: OffsetDateTime) -> Result<(), StoreError> {
         with_pool!(self, |pool| {
             sqlx::query(
-                "UPDATE users SET failed_logins = 0, locked_until = NULL, last_login_at = $2 WHERE id = $1",
+                "UPDATE users SET failed_logins = 0, locked_until = NULL, last_login_at = $2, \
+                     login_checks = CASE WHEN login_checks > 0 THEN login_checks - 1 ELSE 0 END \
+                 WHERE id = $1",
             )
             .bind(id.to_string())
             .bind(millis(at))

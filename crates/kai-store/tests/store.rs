@@ -140,27 +140,53 @@ async fn users_are_created_found_updated_and_deleted() {
     assert_eq!(store.count_users().await.unwrap(), 1);
 }
 
+/// Starts a password check on `id` now and ends it as a wrong password.
+async fn fail_login(
+    store: &kai_store::Store,
+    id: UserId,
+    limit: u32,
+    lock_until: OffsetDateTime,
+) -> u32 {
+    assert_eq!(
+        store
+            .begin_login_attempt(id, limit, OffsetDateTime::now_utc())
+            .await
+            .unwrap(),
+        LoginAttempt::Allowed
+    );
+    store.login_failed(id, limit, lock_until).await.unwrap()
+}
+
 #[tokio::test]
-async fn login_attempts_lock_and_success_clears() {
+async fn checks_in_flight_wait_failures_lock_and_success_clears() {
     let db = TestDatabase::new().await;
     let store = db.store().await;
     let alice = user(&store, "alice", Role::User).await;
-    let until = in_days(1);
+    let now = OffsetDateTime::now_utc();
+    // Three checks in flight fill a limit of three: the fourth waits, and nothing is locked.
     for _ in 0..3 {
         assert_eq!(
-            store.begin_login_attempt(alice.id, 3, until).await.unwrap(),
+            store.begin_login_attempt(alice.id, 3, now).await.unwrap(),
             LoginAttempt::Allowed
         );
     }
-    let LoginAttempt::Locked(locked) = store.begin_login_attempt(alice.id, 3, until).await.unwrap()
+    assert_eq!(
+        store.begin_login_attempt(alice.id, 3, now).await.unwrap(),
+        LoginAttempt::Busy
+    );
+    let record = store.user(alice.id).await.unwrap().unwrap();
+    assert_eq!((record.failed_logins, record.locked_until), (0, None));
+
+    // They end as wrong passwords: the third failure locks.
+    let until = in_days(1);
+    assert_eq!(store.login_failed(alice.id, 3, until).await.unwrap(), 1);
+    assert_eq!(store.login_failed(alice.id, 3, until).await.unwrap(), 2);
+    assert_eq!(store.login_failed(alice.id, 3, until).await.unwrap(), 3);
+    let LoginAttempt::Locked(locked) = store.begin_login_attempt(alice.id, 3, now).await.unwrap()
     else {
-        panic!("the fourth attempt is refused");
+        panic!("the account is locked");
     };
     assert!((locked - until).abs() < time::Duration::milliseconds(1));
-    assert_eq!(
-        store.user(alice.id).await.unwrap().unwrap().failed_logins,
-        3
-    );
 
     store
         .record_login(alice.id, OffsetDateTime::now_utc())
@@ -173,29 +199,32 @@ async fn login_attempts_lock_and_success_clears() {
 }
 
 #[tokio::test]
-async fn an_expired_lock_starts_the_count_afresh() {
+async fn an_expired_lock_starts_the_count_afresh_and_dead_checks_are_forgotten() {
     let db = TestDatabase::new().await;
     let store = db.store().await;
     let alice = user(&store, "alice", Role::User).await;
     let already_over = OffsetDateTime::now_utc() - time::Duration::seconds(1);
+    fail_login(&store, alice.id, 2, already_over).await;
+    assert_eq!(fail_login(&store, alice.id, 2, already_over).await, 2);
+    // The lock set by the second failure is already over: the next check is let through, and
+    // a failure then is the first of a new run, not the third.
+    assert_eq!(fail_login(&store, alice.id, 2, in_days(1)).await, 1);
+    let record = store.user(alice.id).await.unwrap().unwrap();
+    assert_eq!(record.locked_until, None);
+
+    // Checks begun two minutes ago by a process that died never ended: they are forgotten.
+    let bob = user(&store, "bob", Role::User).await;
+    let then = OffsetDateTime::now_utc() - time::Duration::minutes(2);
     for _ in 0..2 {
-        store
-            .begin_login_attempt(alice.id, 2, already_over)
-            .await
-            .unwrap();
+        store.begin_login_attempt(bob.id, 2, then).await.unwrap();
     }
-    // The lock set by the second attempt is already over: the next attempt is let through and
-    // counted as the first of a new run, not as the third.
     assert_eq!(
         store
-            .begin_login_attempt(alice.id, 2, in_days(1))
+            .begin_login_attempt(bob.id, 2, OffsetDateTime::now_utc())
             .await
             .unwrap(),
         LoginAttempt::Allowed
     );
-    let record = store.user(alice.id).await.unwrap().unwrap();
-    assert_eq!(record.failed_logins, 1);
-    assert_eq!(record.locked_until, None);
 }
 
 #[tokio::test]
@@ -208,7 +237,7 @@ async fn a_burst_of_attempts_gets_no_more_than_the_limit_through() {
             let store = store.clone();
             tokio::spawn(async move {
                 store
-                    .begin_login_attempt(alice.id, 5, in_days(1))
+                    .begin_login_attempt(alice.id, 5, OffsetDateTime::now_utc())
                     .await
                     .unwrap()
             })
@@ -216,8 +245,10 @@ async fn a_burst_of_attempts_gets_no_more_than_the_limit_through() {
         .collect();
     let mut allowed = 0;
     for task in tasks {
-        if task.await.unwrap() == LoginAttempt::Allowed {
-            allowed += 1;
+        match task.await.unwrap() {
+            LoginAttempt::Allowed => allowed += 1,
+            LoginAttempt::Busy => {}
+            LoginAttempt::Locked(_) => panic!("nothing failed, so nothing locks"),
         }
     }
     assert_eq!(allowed, 5);
@@ -230,11 +261,17 @@ async fn setting_a_password_ends_sessions_and_unlocks_at_once() {
     let alice = user(&store, "alice", Role::User).await;
     let opened = session(&store, alice.id, 1).await;
     for _ in 0..3 {
-        store
-            .begin_login_attempt(alice.id, 3, in_days(1))
-            .await
-            .unwrap();
+        fail_login(&store, alice.id, 3, in_days(1)).await;
     }
+    assert!(
+        store
+            .user(alice.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .locked_until
+            .is_some()
+    );
     store
         .set_password(alice.id, "$argon2id$new", "password changed")
         .await
