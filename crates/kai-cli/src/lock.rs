@@ -1,5 +1,6 @@
-//! One server per SQLite data directory. SQLite itself would let two servers share a file, but
-//! kai's in-process caches and, later, its on-disk indexes assume they are the only writer.
+//! One server per SQLite data directory and per SQLite database. SQLite itself would let two
+//! servers share a file, but kai's in-process caches and, later, its on-disk indexes assume they
+//! are the only writer.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
@@ -7,23 +8,43 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 
-/// An exclusive lock on a data directory, released when dropped or when the process dies
-/// (it is an OS file lock, so a crash never leaves a stale lock behind).
+/// An exclusive lock on a data directory or a database, released when dropped or when the
+/// process dies (it is an OS file lock, so a crash never leaves a stale lock behind).
 #[derive(Debug)]
-pub(crate) struct DataDirLock {
+pub(crate) struct ServerLock {
     _file: File,
 }
 
-impl DataDirLock {
-    /// Takes the lock on `dir`, or fails saying which process holds it.
-    pub(crate) fn acquire(dir: &Path) -> anyhow::Result<Self> {
-        let path = dir.join("kai.lock");
+impl ServerLock {
+    /// Takes the lock on the data directory `dir` (its `kai.lock`), or fails saying which
+    /// process holds it.
+    pub(crate) fn data_dir(dir: &Path) -> anyhow::Result<Self> {
+        Self::acquire(
+            &dir.join("kai.lock"),
+            &format!("the data directory {}", dir.display()),
+            "give this one its own with --data-dir or KAI_DATA_DIR",
+        )
+    }
+
+    /// Takes the lock on the SQLite database `file` (`FILE.lock` beside it): two data
+    /// directories whose `database_url` name the same file must not both serve it.
+    pub(crate) fn database(file: &Path) -> anyhow::Result<Self> {
+        let mut name = file.file_name().unwrap_or_default().to_owned();
+        name.push(".lock");
+        Self::acquire(
+            &file.with_file_name(name),
+            &format!("the database {}", file.display()),
+            "give this one its own with KAI_DATABASE_URL",
+        )
+    }
+
+    fn acquire(path: &Path, what: &str, advice: &str) -> anyhow::Result<Self> {
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
-            .open(&path)
+            .open(path)
             .with_context(|| format!("cannot open lock file {}", path.display()))?;
         match file.try_lock() {
             Ok(()) => {}
@@ -36,11 +57,7 @@ impl DataDirLock {
                 } else {
                     format!(" (pid {holder})")
                 };
-                bail!(
-                    "another kai server is already using the data directory {}{by}; stop it, or give this one \
-                     its own with --data-dir or KAI_DATA_DIR",
-                    dir.display()
-                );
+                bail!("another kai server is already using {what}{by}; stop it, or {advice}");
             }
             Err(TryLockError::Error(err)) => {
                 return Err(err).with_context(|| format!("cannot lock {}", path.display()));

@@ -5,6 +5,8 @@
 
 mod support;
 
+use std::process::Command;
+
 use serde_json::Value;
 use support::{Kai, PASSWORD, Server, assert_one_line_failure, stderr, stdout};
 
@@ -277,6 +279,58 @@ async fn a_second_server_on_the_same_sqlite_data_is_refused() {
 }
 
 #[tokio::test]
+async fn two_data_directories_sharing_one_sqlite_file_are_refused() {
+    let kai = Kai::new().await;
+    if kai.db.url().kind() != kai_config::DatabaseKind::Sqlite {
+        return; // PostgreSQL servers may share a database.
+    }
+    let first = Server::start(&kai, &[]);
+    let other_data = kai.home.path().join("other-data");
+    let second = kai
+        .command(&["serve", "--bind", "127.0.0.1:0"])
+        .env("KAI_DATA_DIR", &other_data)
+        .output()
+        .unwrap();
+    assert_one_line_failure(
+        &second,
+        &[
+            "another kai server is already using the database",
+            "pid",
+            "KAI_DATABASE_URL",
+        ],
+    );
+    let (status, _) = first.terminate();
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn a_data_directory_that_is_a_file_and_a_missing_config_are_named_once() {
+    let kai = Kai::new().await;
+    let file = kai.home.path().join("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    let out = kai
+        .command(&["serve", "--bind", "127.0.0.1:0"])
+        .env("KAI_DATA_DIR", &file)
+        .env(
+            "KAI_DATABASE_URL",
+            format!("sqlite://{}/kai.db", file.display()),
+        )
+        .output()
+        .unwrap();
+    assert_one_line_failure(&out, &["not-a-dir", "it is a file, not a directory"]);
+
+    let missing = kai.home.path().join("absent.toml");
+    let out = kai.run(&["--config", missing.to_str().unwrap(), "user", "list"]);
+    assert_one_line_failure(&out, &["absent.toml"]);
+    let line = stderr(&out);
+    assert_eq!(
+        line.matches("No such file or directory").count(),
+        1,
+        "{line}"
+    );
+}
+
+#[tokio::test]
 async fn json_logs_never_contain_secrets() {
     let kai = Kai::new().await;
     kai.create_admin("alice");
@@ -375,4 +429,71 @@ async fn json_logs_never_contain_secrets() {
     }
     // Not even recognisable fragments of them.
     assert!(!log.contains(&key[4..20]) && !log.contains(&refresh[6..20]));
+}
+
+#[tokio::test]
+async fn a_database_this_user_cannot_write_is_named_with_who_needs_access() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let kai = Kai::new().await;
+    if kai.db.url().kind() != kai_config::DatabaseKind::Sqlite {
+        return; // PostgreSQL's permissions are its own.
+    }
+    // A directory every user can enter, holding a database made by this one.
+    let dir = tempfile::Builder::new()
+        .prefix("kai-readonly")
+        .tempdir_in(std::env::temp_dir())
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let data = dir.path().join("data");
+    let url = format!("sqlite://{}/kai.db", data.display());
+    let kai_at = |program: &str, args: &[&str]| {
+        let mut command = Command::new(program);
+        command
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", dir.path())
+            .env("USER", "kai-test-user")
+            .env("KAI_DATA_DIR", &data)
+            .env("KAI_DATABASE_URL", &url);
+        command
+    };
+    let kai_bin = env!("CARGO_BIN_EXE_kai");
+    let made = kai_at(kai_bin, &["user", "list"]).output().unwrap();
+    assert!(made.status.success(), "{}", stderr(&made));
+    // Root may write anything: it runs kai as `nobody`, to whom the files are read-only.
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0");
+    let out = if root {
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(data.join("kai.db"), std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+        let args = [
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+            kai_bin,
+            "user",
+            "list",
+        ];
+        kai_at("setpriv", &args).output().unwrap()
+    } else {
+        std::fs::set_permissions(data.join("kai.db"), std::fs::Permissions::from_mode(0o444))
+            .unwrap();
+        kai_at(kai_bin, &["user", "list"]).output().unwrap()
+    };
+    // The files are readable by others (so that `nobody` can read them), which kai warns about
+    // first; the error is the last line.
+    assert!(!out.status.success());
+    let text = stderr(&out);
+    let error = text.lines().last().unwrap_or_default();
+    for needle in ["kai.db", "is not writable", "kai-test-user", "write access"] {
+        assert!(error.contains(needle), "{needle}: {text}");
+    }
+    let listed = std::fs::read(data.join("kai.db")).unwrap();
+    assert!(!listed.is_empty(), "the database is untouched");
 }

@@ -330,3 +330,35 @@ fn rotated_passphrase(kai: &Kai, old: &Path) -> bool {
         .status
         .success()
 }
+
+#[tokio::test]
+async fn vault_status_shows_that_unlocking_is_being_delayed() {
+    let kai = Kai::new().await;
+    let file = passphrase_file(&kai, "passphrase", PASSPHRASE);
+    ok(&run(&mut vault_command(&kai, &file, &["vault", "init"])));
+    let wrong = passphrase_file(&kai, "wrong", "not the passphrase at all");
+    let attempt = || run(&mut vault_command(&kai, &wrong, &["secret", "get", "x"]));
+    for _ in 0..5 {
+        assert_one_line_failure(&attempt(), &["wrong passphrase"]);
+    }
+    let status = ok(&run(&mut vault_command(&kai, &file, &["vault", "status"])));
+    assert!(
+        status.contains("5 wrong unlock attempts in a row"),
+        "{status}"
+    );
+    // The sixth, once the first second's wait is over, is tried and counted: two seconds now.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_one_line_failure(&attempt(), &["wrong passphrase"]);
+    let status = ok(&run(&mut vault_command(&kai, &file, &["vault", "status"])));
+    assert!(
+        status.contains("6 wrong unlock attempts in a row: the next attempt is refused for"),
+        "{status}"
+    );
+    let json: Value = serde_json::from_str(&ok(&run(&mut vault_command(
+        &kai,
+        &file,
+        &["vault", "status", "--json"],
+    ))))
+    .unwrap();
+    assert_eq!(json["failed_unlocks"], 6);
+}

@@ -113,13 +113,25 @@ pub const KEYS: &[Key] = &[
         "http.max_body_size",
         Text,
         "2 MiB",
-        "Largest request body accepted; larger ones get 413.",
+        "Largest request body accepted, except on the model API (`/v1`); larger ones get 413.",
+    ),
+    key(
+        "http.max_model_body_size",
+        Text,
+        "32 MiB",
+        "Largest body of a model API request (`/v1`: images travel inline); larger ones get 413.",
+    ),
+    key(
+        "http.header_read_timeout",
+        Text,
+        "15s",
+        "Time a client has to send a request's line and headers before the connection is closed.",
     ),
     key(
         "http.request_timeout",
         Text,
         "30s",
-        "Time a request may take before it is answered with 503.",
+        "Time a request may take: 408 if its body is still arriving, 503 otherwise.",
     ),
     key(
         "http.shutdown_grace",

@@ -498,6 +498,18 @@ fn validate(settings: &Settings, origins: &HashMap<String, Origin>) -> Result<()
     if settings.http.max_body_size.as_u64() < 1024 {
         return Err(invalid("http.max_body_size", "must be at least 1 KiB"));
     }
+    if settings.http.max_model_body_size.as_u64() < 1024 {
+        return Err(invalid(
+            "http.max_model_body_size",
+            "must be at least 1 KiB",
+        ));
+    }
+    if settings.http.header_read_timeout.is_zero() {
+        return Err(invalid(
+            "http.header_read_timeout",
+            "must be longer than zero",
+        ));
+    }
     if settings.log.level.trim().is_empty() {
         return Err(invalid("log.level", "must name a level such as `info`"));
     }

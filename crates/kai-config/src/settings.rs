@@ -92,8 +92,14 @@ pub struct DatabaseSettings {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSettings {
-    /// The largest request body accepted.
+    /// The largest request body accepted, except on the model API.
     pub max_body_size: ByteSize,
+    /// The largest body of a model API (`/v1`) request, where images travel inline as base64.
+    pub max_model_body_size: ByteSize,
+    /// How long a client has to send a request's line and headers; a connection that has not
+    /// by then is closed, so that slow clients cannot hold connections open.
+    #[serde(with = "duration")]
+    pub header_read_timeout: Duration,
     /// How long a request may take before it is answered with a timeout error.
     #[serde(with = "duration")]
     pub request_timeout: Duration,
@@ -239,6 +245,8 @@ impl Settings {
             },
             http: HttpSettings {
                 max_body_size: ByteSize::mib(2),
+                max_model_body_size: ByteSize::mib(32),
+                header_read_timeout: Duration::from_secs(15),
                 request_timeout: Duration::from_secs(30),
                 shutdown_grace: Duration::from_secs(10),
                 trust_forwarded_for: false,

@@ -13,6 +13,35 @@ use crate::error::GatewayError;
 use crate::gateway::Gateway;
 use crate::stream::GatewayStream;
 
+/// A request waiting for the router; accounted as cancelled if dropped before an answer.
+struct Pending<'a> {
+    gateway: &'a Gateway,
+    caller: &'a Caller,
+    endpoint: &'static str,
+    model: &'a str,
+    started: Instant,
+    stream: bool,
+    answered: bool,
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.gateway.inner.accounting.record(Outcome {
+                caller: self.caller,
+                endpoint: self.endpoint,
+                model: self.model,
+                provider: None,
+                usage: Usage::default(),
+                latency: self.started.elapsed(),
+                ttft: None,
+                status: "cancelled",
+                stream: self.stream,
+            });
+        }
+    }
+}
+
 /// The outcome of a whole (not streamed) request.
 #[derive(Debug)]
 pub struct Completed<T> {
@@ -165,7 +194,20 @@ impl Gateway {
             .map_err(GatewayError::OverBudget)?;
         let started = Instant::now();
         let table = self.table();
-        match call.route(&table.router, model).await {
+        // Dropped at the await when the client goes away (hyper drops the request's future):
+        // the request is then accounted as cancelled, as a stream's is.
+        let mut pending = Pending {
+            gateway: self,
+            caller,
+            endpoint: C::ENDPOINT,
+            model,
+            started,
+            stream: C::STREAM,
+            answered: false,
+        };
+        let result = call.route(&table.router, model).await;
+        pending.answered = true;
+        match result {
             Ok(routed) => Ok((routed, started)),
             Err(err) => {
                 self.account_failure(caller, C::ENDPOINT, model, &err, started, C::STREAM);

@@ -26,6 +26,12 @@ pub struct VaultStatus {
     #[serde(default, with = "time::serde::rfc3339::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub rotated_at: Option<OffsetDateTime>,
+    /// Wrong passphrases or key files given in a row since the last unlock.
+    #[serde(default)]
+    pub failed_unlocks: u32,
+    /// After too many wrong keys: seconds until the next unlock attempt is tried (rounded up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unlock_retry_after_s: Option<u64>,
 }
 
 /// Argon2id's parameters.

@@ -62,7 +62,7 @@ impl ApiError {
             status,
             kind,
             title,
-            detail: detail.into(),
+            detail: public_text(detail.into()),
             errors: Vec::new(),
             retry_after: None,
             bearer_challenge: None,
@@ -148,6 +148,20 @@ impl ApiError {
         )
     }
 
+    /// 408: the request's body stopped arriving.
+    pub fn body_timeout(limit: Duration) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body-timeout",
+            "Request body timed out",
+            format!(
+                "the request body did not arrive within {} s (http.request_timeout); send it \
+                 whole, without pauses",
+                limit.as_secs_f32()
+            ),
+        )
+    }
+
     /// 500, with the cause logged but never shown.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
@@ -170,6 +184,30 @@ impl ApiError {
     pub fn with_retry_after(mut self, wait: Duration) -> Self {
         self.retry_after = Some(wait);
         self
+    }
+}
+
+/// `text` as a client may see it: cut before anything that looks like a backtrace (a line
+/// `stack backtrace:`, or a numbered frame), which a library's error message can carry when
+/// `RUST_BACKTRACE` is set in the server's environment. The server log keeps the whole cause.
+pub(crate) fn public_text(text: String) -> String {
+    let is_trace = |line: &str| {
+        let line = line.trim_start();
+        line.to_ascii_lowercase().starts_with("stack backtrace")
+            || line.split_once(": ").is_some_and(|(frame, _)| {
+                !frame.is_empty() && frame.bytes().all(|b| b.is_ascii_digit())
+            })
+    };
+    match text.lines().position(is_trace) {
+        None => text,
+        Some(0) => "the cause is in the server log".to_owned(),
+        Some(at) => text
+            .lines()
+            .take(at)
+            .collect::<Vec<_>>()
+            .join("\n")
+            .trim_end()
+            .to_owned(),
     }
 }
 
@@ -371,6 +409,13 @@ impl From<AuthError> for ApiError {
                 detail,
             )
             .with_retry_after(retry_after),
+            AuthError::LoginsBusy { retry_after } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "logins-busy",
+                "Too many logins at once",
+                detail,
+            )
+            .with_retry_after(retry_after),
             AuthError::ClientThrottled { retry_after } => ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too-many-failed-logins",
@@ -562,5 +607,25 @@ pub(crate) fn draft_for_status(status: StatusCode) -> ProblemDraft {
         title,
         detail: detail.to_owned(),
         errors: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backtraces_never_reach_a_client() {
+        let traced = "local model `m` cannot be loaded: tensor cut short\n   0: candle_core::error::Error::bt\n             at /root/.cargo/registry/src/candle-core/src/error.rs:260:25\n   1: kai_local::gguf::GgufFile::open";
+        assert_eq!(
+            public_text(traced.to_owned()),
+            "local model `m` cannot be loaded: tensor cut short"
+        );
+        let panic_style = "failed\nstack backtrace:\n   0: std::backtrace";
+        assert_eq!(public_text(panic_style.to_owned()), "failed");
+        let plain = "tokens: must be at least 1; a line: with a colon\nand a second line";
+        assert_eq!(public_text(plain.to_owned()), plain);
+        let err = ApiError::bad_request(traced);
+        assert!(!err.detail.contains("error.rs"), "{}", err.detail);
     }
 }

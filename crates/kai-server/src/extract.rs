@@ -7,6 +7,7 @@ use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use http::request::Parts;
 use http::{StatusCode, header};
 use kai_auth::{ClientInfo, Principal};
+use kai_config::ByteSize;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -62,20 +63,24 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
             .get::<axum::extract::OriginalUri>()
             .map_or(request.uri().path(), |original| original.path())
             .starts_with("/v1/");
-        // axum's extractor tracks the path to every value it parses, for its error messages:
-        // that doubles the cost of reading a model request. Plain `application/json` bodies
-        // are parsed without it, and only a body that fails is parsed again for the message.
-        let bytes = if plain_json(request.headers()) {
-            axum::body::Bytes::from_request(request, state)
-                .await
-                .map_err(|rejection| rejected(&JsonRejection::from(rejection), openai, state))?
+        if !json_content_type(request.headers()) {
+            return Err(not_json());
+        }
+        // The model API has a limit of its own (images travel inline); every other JSON body
+        // has the general one. Read here rather than through `DefaultBodyLimit`, so that the
+        // 413 names the limit that applied.
+        let (limit, setting) = if openai {
+            (state.http.max_model_body_size, "http.max_model_body_size")
         } else {
-            // Another JSON type (`…+json`), or none: axum checks the content type.
-            let axum::Json(value) = axum::Json::<serde_json::Value>::from_request(request, state)
-                .await
-                .map_err(|rejection| rejected(&rejection, openai, state))?;
-            axum::body::Bytes::from(serde_json::to_vec(&value).unwrap_or_default())
+            (state.http.max_body_size, "http.max_body_size")
         };
+        let bytes = read_body(
+            request.into_body(),
+            limit,
+            setting,
+            state.http.request_timeout,
+        )
+        .await?;
         // serde reads a struct from a JSON array of its fields in order; every body kai takes
         // is an object, so anything else is refused before it can be read that way.
         let first = bytes.iter().find(|byte| !byte.is_ascii_whitespace());
@@ -94,18 +99,49 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
                 )
             });
         }
+        // axum's extractor tracks the path to every value it parses, for its error messages:
+        // that doubles the cost of reading a model request. Bodies are parsed without it, and
+        // only a body that fails is parsed again for the message.
         match serde_json::from_slice(&bytes) {
             Ok(value) => Ok(ApiJson(value)),
             Err(_) => match axum::Json::<T>::from_bytes(&bytes) {
                 Ok(axum::Json(value)) => Ok(ApiJson(value)),
-                Err(rejection) => Err(rejected(&rejection, openai, state)),
+                Err(rejection) => Err(rejected(&rejection, openai)),
             },
         }
     }
 }
 
+/// Reads a whole request body of at most `limit` bytes within `time`; 413 names `setting`
+/// when it is larger, 408 says when it stalled. (The model API has no deadline for its
+/// handlers, which wait on models, but its bodies must arrive as promptly as any other.)
+async fn read_body(
+    body: axum::body::Body,
+    limit: ByteSize,
+    setting: &str,
+    time: std::time::Duration,
+) -> Result<axum::body::Bytes, ApiError> {
+    let max = usize::try_from(limit.as_u64()).unwrap_or(usize::MAX);
+    let collect = http_body_util::BodyExt::collect(http_body_util::Limited::new(body, max));
+    let Ok(collected) = tokio::time::timeout(time, collect).await else {
+        return Err(ApiError::body_timeout(time));
+    };
+    match collected {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.is::<http_body_util::LengthLimitError>() => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "Payload too large",
+            format!("the request body is larger than the {limit} limit ({setting})"),
+        )),
+        Err(err) => Err(ApiError::bad_request(format!(
+            "the request body could not be read: {err}"
+        ))),
+    }
+}
+
 /// The answer to a body axum's extractor refused.
-fn rejected(rejection: &JsonRejection, openai: bool, state: &AppState) -> ApiError {
+fn rejected(rejection: &JsonRejection, openai: bool) -> ApiError {
     match rejection {
         // OpenAI answers a body of the wrong shape with 400 and the field as `param`; its SDKs
         // expect that rather than 422.
@@ -121,28 +157,40 @@ fn rejected(rejection: &JsonRejection, openai: bool, state: &AppState) -> ApiErr
                 .map(str::to_owned);
             ApiError::invalid_request(param, detail.to_owned())
         }
-        rejection => json_rejection(rejection, state),
+        rejection => json_rejection(rejection),
     }
 }
 
-/// Whether the body is declared `application/json` (parameters aside). Other JSON types
-/// (`…+json`) and anything else go through axum's checks.
-fn plain_json(headers: &http::HeaderMap) -> bool {
-    headers
+/// Whether the body is declared JSON: `application/json` or another `…+json` type, parameters
+/// aside (what axum's `Json` accepts).
+fn json_content_type(headers: &http::HeaderMap) -> bool {
+    let Some(essence) = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.split(';').next())
-        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+        .map(|essence| essence.trim().to_ascii_lowercase())
+    else {
+        return false;
+    };
+    essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|subtype| subtype.ends_with("+json"))
 }
 
-fn json_rejection(rejection: &JsonRejection, state: &AppState) -> ApiError {
+/// 415 for a body not declared JSON.
+fn not_json() -> ApiError {
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported-media-type",
+        "Unsupported media type",
+        "send the body as JSON with `Content-Type: application/json`",
+    )
+}
+
+fn json_rejection(rejection: &JsonRejection) -> ApiError {
     match rejection {
-        JsonRejection::MissingJsonContentType(_) => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
-            "Unsupported media type",
-            "send the body as JSON with `Content-Type: application/json`",
-        ),
+        JsonRejection::MissingJsonContentType(_) => not_json(),
         JsonRejection::JsonSyntaxError(_) => ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid-json",
@@ -155,15 +203,6 @@ fn json_rejection(rejection: &JsonRejection, state: &AppState) -> ApiError {
             "validation-failed",
             "Validation failed",
             rejection.body_text(),
-        ),
-        _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload-too-large",
-            "Payload too large",
-            format!(
-                "the request body is larger than the {} limit (http.max_body_size)",
-                state.http.max_body_size
-            ),
         ),
         _ => ApiError::bad_request(rejection.body_text()),
     }

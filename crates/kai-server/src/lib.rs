@@ -16,22 +16,19 @@ mod metrics;
 mod middleware;
 mod openapi;
 mod routes;
+mod serve;
 mod sse;
 mod state;
 mod wire;
 
-use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
-use axum::serve::ListenerExt;
 use kai_auth::Accounts;
 use kai_gateway::Gateway;
-use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::Modify;
 use utoipa_axum::router::OpenApiRouter;
@@ -40,6 +37,7 @@ pub use crate::error::{ApiError, PROBLEM_TYPE_PREFIX};
 pub use crate::extract::{ApiJson, Auth, Client};
 pub use crate::metrics::Metrics;
 pub use crate::middleware::{REQUEST_ID, RequestId};
+pub use crate::serve::serve;
 pub use crate::state::{AppState, Services};
 
 /// Every route of the API with its OpenAPI description, before middleware. Tests extend it with
@@ -91,60 +89,6 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
     let (_, mut document) = routes().split_for_parts();
     openapi::CommonErrors.modify(&mut document);
     document
-}
-
-/// Serves `app` on `listener` until `shutdown` completes, then stops accepting connections
-/// and waits up to `grace` for requests in flight to finish. Returns once all have finished or
-/// the grace period is over, whichever comes first.
-pub async fn serve(
-    listener: TcpListener,
-    app: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-    grace: Duration,
-) -> std::io::Result<()> {
-    serve_until(listener, app, Box::pin(shutdown), grace).await
-}
-
-/// [`serve`], not generic: the accept loop and every connection's HTTP handling are compiled
-/// here, with this crate's optimisation, rather than in each caller.
-async fn serve_until(
-    listener: TcpListener,
-    app: Router,
-    shutdown: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
-    grace: Duration,
-) -> std::io::Result<()> {
-    let draining = Arc::new(tokio::sync::Notify::new());
-    let signal = {
-        let draining = draining.clone();
-        async move {
-            shutdown.await;
-            tracing::info!(
-                grace_s = grace.as_secs_f32(),
-                "shutting down: no new connections, draining requests in flight"
-            );
-            draining.notify_one();
-        }
-    };
-    // Without TCP_NODELAY, Nagle's algorithm holds back the small writes of a streamed answer
-    // (and the tail of many responses) until the client acknowledges the last one.
-    let listener = listener.tap_io(|stream| {
-        if let Err(err) = stream.set_nodelay(true) {
-            tracing::debug!(error = %err, "cannot set TCP_NODELAY on a connection");
-        }
-    });
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(signal)
-    .into_future();
-    tokio::select! {
-        result = server => result,
-        () = async { draining.notified().await; tokio::time::sleep(grace).await } => {
-            tracing::warn!("grace period over; closing the requests still in flight");
-            Ok(())
-        }
-    }
 }
 
 /// Periodic upkeep while serving: deletes expired refresh tokens and sessions every `every`.

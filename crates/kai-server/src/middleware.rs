@@ -56,13 +56,15 @@ pub(crate) async fn request_context(
         .insert(RequestId(request_id.clone()));
     // Whether the handler read the whole body: one that answered early (a refused credential)
     // leaves it unread, and hyper then closes the connection, which the client must be told.
-    let body_read = Arc::new(AtomicBool::new(http_body::Body::is_end_stream(
-        request.body(),
-    )));
-    let request = request.map(|body| {
+    let body = Arc::new(BodyProgress {
+        read: AtomicBool::new(http_body::Body::is_end_stream(request.body())),
+        waiting: AtomicBool::new(false),
+    });
+    request.extensions_mut().insert(Arc::clone(&body));
+    let request = request.map(|inner| {
         Body::new(TrackedBody {
-            inner: body,
-            read: Arc::clone(&body_read),
+            inner,
+            progress: Arc::clone(&body),
         })
     });
     let method = request.method().clone();
@@ -80,7 +82,14 @@ pub(crate) async fn request_context(
         request_id = %request_id,
         user = tracing::field::Empty,
     );
+    // If the client goes away first, hyper drops this future at the await: the guard still
+    // writes the request's log line.
+    let mut unanswered = Unanswered {
+        span: Some(span.clone()),
+        started,
+    };
     let mut response = next.run(request).instrument(span.clone()).await;
+    unanswered.span = None;
 
     let status = response.status();
     let draft = response.extensions_mut().remove::<ProblemDraft>();
@@ -104,7 +113,7 @@ pub(crate) async fn request_context(
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID.clone(), value);
     }
-    if !body_read.load(Ordering::Relaxed) {
+    if !body.read.load(Ordering::Relaxed) {
         response
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -125,6 +134,27 @@ pub(crate) async fn request_context(
         }
     });
     response
+}
+
+/// Logs a request whose client went away before it was answered.
+struct Unanswered {
+    /// The request's span, until it is answered.
+    span: Option<tracing::Span>,
+    started: Instant,
+}
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        if let Some(span) = self.span.take() {
+            let latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+            span.in_scope(|| {
+                tracing::info!(
+                    latency_ms,
+                    "request cancelled: the client went away before the answer"
+                );
+            });
+        }
+    }
 }
 
 /// Paths that answer errors in OpenAI's shape, so its SDKs understand them.
@@ -150,7 +180,7 @@ fn render_openai_error(response: Response, draft: ProblemDraft) -> Response {
         "not-found" | "model-not-found" => "not_found_error",
         "rate-limited" | "budget-exceeded" => "rate_limit_error",
         "upstream-failed" => "upstream_error",
-        "upstream-timeout" | "timeout" => "timeout_error",
+        "upstream-timeout" | "timeout" | "body-timeout" => "timeout_error",
         "model-unavailable" | "database-unavailable" | "not-ready" => "service_unavailable_error",
         "internal" => "server_error",
         _ => "invalid_request_error",
@@ -216,8 +246,13 @@ pub(crate) async fn timeout(
         return next.run(request).await;
     }
     let limit = state.http.request_timeout;
+    let body = request.extensions().get::<Arc<BodyProgress>>().cloned();
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
+        // The handler was waiting for the client, not the other way round.
+        Err(_) if body.is_some_and(|body| body.waiting.load(Ordering::Relaxed)) => {
+            ApiError::body_timeout(limit).into_response()
+        }
         Err(_) => ApiError::timeout(limit).into_response(),
     }
 }
@@ -233,10 +268,18 @@ pub(crate) fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> 
     StatusCode::INTERNAL_SERVER_ERROR.into_response()
 }
 
-/// A request body that records when it has been read to its end.
+/// How far a request's body has come, shared between its reader and the middleware.
+pub(crate) struct BodyProgress {
+    /// It has been read to its end.
+    read: AtomicBool,
+    /// Its reader's last poll found no data yet: the handler is waiting for the client.
+    waiting: AtomicBool,
+}
+
+/// A request body that records its [`BodyProgress`].
 struct TrackedBody {
     inner: Body,
-    read: Arc<AtomicBool>,
+    progress: Arc<BodyProgress>,
 }
 
 impl http_body::Body for TrackedBody {
@@ -248,8 +291,11 @@ impl http_body::Body for TrackedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        self.progress
+            .waiting
+            .store(polled.is_pending(), Ordering::Relaxed);
         if matches!(polled, Poll::Ready(None)) || self.inner.is_end_stream() {
-            self.read.store(true, Ordering::Relaxed);
+            self.progress.read.store(true, Ordering::Relaxed);
         }
         polled
     }

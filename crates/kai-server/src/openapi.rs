@@ -124,7 +124,18 @@ fn add_common_errors(operation: &mut Operation, openai: bool) {
             "400",
             "The body is not valid JSON, or a path parameter is malformed",
         ));
-        shared.push(("413", "The body is larger than `http.max_body_size`"));
+        shared.push((
+            "413",
+            if openai {
+                "The body is larger than `http.max_model_body_size`"
+            } else {
+                "The body is larger than `http.max_body_size`"
+            },
+        ));
+        shared.push((
+            "408",
+            "The body stopped arriving for longer than `http.request_timeout`",
+        ));
         shared.push(("415", "The body is not sent as `application/json`"));
         shared.push((
             "422",

@@ -114,14 +114,18 @@ pub(crate) fn chat_request(
         temperature: check_range("temperature", request.temperature, 0.0, 2.0)?,
         top_p: check_range("top_p", request.top_p, 0.0, 1.0)?,
         top_k,
-        max_tokens: match request.max_completion_tokens.or(request.max_tokens) {
-            Some(0) => {
+        max_tokens: match (request.max_completion_tokens, request.max_tokens) {
+            // Named as the client sent it: the newer name wins when both are given.
+            (Some(0), _) => {
                 return Err(InvalidRequest::new(
                     "max_completion_tokens",
                     "must be at least 1",
                 ));
             }
-            other => other,
+            (None, Some(0)) => {
+                return Err(InvalidRequest::new("max_tokens", "must be at least 1"));
+            }
+            (newer, older) => newer.or(older),
         },
         stop,
         seed: request.seed,

@@ -284,6 +284,20 @@ async fn errors_on_v1_take_openais_shape() {
     );
     assert!(reply.text.contains("smart, embed"), "{}", reply.text);
 
+    // A name of ten thousand characters is not echoed back whole.
+    let long = "m".repeat(10_000);
+    let reply = server
+        .post(CHAT, Some(&key), json!({"model": long, "messages": hi}))
+        .await;
+    assert_openai_error(
+        &reply,
+        StatusCode::NOT_FOUND,
+        "not_found_error",
+        "model_not_found",
+    );
+    assert!(reply.text.len() < 1_000, "{}", reply.text);
+    assert!(reply.text.contains("(10000 characters)"), "{}", reply.text);
+
     let reply = server
         .post(
             CHAT,
@@ -298,6 +312,21 @@ async fn errors_on_v1_take_openais_shape() {
         "invalid_request",
     );
     assert_eq!(reply.body["error"]["param"], "temperature");
+
+    // A zero token limit is named as the client named it.
+    for param in ["max_tokens", "max_completion_tokens"] {
+        let reply = server
+            .post(
+                CHAT,
+                Some(&key),
+                json!({"model": "smart", "messages": hi, param: 0}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text);
+        assert_eq!(reply.body["error"]["param"], param, "{}", reply.text);
+        let message = reply.body["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with(&format!("{param}: ")), "{message}");
+    }
 
     let reply = server
         .post(
@@ -695,6 +724,41 @@ async fn a_client_that_goes_away_cancels_the_stream_upstream() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(status, "cancelled");
+    let admin = server.admin_token().await;
+    let model = server.get("/api/v1/models/smart", &admin).await;
+    assert_eq!(model.body["status"][0]["in_flight"], 0);
+}
+
+#[tokio::test]
+async fn a_client_that_goes_away_before_a_whole_answer_is_accounted_as_cancelled() {
+    let (a, b) = (MockUpstream::start().await, MockUpstream::start().await);
+    let server = gateway_server(&a, &b).await;
+    let (key, _) = new_key(&server, &["read", "write"]).await;
+    a.push(CHAT, completion("late").after(Duration::from_secs(30)));
+    let request = server
+        .client
+        .post(server.url(CHAT))
+        .bearer_auth(&key)
+        .json(&json!({"model": "smart", "messages": [{"role": "user", "content": "Hi"}]}))
+        .send();
+    // The client gives up while the upstream is still thinking.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), request)
+            .await
+            .is_err()
+    );
+    let mut record = Value::Null;
+    for _ in 0..50 {
+        server.state.gateway().flush().await;
+        let records = server.get("/api/v1/usage/records", &key).await;
+        record = records.body["records"][0].clone();
+        if record["status"] == "cancelled" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(record["status"], "cancelled", "{record}");
+    assert_eq!(record["stream"], false, "{record}");
     let admin = server.admin_token().await;
     let model = server.get("/api/v1/models/smart", &admin).await;
     assert_eq!(model.body["status"][0]["in_flight"], 0);

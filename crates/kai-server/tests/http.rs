@@ -184,6 +184,140 @@ async fn oversized_bodies_are_refused() {
 }
 
 #[tokio::test]
+async fn the_model_api_has_its_own_body_limit_and_each_413_names_the_one_that_applied() {
+    let server = TestServer::start_with(
+        |settings| {
+            settings.http.max_body_size = kai_config::ByteSize::kib(4);
+            settings.http.max_model_body_size = kai_config::ByteSize::kib(16);
+        },
+        OpenApiRouter::new(),
+    )
+    .await;
+    let admin = server.admin_token().await;
+    let key = server.create_key(&admin, &["write"]).await["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let chat = |size: usize| {
+        json!({
+            "model": "nowhere",
+            "messages": [{"role": "user", "content": "x".repeat(size)}],
+        })
+    };
+    // Over the general limit, under the model one: read, and answered on its merits.
+    let reply = server
+        .post("/v1/chat/completions", Some(&key), chat(8 * 1024))
+        .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.text);
+    assert_eq!(
+        reply.body["error"]["code"], "model_not_found",
+        "{}",
+        reply.text
+    );
+    // Over the model limit: 413 in OpenAI's shape, naming the model limit.
+    let reply = server
+        .post("/v1/chat/completions", Some(&key), chat(20 * 1024))
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        reply.text
+    );
+    let message = reply.body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("16") && message.contains("KiB limit (http.max_model_body_size)"),
+        "{message}"
+    );
+    // The rest of the API keeps the general limit, and says so.
+    let reply = server
+        .post(
+            "/api/v1/keys",
+            Some(&admin),
+            json!({"name": "x".repeat(8 * 1024), "scopes": ["read"]}),
+        )
+        .await;
+    reply.assert_problem(StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large");
+    assert!(
+        reply.detail().contains("4") && reply.detail().contains("KiB limit (http.max_body_size)"),
+        "{}",
+        reply.detail()
+    );
+}
+
+#[tokio::test]
+async fn slow_clients_are_cut_off_and_others_are_served_meanwhile() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let server = TestServer::start_with(
+        |settings| {
+            settings.http.header_read_timeout = Duration::from_millis(300);
+            settings.http.request_timeout = Duration::from_millis(500);
+        },
+        OpenApiRouter::new(),
+    )
+    .await;
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let admin = server.admin_token().await;
+    let key = server.create_key(&admin, &["write"]).await["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Half a request line: the connection is closed once the header deadline passes.
+    let mut half = tokio::net::TcpStream::connect(&address).await.unwrap();
+    half.write_all(b"GET /heal").await.unwrap();
+
+    // A body that stops half-way, on the API and on the model API (which has no handler
+    // deadline, but its bodies must arrive all the same): 408.
+    let stalled = |path: &'static str, bearer: String| {
+        let address = address.clone();
+        async move {
+            let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+            let head = format!(
+                "POST {path} HTTP/1.1\r\nhost: kai\r\nauthorization: Bearer {bearer}\r\n\
+                 content-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"name\""
+            );
+            stream.write_all(head.as_bytes()).await.unwrap();
+            let mut answer = Vec::new();
+            tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+                .await
+                .expect("the server answers a stalled body")
+                .unwrap();
+            String::from_utf8_lossy(&answer).into_owned()
+        }
+    };
+    let api = tokio::spawn(stalled("/api/v1/keys", admin.clone()));
+    let model = tokio::spawn(stalled("/v1/chat/completions", key));
+
+    // Meanwhile, others are served.
+    for _ in 0..5 {
+        let reply = server.get("/api/v1/me", &admin).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    }
+
+    let api = api.await.unwrap();
+    assert!(api.starts_with("HTTP/1.1 408"), "{api}");
+    assert!(
+        api.contains("urn:kai:problem:body-timeout") && api.contains("http.request_timeout"),
+        "{api}"
+    );
+    let model = model.await.unwrap();
+    assert!(model.starts_with("HTTP/1.1 408"), "{model}");
+    assert!(model.contains("\"code\":\"body_timeout\""), "{model}");
+
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), half.read_to_end(&mut rest))
+        .await
+        .expect("the connection with half a request line is closed");
+    // hyper closes it, answering 408 or nothing at all.
+    assert!(
+        read.is_err() || rest.is_empty() || rest.starts_with(b"HTTP/1.1 408"),
+        "{rest:?}"
+    );
+}
+
+#[tokio::test]
 async fn slow_handlers_time_out_with_a_problem() {
     let slow = OpenApiRouter::new().route(
         "/test/slow",

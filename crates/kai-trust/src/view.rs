@@ -17,6 +17,10 @@ pub fn vault_status(status: VaultStatus) -> kai_proto::VaultStatus {
         }),
         created_at: status.created_at,
         rotated_at: status.rotated_at,
+        failed_unlocks: status.failed_unlocks,
+        unlock_retry_after_s: status
+            .unlock_wait
+            .map(|wait| wait.as_secs() + u64::from(wait.subsec_nanos() > 0)),
     }
 }
 

@@ -36,6 +36,19 @@ const FREE_ATTEMPTS: u32 = 5;
 /// The longest wait between attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
 
+/// How long the next unlock attempt must wait: nothing for the first five wrong keys in a row,
+/// then a second, doubling with each further one up to [`MAX_BACKOFF`], counted from the last.
+fn unlock_wait(keyring: &KeyringRecord) -> Option<Duration> {
+    if keyring.failed_unlocks < FREE_ATTEMPTS {
+        return None;
+    }
+    let last = keyring.last_failed_unlock?;
+    let exponent = (keyring.failed_unlocks - FREE_ATTEMPTS).min(20);
+    let wait = Duration::from_secs(1u64 << exponent).min(MAX_BACKOFF);
+    let elapsed = Duration::try_from(OffsetDateTime::now_utc() - last).unwrap_or_default();
+    wait.checked_sub(elapsed).filter(|left| !left.is_zero())
+}
+
 /// Who owns a secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Owner {
@@ -246,6 +259,10 @@ pub struct VaultStatus {
     pub created_at: Option<OffsetDateTime>,
     /// When the master key last changed.
     pub rotated_at: Option<OffsetDateTime>,
+    /// Wrong keys given in a row since the last unlock.
+    pub failed_unlocks: u32,
+    /// How long the next unlock attempt must wait, after too many wrong keys.
+    pub unlock_wait: Option<Duration>,
 }
 
 struct Unlocked {
@@ -341,6 +358,8 @@ impl Vault {
                 identity: None,
                 created_at: None,
                 rotated_at: None,
+                failed_unlocks: 0,
+                unlock_wait: None,
             });
         };
         let unlockers = self.store.vault_unlockers().await?;
@@ -361,6 +380,8 @@ impl Vault {
             identity: Some(PublicIdentity::from_bytes(&keyring.identity_public)?),
             created_at: Some(keyring.created_at),
             rotated_at: Some(keyring.rotated_at),
+            failed_unlocks: keyring.failed_unlocks,
+            unlock_wait: unlock_wait(&keyring),
         })
     }
 
@@ -470,16 +491,8 @@ impl Vault {
             .vault_keyring()
             .await?
             .ok_or(VaultError::NotInitialized)?;
-        if keyring.failed_unlocks >= FREE_ATTEMPTS
-            && let Some(last) = keyring.last_failed_unlock
-        {
-            let exponent = (keyring.failed_unlocks - FREE_ATTEMPTS).min(20);
-            let wait = Duration::from_secs(1u64 << exponent).min(MAX_BACKOFF);
-            let elapsed = OffsetDateTime::now_utc() - last;
-            let elapsed = Duration::try_from(elapsed).unwrap_or_default();
-            if elapsed < wait {
-                return Err(VaultError::TooManyAttempts(wait - elapsed));
-            }
+        if let Some(wait) = unlock_wait(&keyring) {
+            return Err(VaultError::TooManyAttempts(wait));
         }
         let unlockers = self.store.vault_unlockers().await?;
         let unlocker = unlockers

@@ -15,7 +15,7 @@ use kai_store::Store;
 use kai_trust::Trust;
 use kai_vault::Vault;
 
-use crate::lock::DataDirLock;
+use crate::lock::ServerLock;
 
 /// How long shutdown waits for database connections still in use.
 const POOL_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -28,17 +28,25 @@ const CATALOG_INTERVAL: Duration = Duration::from_secs(2);
 
 pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
     let settings = loaded.settings;
-    let _lock = if settings.database_url.kind() == DatabaseKind::Sqlite {
+    // Held until the server has stopped.
+    let mut locks = Vec::new();
+    if settings.database_url.kind() == DatabaseKind::Sqlite {
         kai_store::create_private_dir(&settings.data_dir).with_context(|| {
             format!(
                 "cannot create the data directory {}",
                 settings.data_dir.display()
             )
         })?;
-        Some(DataDirLock::acquire(&settings.data_dir)?)
-    } else {
-        None
-    };
+        locks.push(ServerLock::data_dir(&settings.data_dir)?);
+        if let Some(file) = kai_store::sqlite_file(&settings.database_url) {
+            if let Some(dir) = file.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+                kai_store::create_private_dir(dir).with_context(|| {
+                    format!("cannot create the database's directory {}", dir.display())
+                })?;
+            }
+            locks.push(ServerLock::database(&file)?);
+        }
+    }
 
     let store = Store::connect(&settings.database_url, &settings.database).await?;
     let accounts = Arc::new(Accounts::new(store.clone(), settings.auth.clone()).await?);
@@ -120,7 +128,7 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
         ModelStore::new(&settings.local.models_dir),
         fetcher,
     ));
-    kai_server::serve(listener, app, signals.wait(), settings.http.shutdown_grace).await?;
+    kai_server::serve(listener, app, signals.wait(), &settings.http).await?;
     maintenance.abort();
     catalog.abort();
     // Usage records are written in batches; the last ones go before the pool closes.

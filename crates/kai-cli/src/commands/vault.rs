@@ -168,6 +168,16 @@ fn print_status(status: &kai_proto::VaultStatus, json: bool, server: bool) -> an
             output::timestamp(rotated)
         ));
     }
+    match (status.failed_unlocks, status.unlock_retry_after_s) {
+        (0, _) => {}
+        (failed, Some(wait)) => output::line(&format!(
+            "{failed} wrong unlock attempts in a row: the next attempt is refused for {wait} s"
+        )),
+        (failed, None) => output::line(&format!(
+            "{failed} wrong unlock attempts in a row (after five, each further one must wait, \
+             doubling up to 15 minutes)"
+        )),
+    }
     Ok(())
 }
 

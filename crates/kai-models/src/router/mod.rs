@@ -698,11 +698,25 @@ impl Router {
         RouteError {
             kind: RouteErrorKind::UnknownModel,
             model: model.to_owned(),
-            message: format!("there is no model named `{model}`; {known} (GET /v1/models)"),
+            message: format!(
+                "there is no model named {}; {known} (GET /v1/models)",
+                quoted_name(model)
+            ),
             retry_after: None,
             attempts: Vec::new(),
             upstream_status: None,
         }
+    }
+}
+
+/// A model name as an error message may echo it, in backticks: whole when it is of a sensible
+/// length (the longest real ones are well under a hundred characters), its start and length
+/// otherwise, so that a client cannot make kai send back, or log, whatever it sent.
+fn quoted_name(name: &str) -> String {
+    const SHOWN: usize = 100;
+    match name.char_indices().nth(SHOWN) {
+        None => format!("`{name}`"),
+        Some((end, _)) => format!("`{}…` ({} characters)", &name[..end], name.chars().count()),
     }
 }
 

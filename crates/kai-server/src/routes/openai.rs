@@ -7,7 +7,7 @@ use std::future::Future;
 use crate::wire::{self, ChunkEncoder};
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use http::HeaderValue;
@@ -21,14 +21,11 @@ use kai_proto::openai::{
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, public_text};
 use crate::extract::{ApiJson, Auth, caller};
 use crate::middleware::RequestId;
 use crate::sse::EventStream;
 use crate::state::AppState;
-
-/// The largest body a model request may have: images travel inline as base64.
-const MODEL_BODY_LIMIT: usize = 32 * 1024 * 1024;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -38,7 +35,6 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         // Model names may hold slashes (`local/smollm2`), which OpenAI's SDKs put in the path
         // as they are: a wildcard route, documented in the document's frame (`openapi.rs`).
         .route("/models/{*id}", axum::routing::get(retrieve_model))
-        .layer(DefaultBodyLimit::max(MODEL_BODY_LIMIT))
 }
 
 /// Creates a chat completion, OpenAI-style: messages with text and images, tools, structured
@@ -134,11 +130,11 @@ where
             Some(Err(err)) => {
                 let error = ErrorResponse {
                     error: ErrorDetail {
-                        message: format!(
+                        message: public_text(format!(
                             "the answer broke off: {}/{} failed: {err}",
                             stream.provider(),
                             stream.upstream_model()
-                        ),
+                        )),
                         kind: "upstream_error".into(),
                         param: None,
                         code: Some(err.kind.as_str().to_owned()),

@@ -86,14 +86,13 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (shutdown, stop) = oneshot::channel::<()>();
-        let grace = settings.http.shutdown_grace;
         let task = tokio::spawn(kai_server::serve(
             listener,
             app,
             async move {
                 stop.await.ok();
             },
-            grace,
+            &settings.http,
         ));
         TestServer {
             base,
