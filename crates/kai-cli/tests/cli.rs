@@ -471,12 +471,16 @@ async fn a_database_this_user_cannot_write_is_named_with_who_needs_access() {
         std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
         std::fs::set_permissions(data.join("kai.db"), std::fs::Permissions::from_mode(0o644))
             .unwrap();
+        // A copy `nobody` can run: the build directory may be under root's home.
+        let copy = dir.path().join("kai");
+        std::fs::copy(kai_bin, &copy).unwrap();
+        let copy = copy.to_str().unwrap();
         let args = [
             "--reuid=65534",
             "--regid=65534",
             "--clear-groups",
             "--",
-            kai_bin,
+            copy,
             "user",
             "list",
         ];
