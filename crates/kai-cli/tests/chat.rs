@@ -330,3 +330,41 @@ async fn a_server_that_is_not_there_is_named() {
         &["client.url", "--url"],
     );
 }
+
+#[tokio::test]
+async fn a_whole_answer_the_client_gave_up_on_is_logged_as_cancelled() {
+    let kai = Kai::new().await;
+    let upstream = MockUpstream::start().await;
+    configure(&kai, &upstream);
+    kai.create_admin("alice");
+    upstream.push(
+        "/v1/chat/completions",
+        completion("late").after(std::time::Duration::from_secs(30)),
+    );
+    let server = Server::start(&kai, &[]);
+    let key = server.api_key("alice", &["write"]).await;
+    let request = reqwest::Client::new()
+        .post(format!("{}/v1/chat/completions", server.base))
+        .bearer_auth(&key)
+        .json(&json!({"model": "smart", "messages": [{"role": "user", "content": "Hi"}]}))
+        .send();
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(300), request)
+            .await
+            .is_err()
+    );
+    let mut log = String::new();
+    for _ in 0..100 {
+        log = server.log_text();
+        if log.contains("request cancelled") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let line = log
+        .lines()
+        .find(|line| line.contains("request cancelled"))
+        .unwrap_or_else(|| panic!("no line for the cancelled request: {log}"));
+    assert!(line.contains("/v1/chat/completions"), "{line}");
+    server.terminate();
+}
