@@ -48,6 +48,28 @@ const MAX_KEY_NAME_LEN: usize = 100;
 /// longer than a burst of Argon2id checks takes on a small machine.
 const BUSY_WAIT: Duration = Duration::from_secs(10);
 
+/// Runs `attempt` until it lets a password check start (`Ok(true)`) or refuses it (`Err`),
+/// waiting while it answers that the checks in flight fill a limit (`Ok(false)`): 5 ms at
+/// first, doubling up to 100 ms, for at most [`BUSY_WAIT`].
+async fn when_room<F, Fut>(mut attempt: F) -> Result<(), AuthError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool, AuthError>>,
+{
+    let deadline = tokio::time::Instant::now() + BUSY_WAIT;
+    let mut pause = Duration::from_millis(5);
+    while !attempt().await? {
+        if tokio::time::Instant::now() + pause > deadline {
+            return Err(AuthError::LoginsBusy {
+                retry_after: Duration::from_secs(1),
+            });
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
 /// Why an account operation was refused. Each variant says, in its message, what to do next.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -425,32 +447,21 @@ impl Accounts {
     /// nearer its lock (a wrong one), so no more than the limit are ever checked at once and
     /// right passwords are never turned away for failures that did not happen.
     async fn begin_attempt(&self, id: UserId) -> Result<(), AuthError> {
-        let deadline = tokio::time::Instant::now() + BUSY_WAIT;
-        let mut pause = Duration::from_millis(5);
-        loop {
+        when_room(|| async move {
             let now = OffsetDateTime::now_utc();
             match self
                 .store
                 .begin_login_attempt(id, self.settings.lockout_after, now)
                 .await?
             {
-                LoginAttempt::Allowed => return Ok(()),
-                LoginAttempt::Locked(until) => {
-                    return Err(AuthError::AccountLocked {
-                        retry_after: to_std(until - now),
-                    });
-                }
-                LoginAttempt::Busy if tokio::time::Instant::now() + pause > deadline => {
-                    return Err(AuthError::LoginsBusy {
-                        retry_after: Duration::from_secs(1),
-                    });
-                }
-                LoginAttempt::Busy => {
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_millis(100));
-                }
+                LoginAttempt::Allowed => Ok(true),
+                LoginAttempt::Busy => Ok(false),
+                LoginAttempt::Locked(until) => Err(AuthError::AccountLocked {
+                    retry_after: to_std(until - now),
+                }),
             }
-        }
+        })
+        .await
     }
 
     /// Ends a password check that found the password wrong, locking the account when that
@@ -496,25 +507,16 @@ impl Accounts {
     /// Starts a password check for a client address, waiting (as [`Accounts::begin_attempt`]
     /// does for an account) while its checks in flight fill its limit.
     async fn admit_client(&self, addr: std::net::IpAddr) -> Result<(), AuthError> {
-        let deadline = tokio::time::Instant::now() + BUSY_WAIT;
-        let mut pause = Duration::from_millis(5);
-        loop {
+        when_room(|| async move {
             match self.clients.try_acquire(addr) {
-                Admission::Allowed => return Ok(()),
+                Admission::Allowed => Ok(true),
+                Admission::Busy => Ok(false),
                 Admission::Throttled(retry_after) => {
-                    return Err(AuthError::ClientThrottled { retry_after });
-                }
-                Admission::Busy if tokio::time::Instant::now() + pause > deadline => {
-                    return Err(AuthError::LoginsBusy {
-                        retry_after: Duration::from_secs(1),
-                    });
-                }
-                Admission::Busy => {
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_millis(100));
+                    Err(AuthError::ClientThrottled { retry_after })
                 }
             }
-        }
+        })
+        .await
     }
 
     async fn login_account(

@@ -7,7 +7,7 @@ mod support;
 
 use std::process::Output;
 
-use kai_model_store::testing::{FakeRegistry, embedding_files, gguf, zip};
+use kai_model_store::testing::{FakeRegistry, embedding_files, gguf, gguf_with_tensor, zip};
 use serde_json::Value;
 use support::{Kai, assert_one_line_failure, stderr, stdout};
 
@@ -245,29 +245,6 @@ async fn bad_sources_and_names_fail_with_one_line() {
     }
 }
 
-/// A GGUF file whose one tensor has ggml type 16 (IQ2_XXS), which kai's runtime does not read.
-fn gguf_of_unknown_type() -> Vec<u8> {
-    let string = |text: &str| {
-        let mut bytes = (text.len() as u64).to_le_bytes().to_vec();
-        bytes.extend(text.as_bytes());
-        bytes
-    };
-    let mut bytes = b"GGUF".to_vec();
-    bytes.extend(3u32.to_le_bytes());
-    bytes.extend(1u64.to_le_bytes());
-    bytes.extend(1u64.to_le_bytes());
-    bytes.extend(string("general.architecture"));
-    bytes.extend(8u32.to_le_bytes());
-    bytes.extend(string("llama"));
-    bytes.extend(string("iq"));
-    bytes.extend(1u32.to_le_bytes());
-    bytes.extend(256u64.to_le_bytes());
-    bytes.extend(16u32.to_le_bytes());
-    bytes.extend(0u64.to_le_bytes());
-    bytes.resize(bytes.len().div_ceil(32) * 32 + 256, 0);
-    bytes
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_model_that_fails_to_load_answers_without_a_backtrace() {
     let kai = Kai::new().await;
@@ -276,7 +253,8 @@ async fn a_model_that_fails_to_load_answers_without_a_backtrace() {
     // now refuse such a file.
     let dir = kai.data_dir().join("models/broken");
     std::fs::create_dir_all(&dir).unwrap();
-    let weights = gguf_of_unknown_type();
+    // One tensor of ggml type 16 (IQ2_XXS), which kai's runtime does not read.
+    let weights = gguf_with_tensor("llama", 16, 256, 256);
     std::fs::write(dir.join("m.gguf"), &weights).unwrap();
     let manifest = serde_json::json!({
         "name": "broken", "kind": "chat", "format": "gguf", "source": "/elsewhere/m.gguf",

@@ -422,6 +422,13 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// the file; the last `padding % 4` bytes belong to no tensor).
 #[must_use]
 pub fn gguf(architecture: &str, padding: usize) -> Vec<u8> {
+    gguf_with_tensor(architecture, 0, padding as u64 / 4, padding)
+}
+
+/// A GGUF file like [`gguf`]'s whose one tensor, `noise`, has ggml type `ggml_type` and
+/// `values` values, followed by `data` incompressible bytes.
+#[must_use]
+pub fn gguf_with_tensor(architecture: &str, ggml_type: u32, values: u64, data: usize) -> Vec<u8> {
     let string = |text: &str| {
         let mut bytes = (text.len() as u64).to_le_bytes().to_vec();
         bytes.extend(text.as_bytes());
@@ -441,11 +448,11 @@ pub fn gguf(architecture: &str, padding: usize) -> Vec<u8> {
     }
     bytes.extend(string("noise"));
     bytes.extend(1u32.to_le_bytes());
-    bytes.extend((padding as u64 / 4).to_le_bytes());
-    bytes.extend(0u32.to_le_bytes());
+    bytes.extend(values.to_le_bytes());
+    bytes.extend(ggml_type.to_le_bytes());
     bytes.extend(0u64.to_le_bytes());
     bytes.resize(bytes.len().div_ceil(32) * 32, 0);
-    bytes.extend(noise(padding, 1));
+    bytes.extend(noise(data, 1));
     bytes
 }
 
