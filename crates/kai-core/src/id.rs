@@ -81,6 +81,10 @@ id_type!(
     /// Identifies one recorded model request.
     UsageId
 );
+id_type!(
+    /// Identifies a job in the durable queue.
+    JobId
+);
 
 #[cfg(test)]
 mod tests {
