@@ -28,8 +28,8 @@ pub use gateway::{
 };
 pub use keys::{KEYS, Key, KeyKind, find as find_key, reference_markdown};
 pub use settings::{
-    AuditSettings, AuthSettings, ClientSettings, DatabaseSettings, HttpSettings, LocalSettings,
-    LogFormat, LogSettings, Settings, VaultSettings,
+    AuditSettings, AuthSettings, ClientSettings, DatabaseSettings, Fusion, HttpSettings,
+    KnowledgeSettings, LocalSettings, LogFormat, LogSettings, Settings, VaultSettings,
 };
 pub use values::{DatabaseKind, DatabaseUrl, REDACTED, Secret};
 
@@ -41,8 +41,17 @@ pub const CONFIG_ENV_VAR: &str = "KAI_CONFIG";
 const TOOLING_PREFIXES: [&str; 3] = ["KAI_TEST_", "KAI_CI_", "KAI_BENCH_"];
 
 /// The sections of the file, each a TOML table.
-const SECTIONS: [&str; 9] = [
-    "log", "database", "http", "auth", "gateway", "local", "vault", "audit", "client",
+const SECTIONS: [&str; 10] = [
+    "log",
+    "database",
+    "http",
+    "auth",
+    "gateway",
+    "local",
+    "vault",
+    "audit",
+    "knowledge",
+    "client",
 ];
 
 /// The lists of tables in the file, taken whole: `[[providers]]`, `[[models]]`, `[[prices]]`.
@@ -536,6 +545,40 @@ fn validate(settings: &Settings, origins: &HashMap<String, Origin>) -> Result<()
             "local.threads",
             "must be at most 1024 (0 means one per core)",
         ));
+    }
+    let knowledge = &settings.knowledge;
+    if knowledge.embedding_model.trim().is_empty() {
+        return Err(invalid(
+            "knowledge.embedding_model",
+            "must name a model, such as local/minilm",
+        ));
+    }
+    if !(16..=8192).contains(&knowledge.chunk_tokens) {
+        return Err(invalid("knowledge.chunk_tokens", "must be from 16 to 8192"));
+    }
+    if knowledge.chunk_overlap >= knowledge.chunk_tokens {
+        return Err(invalid(
+            "knowledge.chunk_overlap",
+            "must be less than knowledge.chunk_tokens",
+        ));
+    }
+    if knowledge.max_upload_size.as_u64() == 0 {
+        return Err(invalid(
+            "knowledge.max_upload_size",
+            "must be at least 1 byte",
+        ));
+    }
+    if knowledge.rrf_k == 0 {
+        return Err(invalid("knowledge.rrf_k", "must be at least 1"));
+    }
+    if knowledge.keyword_weight_percent > 100 {
+        return Err(invalid(
+            "knowledge.keyword_weight_percent",
+            "must be from 0 to 100",
+        ));
+    }
+    if !(1..=64).contains(&knowledge.index_workers) {
+        return Err(invalid("knowledge.index_workers", "must be from 1 to 64"));
     }
     if settings.local.max_concurrent == 0 {
         return Err(invalid("local.max_concurrent", "must be at least 1"));

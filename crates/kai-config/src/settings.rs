@@ -39,6 +39,8 @@ pub struct Settings {
     pub vault: VaultSettings,
     /// The signed audit log.
     pub audit: AuditSettings,
+    /// Knowledge: artifacts, their indexing and search.
+    pub knowledge: KnowledgeSettings,
     /// How `kai login` and `kai chat` reach a server. Left out of `config show` when unset:
     /// a server has no use for it.
     #[serde(default, skip_serializing_if = "ClientSettings::is_unset")]
@@ -170,6 +172,41 @@ pub struct AuditSettings {
     pub checkpoint_interval: Duration,
 }
 
+/// How hybrid search merges its keyword and vector rankings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fusion {
+    /// Reciprocal rank fusion: each ranking adds `1 / (rrf_k + rank)`, weighted.
+    Rrf,
+    /// Each ranking's scores scaled to 0..1 over its hits, then weighted and added.
+    Weighted,
+}
+
+/// Knowledge: artifacts, how they are cut up and embedded, and how search ranks them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KnowledgeSettings {
+    /// The model that embeds chunks and queries.
+    pub embedding_model: String,
+    /// Longest chunk, in the embedding model's tokens.
+    pub chunk_tokens: usize,
+    /// Tokens a chunk repeats from the one before.
+    pub chunk_overlap: usize,
+    /// Largest artifact accepted.
+    pub max_upload_size: ByteSize,
+    /// How hybrid search merges rankings.
+    pub fusion: Fusion,
+    /// Reciprocal rank fusion's constant.
+    pub rrf_k: u32,
+    /// The keyword ranking's share in hybrid search, in percent.
+    pub keyword_weight_percent: u8,
+    /// Items indexed at once by this process.
+    pub index_workers: usize,
+    /// How long unreferenced content is kept on disk.
+    #[serde(with = "duration")]
+    pub blob_grace: Duration,
+}
+
 /// How the command-line client (`kai login`, `kai chat`) reaches a kai server.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -286,6 +323,17 @@ impl Settings {
             audit: AuditSettings {
                 checkpoint_entries: 10_000,
                 checkpoint_interval: Duration::from_secs(60),
+            },
+            knowledge: KnowledgeSettings {
+                embedding_model: "local/minilm".into(),
+                chunk_tokens: 256,
+                chunk_overlap: 32,
+                max_upload_size: ByteSize::mib(100),
+                fusion: Fusion::Rrf,
+                rrf_k: 60,
+                keyword_weight_percent: 50,
+                index_workers: 1,
+                blob_grace: Duration::from_secs(3600),
             },
             client: ClientSettings::default(),
             providers: Vec::new(),

@@ -85,6 +85,14 @@ id_type!(
     /// Identifies a job in the durable queue.
     JobId
 );
+id_type!(
+    /// Identifies a collection of knowledge (artifacts and notes).
+    CollectionId
+);
+id_type!(
+    /// Identifies a stored artifact (all its versions).
+    ArtifactId
+);
 
 #[cfg(test)]
 mod tests {

@@ -14,5 +14,7 @@ pub use account::{
     validate_password,
 };
 pub use budget::{Budget, BudgetLimit, BudgetPeriod, format_usd};
-pub use id::{ApiKeyId, ConversationId, JobId, SessionId, UsageId, UserId};
+pub use id::{
+    ApiKeyId, ArtifactId, CollectionId, ConversationId, JobId, SessionId, UsageId, UserId,
+};
 pub use usage::{UsageFilter, UsageGroup, UsageRecord, UsageTotals};

@@ -370,6 +370,33 @@ impl Store {
         })
     }
 
+    /// Ends `worker`'s attempt at a job with `error` and gives up on it at once, whatever
+    /// attempts it has left: for a failure no retry can fix (a malformed payload, a file that
+    /// is gone). `false` when the worker no longer held it, and nothing changed.
+    pub async fn give_up_job(
+        &self,
+        id: JobId,
+        worker: &str,
+        error: &str,
+    ) -> Result<bool, StoreError> {
+        let now = millis(OffsetDateTime::now_utc());
+        let changed = with_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE jobs SET state = 'dead', worker = NULL, lease_until = NULL, \
+                     last_error = $3, finished_at = $4, updated_at = $4 \
+                 WHERE id = $1 AND worker = $2 AND state = 'running'",
+            )
+            .bind(id.to_string())
+            .bind(worker)
+            .bind(error)
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(changed == 1)
+    }
+
     /// How many jobs of `kind` are in each state, for progress reports.
     pub async fn job_counts(&self, kind: &str) -> Result<Vec<(JobState, u64)>, StoreError> {
         let rows: Vec<(String, i64)> = with_pool!(self, |pool| {

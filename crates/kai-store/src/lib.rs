@@ -8,8 +8,10 @@
 //! `migrations/`, applied at start and never edited once released.
 
 mod api_keys;
+mod artifacts;
 mod audit;
 mod catalog;
+mod chunks;
 mod conversations;
 mod jobs;
 mod migrations;
@@ -29,8 +31,13 @@ use sqlx::{ConnectOptions, Connection, PgPool, SqlitePool};
 use std::str::FromStr;
 
 pub use api_keys::NewApiKey;
+pub use artifacts::{
+    ArtifactFilter, ArtifactRecord, ArtifactUpdate, CollectionRecord, IndexState, ItemFilter,
+    NewArtifact, NewVersion, VersionRecord,
+};
 pub use audit::{AuditFilter, AuditHead, AuditRow, CheckpointRow};
 pub use catalog::{CatalogEntry, CatalogKind};
+pub use chunks::{ChunkHit, ChunkRecord, NewChunk, Searchable};
 pub use conversations::{ConversationRecord, NewMessage, StoredMessage};
 pub use jobs::{FailOutcome, Job, JobState, NewJob};
 pub use sessions::{NewSession, RotateOutcome, Session};

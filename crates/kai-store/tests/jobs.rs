@@ -117,6 +117,28 @@ async fn failures_retry_until_the_last_attempt_then_the_job_is_dead() {
 }
 
 #[tokio::test]
+async fn a_job_given_up_on_is_dead_at_once_with_its_reason() {
+    let db = TestDatabase::new().await;
+    let store = db.store().await;
+    let id = store.enqueue_job(&new_job("index", 0, 5)).await.unwrap();
+    lease(&store, "w1").await.unwrap();
+    assert!(
+        !store.give_up_job(id, "w2", "not mine").await.unwrap(),
+        "only the worker holding a job gives up on it"
+    );
+    assert!(store.give_up_job(id, "w1", "no such file").await.unwrap());
+    assert!(!store.give_up_job(id, "w1", "again").await.unwrap());
+    let dead = store.job(id).await.unwrap().unwrap();
+    assert_eq!((dead.state, dead.attempts), (JobState::Dead, 1));
+    assert_eq!(dead.last_error.as_deref(), Some("no such file"));
+    assert!(dead.finished_at.is_some() && dead.worker.is_none() && dead.lease_until.is_none());
+    assert!(
+        lease(&store, "w1").await.is_none(),
+        "attempts were left, but it is not offered again"
+    );
+}
+
+#[tokio::test]
 async fn a_lease_that_runs_out_is_taken_over_and_counts_as_an_attempt() {
     let db = TestDatabase::new().await;
     let store = db.store().await;

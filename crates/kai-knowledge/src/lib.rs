@@ -1,0 +1,16 @@
+//! kai's knowledge: what a person and their agents keep (artifacts), made searchable by keyword
+//! and by meaning.
+
+pub mod blobs;
+pub mod chunk;
+pub mod extract;
+pub mod fusion;
+pub mod keyword;
+mod service;
+pub mod vectors;
+
+pub use service::{
+    ArtifactMeta, INDEX_JOB, IndexProgress, Knowledge, KnowledgeError, MAX_QUERY_CHARS,
+    MAX_SEARCH_LIMIT, Reconciled, SearchHit, SearchMode, SearchQuery, SearchResults, Upload,
+    clean_file_name,
+};

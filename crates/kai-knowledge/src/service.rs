@@ -1,0 +1,1164 @@
+//! [`Knowledge`]: the one service every front end (HTTP, CLI, agents) calls to keep artifacts
+//! and search them.
+//!
+//! Writes go to the database first and to the indexes after; reads from the indexes are held to
+//! the database ([`Store::chunk_hits`]) before they become answers. So an index that a crash
+//! left behind the database can only miss something for a while (until the reconciliation at
+//! start), never answer with what was deleted or half written.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use kai_config::{Fusion, KnowledgeSettings};
+use kai_core::{ArtifactId, CollectionId, UserId};
+use kai_gateway::{Caller, Gateway};
+use kai_jobs::{JobContext, JobError, Queue};
+use kai_models::chat::{EmbedRequest, InputType};
+use kai_store::{
+    ArtifactFilter, ArtifactRecord, ArtifactUpdate, ChunkRecord, IndexState, ItemFilter, JobState,
+    NewArtifact, NewChunk, NewJob, NewVersion, Store, StoreError, VersionRecord,
+};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::blobs::{BlobError, BlobStore};
+use crate::chunk::{ChunkSettings, TokenSizer, chunk};
+use crate::extract::{Format, extract, sniff};
+use crate::fusion::{FusionMethod, fuse};
+use crate::keyword::{Highlight, KeywordDoc, KeywordIndex};
+use crate::vectors::{VectorDoc, VectorIndex};
+
+/// The job kind that indexes one artifact version.
+pub const INDEX_JOB: &str = "knowledge-index";
+
+/// Chunks embedded per request to the gateway.
+const EMBED_BATCH: usize = 32;
+
+/// The longest search query, in characters.
+pub const MAX_QUERY_CHARS: usize = 10_000;
+
+/// The most hits one search returns.
+pub const MAX_SEARCH_LIMIT: usize = 100;
+
+/// The longest passage shown with a hit, in characters.
+const PASSAGE_CHARS: usize = 300;
+
+/// Why a knowledge operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum KnowledgeError {
+    /// No such item (or not the caller's: the same answer).
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The input is not acceptable; the message says what to fix.
+    #[error("{0}")]
+    Invalid(String),
+    /// The content is larger than `knowledge.max_upload_size`.
+    #[error("the content is larger than the limit of {limit} bytes (knowledge.max_upload_size)")]
+    TooLarge {
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// The content could not be read to its end: an upload cut off mid-stream.
+    #[error("the content could not be read to its end: {0}")]
+    Incomplete(String),
+    /// The embedding model could not embed the query.
+    #[error("the embedding model `{model}` failed: {message}")]
+    Embedding {
+        /// The model.
+        model: String,
+        /// Why.
+        message: String,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The blob directory or an index failed.
+    #[error("knowledge storage: {0}")]
+    Storage(String),
+}
+
+impl From<BlobError> for KnowledgeError {
+    fn from(err: BlobError) -> Self {
+        match err {
+            BlobError::TooLarge { limit } => KnowledgeError::TooLarge { limit },
+            BlobError::Source(err) => KnowledgeError::Incomplete(err.to_string()),
+            other => KnowledgeError::Storage(other.to_string()),
+        }
+    }
+}
+
+fn storage(err: impl std::fmt::Display) -> KnowledgeError {
+    KnowledgeError::Storage(err.to_string())
+}
+
+/// Content to store as a new artifact or version.
+#[derive(Debug)]
+pub struct Upload<R> {
+    /// The bytes.
+    pub body: R,
+    /// The name it came with; only its last path component is kept.
+    pub file_name: Option<String>,
+    /// Who adds it: `user:<id>` or `run:<id>`.
+    pub created_by: String,
+}
+
+/// What a new artifact is, besides its content.
+#[derive(Debug, Clone, Default)]
+pub struct ArtifactMeta {
+    /// Its title; the file name when unset.
+    pub title: Option<String>,
+    /// The owner's collection it goes into.
+    pub collection: Option<CollectionId>,
+    /// Its tags.
+    pub tags: Vec<String>,
+    /// Where it came from.
+    pub source: Option<String>,
+    /// Free metadata: a JSON object.
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// Which rankings a search uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchMode {
+    /// BM25 over the text.
+    Keyword,
+    /// Cosine similarity of the embedding model's vectors.
+    Semantic,
+    /// Both, fused.
+    #[default]
+    Hybrid,
+}
+
+/// A search.
+#[derive(Debug, Clone)]
+pub struct SearchQuery {
+    /// What to look for.
+    pub text: String,
+    /// Which rankings.
+    pub mode: SearchMode,
+    /// Which items may answer.
+    pub filter: ItemFilter,
+    /// How many hits, at most.
+    pub limit: usize,
+    /// The fusion method, instead of the configured one.
+    pub fusion: Option<Fusion>,
+}
+
+/// A search's answer.
+#[derive(Debug, Clone)]
+pub struct SearchResults {
+    /// The hits, best first.
+    pub hits: Vec<SearchHit>,
+    /// Set when hybrid search ran on keywords alone because the embedding model failed.
+    pub degraded: Option<String>,
+}
+
+/// One passage found.
+#[derive(Debug, Clone)]
+pub struct SearchHit {
+    /// The chunk's id.
+    pub chunk_id: i64,
+    /// The item it is from.
+    pub item_id: String,
+    /// `artifact` or `note`.
+    pub item_kind: String,
+    /// The item's title.
+    pub title: String,
+    /// The version it is from.
+    pub version: u64,
+    /// The item's MIME type.
+    pub mime: String,
+    /// The headings above the passage.
+    pub heading: Option<String>,
+    /// Its score: comparable only within one search.
+    pub score: f32,
+    /// Its rank in the keyword ranking (from 1), if there.
+    pub keyword_rank: Option<usize>,
+    /// Its rank in the vector ranking (from 1), if there.
+    pub vector_rank: Option<usize>,
+    /// The passage, with the query's terms marked.
+    pub passage: Highlight,
+}
+
+/// How far indexing has come, for one owner.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IndexProgress {
+    /// Versions waiting to be indexed.
+    pub pending: u64,
+    /// Versions searchable.
+    pub indexed: u64,
+    /// Versions whose text could not be read.
+    pub failed: u64,
+    /// Binary versions, kept but not searched.
+    pub skipped: u64,
+    /// Indexing jobs queued, all owners together.
+    pub jobs_queued: u64,
+    /// Indexing jobs running, all owners together.
+    pub jobs_running: u64,
+    /// Indexing jobs given up on, all owners together.
+    pub jobs_dead: u64,
+}
+
+/// What reconciling the indexes with the database did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reconciled {
+    /// Chunks the indexes lacked, added.
+    pub added: usize,
+    /// Entries of chunks no longer stored, removed.
+    pub removed: usize,
+}
+
+/// An indexing job's input. Ids as UUIDs: kai-core's ids do not serialise (it has no wire
+/// formats).
+#[derive(Debug, Serialize, Deserialize)]
+struct IndexJob {
+    owner: uuid::Uuid,
+    artifact: uuid::Uuid,
+    version: u64,
+}
+
+#[derive(Debug)]
+struct IndexPayload {
+    owner: UserId,
+    artifact: ArtifactId,
+    version: u64,
+}
+
+struct Inner {
+    store: Store,
+    queue: Queue,
+    gateway: Gateway,
+    blobs: BlobStore,
+    keyword: KeywordIndex,
+    vectors: VectorIndex,
+    sizer: TokenSizer,
+    chunking: ChunkSettings,
+    settings: KnowledgeSettings,
+}
+
+/// The knowledge service. Cheap to clone.
+#[derive(Clone)]
+pub struct Knowledge {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Knowledge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Knowledge")
+            .field("embedding_model", &self.inner.settings.embedding_model)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A file name as kept: its last path component, without control characters, at most 255
+/// bytes; `None` when nothing is left.
+#[must_use]
+pub fn clean_file_name(name: &str) -> Option<String> {
+    let last = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let mut cleaned: String = last.chars().filter(|c| !c.is_control()).collect();
+    let trimmed = cleaned.trim();
+    if trimmed.is_empty() || trimmed == "." || trimmed == ".." {
+        return None;
+    }
+    cleaned = trimmed.to_owned();
+    while cleaned.len() > 255 {
+        cleaned.pop();
+    }
+    Some(cleaned)
+}
+
+/// The file a model's vectors are kept in: its name, made safe for a file name.
+fn vectors_file(dir: &Path, model: &str) -> PathBuf {
+    let safe: String = model
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    dir.join("vectors").join(format!("{safe}.log"))
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, KnowledgeError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|err| KnowledgeError::Storage(format!("a background task failed: {err}")))
+}
+
+impl Knowledge {
+    /// Opens the blob directory and the indexes under `dir` (`<data_dir>/knowledge`). `sizer`
+    /// counts chunk sizes in the embedding model's tokens (or estimates them).
+    pub async fn open(
+        dir: &Path,
+        store: Store,
+        queue: Queue,
+        gateway: Gateway,
+        settings: KnowledgeSettings,
+        sizer: TokenSizer,
+    ) -> Result<Knowledge, KnowledgeError> {
+        let chunking = ChunkSettings::new(settings.chunk_tokens, settings.chunk_overlap)
+            .map_err(|err| KnowledgeError::Invalid(err.to_string()))?;
+        let blobs = BlobStore::open(dir.join("blobs"))?;
+        let keyword_dir = dir.join("keyword");
+        let vector_path = vectors_file(dir, &settings.embedding_model);
+        let (keyword, vectors) = blocking(move || {
+            let keyword = KeywordIndex::open(&keyword_dir).map_err(storage)?;
+            let vectors = VectorIndex::open(&vector_path).map_err(storage)?;
+            Ok::<_, KnowledgeError>((keyword, vectors))
+        })
+        .await??;
+        Ok(Knowledge {
+            inner: Arc::new(Inner {
+                store,
+                queue,
+                gateway,
+                blobs,
+                keyword,
+                vectors,
+                sizer,
+                chunking,
+                settings,
+            }),
+        })
+    }
+
+    /// The settings in force.
+    #[must_use]
+    pub fn settings(&self) -> &KnowledgeSettings {
+        &self.inner.settings
+    }
+
+    /// Stores content as a blob and says what it is.
+    async fn store_content<R: tokio::io::AsyncRead + Unpin>(
+        &self,
+        upload: Upload<R>,
+    ) -> Result<(NewVersion, Option<String>), KnowledgeError> {
+        let file_name = upload.file_name.as_deref().and_then(clean_file_name);
+        let limit = self.inner.settings.max_upload_size.as_u64();
+        let blob = self.inner.blobs.put(upload.body, limit).await?;
+        let sniffed = sniff(&blob.head, file_name.as_deref());
+        self.inner.store.record_blob(&blob.hash, blob.size).await?;
+        let index_state = if sniffed.format.is_text() {
+            IndexState::Pending
+        } else {
+            IndexState::Skipped
+        };
+        Ok((
+            NewVersion {
+                blob_hash: blob.hash,
+                size: blob.size,
+                mime: sniffed.mime.to_owned(),
+                file_name: file_name.clone(),
+                created_by: upload.created_by,
+                index_state,
+            },
+            file_name,
+        ))
+    }
+
+    /// Stores a new artifact and queues it for indexing.
+    pub async fn add_artifact<R: tokio::io::AsyncRead + Unpin>(
+        &self,
+        owner: UserId,
+        upload: Upload<R>,
+        meta: ArtifactMeta,
+    ) -> Result<ArtifactRecord, KnowledgeError> {
+        let metadata = match meta.metadata {
+            None => "{}".to_owned(),
+            Some(value @ serde_json::Value::Object(_)) => value.to_string(),
+            Some(_) => {
+                return Err(KnowledgeError::Invalid(
+                    "metadata must be a JSON object".into(),
+                ));
+            }
+        };
+        let title = match meta.title.as_deref().map(str::trim) {
+            Some("") => return Err(KnowledgeError::Invalid("the title is empty".into())),
+            Some(title) => Some(title.to_owned()),
+            None => None,
+        };
+        check_tags(&meta.tags)?;
+        let (version, file_name) = self.store_content(upload).await?;
+        let record = self
+            .inner
+            .store
+            .create_artifact(&NewArtifact {
+                owner_id: owner,
+                collection_id: meta.collection,
+                title: title.or(file_name).unwrap_or_else(|| "Untitled".to_owned()),
+                source: meta.source,
+                metadata,
+                tags: meta.tags,
+                version,
+            })
+            .await
+            .map_err(|err| match err {
+                StoreError::Conflict(_) => KnowledgeError::NotFound("collection".into()),
+                other => other.into(),
+            })?;
+        self.queue_indexing(owner, &record).await?;
+        Ok(record)
+    }
+
+    /// Adds a version to one of the owner's artifacts and queues it for indexing; the older
+    /// version keeps answering searches until the new one is indexed.
+    pub async fn add_version<R: tokio::io::AsyncRead + Unpin>(
+        &self,
+        owner: UserId,
+        id: ArtifactId,
+        upload: Upload<R>,
+    ) -> Result<ArtifactRecord, KnowledgeError> {
+        if self.inner.store.artifact(owner, id).await?.is_none() {
+            return Err(KnowledgeError::NotFound("artifact".into()));
+        }
+        let (version, _) = self.store_content(upload).await?;
+        let record = self
+            .inner
+            .store
+            .add_artifact_version(owner, id, &version)
+            .await?
+            .ok_or_else(|| KnowledgeError::NotFound("artifact".into()))?;
+        self.queue_indexing(owner, &record).await?;
+        Ok(record)
+    }
+
+    async fn queue_indexing(
+        &self,
+        owner: UserId,
+        record: &ArtifactRecord,
+    ) -> Result<(), KnowledgeError> {
+        if record.current.index_state != IndexState::Pending {
+            return Ok(());
+        }
+        let payload = IndexJob {
+            owner: owner.as_uuid(),
+            artifact: record.id.as_uuid(),
+            version: record.current.version,
+        };
+        self.inner
+            .queue
+            .enqueue(&NewJob {
+                kind: INDEX_JOB.into(),
+                payload: serde_json::to_string(&payload).map_err(storage)?,
+                priority: 0,
+                // With backoff doubling to ten minutes, twenty attempts ride out an embedding
+                // model that is down for a couple of hours.
+                max_attempts: 20,
+                run_at: OffsetDateTime::now_utc(),
+                dedupe_key: Some(format!("index:{}:{}", record.id, record.current.version)),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// One of the owner's artifacts.
+    pub async fn artifact(
+        &self,
+        owner: UserId,
+        id: ArtifactId,
+    ) -> Result<ArtifactRecord, KnowledgeError> {
+        self.inner
+            .store
+            .artifact(owner, id)
+            .await?
+            .ok_or_else(|| KnowledgeError::NotFound("artifact".into()))
+    }
+
+    /// The owner's artifacts, most recently changed first.
+    pub async fn artifacts(
+        &self,
+        owner: UserId,
+        filter: &ArtifactFilter,
+    ) -> Result<Vec<ArtifactRecord>, KnowledgeError> {
+        Ok(self.inner.store.artifacts(owner, filter).await?)
+    }
+
+    /// Every version of one of the owner's artifacts, oldest first.
+    pub async fn versions(
+        &self,
+        owner: UserId,
+        id: ArtifactId,
+    ) -> Result<Vec<VersionRecord>, KnowledgeError> {
+        let versions = self.inner.store.artifact_versions(owner, id).await?;
+        if versions.is_empty() {
+            return Err(KnowledgeError::NotFound("artifact".into()));
+        }
+        Ok(versions)
+    }
+
+    /// A version (the current one when `None`) and its content, opened for reading.
+    pub async fn content(
+        &self,
+        owner: UserId,
+        id: ArtifactId,
+        version: Option<u64>,
+    ) -> Result<(VersionRecord, tokio::fs::File), KnowledgeError> {
+        let record = match version {
+            Some(number) => self
+                .inner
+                .store
+                .artifact_version(owner, id, number)
+                .await?
+                .ok_or_else(|| KnowledgeError::NotFound(format!("version {number}")))?,
+            None => self.artifact(owner, id).await?.current,
+        };
+        let file = self.inner.blobs.open_file(&record.blob_hash).await?;
+        Ok((record, file))
+    }
+
+    /// The line differences between two text versions, as a unified diff.
+    pub async fn diff(
+        &self,
+        owner: UserId,
+        id: ArtifactId,
+        from: u64,
+        to: u64,
+    ) -> Result<String, KnowledgeError> {
+        let mut texts = Vec::with_capacity(2);
+        for number in [from, to] {
+            let record = self
+                .inner
+                .store
+                .artifact_version(owner, id, number)
+                .await?
+                .ok_or_else(|| KnowledgeError::NotFound(format!("version {number}")))?;
+            let bytes = self.inner.blobs.read(&record.blob_hash).await?;
+            let sniffed = sniff(&bytes, record.file_name.as_deref());
+            if !sniffed.format.is_text() || matches!(sniffed.format, Format::Pdf) {
+                return Err(KnowledgeError::Invalid(format!(
+                    "version {number} is {}, not text: only text versions can be compared",
+                    record.mime
+                )));
+            }
+            let text = String::from_utf8(bytes).map_err(|err| {
+                KnowledgeError::Invalid(format!(
+                    "version {number} is not UTF-8 text (at byte {})",
+                    err.utf8_error().valid_up_to()
+                ))
+            })?;
+            texts.push(text);
+        }
+        let diff = similar::TextDiff::from_lines(&texts[0], &texts[1]);
+        Ok(diff
+            .unified_diff()
+            .header(&format!("version {from}"), &format!("version {to}"))
+            .to_string())
+    }
+
+    /// Changes one of the owner's artifacts' title, tags, collection or metadata.
+    pub async fn update(
+        &self,
+        owner: UserId,
+        id: ArtifactId,
+        update: ArtifactUpdate,
+    ) -> Result<ArtifactRecord, KnowledgeError> {
+        if let Some(title) = &update.title
+            && title.trim().is_empty()
+        {
+            return Err(KnowledgeError::Invalid("the title is empty".into()));
+        }
+        if let Some(tags) = &update.tags {
+            check_tags(tags)?;
+        }
+        if let Some(metadata) = &update.metadata {
+            match serde_json::from_str::<serde_json::Value>(metadata) {
+                Ok(serde_json::Value::Object(_)) => {}
+                _ => {
+                    return Err(KnowledgeError::Invalid(
+                        "metadata must be a JSON object".into(),
+                    ));
+                }
+            }
+        }
+        self.inner
+            .store
+            .update_artifact(owner, id, &update)
+            .await
+            .map_err(|err| match err {
+                StoreError::Conflict(_) => KnowledgeError::NotFound("collection".into()),
+                other => other.into(),
+            })?
+            .ok_or_else(|| KnowledgeError::NotFound("artifact".into()))
+    }
+
+    /// Deletes one of the owner's artifacts: gone from search the moment the database commits;
+    /// its index entries are removed right after, and its content once unreferenced for
+    /// `knowledge.blob_grace`.
+    pub async fn delete(&self, owner: UserId, id: ArtifactId) -> Result<(), KnowledgeError> {
+        let chunks = self
+            .inner
+            .store
+            .delete_artifact(owner, id)
+            .await?
+            .ok_or_else(|| KnowledgeError::NotFound("artifact".into()))?;
+        if let Err(err) = self.forget_chunks(chunks).await {
+            // The database no longer has them, so search already ignores them; reconciliation
+            // at the next start removes them.
+            tracing::warn!(artifact = %id, error = %err, "could not remove deleted chunks from the indexes");
+        }
+        Ok(())
+    }
+
+    async fn forget_chunks(&self, ids: Vec<i64>) -> Result<(), KnowledgeError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let inner = self.inner.clone();
+        blocking(move || {
+            inner.keyword.delete(&ids).map_err(storage)?;
+            inner.keyword.commit().map_err(storage)?;
+            inner.vectors.delete(&ids).map_err(storage)
+        })
+        .await?
+    }
+
+    /// Indexing progress for one owner.
+    pub async fn progress(&self, owner: UserId) -> Result<IndexProgress, KnowledgeError> {
+        let mut progress = IndexProgress::default();
+        for (state, count) in self.inner.store.index_states(owner).await? {
+            match state {
+                IndexState::Pending => progress.pending += count,
+                IndexState::Indexed | IndexState::Superseded => progress.indexed += count,
+                IndexState::Failed => progress.failed += count,
+                IndexState::Skipped => progress.skipped += count,
+            }
+        }
+        for (state, count) in self.inner.store.job_counts(INDEX_JOB).await? {
+            match state {
+                JobState::Queued => progress.jobs_queued = count,
+                JobState::Running => progress.jobs_running = count,
+                JobState::Dead => progress.jobs_dead = count,
+                JobState::Done => {}
+            }
+        }
+        Ok(progress)
+    }
+
+    async fn embed(
+        &self,
+        owner: UserId,
+        texts: Vec<String>,
+        input_type: InputType,
+        request_id: String,
+    ) -> Result<Vec<Vec<f32>>, KnowledgeError> {
+        let model = &self.inner.settings.embedding_model;
+        let count = texts.len();
+        let mut request = EmbedRequest::new(model.clone(), texts);
+        request.input_type = Some(input_type);
+        let caller = Caller {
+            user_id: owner,
+            api_key_id: None,
+            request_id,
+        };
+        let answer = self
+            .inner
+            .gateway
+            .embed(&caller, model, &request)
+            .await
+            .map_err(|err| KnowledgeError::Embedding {
+                model: model.clone(),
+                message: err.to_string(),
+            })?;
+        if answer.value.vectors.len() != count {
+            return Err(KnowledgeError::Embedding {
+                model: model.clone(),
+                message: format!(
+                    "it answered {} vectors for {count} texts",
+                    answer.value.vectors.len()
+                ),
+            });
+        }
+        Ok(answer.value.vectors)
+    }
+
+    /// Runs one indexing job: extracts, chunks, embeds and indexes one artifact version, then
+    /// makes it the searchable one. Every step can be repeated: a job retried after a crash
+    /// finds its chunks stored and embedded and only does what is left.
+    pub async fn run_index_job(&self, job: JobContext) -> Result<(), JobError> {
+        let job_input: IndexJob = job.payload()?;
+        let payload = IndexPayload {
+            owner: job_input.owner.into(),
+            artifact: job_input.artifact.into(),
+            version: job_input.version,
+        };
+        let store = &self.inner.store;
+        let transient = |err: KnowledgeError| JobError::transient(err);
+        let Some(version) = store
+            .artifact_version(payload.owner, payload.artifact, payload.version)
+            .await
+            .map_err(JobError::transient)?
+        else {
+            // Deleted since it was queued.
+            return Ok(());
+        };
+        let item = payload.artifact.to_string();
+        let existing = store
+            .chunks_of(&item, payload.version)
+            .await
+            .map_err(JobError::transient)?;
+        if existing.is_empty() {
+            let bytes = match self.inner.blobs.read(&version.blob_hash).await {
+                Ok(bytes) => bytes,
+                Err(err @ BlobError::Damaged { .. }) => {
+                    return self.index_failed(&payload, &err.to_string()).await;
+                }
+                Err(err) => return Err(JobError::transient(err)),
+            };
+            let file_name = version.file_name.clone();
+            let sizer = self.inner.sizer.clone();
+            let chunking = self.inner.chunking;
+            let chunked = blocking(move || {
+                let format = sniff(&bytes, file_name.as_deref()).format;
+                let text = extract(&bytes, format).map_err(|err| err.to_string())?;
+                chunk(&text, format, &sizer, &chunking).map_err(|err| err.to_string())
+            })
+            .await
+            .map_err(transient)?;
+            let chunks = match chunked {
+                Ok(chunks) => chunks,
+                Err(reason) => return self.index_failed(&payload, &reason).await,
+            };
+            let new: Vec<NewChunk> = chunks
+                .into_iter()
+                .map(|c| NewChunk {
+                    seq: c.index as u64,
+                    heading: c.heading,
+                    text: c.text,
+                    start: c.start as u64,
+                    end: c.end as u64,
+                })
+                .collect();
+            store
+                .insert_chunks(payload.owner, payload.artifact, payload.version, &new)
+                .await
+                .map_err(JobError::transient)?;
+        }
+        let model = self.inner.settings.embedding_model.clone();
+        let mut chunks = store
+            .chunks_of(&item, payload.version)
+            .await
+            .map_err(JobError::transient)?;
+        let missing: Vec<usize> = chunks
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.embedding.is_none() || c.model.as_deref() != Some(model.as_str()))
+            .map(|(at, _)| at)
+            .collect();
+        for batch in missing.chunks(EMBED_BATCH) {
+            if job.stop_reason().is_some() {
+                return Err(JobError::transient("stopped before it finished"));
+            }
+            let texts = batch
+                .iter()
+                .map(|&at| embedding_text(&chunks[at]))
+                .collect();
+            let vectors = self
+                .embed(
+                    payload.owner,
+                    texts,
+                    InputType::Document,
+                    format!("index-{}", job.id()),
+                )
+                .await
+                .map_err(transient)?;
+            let pairs: Vec<(i64, Vec<f32>)> = batch
+                .iter()
+                .zip(vectors)
+                .map(|(&at, vector)| (chunks[at].id, vector))
+                .collect();
+            store
+                .set_embeddings(&model, &pairs)
+                .await
+                .map_err(JobError::transient)?;
+            for (&at, (_, vector)) in batch.iter().zip(pairs) {
+                chunks[at].embedding = Some(vector);
+                chunks[at].model = Some(model.clone());
+            }
+        }
+        let count = chunks.len() as u64;
+        self.index_chunks(chunks).await.map_err(transient)?;
+        let Some(searchable) = store
+            .make_searchable(payload.artifact, payload.version)
+            .await
+            .map_err(JobError::transient)?
+        else {
+            return Ok(());
+        };
+        if let Err(err) = self.forget_chunks(searchable.dropped).await {
+            tracing::warn!(error = %err, "could not remove superseded chunks from the indexes");
+        }
+        let state = if searchable.version == payload.version {
+            IndexState::Indexed
+        } else {
+            IndexState::Superseded
+        };
+        let count = if state == IndexState::Indexed {
+            count
+        } else {
+            0
+        };
+        store
+            .set_index_state(payload.artifact, payload.version, state, None, count)
+            .await
+            .map_err(JobError::transient)?;
+        tracing::info!(artifact = %payload.artifact, version = payload.version, chunks = count, "indexed");
+        Ok(())
+    }
+
+    async fn index_failed(&self, payload: &IndexPayload, reason: &str) -> Result<(), JobError> {
+        tracing::warn!(artifact = %payload.artifact, version = payload.version, %reason, "cannot index");
+        self.inner
+            .store
+            .set_index_state(
+                payload.artifact,
+                payload.version,
+                IndexState::Failed,
+                Some(reason),
+                0,
+            )
+            .await
+            .map_err(JobError::transient)
+    }
+
+    /// Adds embedded chunks to both indexes.
+    async fn index_chunks(&self, chunks: Vec<ChunkRecord>) -> Result<(), KnowledgeError> {
+        let inner = self.inner.clone();
+        blocking(move || {
+            let owners: Vec<String> = chunks.iter().map(|c| c.owner_id.to_string()).collect();
+            let keyword: Vec<KeywordDoc<'_>> = chunks
+                .iter()
+                .zip(&owners)
+                .map(|(c, owner)| KeywordDoc {
+                    id: c.id,
+                    owner,
+                    item: &c.item_id,
+                    heading: c.heading.as_deref(),
+                    text: &c.text,
+                })
+                .collect();
+            inner.keyword.add(&keyword).map_err(storage)?;
+            inner.keyword.commit().map_err(storage)?;
+            let vectors: Vec<VectorDoc<'_>> = chunks
+                .iter()
+                .zip(&owners)
+                .filter_map(|(c, owner)| {
+                    c.embedding.as_deref().map(|vector| VectorDoc {
+                        id: c.id,
+                        owner,
+                        item: &c.item_id,
+                        vector,
+                    })
+                })
+                .collect();
+            inner.vectors.add(&vectors).map_err(storage)
+        })
+        .await?
+    }
+
+    /// Brings the indexes in line with the database: adds the embedded chunks they lack and
+    /// removes entries of chunks no longer stored. Run at start; cheap when nothing is amiss.
+    pub async fn reconcile(&self) -> Result<Reconciled, KnowledgeError> {
+        let model = &self.inner.settings.embedding_model;
+        let stored: HashSet<i64> = self
+            .inner
+            .store
+            .embedded_chunk_ids(model)
+            .await?
+            .into_iter()
+            .collect();
+        let inner = self.inner.clone();
+        let (keyword_ids, vector_ids) = blocking(move || {
+            Ok::<_, KnowledgeError>((
+                inner.keyword.ids().map_err(storage)?,
+                inner.vectors.ids().map_err(storage)?,
+            ))
+        })
+        .await??;
+        let mut missing: Vec<i64> = stored
+            .iter()
+            .filter(|id| !keyword_ids.contains(id) || !vector_ids.contains(id))
+            .copied()
+            .collect();
+        missing.sort_unstable();
+        let extra: Vec<i64> = keyword_ids
+            .union(&vector_ids)
+            .filter(|id| !stored.contains(id))
+            .copied()
+            .collect();
+        let mut reconciled = Reconciled {
+            added: missing.len(),
+            removed: extra.len(),
+        };
+        for batch in missing.chunks(500) {
+            let chunks = self.inner.store.chunks_by_id(batch).await?;
+            self.index_chunks(chunks).await?;
+        }
+        if !extra.is_empty() {
+            self.forget_chunks(extra).await?;
+        }
+        if reconciled.added + reconciled.removed > 0 {
+            tracing::info!(
+                added = reconciled.added,
+                removed = reconciled.removed,
+                "search indexes brought in line with the database"
+            );
+        } else {
+            reconciled = Reconciled::default();
+        }
+        Ok(reconciled)
+    }
+
+    /// Rebuilds both indexes from the database.
+    pub async fn reindex(&self) -> Result<Reconciled, KnowledgeError> {
+        let inner = self.inner.clone();
+        blocking(move || {
+            inner.keyword.clear().map_err(storage)?;
+            inner.keyword.commit().map_err(storage)?;
+            inner.vectors.clear().map_err(storage)
+        })
+        .await??;
+        self.reconcile().await
+    }
+
+    /// Deletes content that no version has referred to for `knowledge.blob_grace`. Returns how
+    /// many blobs went.
+    pub async fn collect_blobs(&self) -> Result<usize, KnowledgeError> {
+        let grace = time::Duration::try_from(self.inner.settings.blob_grace)
+            .unwrap_or(time::Duration::HOUR);
+        let due = self.inner.store.orphaned_blobs(grace).await?;
+        let mut collected = 0;
+        for hash in due {
+            // Forgotten first: were the file deleted first and the row kept (a crash between),
+            // a new upload of the same bytes would find the row and no file.
+            if self.inner.store.forget_blob(&hash).await? {
+                self.inner.blobs.remove(&hash)?;
+                collected += 1;
+            }
+        }
+        Ok(collected)
+    }
+
+    /// Searches the owner's knowledge.
+    pub async fn search(
+        &self,
+        owner: UserId,
+        query: &SearchQuery,
+    ) -> Result<SearchResults, KnowledgeError> {
+        let text = query.text.trim();
+        if text.is_empty() {
+            return Err(KnowledgeError::Invalid("the query is empty".into()));
+        }
+        if text.chars().count() > MAX_QUERY_CHARS {
+            return Err(KnowledgeError::Invalid(format!(
+                "the query is longer than {MAX_QUERY_CHARS} characters"
+            )));
+        }
+        if !(1..=MAX_SEARCH_LIMIT).contains(&query.limit) {
+            return Err(KnowledgeError::Invalid(format!(
+                "the limit must be from 1 to {MAX_SEARCH_LIMIT}"
+            )));
+        }
+        let items: Option<Arc<Vec<String>>> = if query.filter.is_empty() {
+            None
+        } else {
+            Some(Arc::new(
+                self.inner
+                    .store
+                    .filtered_items(owner, &query.filter)
+                    .await?,
+            ))
+        };
+        if items.as_ref().is_some_and(|items| items.is_empty()) {
+            return Ok(SearchResults {
+                hits: Vec::new(),
+                degraded: None,
+            });
+        }
+        // Deeper than asked: some candidates may be dropped by the database check, and fusion
+        // needs more than the top few of each ranking.
+        let depth = (query.limit * 4).max(40);
+        let owner_text = owner.to_string();
+        let keyword = if query.mode == SearchMode::Semantic {
+            Vec::new()
+        } else {
+            let inner = self.inner.clone();
+            let (owner_text, text, items) = (owner_text.clone(), text.to_owned(), items.clone());
+            blocking(move || {
+                inner
+                    .keyword
+                    .search(
+                        &owner_text,
+                        &text,
+                        items.as_deref().map(Vec::as_slice),
+                        depth,
+                    )
+                    .map_err(storage)
+            })
+            .await??
+        };
+        let mut degraded = None;
+        let vector = if query.mode == SearchMode::Keyword {
+            Vec::new()
+        } else {
+            match self
+                .embed(
+                    owner,
+                    vec![text.to_owned()],
+                    InputType::Query,
+                    format!("search-{}", uuid::Uuid::now_v7()),
+                )
+                .await
+            {
+                Ok(mut vectors) => {
+                    let vector = vectors.pop().unwrap_or_default();
+                    let inner = self.inner.clone();
+                    let items = items.clone();
+                    blocking(move || {
+                        inner
+                            .vectors
+                            .search(
+                                &owner_text,
+                                &vector,
+                                items.as_deref().map(Vec::as_slice),
+                                depth,
+                            )
+                            .map_err(storage)
+                    })
+                    .await??
+                }
+                Err(err) if query.mode == SearchMode::Hybrid => {
+                    tracing::warn!(error = %err, "hybrid search ran on keywords alone");
+                    degraded = Some(err.to_string());
+                    Vec::new()
+                }
+                Err(err) => return Err(err),
+            }
+        };
+        let settings = &self.inner.settings;
+        let method = FusionMethod {
+            method: query.fusion.unwrap_or(settings.fusion),
+            rrf_k: settings.rrf_k,
+            keyword_weight: match query.mode {
+                SearchMode::Keyword => 1.0,
+                SearchMode::Semantic => 0.0,
+                SearchMode::Hybrid if degraded.is_some() => 1.0,
+                SearchMode::Hybrid => f32::from(settings.keyword_weight_percent) / 100.0,
+            },
+        };
+        let fused = fuse(&keyword, &vector, method);
+        let ids: Vec<i64> = fused.iter().map(|f| f.id).collect();
+        let found = self.inner.store.chunk_hits(owner, &ids).await?;
+        let mut by_id: std::collections::HashMap<i64, kai_store::ChunkHit> =
+            found.into_iter().map(|hit| (hit.id, hit)).collect();
+        let mut hits = Vec::with_capacity(query.limit);
+        for ranked in fused {
+            let Some(hit) = by_id.remove(&ranked.id) else {
+                continue;
+            };
+            let passage = self.passage(text, &hit.text).await?;
+            hits.push(SearchHit {
+                chunk_id: hit.id,
+                item_id: hit.item_id,
+                item_kind: hit.item_kind,
+                title: hit.title,
+                version: hit.version,
+                mime: hit.mime,
+                heading: hit.heading,
+                score: ranked.score,
+                keyword_rank: ranked.keyword_rank,
+                vector_rank: ranked.vector_rank,
+                passage,
+            });
+            if hits.len() == query.limit {
+                break;
+            }
+        }
+        Ok(SearchResults { hits, degraded })
+    }
+
+    /// The best passage of a chunk for the query, terms marked; its beginning when no term
+    /// matches (a hit by meaning alone).
+    async fn passage(&self, query: &str, text: &str) -> Result<Highlight, KnowledgeError> {
+        let inner = self.inner.clone();
+        let (query, text) = (query.to_owned(), text.to_owned());
+        blocking(move || {
+            let highlight = inner
+                .keyword
+                .highlight(&query, &text, PASSAGE_CHARS)
+                .map_err(storage)?;
+            Ok(highlight.unwrap_or_else(|| {
+                let end = text
+                    .char_indices()
+                    .nth(PASSAGE_CHARS)
+                    .map_or(text.len(), |(at, _)| at);
+                Highlight {
+                    text: text[..end].to_owned(),
+                    ranges: Vec::new(),
+                }
+            }))
+        })
+        .await?
+    }
+}
+
+/// The text a chunk is embedded as: its headings, then its text, so that a chunk knows which
+/// section it is about.
+fn embedding_text(chunk: &ChunkRecord) -> String {
+    match &chunk.heading {
+        Some(heading) => format!("{heading}\n\n{}", chunk.text),
+        None => chunk.text.clone(),
+    }
+}
+
+/// Tags: at most 32, each 1 to 64 characters without control characters.
+fn check_tags(tags: &[String]) -> Result<(), KnowledgeError> {
+    if tags.len() > 32 {
+        return Err(KnowledgeError::Invalid("at most 32 tags".into()));
+    }
+    for tag in tags {
+        let trimmed = tag.trim();
+        if trimmed.is_empty() || trimmed.chars().count() > 64 {
+            return Err(KnowledgeError::Invalid(format!(
+                "tag `{tag}` must be 1 to 64 characters"
+            )));
+        }
+        if trimmed.chars().any(char::is_control) {
+            return Err(KnowledgeError::Invalid(format!(
+                "tag `{}` holds a control character",
+                trimmed.escape_debug()
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean_file_name;
+
+    #[test]
+    fn file_names_keep_only_their_last_component() {
+        assert_eq!(
+            clean_file_name("../../etc/passwd").as_deref(),
+            Some("passwd")
+        );
+        assert_eq!(
+            clean_file_name("C:\\Users\\me\\a.md").as_deref(),
+            Some("a.md")
+        );
+        assert_eq!(clean_file_name("a\u{0}b\n.txt").as_deref(), Some("ab.txt"));
+        assert_eq!(clean_file_name(".."), None);
+        assert_eq!(clean_file_name("dir/"), None);
+        assert_eq!(
+            clean_file_name(&"x".repeat(300)).map(|n| n.len()),
+            Some(255)
+        );
+    }
+}

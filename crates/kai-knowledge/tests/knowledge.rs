@@ -1,0 +1,684 @@
+//! The knowledge service end to end: uploads, background indexing through the job queue,
+//! embeddings through the gateway (from a loopback OpenAI-compatible server whose vectors are
+//! word counts, so that "meaning" is predictable), search, versions, deletion and recovery of
+//! the indexes; on whichever database the environment selects.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use kai_config::{
+    DeploymentSettings, Environment, Fusion, ModelSettings, ProviderKind, ProviderSettings,
+    Settings,
+};
+use kai_core::{Role, UserId};
+use kai_gateway::Gateway;
+use kai_jobs::{JobContext, KindSettings, Queue, Workers, WorkersHandle};
+use kai_knowledge::chunk::TokenSizer;
+use kai_knowledge::{
+    ArtifactMeta, INDEX_JOB, Knowledge, KnowledgeError, SearchMode, SearchQuery, Upload,
+};
+use kai_store::testing::TestDatabase;
+use kai_store::{IndexState, ItemFilter, NewUser, Store};
+use serde_json::{Value, json};
+
+const DIMENSIONS: usize = 64;
+
+/// A word's place among the dimensions.
+fn bucket(word: &str) -> usize {
+    word.bytes()
+        .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b))) as usize
+        % DIMENSIONS
+}
+
+/// Word counts, hashed into 64 dimensions: texts sharing words are near.
+fn embed(text: &str) -> Vec<f32> {
+    let mut vector = vec![0.0; DIMENSIONS];
+    for word in text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        vector[bucket(&word.to_lowercase())] += 1.0;
+    }
+    vector
+}
+
+#[derive(Clone, Default)]
+struct Embedder {
+    failing: Arc<AtomicBool>,
+}
+
+async fn embeddings(State(embedder): State<Embedder>, Json(body): Json<Value>) -> Response {
+    if embedder.failing.load(Ordering::SeqCst) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": {"message": "down for maintenance", "type": "server_error"}})),
+        )
+            .into_response();
+    }
+    let inputs: Vec<String> = match &body["input"] {
+        Value::String(text) => vec![text.clone()],
+        Value::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().unwrap_or_default().to_owned())
+            .collect(),
+        _ => Vec::new(),
+    };
+    let data: Vec<Value> = inputs
+        .iter()
+        .enumerate()
+        .map(|(index, text)| json!({"object": "embedding", "index": index, "embedding": embed(text)}))
+        .collect();
+    Json(json!({
+        "object": "list",
+        "data": data,
+        "model": body["model"],
+        "usage": {"prompt_tokens": 1, "total_tokens": 1}
+    }))
+    .into_response()
+}
+
+struct Harness {
+    _db: TestDatabase,
+    dir: tempfile::TempDir,
+    store: Store,
+    service: Option<Knowledge>,
+    workers: Option<WorkersHandle>,
+    embedder: Embedder,
+    settings: Settings,
+    gateway: Gateway,
+}
+
+async fn user(store: &Store, name: &str) -> UserId {
+    store
+        .create_user(&NewUser {
+            username: name.parse().unwrap(),
+            password_hash: "x".into(),
+            role: Role::User,
+        })
+        .await
+        .unwrap()
+        .id
+}
+
+fn start_workers(knowledge: &Knowledge, queue: Queue) -> WorkersHandle {
+    let handler = knowledge.clone();
+    Workers::new(queue)
+        .poll_interval(Duration::from_millis(100))
+        .handle(
+            INDEX_JOB,
+            KindSettings {
+                concurrency: 2,
+                ..KindSettings::default()
+            },
+            move |job: JobContext| {
+                let knowledge = handler.clone();
+                async move { knowledge.run_index_job(job).await }
+            },
+        )
+        .start()
+}
+
+impl Harness {
+    async fn new() -> Harness {
+        let db = TestDatabase::new().await;
+        let store = db.store().await;
+        let embedder = Embedder::default();
+        let app = axum::Router::new()
+            .route("/v1/embeddings", post(embeddings))
+            .with_state(embedder.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::defaults(dir.path().to_owned());
+        let mut provider = ProviderSettings::new("words", ProviderKind::OpenaiCompatible);
+        provider.base_url = Some(format!("http://{addr}/v1/").parse().unwrap());
+        settings.providers.push(provider);
+        settings.models.push(ModelSettings::new(
+            "word-counts",
+            vec![DeploymentSettings::new("words", "word-counts")],
+        ));
+        settings.gateway.retry_base_delay = Duration::from_millis(1);
+        settings.gateway.retry_max_delay = Duration::from_millis(2);
+        // An embedding model that fails is taken out of rotation only briefly, so that the
+        // tests of recovery do not wait half a minute.
+        settings.gateway.cooldown = Duration::from_millis(50);
+        settings.knowledge.embedding_model = "word-counts".into();
+        settings.knowledge.chunk_tokens = 32;
+        settings.knowledge.chunk_overlap = 4;
+        settings.knowledge.max_upload_size = bytesize::ByteSize::kib(64);
+        let gateway = Gateway::new(store.clone(), &settings, Environment::default(), None, None)
+            .await
+            .unwrap();
+        let queue = Queue::new(store.clone());
+        let knowledge = Knowledge::open(
+            &dir.path().join("knowledge"),
+            store.clone(),
+            queue.clone(),
+            gateway.clone(),
+            settings.knowledge.clone(),
+            TokenSizer::estimate(),
+        )
+        .await
+        .unwrap();
+        let workers = Some(start_workers(&knowledge, queue));
+        Harness {
+            _db: db,
+            dir,
+            store,
+            service: Some(knowledge),
+            workers,
+            embedder,
+            settings,
+            gateway,
+        }
+    }
+
+    /// The service opened again on the same directory and database, as after a restart.
+    async fn reopen(&mut self) {
+        if let Some(workers) = self.workers.take() {
+            workers.shutdown().await;
+        }
+        // Closed first: the keyword index allows one writer.
+        self.service = None;
+        let queue = Queue::new(self.store.clone());
+        let knowledge = Knowledge::open(
+            &self.dir.path().join("knowledge"),
+            self.store.clone(),
+            queue.clone(),
+            self.gateway.clone(),
+            self.settings.knowledge.clone(),
+            TokenSizer::estimate(),
+        )
+        .await
+        .unwrap();
+        self.workers = Some(start_workers(&knowledge, queue));
+        self.service = Some(knowledge);
+    }
+
+    fn knowledge(&self) -> &Knowledge {
+        self.service.as_ref().unwrap()
+    }
+
+    async fn add(&self, owner: UserId, name: &str, body: &[u8]) -> kai_store::ArtifactRecord {
+        self.knowledge()
+            .add_artifact(
+                owner,
+                Upload {
+                    body,
+                    file_name: Some(name.into()),
+                    created_by: format!("user:{owner}"),
+                },
+                ArtifactMeta::default(),
+            )
+            .await
+            .unwrap()
+    }
+
+    /// Waits until the artifact's current version has left `pending`.
+    async fn indexed(&self, owner: UserId, id: kai_core::ArtifactId) -> kai_store::VersionRecord {
+        for _ in 0..400 {
+            let current = self.knowledge().artifact(owner, id).await.unwrap().current;
+            if current.index_state != IndexState::Pending {
+                return current;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("artifact {id} was not indexed within 20 s");
+    }
+
+    async fn search(&self, owner: UserId, text: &str, mode: SearchMode) -> Vec<String> {
+        self.knowledge()
+            .search(owner, &query(text, mode))
+            .await
+            .unwrap()
+            .hits
+            .into_iter()
+            .map(|hit| hit.title)
+            .collect()
+    }
+}
+
+fn query(text: &str, mode: SearchMode) -> SearchQuery {
+    SearchQuery {
+        text: text.into(),
+        mode,
+        filter: ItemFilter::default(),
+        limit: 10,
+        fusion: None,
+    }
+}
+
+const GARDEN: &str = "# Garden\n\nTomatoes need full sun and steady watering.\n\n\
+                      ## Pests\n\nAphids gather under the leaves in spring.\n";
+const KITCHEN: &str = "Bread rises when the yeast is warm. Knead the dough for ten minutes.";
+
+#[tokio::test]
+async fn uploads_are_indexed_in_the_background_and_found_by_keyword_and_meaning() {
+    let h = Harness::new().await;
+    let alice = user(&h.store, "alice").await;
+    let bob = user(&h.store, "bob").await;
+    let garden = h.add(alice, "garden.md", GARDEN.as_bytes()).await;
+    let kitchen = h.add(alice, "kitchen.txt", KITCHEN.as_bytes()).await;
+    assert_eq!(garden.title, "garden.md");
+    assert_eq!(garden.current.mime, "text/markdown");
+    let indexed = h.indexed(alice, garden.id).await;
+    assert_eq!(indexed.index_state, IndexState::Indexed);
+    assert!(indexed.chunk_count >= 1);
+    h.indexed(alice, kitchen.id).await;
+
+    for mode in [
+        SearchMode::Keyword,
+        SearchMode::Semantic,
+        SearchMode::Hybrid,
+    ] {
+        let found = h.search(alice, "aphids leaves spring", mode).await;
+        assert_eq!(
+            found.first().map(String::as_str),
+            Some("garden.md"),
+            "{mode:?}"
+        );
+        assert!(h.search(bob, "aphids leaves spring", mode).await.is_empty());
+    }
+    let results = h
+        .knowledge()
+        .search(alice, &query("yeast", SearchMode::Hybrid))
+        .await
+        .unwrap();
+    let hit = &results.hits[0];
+    assert_eq!(hit.title, "kitchen.txt");
+    assert_eq!(&hit.passage.text[hit.passage.ranges[0].clone()], "yeast");
+    assert!(hit.keyword_rank.is_some() && hit.vector_rank.is_some());
+    // Markdown chunks carry their headings.
+    let results = h
+        .knowledge()
+        .search(alice, &query("aphids", SearchMode::Keyword))
+        .await
+        .unwrap();
+    assert!(
+        results.hits[0]
+            .heading
+            .as_deref()
+            .unwrap()
+            .contains("Garden")
+    );
+
+    // Both fusion methods answer.
+    for fusion in [Fusion::Rrf, Fusion::Weighted] {
+        let mut q = query("tomatoes sun", SearchMode::Hybrid);
+        q.fusion = Some(fusion);
+        let found = h.knowledge().search(alice, &q).await.unwrap();
+        assert_eq!(found.hits[0].title, "garden.md");
+    }
+
+    // Other owners see nothing of it.
+    assert!(matches!(
+        h.knowledge().artifact(bob, garden.id).await,
+        Err(KnowledgeError::NotFound(_))
+    ));
+    assert!(matches!(
+        h.knowledge().delete(bob, garden.id).await,
+        Err(KnowledgeError::NotFound(_))
+    ));
+    let progress = h.knowledge().progress(alice).await.unwrap();
+    assert_eq!((progress.indexed, progress.pending), (2, 0));
+}
+
+#[tokio::test]
+async fn a_new_version_replaces_the_old_in_search_and_both_stay_readable() {
+    let h = Harness::new().await;
+    let alice = user(&h.store, "alice").await;
+    let first = h
+        .add(alice, "notes.txt", b"The meeting is on Monday.\n")
+        .await;
+    h.indexed(alice, first.id).await;
+    let second = h
+        .knowledge()
+        .add_version(
+            alice,
+            first.id,
+            Upload {
+                body: &b"The meeting moved to Thursday.\n"[..],
+                file_name: Some("notes.txt".into()),
+                created_by: "user:alice".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(second.current.version, 2);
+    h.indexed(alice, first.id).await;
+    assert_eq!(
+        h.search(alice, "thursday", SearchMode::Keyword).await.len(),
+        1
+    );
+    assert!(
+        h.search(alice, "monday", SearchMode::Keyword)
+            .await
+            .is_empty()
+    );
+
+    let versions = h.knowledge().versions(alice, first.id).await.unwrap();
+    assert_eq!(versions[0].index_state, IndexState::Superseded);
+    let (v1, _) = h
+        .knowledge()
+        .content(alice, first.id, Some(1))
+        .await
+        .unwrap();
+    assert_eq!(v1.version, 1);
+    let diff = h.knowledge().diff(alice, first.id, 1, 2).await.unwrap();
+    assert!(diff.contains("-The meeting is on Monday."), "{diff}");
+    assert!(diff.contains("+The meeting moved to Thursday."), "{diff}");
+}
+
+#[tokio::test]
+async fn deletion_takes_effect_at_once_and_content_is_collected_later() {
+    let mut h = Harness::new().await;
+    let alice = user(&h.store, "alice").await;
+    let doc = h.add(alice, "garden.md", GARDEN.as_bytes()).await;
+    h.indexed(alice, doc.id).await;
+    let blob = h
+        .knowledge()
+        .artifact(alice, doc.id)
+        .await
+        .unwrap()
+        .current
+        .blob_hash;
+
+    // Deleted in the database only, as if the process died before the indexes heard of it:
+    // search already ignores it.
+    h.store.delete_artifact(alice, doc.id).await.unwrap();
+    assert!(
+        h.search(alice, "aphids", SearchMode::Hybrid)
+            .await
+            .is_empty()
+    );
+    // The restart's reconciliation removes what the indexes kept.
+    h.reopen().await;
+    let reconciled = h.knowledge().reconcile().await.unwrap();
+    assert!(reconciled.removed >= 1, "{reconciled:?}");
+
+    // Unreferenced content goes once its grace period is over, not before.
+    assert_eq!(h.knowledge().collect_blobs().await.unwrap(), 0);
+    let path = h
+        .dir
+        .path()
+        .join("knowledge/blobs")
+        .join(&blob[..2])
+        .join(&blob[2..]);
+    assert!(path.exists());
+    h.settings.knowledge.blob_grace = Duration::ZERO;
+    h.reopen().await;
+    assert_eq!(h.knowledge().collect_blobs().await.unwrap(), 1);
+    assert!(!path.exists());
+}
+
+#[tokio::test]
+async fn lost_indexes_are_rebuilt_from_the_database() {
+    let mut h = Harness::new().await;
+    let alice = user(&h.store, "alice").await;
+    let doc = h.add(alice, "kitchen.txt", KITCHEN.as_bytes()).await;
+    h.indexed(alice, doc.id).await;
+    if let Some(workers) = h.workers.take() {
+        workers.shutdown().await;
+    }
+    std::fs::remove_dir_all(h.dir.path().join("knowledge/keyword")).unwrap();
+    std::fs::remove_dir_all(h.dir.path().join("knowledge/vectors")).unwrap();
+    h.reopen().await;
+    assert!(
+        h.search(alice, "yeast", SearchMode::Hybrid)
+            .await
+            .is_empty()
+    );
+    let reconciled = h.knowledge().reconcile().await.unwrap();
+    assert!(reconciled.added >= 1);
+    assert_eq!(
+        h.search(alice, "yeast", SearchMode::Keyword).await,
+        ["kitchen.txt"]
+    );
+    assert_eq!(
+        h.search(alice, "dough knead", SearchMode::Semantic).await,
+        ["kitchen.txt"]
+    );
+    let rebuilt = h.knowledge().reindex().await.unwrap();
+    assert_eq!(rebuilt.added, reconciled.added);
+}
+
+#[tokio::test]
+async fn an_embedding_model_that_fails_leaves_keyword_search_working() {
+    let h = Harness::new().await;
+    let alice = user(&h.store, "alice").await;
+    let doc = h.add(alice, "kitchen.txt", KITCHEN.as_bytes()).await;
+    h.indexed(alice, doc.id).await;
+    h.embedder.failing.store(true, Ordering::SeqCst);
+    let results = h
+        .knowledge()
+        .search(alice, &query("yeast", SearchMode::Hybrid))
+        .await
+        .unwrap();
+    assert_eq!(results.hits.len(), 1);
+    assert!(results.degraded.unwrap().contains("word-counts"));
+    assert!(matches!(
+        h.knowledge()
+            .search(alice, &query("yeast", SearchMode::Semantic))
+            .await,
+        Err(KnowledgeError::Embedding { .. })
+    ));
+
+    // Indexing waits for the model and then finishes.
+    let later = h
+        .add(alice, "later.txt", b"Sourdough starters need feeding.")
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pending = h
+        .knowledge()
+        .artifact(alice, later.id)
+        .await
+        .unwrap()
+        .current;
+    assert_eq!(pending.index_state, IndexState::Pending);
+    h.embedder.failing.store(false, Ordering::SeqCst);
+    for _ in 0..600 {
+        let current = h
+            .knowledge()
+            .artifact(alice, later.id)
+            .await
+            .unwrap()
+            .current;
+        if current.index_state == IndexState::Indexed {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("indexing did not resume once the model answered");
+}
+
+#[tokio::test]
+async fn bad_content_is_refused_or_recorded_and_nothing_stored_is_lost() {
+    let h = Harness::new().await;
+    let alice = user(&h.store, "alice").await;
+    let keep = h.add(alice, "kitchen.txt", KITCHEN.as_bytes()).await;
+    h.indexed(alice, keep.id).await;
+
+    // Empty: stored, indexed with nothing to find.
+    let empty = h.add(alice, "empty.txt", b"").await;
+    assert_eq!(h.indexed(alice, empty.id).await.chunk_count, 0);
+    // Binary junk named as text: kept, not indexed.
+    let junk: Vec<u8> = (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect();
+    let junk = h.add(alice, "notes.txt", &junk).await;
+    assert_eq!(junk.current.index_state, IndexState::Skipped);
+    assert_eq!(junk.current.mime, "application/octet-stream");
+    // A PDF the parser cannot read: recorded as failed, with why.
+    let pdf = h
+        .add(alice, "broken.pdf", b"%PDF-1.7\n1 0 obj << /Type /Catalog")
+        .await;
+    let failed = h.indexed(alice, pdf.id).await;
+    assert_eq!(failed.index_state, IndexState::Failed);
+    assert!(failed.index_error.unwrap().to_lowercase().contains("pdf"));
+    // A path-traversal name keeps only its last part.
+    let named = h.add(alice, "../../etc/passwd", b"root:x:0:0").await;
+    assert_eq!(named.current.file_name.as_deref(), Some("passwd"));
+    // Too large: refused, nothing kept.
+    let big = vec![b'a'; 65 * 1024];
+    let err = h
+        .knowledge()
+        .add_artifact(
+            alice,
+            Upload {
+                body: &big[..],
+                file_name: None,
+                created_by: "user:alice".into(),
+            },
+            ArtifactMeta::default(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, KnowledgeError::TooLarge { .. }), "{err}");
+    // Cut off mid-stream: refused, nothing kept.
+    let cut = tokio_test_reader(b"half of a file");
+    let err = h
+        .knowledge()
+        .add_artifact(
+            alice,
+            Upload {
+                body: cut,
+                file_name: Some("cut.txt".into()),
+                created_by: "user:alice".into(),
+            },
+            ArtifactMeta::default(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, KnowledgeError::Incomplete(_)), "{err}");
+    // Queries: empty and too long are refused; punctuation finds nothing.
+    assert!(matches!(
+        h.knowledge()
+            .search(alice, &query("   ", SearchMode::Hybrid))
+            .await,
+        Err(KnowledgeError::Invalid(_))
+    ));
+    assert!(matches!(
+        h.knowledge()
+            .search(alice, &query(&"a".repeat(10_001), SearchMode::Hybrid))
+            .await,
+        Err(KnowledgeError::Invalid(_))
+    ));
+    assert!(
+        h.search(alice, "?!.,;:", SearchMode::Hybrid)
+            .await
+            .is_empty()
+    );
+    let long = "yeast ".repeat(1666);
+    assert_eq!(
+        h.search(alice, &long, SearchMode::Hybrid).await,
+        ["kitchen.txt"]
+    );
+    // Bad metadata and tags are refused before anything is stored.
+    let err = h
+        .knowledge()
+        .add_artifact(
+            alice,
+            Upload {
+                body: &b"x"[..],
+                file_name: None,
+                created_by: "user:alice".into(),
+            },
+            ArtifactMeta {
+                metadata: Some(json!([1, 2])),
+                ..ArtifactMeta::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, KnowledgeError::Invalid(_)));
+
+    // What was there is intact.
+    assert_eq!(
+        h.search(alice, "yeast", SearchMode::Keyword).await,
+        ["kitchen.txt"]
+    );
+    let listed = h
+        .knowledge()
+        .artifacts(
+            alice,
+            &kai_store::ArtifactFilter {
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 5);
+}
+
+/// A reader that yields `bytes` and then fails, as a connection dropped mid-upload does.
+fn tokio_test_reader(bytes: &'static [u8]) -> impl tokio::io::AsyncRead + Unpin {
+    struct Cut(&'static [u8], bool);
+    impl tokio::io::AsyncRead for Cut {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            if self.1 {
+                return std::task::Poll::Ready(Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "connection reset by peer",
+                )));
+            }
+            buf.put_slice(self.0);
+            self.1 = true;
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+    Cut(bytes, false)
+}
+
+#[tokio::test]
+async fn an_interrupted_index_job_resumes_without_duplicating_chunks() {
+    let h = Harness::new().await;
+    let alice = user(&h.store, "alice").await;
+    // Indexing fails at the embedding step, after the chunks are stored.
+    h.embedder.failing.store(true, Ordering::SeqCst);
+    let long: String = (0..60)
+        .map(|i| format!("Paragraph {i} talks about compost and worms.\n\n"))
+        .collect();
+    let doc = h.add(alice, "compost.md", long.as_bytes()).await;
+    let item = doc.id.to_string();
+    for _ in 0..200 {
+        if !h.store.chunks_of(&item, 1).await.unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stored = h.store.chunks_of(&item, 1).await.unwrap();
+    assert!(stored.len() > 1);
+    h.embedder.failing.store(false, Ordering::SeqCst);
+    let version = {
+        let mut version = None;
+        for _ in 0..600 {
+            let current = h.knowledge().artifact(alice, doc.id).await.unwrap().current;
+            if current.index_state == IndexState::Indexed {
+                version = Some(current);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        version.expect("indexing resumed")
+    };
+    let after = h.store.chunks_of(&item, 1).await.unwrap();
+    assert_eq!(
+        after.iter().map(|c| c.id).collect::<Vec<_>>(),
+        stored.iter().map(|c| c.id).collect::<Vec<_>>()
+    );
+    assert_eq!(version.chunk_count, stored.len() as u64);
+    assert!(after.iter().all(|c| c.embedding.is_some()));
+}

@@ -1,0 +1,92 @@
+-- Knowledge (kai-knowledge): collections, artifacts with their versions, the content-addressed
+-- blobs versions point to, and the chunks of text that search indexes. Everything belongs to one
+-- owner. Times are Unix milliseconds.
+
+CREATE TABLE collections (
+    id           TEXT    PRIMARY KEY,
+    owner_id     TEXT    NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    name         TEXT    NOT NULL,
+    description  TEXT    NOT NULL DEFAULT '',
+    created_at   INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL,
+    UNIQUE (owner_id, name)
+);
+
+-- A blob's bytes live under the data directory, named by their BLAKE3 hash. `orphaned_at` is
+-- when a collection pass first found no version pointing at it: it is deleted only once it
+-- has stayed unreferenced for a grace period, so a reader who resolved it just before can
+-- still open it.
+CREATE TABLE blobs (
+    hash         TEXT    PRIMARY KEY,
+    size         INTEGER NOT NULL,
+    created_at   INTEGER NOT NULL,
+    orphaned_at  INTEGER
+);
+
+CREATE TABLE artifacts (
+    id               TEXT    PRIMARY KEY,
+    owner_id         TEXT    NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    collection_id    TEXT    REFERENCES collections (id) ON DELETE SET NULL,
+    title            TEXT    NOT NULL,
+    source           TEXT,
+    created_by       TEXT    NOT NULL,
+    metadata         TEXT    NOT NULL DEFAULT '{}',
+    current_version  INTEGER NOT NULL,
+    -- The version search answers with: the newest one indexed. It moves, in the transaction
+    -- that drops the older version's chunks, only once the newer one is searchable.
+    searchable_version INTEGER,
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL
+);
+CREATE INDEX artifacts_by_owner ON artifacts (owner_id, updated_at);
+CREATE INDEX artifacts_by_collection ON artifacts (collection_id);
+
+-- Every version stays readable. `index_state` says how far indexing it has come: `pending`,
+-- `indexed`, `failed` (with `index_error`), `skipped` (a binary blob: kept, not searched) or
+-- `superseded` (a newer version is the one searched).
+CREATE TABLE artifact_versions (
+    artifact_id  TEXT    NOT NULL REFERENCES artifacts (id) ON DELETE CASCADE,
+    version      INTEGER NOT NULL,
+    blob_hash    TEXT    NOT NULL REFERENCES blobs (hash),
+    size         INTEGER NOT NULL,
+    mime         TEXT    NOT NULL,
+    file_name    TEXT,
+    created_by   TEXT    NOT NULL,
+    created_at   INTEGER NOT NULL,
+    index_state  TEXT    NOT NULL DEFAULT 'pending'
+        CHECK (index_state IN ('pending', 'indexed', 'failed', 'skipped', 'superseded')),
+    index_error  TEXT,
+    chunk_count  INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (artifact_id, version)
+);
+CREATE INDEX artifact_versions_by_blob ON artifact_versions (blob_hash);
+
+CREATE TABLE item_tags (
+    item_id   TEXT NOT NULL,
+    owner_id  TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    tag       TEXT NOT NULL,
+    PRIMARY KEY (item_id, tag)
+);
+CREATE INDEX item_tags_by_tag ON item_tags (owner_id, tag);
+
+-- The searchable text. Ids are never reused (AUTOINCREMENT), so an index entry left behind by a
+-- crash can never point at someone else's chunk. `embedding` is the vector (little-endian f32)
+-- that `model` made; NULL until embedded. One row per (item, version, seq), which makes
+-- indexing a version twice (a job retried after a crash) write nothing twice.
+CREATE TABLE chunks (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    owner_id    TEXT    NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    item_id     TEXT    NOT NULL,
+    item_kind   TEXT    NOT NULL CHECK (item_kind IN ('artifact', 'note')),
+    version     INTEGER NOT NULL,
+    seq         INTEGER NOT NULL,
+    heading     TEXT,
+    text        TEXT    NOT NULL,
+    start_byte  INTEGER NOT NULL,
+    end_byte    INTEGER NOT NULL,
+    model       TEXT,
+    embedding   BLOB,
+    created_at  INTEGER NOT NULL,
+    UNIQUE (item_id, version, seq)
+);
+CREATE INDEX chunks_by_owner ON chunks (owner_id);

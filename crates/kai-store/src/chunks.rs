@@ -1,0 +1,388 @@
+//! The searchable text of knowledge: chunks of each item's version, with the vectors an
+//! embedding model made of them.
+//!
+//! The database is the truth that the search indexes (kai-knowledge's, on disk) are built from
+//! and checked against: an index hit becomes an answer only if its chunk is still here, still
+//! its owner's, and of the version search answers with.
+
+use kai_core::{ArtifactId, UserId};
+use time::OffsetDateTime;
+
+use crate::row::Columns;
+use crate::{Store, StoreError, count_from_row, from_millis, millis, stored_int, with_pool};
+
+/// A chunk to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewChunk {
+    /// Its place in the version, from 0.
+    pub seq: u64,
+    /// The headings above it (`Install > From source`), for Markdown.
+    pub heading: Option<String>,
+    /// Its text.
+    pub text: String,
+    /// Where it starts in the version's extracted text, in bytes.
+    pub start: u64,
+    /// Where it ends.
+    pub end: u64,
+}
+
+/// A chunk as the indexes need it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChunkRecord {
+    /// Its id: what the indexes hold.
+    pub id: i64,
+    /// Whose it is.
+    pub owner_id: UserId,
+    /// The item it is part of.
+    pub item_id: String,
+    /// The headings above it.
+    pub heading: Option<String>,
+    /// Its text.
+    pub text: String,
+    /// Its vector, when embedded.
+    pub embedding: Option<Vec<f32>>,
+    /// The model that made the vector.
+    pub model: Option<String>,
+}
+
+/// A chunk search answers with, and the item it comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkHit {
+    /// The chunk's id.
+    pub id: i64,
+    /// The item's id.
+    pub item_id: String,
+    /// `artifact` or `note`.
+    pub item_kind: String,
+    /// The item's title.
+    pub title: String,
+    /// The version the chunk is of.
+    pub version: u64,
+    /// The item's MIME type.
+    pub mime: String,
+    /// Its place in the version.
+    pub seq: u64,
+    /// The headings above it.
+    pub heading: Option<String>,
+    /// Its text.
+    pub text: String,
+    /// When the item last changed.
+    pub updated_at: OffsetDateTime,
+}
+
+/// What [`Store::make_searchable`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Searchable {
+    /// The version search now answers with: the one asked for, or a newer one.
+    pub version: u64,
+    /// The chunks dropped, which the indexes must forget.
+    pub dropped: Vec<i64>,
+}
+
+/// A vector as little-endian bytes, as stored.
+fn vector_bytes(vector: &[f32]) -> Vec<u8> {
+    vector.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn vector_from_bytes(bytes: &[u8], chunk: i64) -> Result<Vec<f32>, StoreError> {
+    if !bytes.len().is_multiple_of(4) {
+        return Err(StoreError::Corrupt {
+            table: "chunks",
+            message: format!("chunk {chunk}: an embedding of {} bytes", bytes.len()),
+        });
+    }
+    Ok(bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect())
+}
+
+fn chunk_record(row: &impl Columns) -> Result<ChunkRecord, StoreError> {
+    let id = row.int("id")?;
+    let owner = row.text("owner_id")?;
+    Ok(ChunkRecord {
+        id,
+        owner_id: owner.parse().map_err(|_| StoreError::Corrupt {
+            table: "chunks",
+            message: format!("chunk {id}: bad owner id"),
+        })?,
+        item_id: row.text("item_id")?,
+        heading: row.opt_text("heading")?,
+        text: row.text("text")?,
+        embedding: row
+            .opt_blob("embedding")?
+            .map(|bytes| vector_from_bytes(&bytes, id))
+            .transpose()?,
+        model: row.opt_text("model")?,
+    })
+}
+
+/// `$first, $first+1, …` for `count` values bound in a list.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Store {
+    /// Stores an artifact version's chunks; those already stored (a retried job) are left as
+    /// they are. Returns how many the version has.
+    pub async fn insert_chunks(
+        &self,
+        owner: UserId,
+        artifact: ArtifactId,
+        version: u64,
+        chunks: &[NewChunk],
+    ) -> Result<u64, StoreError> {
+        let version = stored_int(version, "a version number")?;
+        let now = millis(OffsetDateTime::now_utc());
+        let count: i64 = with_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            for chunk in chunks {
+                sqlx::query(
+                    "INSERT INTO chunks (owner_id, item_id, item_kind, version, seq, heading, \
+                         text, start_byte, end_byte, created_at) \
+                     VALUES ($1, $2, 'artifact', $3, $4, $5, $6, $7, $8, $9) \
+                     ON CONFLICT (item_id, version, seq) DO NOTHING",
+                )
+                .bind(owner.to_string())
+                .bind(artifact.to_string())
+                .bind(version)
+                .bind(stored_int(chunk.seq, "a chunk's place")?)
+                .bind(&chunk.heading)
+                .bind(&chunk.text)
+                .bind(stored_int(chunk.start, "a chunk's start")?)
+                .bind(stored_int(chunk.end, "a chunk's end")?)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            let count = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM chunks WHERE item_id = $1 AND version = $2",
+            )
+            .bind(artifact.to_string())
+            .bind(version)
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            count
+        });
+        count_from_row(count, "chunks", "count")
+    }
+
+    /// A version's chunks in order, embedded or not.
+    pub async fn chunks_of(
+        &self,
+        item: &str,
+        version: u64,
+    ) -> Result<Vec<ChunkRecord>, StoreError> {
+        let version = stored_int(version, "a version number")?;
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "SELECT id, owner_id, item_id, heading, text, embedding, model \
+                 FROM chunks WHERE item_id = $1 AND version = $2 ORDER BY seq",
+            )
+            .bind(item)
+            .bind(version)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(chunk_record)
+            .collect()
+        })
+    }
+
+    /// Stores vectors `model` made for chunks.
+    pub async fn set_embeddings(
+        &self,
+        model: &str,
+        vectors: &[(i64, Vec<f32>)],
+    ) -> Result<(), StoreError> {
+        with_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            for (id, vector) in vectors {
+                sqlx::query("UPDATE chunks SET model = $2, embedding = $3 WHERE id = $1")
+                    .bind(id)
+                    .bind(model)
+                    .bind(vector_bytes(vector))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Makes `version` the one search answers with for an artifact, unless a newer one already
+    /// is, and drops the chunks of every version but the searchable one, in one transaction.
+    /// `None` when the artifact is gone.
+    pub async fn make_searchable(
+        &self,
+        artifact: ArtifactId,
+        version: u64,
+    ) -> Result<Option<Searchable>, StoreError> {
+        let version = stored_int(version, "a version number")?;
+        with_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let searchable: Option<i64> = sqlx::query_scalar(
+                "UPDATE artifacts SET searchable_version = \
+                     CASE WHEN searchable_version IS NULL OR searchable_version < $2 \
+                         THEN $2 ELSE searchable_version END \
+                 WHERE id = $1 RETURNING searchable_version",
+            )
+            .bind(artifact.to_string())
+            .bind(version)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(searchable) = searchable else {
+                return Ok(None);
+            };
+            let dropped: Vec<i64> = sqlx::query_scalar(
+                "DELETE FROM chunks WHERE item_id = $1 AND version <> $2 RETURNING id",
+            )
+            .bind(artifact.to_string())
+            .bind(searchable)
+            .fetch_all(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE artifact_versions SET index_state = 'superseded', chunk_count = 0 \
+                 WHERE artifact_id = $1 AND version < $2 AND index_state <> 'superseded'",
+            )
+            .bind(artifact.to_string())
+            .bind(searchable)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(Some(Searchable {
+                version: count_from_row(searchable, "artifacts", "searchable_version")?,
+                dropped,
+            }))
+        })
+    }
+
+    /// The chunks among `ids` that search may answer `owner` with: still stored, the owner's,
+    /// and of their item's searchable version. In no particular order.
+    pub async fn chunk_hits(
+        &self,
+        owner: UserId,
+        ids: &[i64],
+    ) -> Result<Vec<ChunkHit>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT c.id, c.item_id, c.item_kind, a.title, c.version, v.mime, c.seq, c.heading, \
+                 c.text, a.updated_at \
+             FROM chunks c JOIN artifacts a \
+                 ON a.id = c.item_id AND a.owner_id = $1 AND a.searchable_version = c.version \
+             JOIN artifact_versions v ON v.artifact_id = a.id AND v.version = c.version \
+             WHERE c.owner_id = $1 AND c.id IN ({})",
+            placeholders(2, ids.len())
+        );
+        with_pool!(self, |pool| {
+            // Only numbered placeholders are formatted into the text; the ids are bound.
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.clone())).bind(owner.to_string());
+            for id in ids {
+                query = query.bind(id);
+            }
+            query
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(|row| {
+                    Ok(ChunkHit {
+                        id: row.int("id")?,
+                        item_id: row.text("item_id")?,
+                        item_kind: row.text("item_kind")?,
+                        title: row.text("title")?,
+                        version: count_from_row(row.int("version")?, "chunks", "version")?,
+                        mime: row.text("mime")?,
+                        seq: count_from_row(row.int("seq")?, "chunks", "seq")?,
+                        heading: row.opt_text("heading")?,
+                        text: row.text("text")?,
+                        updated_at: from_millis(row.int("updated_at")?),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Up to `limit` chunks with ids above `after` whose vectors `model` made, in id order:
+    /// what an index is built and checked from.
+    pub async fn embedded_chunks(
+        &self,
+        model: &str,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<ChunkRecord>, StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "SELECT id, owner_id, item_id, heading, text, embedding, model FROM chunks \
+                 WHERE model = $1 AND id > $2 ORDER BY id LIMIT $3",
+            )
+            .bind(model)
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(chunk_record)
+            .collect()
+        })
+    }
+
+    /// The ids of every chunk whose vector `model` made, in order.
+    pub async fn embedded_chunk_ids(&self, model: &str) -> Result<Vec<i64>, StoreError> {
+        Ok(with_pool!(self, |pool| {
+            sqlx::query_scalar("SELECT id FROM chunks WHERE model = $1 ORDER BY id")
+                .bind(model)
+                .fetch_all(pool)
+                .await?
+        }))
+    }
+
+    /// Chunks by id, in id order, for an index to add what it lacks.
+    pub async fn chunks_by_id(&self, ids: &[i64]) -> Result<Vec<ChunkRecord>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT id, owner_id, item_id, heading, text, embedding, model FROM chunks \
+             WHERE id IN ({}) ORDER BY id",
+            placeholders(1, ids.len())
+        );
+        with_pool!(self, |pool| {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
+            for id in ids {
+                query = query.bind(id);
+            }
+            query
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(chunk_record)
+                .collect()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{placeholders, vector_bytes, vector_from_bytes};
+
+    #[test]
+    fn vectors_round_trip_through_bytes() {
+        let vector = vec![0.5, -1.25, f32::MIN_POSITIVE];
+        assert_eq!(
+            vector_from_bytes(&vector_bytes(&vector), 1).unwrap(),
+            vector
+        );
+        assert!(vector_from_bytes(&[1, 2, 3], 1).is_err());
+    }
+
+    #[test]
+    fn placeholders_number_from_the_first() {
+        assert_eq!(placeholders(2, 3), "$2, $3, $4");
+    }
+}

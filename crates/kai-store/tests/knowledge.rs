@@ -1,0 +1,399 @@
+//! Knowledge's records (collections, artifacts, versions, blobs, chunks) on whichever backend
+//! the environment selects.
+
+#![allow(clippy::unwrap_used)]
+
+use kai_core::{Role, UserId};
+use kai_store::testing::TestDatabase;
+use kai_store::{
+    ArtifactFilter, ArtifactUpdate, IndexState, ItemFilter, NewArtifact, NewChunk, NewUser,
+    NewVersion, Store, StoreError,
+};
+use time::Duration;
+
+async fn user(store: &Store, name: &str) -> UserId {
+    store
+        .create_user(&NewUser {
+            username: name.parse().unwrap(),
+            password_hash: "x".into(),
+            role: Role::User,
+        })
+        .await
+        .unwrap()
+        .id
+}
+
+fn version(hash: &str, mime: &str) -> NewVersion {
+    NewVersion {
+        blob_hash: hash.into(),
+        size: 5,
+        mime: mime.into(),
+        file_name: Some("a.md".into()),
+        created_by: "user:test".into(),
+        index_state: IndexState::Pending,
+    }
+}
+
+fn artifact(owner: UserId, title: &str, hash: &str) -> NewArtifact {
+    NewArtifact {
+        owner_id: owner,
+        collection_id: None,
+        title: title.into(),
+        source: None,
+        metadata: "{}".into(),
+        tags: vec!["b".into(), "a".into()],
+        version: version(hash, "text/markdown"),
+    }
+}
+
+fn chunks(texts: &[&str]) -> Vec<NewChunk> {
+    texts
+        .iter()
+        .enumerate()
+        .map(|(seq, text)| NewChunk {
+            seq: seq as u64,
+            heading: None,
+            text: (*text).into(),
+            start: 0,
+            end: text.len() as u64,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn artifacts_are_their_owners_alone() {
+    let db = TestDatabase::new().await;
+    let store = db.store().await;
+    let alice = user(&store, "alice").await;
+    let bob = user(&store, "bob").await;
+    store.record_blob("h1", 5).await.unwrap();
+    let made = store
+        .create_artifact(&artifact(alice, "Notes", "h1"))
+        .await
+        .unwrap();
+    assert_eq!(made.tags, ["a", "b"]);
+    assert_eq!(made.current.version, 1);
+
+    assert!(store.artifact(bob, made.id).await.unwrap().is_none());
+    assert!(
+        store
+            .artifact_versions(bob, made.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .artifact_version(bob, made.id, 1)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.delete_artifact(bob, made.id).await.unwrap().is_none());
+    assert!(
+        store
+            .add_artifact_version(bob, made.id, &version("h1", "text/plain"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let listed = store
+        .artifacts(
+            bob,
+            &ArtifactFilter {
+                limit: 10,
+                ..ArtifactFilter::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(listed.is_empty());
+
+    // Bob cannot file his artifact into Alice's collection.
+    let hers = store.create_collection(alice, "papers", "").await.unwrap();
+    let mut his = artifact(bob, "His", "h1");
+    his.collection_id = Some(hers.id);
+    assert!(matches!(
+        store.create_artifact(&his).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store.create_collection(alice, "papers", "again").await,
+        Err(StoreError::Conflict(_))
+    ));
+}
+
+#[tokio::test]
+async fn versions_accumulate_and_every_one_stays_readable() {
+    let db = TestDatabase::new().await;
+    let store = db.store().await;
+    let alice = user(&store, "alice").await;
+    store.record_blob("h1", 5).await.unwrap();
+    store.record_blob("h2", 5).await.unwrap();
+    let made = store
+        .create_artifact(&artifact(alice, "Doc", "h1"))
+        .await
+        .unwrap();
+    let second = store
+        .add_artifact_version(alice, made.id, &version("h2", "text/plain"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(second.current.version, 2);
+    assert_eq!(second.current.blob_hash, "h2");
+    let versions = store.artifact_versions(alice, made.id).await.unwrap();
+    assert_eq!(
+        versions.iter().map(|v| v.version).collect::<Vec<_>>(),
+        [1, 2]
+    );
+    assert_eq!(
+        store
+            .artifact_version(alice, made.id, 1)
+            .await
+            .unwrap()
+            .unwrap()
+            .blob_hash,
+        "h1"
+    );
+
+    let updated = store
+        .update_artifact(
+            alice,
+            made.id,
+            &ArtifactUpdate {
+                title: Some("Renamed".into()),
+                tags: Some(vec!["x".into()]),
+                ..ArtifactUpdate::default()
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(updated.title, "Renamed");
+    assert_eq!(updated.tags, ["x"]);
+    assert_eq!(updated.current.version, 2);
+}
+
+#[tokio::test]
+async fn search_answers_only_with_the_searchable_version_of_what_still_exists() {
+    let db = TestDatabase::new().await;
+    let store = db.store().await;
+    let alice = user(&store, "alice").await;
+    let bob = user(&store, "bob").await;
+    store.record_blob("h1", 5).await.unwrap();
+    let made = store
+        .create_artifact(&artifact(alice, "Doc", "h1"))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        store
+            .insert_chunks(alice, made.id, 1, &chunks(&["one", "two"]))
+            .await
+            .unwrap(),
+        2
+    );
+    // A retried job writes nothing twice.
+    assert_eq!(
+        store
+            .insert_chunks(alice, made.id, 1, &chunks(&["one", "two"]))
+            .await
+            .unwrap(),
+        2
+    );
+    let stored = store.chunks_of(&made.id.to_string(), 1).await.unwrap();
+    let ids: Vec<i64> = stored.iter().map(|c| c.id).collect();
+    assert!(stored.iter().all(|c| c.embedding.is_none()));
+    // Not searchable until made so.
+    assert!(store.chunk_hits(alice, &ids).await.unwrap().is_empty());
+
+    store
+        .set_embeddings(
+            "minilm",
+            &[(ids[0], vec![1.0, 0.0]), (ids[1], vec![0.0, 1.0])],
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.embedded_chunk_ids("minilm").await.unwrap(), ids);
+    assert_eq!(
+        store.embedded_chunks("minilm", ids[0], 10).await.unwrap()[0].embedding,
+        Some(vec![0.0, 1.0])
+    );
+    let searchable = store.make_searchable(made.id, 1).await.unwrap().unwrap();
+    assert_eq!((searchable.version, searchable.dropped), (1, vec![]));
+    let hits = store.chunk_hits(alice, &ids).await.unwrap();
+    assert_eq!(hits.len(), 2);
+    assert_eq!(hits[0].title, "Doc");
+    assert!(store.chunk_hits(bob, &ids).await.unwrap().is_empty());
+
+    // Version 2 indexed: version 1's chunks go in the same step.
+    store.record_blob("h2", 5).await.unwrap();
+    store
+        .add_artifact_version(alice, made.id, &version("h2", "text/plain"))
+        .await
+        .unwrap();
+    store
+        .insert_chunks(alice, made.id, 2, &chunks(&["three"]))
+        .await
+        .unwrap();
+    // Until then, version 1 keeps answering.
+    assert_eq!(store.chunk_hits(alice, &ids).await.unwrap().len(), 2);
+    let mut dropped = store
+        .make_searchable(made.id, 2)
+        .await
+        .unwrap()
+        .unwrap()
+        .dropped;
+    dropped.sort_unstable();
+    assert_eq!(dropped, ids);
+    assert!(store.chunk_hits(alice, &ids).await.unwrap().is_empty());
+    // An older version finishing late does not take over.
+    let late = store.make_searchable(made.id, 1).await.unwrap().unwrap();
+    assert_eq!((late.version, late.dropped), (2, vec![]));
+    let versions = store.artifact_versions(alice, made.id).await.unwrap();
+    assert_eq!(versions[0].index_state, IndexState::Superseded);
+
+    let three = store.chunks_of(&made.id.to_string(), 2).await.unwrap();
+    assert_eq!(
+        store.chunk_hits(alice, &[three[0].id]).await.unwrap().len(),
+        1
+    );
+    assert_eq!(
+        store.delete_artifact(alice, made.id).await.unwrap(),
+        Some(vec![three[0].id])
+    );
+    assert!(
+        store
+            .chunk_hits(alice, &[three[0].id])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.chunks_by_id(&[three[0].id]).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn filters_keep_to_collections_tags_and_types() {
+    let db = TestDatabase::new().await;
+    let store = db.store().await;
+    let alice = user(&store, "alice").await;
+    store.record_blob("h1", 5).await.unwrap();
+    let papers = store.create_collection(alice, "papers", "").await.unwrap();
+    let mut in_papers = artifact(alice, "In papers", "h1");
+    in_papers.collection_id = Some(papers.id);
+    in_papers.tags = vec!["ml".into()];
+    let a = store.create_artifact(&in_papers).await.unwrap();
+    let mut pdf = artifact(alice, "PDF", "h1");
+    pdf.version.mime = "application/pdf".into();
+    let b = store.create_artifact(&pdf).await.unwrap();
+
+    let only = |ids: Vec<String>| ids;
+    assert_eq!(
+        only(
+            store
+                .filtered_items(
+                    alice,
+                    &ItemFilter {
+                        collections: vec![papers.id],
+                        ..ItemFilter::default()
+                    }
+                )
+                .await
+                .unwrap()
+        ),
+        [a.id.to_string()]
+    );
+    assert_eq!(
+        store
+            .filtered_items(
+                alice,
+                &ItemFilter {
+                    tags: vec!["ml".into()],
+                    ..ItemFilter::default()
+                }
+            )
+            .await
+            .unwrap(),
+        [a.id.to_string()]
+    );
+    assert_eq!(
+        store
+            .filtered_items(
+                alice,
+                &ItemFilter {
+                    mime_prefix: Some("application/".into()),
+                    ..ItemFilter::default()
+                }
+            )
+            .await
+            .unwrap(),
+        [b.id.to_string()]
+    );
+    assert!(
+        store
+            .filtered_items(
+                alice,
+                &ItemFilter {
+                    kind: Some("note".into()),
+                    ..ItemFilter::default()
+                }
+            )
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A collection deleted leaves its artifacts, in none.
+    assert!(store.delete_collection(alice, papers.id).await.unwrap());
+    assert_eq!(
+        store
+            .artifact(alice, a.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .collection_id,
+        None
+    );
+}
+
+#[tokio::test]
+async fn blobs_are_collected_only_after_a_grace_period_unreferenced() {
+    let db = TestDatabase::new().await;
+    let store = db.store().await;
+    let alice = user(&store, "alice").await;
+    store.record_blob("kept", 5).await.unwrap();
+    store.record_blob("loose", 5).await.unwrap();
+    store
+        .create_artifact(&artifact(alice, "Doc", "kept"))
+        .await
+        .unwrap();
+
+    // First pass: marked, not yet due.
+    assert!(
+        store
+            .orphaned_blobs(Duration::hours(1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // With no grace, the loose one is due, the referenced one never.
+    assert_eq!(
+        store.orphaned_blobs(Duration::ZERO).await.unwrap(),
+        ["loose"]
+    );
+    // Uploaded again meanwhile: not collected.
+    store.record_blob("loose", 5).await.unwrap();
+    assert!(!store.forget_blob("loose").await.unwrap());
+    store.orphaned_blobs(Duration::ZERO).await.unwrap();
+    assert_eq!(
+        store.orphaned_blobs(Duration::ZERO).await.unwrap(),
+        ["loose"]
+    );
+    assert!(store.forget_blob("loose").await.unwrap());
+    assert!(
+        store
+            .orphaned_blobs(Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
