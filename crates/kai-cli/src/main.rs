@@ -6,6 +6,7 @@ mod client;
 mod commands;
 mod credentials;
 mod input;
+mod knowledge;
 mod lock;
 mod logging;
 mod output;

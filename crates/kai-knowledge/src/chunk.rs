@@ -9,11 +9,16 @@
 //! is the number of the window's tokens that overlap it, found by binary search.
 //!
 //! The splitter does work per chunk that grows with the text after it, which is quadratic on a
-//! large document and pathological on a long run without spaces or sentence ends. So the text is
-//! cut into windows of a bounded size (a few dozen chunks), split one window at a time; a window
-//! other than the last gives all its chunks but the last, which may have been cut short by the
-//! window's end, and the next window starts where that last chunk started, so chunks overlap
-//! across windows as they do within one.
+//! large document. So the text is split one window at a time, a window being a few of the
+//! longest chunks long (a dozen or more ordinary ones); a window other than the last gives all
+//! its chunks but the last, which may have been cut short by the window's end, and the next
+//! window starts where that last chunk started, so chunks overlap across windows as they do
+//! within one. A window of ASCII without whitespace (a 20 MB line of base64) is cut here at the
+//! longest prefixes that fit, since the splitter would search all of it for a word end for
+//! every chunk.
+//!
+//! Where a section does not fit in one chunk with its heading, the splitter makes the heading
+//! a chunk of its own; the chunks after it carry it in their heading path.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -35,7 +40,9 @@ const ESTIMATE_BYTES_PER_TOKEN: usize = 4;
 const MAX_BYTES_PER_TOKEN: usize = 16;
 
 /// Size of a window, in chunks of the most bytes a chunk may hold: room for the overlap to carry
-/// across window ends, while the splitter's per-chunk work stays bounded by a few chunks.
+/// across window ends, while the splitter's per-chunk work stays bounded by a few chunks. With
+/// at least one token of at least four bytes, a window is at least 16 bytes, room for any
+/// character.
 const WINDOW_CHUNKS: usize = 4;
 
 /// The longest heading kept in a chunk's heading path, in bytes; a heading is a title, and a
@@ -352,12 +359,9 @@ fn window_end(text: &str, start: usize, window_bytes: usize) -> usize {
     }
     let limit = text.floor_char_boundary(limit);
     let half = text.floor_char_boundary(start + window_bytes / 2);
-    match text[half..limit].rfind('\n') {
-        Some(at) => half + at + 1,
-        // A window of less than one character still takes that character.
-        None if limit <= start => text.ceil_char_boundary(start + 1),
-        None => limit,
-    }
+    text[half..limit]
+        .rfind('\n')
+        .map_or(limit, |at| half + at + 1)
 }
 
 /// Token boundaries of one window, tokenized once, to size the splitter's candidate chunks,

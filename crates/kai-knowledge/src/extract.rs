@@ -64,7 +64,7 @@ pub struct Sniffed {
 #[derive(Debug, thiserror::Error)]
 pub enum ExtractError {
     /// Text formats must be UTF-8.
-    #[error("the file is not valid UTF-8 text: not valid UTF-8 at byte {at}")]
+    #[error("the file is not valid UTF-8 at byte {at}; text files must be UTF-8")]
     NotUtf8 {
         /// Offset of the first byte that is not valid UTF-8.
         at: usize,
@@ -97,7 +97,9 @@ pub enum ExtractError {
 /// a path; only its last component counts) chooses among text formats by its extension; it
 /// never makes bytes that are not text into text, nor text into something else.
 ///
-/// Empty bytes are text (an empty file of the format its name says, else plain text).
+/// `bytes` may be the whole file or its first few kilobytes; a character cut off at their end
+/// does not make them binary. Empty bytes are text (an empty file of the format its name says,
+/// else plain text).
 pub fn sniff(bytes: &[u8], file_name: Option<&str>) -> Sniffed {
     let by_name = file_name.and_then(text_format_by_name);
     if bytes.is_empty() {
@@ -114,7 +116,7 @@ pub fn sniff(bytes: &[u8], file_name: Option<&str>) -> Sniffed {
     }
     // Whether the bytes are text decides before `infer`: a few binary signatures are plain
     // ASCII (`ID3`, `{\rtf`…), and a text file that happens to start with one is still text.
-    if check_text(bytes).is_err() {
+    if !looks_like_text(bytes) {
         return Sniffed {
             mime: recognised.map_or(OCTET_STREAM, |kind| kind.mime_type()),
             format: Format::Binary,
@@ -169,14 +171,28 @@ const PLAIN_TEXT: Sniffed = Sniffed {
     format: Format::PlainText,
 };
 
-/// The bytes as text, without a leading byte order mark, if they are valid UTF-8 with no NUL.
+/// Whether `bytes`, which may end in the middle of a character, are UTF-8 text with no NUL.
+fn looks_like_text(bytes: &[u8]) -> bool {
+    let body = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
+    // An error without a length is a character cut off at the end, as a file's head may be.
+    !body.contains(&0)
+        && std::str::from_utf8(body).map_or_else(|err| err.error_len().is_none(), |_| true)
+}
+
+/// The bytes as text, without a leading byte order mark, if they are valid UTF-8 with no NUL;
+/// offsets in the errors count the byte order mark.
 fn check_text(bytes: &[u8]) -> Result<&str, ExtractError> {
-    let bytes = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
-    if let Some(at) = bytes.iter().position(|&b| b == 0) {
-        return Err(ExtractError::NulByte { at });
+    let bom = if bytes.starts_with(UTF8_BOM) {
+        UTF8_BOM.len()
+    } else {
+        0
+    };
+    let body = &bytes[bom..];
+    if let Some(at) = body.iter().position(|&byte| byte == 0) {
+        return Err(ExtractError::NulByte { at: bom + at });
     }
-    std::str::from_utf8(bytes).map_err(|err| ExtractError::NotUtf8 {
-        at: err.valid_up_to(),
+    std::str::from_utf8(body).map_err(|err| ExtractError::NotUtf8 {
+        at: bom + err.valid_up_to(),
     })
 }
 
@@ -224,7 +240,9 @@ fn extract_pdf(bytes: &[u8]) -> Result<String, ExtractError> {
         pdf_extract::extract_text_from_mem(bytes)
     }));
     match outcome {
-        Ok(Ok(text)) => Ok(normalise_newlines(&text).into_owned()),
+        // Some fonts map glyphs to NUL, which a PostgreSQL text column cannot hold and text
+        // never needs.
+        Ok(Ok(text)) => Ok(normalise_newlines(&text).replace('\0', "")),
         Ok(Err(err)) => Err(ExtractError::Pdf {
             reason: err.to_string(),
         }),
@@ -232,11 +250,12 @@ fn extract_pdf(bytes: &[u8]) -> Result<String, ExtractError> {
             let message = payload
                 .downcast_ref::<&str>()
                 .map(|message| (*message).to_owned())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "the parser gave up on a malformed file".to_owned());
-            Err(ExtractError::Pdf {
-                reason: format!("the parser failed on a malformed file ({message})"),
-            })
+                .or_else(|| payload.downcast_ref::<String>().cloned());
+            let reason = match message {
+                Some(message) => format!("the parser failed on a malformed file ({message})"),
+                None => "the parser failed on a malformed file".to_owned(),
+            };
+            Err(ExtractError::Pdf { reason })
         }
     }
 }

@@ -16,8 +16,9 @@ use kai_gateway::{Caller, Gateway};
 use kai_jobs::{JobContext, JobError, Queue};
 use kai_models::chat::{EmbedRequest, InputType};
 use kai_store::{
-    ArtifactFilter, ArtifactRecord, ArtifactUpdate, ChunkRecord, IndexState, ItemFilter, JobState,
-    NewArtifact, NewChunk, NewJob, NewVersion, Store, StoreError, VersionRecord,
+    ArtifactFilter, ArtifactRecord, ArtifactUpdate, ChunkRecord, CollectionRecord, IndexState,
+    ItemFilter, JobState, NewArtifact, NewChunk, NewJob, NewVersion, Store, StoreError,
+    VersionRecord,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -53,6 +54,9 @@ pub enum KnowledgeError {
     /// The input is not acceptable; the message says what to fix.
     #[error("{0}")]
     Invalid(String),
+    /// The name is taken.
+    #[error("{0}")]
+    Conflict(String),
     /// The content is larger than `knowledge.max_upload_size`.
     #[error("the content is larger than the limit of {limit} bytes (knowledge.max_upload_size)")]
     TooLarge {
@@ -187,6 +191,8 @@ pub struct SearchHit {
 pub struct IndexProgress {
     /// Versions waiting to be indexed.
     pub pending: u64,
+    /// Versions searchable by keyword, waiting for their vectors.
+    pub keyword_only: u64,
     /// Versions searchable.
     pub indexed: u64,
     /// Versions whose text could not be read.
@@ -208,6 +214,8 @@ pub struct Reconciled {
     pub added: usize,
     /// Entries of chunks no longer stored, removed.
     pub removed: usize,
+    /// Versions still to index whose job was lost or given up on, queued again.
+    pub requeued: usize,
 }
 
 /// An indexing job's input. Ids as UUIDs: kai-core's ids do not serialise (it has no wire
@@ -437,10 +445,23 @@ impl Knowledge {
         if record.current.index_state != IndexState::Pending {
             return Ok(());
         }
+        self.enqueue_index(owner, record.id, record.current.version, 0)
+            .await
+    }
+
+    /// Queues a version for indexing. `generation` tells apart a job queued again from the one
+    /// that was lost: a version has one job per generation.
+    async fn enqueue_index(
+        &self,
+        owner: UserId,
+        artifact: ArtifactId,
+        version: u64,
+        generation: i128,
+    ) -> Result<(), KnowledgeError> {
         let payload = IndexJob {
             owner: owner.as_uuid(),
-            artifact: record.id.as_uuid(),
-            version: record.current.version,
+            artifact: artifact.as_uuid(),
+            version,
         };
         self.inner
             .queue
@@ -449,13 +470,67 @@ impl Knowledge {
                 payload: serde_json::to_string(&payload).map_err(storage)?,
                 priority: 0,
                 // With backoff doubling to ten minutes, twenty attempts ride out an embedding
-                // model that is down for a couple of hours.
+                // model that is down for a couple of hours; after that, the next start queues
+                // the version again.
                 max_attempts: 20,
                 run_at: OffsetDateTime::now_utc(),
-                dedupe_key: Some(format!("index:{}:{}", record.id, record.current.version)),
+                dedupe_key: Some(format!("index:{artifact}:{version}:{generation}")),
             })
             .await?;
         Ok(())
+    }
+
+    /// Makes a collection; [`KnowledgeError::Invalid`] when the owner has one of that name.
+    pub async fn create_collection(
+        &self,
+        owner: UserId,
+        name: &str,
+        description: &str,
+    ) -> Result<CollectionRecord, KnowledgeError> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+            return Err(KnowledgeError::Invalid(
+                "a collection's name must be 1 to 100 characters, without control characters"
+                    .into(),
+            ));
+        }
+        if description.chars().count() > 2000 {
+            return Err(KnowledgeError::Invalid(
+                "a collection's description must be at most 2000 characters".into(),
+            ));
+        }
+        match self
+            .inner
+            .store
+            .create_collection(owner, name, description)
+            .await
+        {
+            Err(StoreError::Conflict(_)) => Err(KnowledgeError::Conflict(format!(
+                "you already have a collection named `{name}`"
+            ))),
+            other => Ok(other?),
+        }
+    }
+
+    /// The owner's collections, by name.
+    pub async fn collections(
+        &self,
+        owner: UserId,
+    ) -> Result<Vec<CollectionRecord>, KnowledgeError> {
+        Ok(self.inner.store.collections(owner).await?)
+    }
+
+    /// Deletes one of the owner's collections; what was in it stays, in none.
+    pub async fn delete_collection(
+        &self,
+        owner: UserId,
+        id: CollectionId,
+    ) -> Result<(), KnowledgeError> {
+        if self.inner.store.delete_collection(owner, id).await? {
+            Ok(())
+        } else {
+            Err(KnowledgeError::NotFound("collection".into()))
+        }
     }
 
     /// One of the owner's artifacts.
@@ -625,6 +700,7 @@ impl Knowledge {
         for (state, count) in self.inner.store.index_states(owner).await? {
             match state {
                 IndexState::Pending => progress.pending += count,
+                IndexState::KeywordOnly => progress.keyword_only += count,
                 IndexState::Indexed | IndexState::Superseded => progress.indexed += count,
                 IndexState::Failed => progress.failed += count,
                 IndexState::Skipped => progress.skipped += count,
@@ -740,11 +816,42 @@ impl Knowledge {
                 .await
                 .map_err(JobError::transient)?;
         }
-        let model = self.inner.settings.embedding_model.clone();
         let mut chunks = store
             .chunks_of(&item, payload.version)
             .await
             .map_err(JobError::transient)?;
+        // Searchable by its words at once, whatever becomes of the embedding.
+        self.index_keywords(&chunks).await.map_err(transient)?;
+        let embedded = self.embed_missing(&job, &payload, &mut chunks).await;
+        self.index_vectors(&chunks).await.map_err(transient)?;
+        let count = chunks.len() as u64;
+        match embedded {
+            Ok(()) => {
+                self.finish(&payload, IndexState::Indexed, None, count)
+                    .await?;
+                tracing::info!(artifact = %payload.artifact, version = payload.version, chunks = count, "indexed");
+                Ok(())
+            }
+            Err(err) if job.stop_reason().is_some() => Err(JobError::transient(err)),
+            Err(err) => {
+                // Searchable by keyword meanwhile; the job is retried for the vectors.
+                let reason = err.to_string();
+                self.finish(&payload, IndexState::KeywordOnly, Some(&reason), count)
+                    .await?;
+                Err(JobError::transient(reason))
+            }
+        }
+    }
+
+    /// Embeds the chunks that have no vector from the configured model, storing each batch's
+    /// vectors as they come, so that a retry only embeds what is left.
+    async fn embed_missing(
+        &self,
+        job: &JobContext,
+        payload: &IndexPayload,
+        chunks: &mut [ChunkRecord],
+    ) -> Result<(), KnowledgeError> {
+        let model = self.inner.settings.embedding_model.clone();
         let missing: Vec<usize> = chunks
             .iter()
             .enumerate()
@@ -753,7 +860,7 @@ impl Knowledge {
             .collect();
         for batch in missing.chunks(EMBED_BATCH) {
             if job.stop_reason().is_some() {
-                return Err(JobError::transient("stopped before it finished"));
+                return Err(KnowledgeError::Storage("stopped before it finished".into()));
             }
             let texts = batch
                 .iter()
@@ -766,24 +873,31 @@ impl Knowledge {
                     InputType::Document,
                     format!("index-{}", job.id()),
                 )
-                .await
-                .map_err(transient)?;
+                .await?;
             let pairs: Vec<(i64, Vec<f32>)> = batch
                 .iter()
                 .zip(vectors)
                 .map(|(&at, vector)| (chunks[at].id, vector))
                 .collect();
-            store
-                .set_embeddings(&model, &pairs)
-                .await
-                .map_err(JobError::transient)?;
+            self.inner.store.set_embeddings(&model, &pairs).await?;
             for (&at, (_, vector)) in batch.iter().zip(pairs) {
                 chunks[at].embedding = Some(vector);
                 chunks[at].model = Some(model.clone());
             }
         }
-        let count = chunks.len() as u64;
-        self.index_chunks(chunks).await.map_err(transient)?;
+        Ok(())
+    }
+
+    /// Makes the version the searchable one (unless a newer one already is), drops the older
+    /// versions' chunks from the indexes, and records how indexing went.
+    async fn finish(
+        &self,
+        payload: &IndexPayload,
+        state: IndexState,
+        error: Option<&str>,
+        count: u64,
+    ) -> Result<(), JobError> {
+        let store = &self.inner.store;
         let Some(searchable) = store
             .make_searchable(payload.artifact, payload.version)
             .await
@@ -794,22 +908,15 @@ impl Knowledge {
         if let Err(err) = self.forget_chunks(searchable.dropped).await {
             tracing::warn!(error = %err, "could not remove superseded chunks from the indexes");
         }
-        let state = if searchable.version == payload.version {
-            IndexState::Indexed
+        let (state, count) = if searchable.version == payload.version {
+            (state, count)
         } else {
-            IndexState::Superseded
-        };
-        let count = if state == IndexState::Indexed {
-            count
-        } else {
-            0
+            (IndexState::Superseded, 0)
         };
         store
-            .set_index_state(payload.artifact, payload.version, state, None, count)
+            .set_index_state(payload.artifact, payload.version, state, error, count)
             .await
-            .map_err(JobError::transient)?;
-        tracing::info!(artifact = %payload.artifact, version = payload.version, chunks = count, "indexed");
-        Ok(())
+            .map_err(JobError::transient)
     }
 
     async fn index_failed(&self, payload: &IndexPayload, reason: &str) -> Result<(), JobError> {
@@ -827,12 +934,13 @@ impl Knowledge {
             .map_err(JobError::transient)
     }
 
-    /// Adds embedded chunks to both indexes.
-    async fn index_chunks(&self, chunks: Vec<ChunkRecord>) -> Result<(), KnowledgeError> {
+    /// Adds chunks to the keyword index.
+    async fn index_keywords(&self, chunks: &[ChunkRecord]) -> Result<(), KnowledgeError> {
         let inner = self.inner.clone();
+        let chunks = chunks.to_vec();
         blocking(move || {
             let owners: Vec<String> = chunks.iter().map(|c| c.owner_id.to_string()).collect();
-            let keyword: Vec<KeywordDoc<'_>> = chunks
+            let docs: Vec<KeywordDoc<'_>> = chunks
                 .iter()
                 .zip(&owners)
                 .map(|(c, owner)| KeywordDoc {
@@ -843,9 +951,27 @@ impl Knowledge {
                     text: &c.text,
                 })
                 .collect();
-            inner.keyword.add(&keyword).map_err(storage)?;
-            inner.keyword.commit().map_err(storage)?;
-            let vectors: Vec<VectorDoc<'_>> = chunks
+            inner.keyword.add(&docs).map_err(storage)?;
+            inner.keyword.commit().map_err(storage)
+        })
+        .await?
+    }
+
+    /// Adds the chunks that have a vector from the configured model to the vector index.
+    async fn index_vectors(&self, chunks: &[ChunkRecord]) -> Result<(), KnowledgeError> {
+        let model = self.inner.settings.embedding_model.clone();
+        let chunks: Vec<ChunkRecord> = chunks
+            .iter()
+            .filter(|c| c.embedding.is_some() && c.model.as_deref() == Some(model.as_str()))
+            .cloned()
+            .collect();
+        if chunks.is_empty() {
+            return Ok(());
+        }
+        let inner = self.inner.clone();
+        blocking(move || {
+            let owners: Vec<String> = chunks.iter().map(|c| c.owner_id.to_string()).collect();
+            let docs: Vec<VectorDoc<'_>> = chunks
                 .iter()
                 .zip(&owners)
                 .filter_map(|(c, owner)| {
@@ -857,22 +983,20 @@ impl Knowledge {
                     })
                 })
                 .collect();
-            inner.vectors.add(&vectors).map_err(storage)
+            inner.vectors.add(&docs).map_err(storage)
         })
         .await?
     }
 
-    /// Brings the indexes in line with the database: adds the embedded chunks they lack and
-    /// removes entries of chunks no longer stored. Run at start; cheap when nothing is amiss.
+    /// Brings the indexes in line with the database: adds the chunks they lack (every chunk to
+    /// the keyword index, those with the configured model's vectors to the vector index),
+    /// removes entries of chunks no longer stored, and queues again the versions still to index
+    /// whose job was lost or given up on. Run at start; cheap when nothing is amiss.
     pub async fn reconcile(&self) -> Result<Reconciled, KnowledgeError> {
+        let store = &self.inner.store;
         let model = &self.inner.settings.embedding_model;
-        let stored: HashSet<i64> = self
-            .inner
-            .store
-            .embedded_chunk_ids(model)
-            .await?
-            .into_iter()
-            .collect();
+        let stored: HashSet<i64> = store.chunk_ids().await?.into_iter().collect();
+        let embedded: HashSet<i64> = store.embedded_chunk_ids(model).await?.into_iter().collect();
         let inner = self.inner.clone();
         let (keyword_ids, vector_ids) = blocking(move || {
             Ok::<_, KnowledgeError>((
@@ -881,36 +1005,43 @@ impl Knowledge {
             ))
         })
         .await??;
-        let mut missing: Vec<i64> = stored
-            .iter()
-            .filter(|id| !keyword_ids.contains(id) || !vector_ids.contains(id))
-            .copied()
-            .collect();
-        missing.sort_unstable();
-        let extra: Vec<i64> = keyword_ids
-            .union(&vector_ids)
-            .filter(|id| !stored.contains(id))
-            .copied()
-            .collect();
+        let mut for_keywords: Vec<i64> = stored.difference(&keyword_ids).copied().collect();
+        let mut for_vectors: Vec<i64> = embedded.difference(&vector_ids).copied().collect();
+        for_keywords.sort_unstable();
+        for_vectors.sort_unstable();
+        let mut extra: Vec<i64> = keyword_ids.difference(&stored).copied().collect();
+        extra.extend(vector_ids.difference(&embedded));
+        extra.sort_unstable();
+        extra.dedup();
         let mut reconciled = Reconciled {
-            added: missing.len(),
+            added: for_keywords.len().max(for_vectors.len()),
             removed: extra.len(),
+            requeued: 0,
         };
-        for batch in missing.chunks(500) {
-            let chunks = self.inner.store.chunks_by_id(batch).await?;
-            self.index_chunks(chunks).await?;
+        for batch in for_keywords.chunks(500) {
+            self.index_keywords(&store.chunks_by_id(batch).await?)
+                .await?;
+        }
+        for batch in for_vectors.chunks(500) {
+            self.index_vectors(&store.chunks_by_id(batch).await?)
+                .await?;
         }
         if !extra.is_empty() {
             self.forget_chunks(extra).await?;
         }
-        if reconciled.added + reconciled.removed > 0 {
+        let generation = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+        for (owner, artifact, version) in store.versions_to_index(INDEX_JOB).await? {
+            self.enqueue_index(owner, artifact, version, generation)
+                .await?;
+            reconciled.requeued += 1;
+        }
+        if reconciled != Reconciled::default() {
             tracing::info!(
                 added = reconciled.added,
                 removed = reconciled.removed,
+                requeued = reconciled.requeued,
                 "search indexes brought in line with the database"
             );
-        } else {
-            reconciled = Reconciled::default();
         }
         Ok(reconciled)
     }

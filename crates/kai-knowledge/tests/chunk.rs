@@ -10,11 +10,56 @@ use kai_knowledge::extract::{self, Format};
 
 /// Words the test prose is made of; all are whole words in the test tokenizer's vocabulary.
 const WORDS: &[&str] = &[
-    "the", "server", "keeps", "notes", "and", "files", "for", "a", "person", "who", "writes",
-    "code", "every", "day", "index", "search", "finds", "what", "they", "meant", "model",
-    "embedding", "vector", "keyword", "chunk", "text", "is", "cut", "into", "pieces", "small",
-    "enough", "to", "fit", "window", "of", "tokens", "with", "some", "overlap", "between",
-    "neighbours", "install", "from", "source", "build", "run", "test", "release", "fast",
+    "the",
+    "server",
+    "keeps",
+    "notes",
+    "and",
+    "files",
+    "for",
+    "a",
+    "person",
+    "who",
+    "writes",
+    "code",
+    "every",
+    "day",
+    "index",
+    "search",
+    "finds",
+    "what",
+    "they",
+    "meant",
+    "model",
+    "embedding",
+    "vector",
+    "keyword",
+    "chunk",
+    "text",
+    "is",
+    "cut",
+    "into",
+    "pieces",
+    "small",
+    "enough",
+    "to",
+    "fit",
+    "window",
+    "of",
+    "tokens",
+    "with",
+    "some",
+    "overlap",
+    "between",
+    "neighbours",
+    "install",
+    "from",
+    "source",
+    "build",
+    "run",
+    "test",
+    "release",
+    "fast",
 ];
 
 /// A tokenizer like all-MiniLM-L6-v2's (BERT's normalizer and pre-tokenizer, a WordPiece model)
@@ -97,8 +142,8 @@ fn prose(seed: u64, sentences: usize) -> String {
     text
 }
 
-/// A Markdown guide with nested sections, each a few paragraphs long.
-fn guide(paragraphs: usize) -> String {
+/// A Markdown guide with nested sections, each `paragraphs` paragraphs of `sentences` sentences.
+fn guide(paragraphs: usize, sentences: usize) -> String {
     let mut doc = String::from("# Guide\n\n");
     let sections = [
         ("## Install", "install-marker"),
@@ -111,7 +156,7 @@ fn guide(paragraphs: usize) -> String {
         doc.push_str("\n\n");
         for p in 0..paragraphs {
             let seed = u64::try_from(n * 100 + p).unwrap();
-            doc.push_str(&prose(seed, 5));
+            doc.push_str(&prose(seed, sentences));
             if p == 0 {
                 doc.push(' ');
                 doc.push_str(marker);
@@ -130,10 +175,20 @@ fn assert_well_formed(text: &str, chunks: &[Chunk], max_bytes: usize) {
         assert_eq!(piece.index, i);
         assert_eq!(piece.text, text[piece.start..piece.end], "chunk {i}");
         assert!(!piece.text.trim().is_empty(), "chunk {i} is blank");
-        assert!(piece.text.len() <= max_bytes, "chunk {i}: {} bytes", piece.text.len());
+        assert!(
+            piece.text.len() <= max_bytes,
+            "chunk {i}: {} bytes",
+            piece.text.len()
+        );
         if i > 0 {
-            assert!(piece.start > chunks[i - 1].start, "chunk {i} starts before its previous");
-            assert!(piece.end > chunks[i - 1].end, "chunk {i} ends before its previous");
+            assert!(
+                piece.start > chunks[i - 1].start,
+                "chunk {i} starts before its previous"
+            );
+            assert!(
+                piece.end > chunks[i - 1].end,
+                "chunk {i} ends before its previous"
+            );
         }
         assert!(
             piece.start <= covered || text[covered..piece.start].trim().is_empty(),
@@ -142,14 +197,17 @@ fn assert_well_formed(text: &str, chunks: &[Chunk], max_bytes: usize) {
         );
         covered = covered.max(piece.end);
     }
-    assert!(text[covered..].trim().is_empty(), "the text after {covered} is in no chunk");
+    assert!(
+        text[covered..].trim().is_empty(),
+        "the text after {covered} is in no chunk"
+    );
 }
 
 #[test]
 fn markdown_chunks_fit_the_tokenizer_and_carry_heading_paths() {
     let sizer = test_sizer();
     let settings = ChunkSettings::new(64, 8).unwrap();
-    let doc = guide(4);
+    let doc = guide(4, 5);
     let chunks = chunk(&doc, Format::Markdown, &sizer, &settings).unwrap();
     assert!(chunks.len() > 10, "{} chunks", chunks.len());
     assert_well_formed(&doc, &chunks, usize::MAX);
@@ -161,7 +219,10 @@ fn markdown_chunks_fit_the_tokenizer_and_carry_heading_paths() {
         let piece = chunks.iter().find(|c| c.text.contains(marker)).unwrap();
         piece.heading.clone()
     };
-    assert_eq!(heading_of("install-marker").as_deref(), Some("Guide > Install"));
+    assert_eq!(
+        heading_of("install-marker").as_deref(),
+        Some("Guide > Install")
+    );
     assert_eq!(
         heading_of("source-marker").as_deref(),
         Some("Guide > Install > From source")
@@ -171,10 +232,21 @@ fn markdown_chunks_fit_the_tokenizer_and_carry_heading_paths() {
         Some("Guide > Install > With a package")
     );
     assert_eq!(heading_of("usage-marker").as_deref(), Some("Guide > Usage"));
-    // A heading starts a chunk rather than ending one.
+    // A heading starts a chunk rather than ending one; where a section does not fit in one
+    // chunk with its heading, the heading is a chunk of its own.
     for piece in &chunks {
         let last_line = piece.text.lines().last().unwrap();
-        assert!(!last_line.starts_with('#'), "chunk {} ends with a heading", piece.index);
+        if last_line.starts_with('#') {
+            assert!(
+                piece
+                    .text
+                    .lines()
+                    .all(|line| line.is_empty() || line.starts_with('#')),
+                "chunk {} ends with a heading: {:?}",
+                piece.index,
+                piece.text
+            );
+        }
     }
 }
 
@@ -189,8 +261,10 @@ fn the_sizer_ignores_the_tokenizers_truncation() {
 #[test]
 fn neighbouring_chunks_overlap() {
     let sizer = test_sizer();
-    let text = prose(7, 400);
-    let settings = ChunkSettings::new(48, 12).unwrap();
+    // Long enough for several windows. The overlap is whole sentences, so it is made larger
+    // than the longest sentence (18 tokens).
+    let text = prose(7, 1_000);
+    let settings = ChunkSettings::new(64, 24).unwrap();
     let chunks = chunk(&text, Format::PlainText, &sizer, &settings).unwrap();
     assert!(chunks.len() > 40, "{} chunks", chunks.len());
     assert_well_formed(&text, &chunks, usize::MAX);
@@ -202,11 +276,12 @@ fn neighbouring_chunks_overlap() {
             pair[1].index
         );
         let shared = &text[pair[1].start..pair[0].end];
-        assert!(sizer.count(shared).unwrap() <= 12, "{shared:?}");
+        assert!(sizer.count(shared).unwrap() <= 24, "{shared:?}");
     }
 
-    let settings = ChunkSettings::new(48, 0).unwrap();
+    let settings = ChunkSettings::new(64, 0).unwrap();
     let chunks = chunk(&text, Format::PlainText, &sizer, &settings).unwrap();
+    assert_well_formed(&text, &chunks, usize::MAX);
     for pair in chunks.windows(2) {
         assert!(pair[1].start >= pair[0].end);
     }
@@ -249,8 +324,8 @@ fn the_estimate_counts_four_bytes_a_token() {
 fn a_long_document_is_chunked_the_same_across_windows() {
     // Long enough for many windows: chunks still overlap, fit, and cover the text.
     let sizer = test_sizer();
-    let doc = guide(300);
-    let settings = ChunkSettings::new(64, 8).unwrap();
+    let doc = guide(40, 20);
+    let settings = ChunkSettings::new(64, 24).unwrap();
     let chunks = chunk(&doc, Format::Markdown, &sizer, &settings).unwrap();
     assert_well_formed(&doc, &chunks, usize::MAX);
     let mut sharing = 0;
@@ -260,10 +335,14 @@ fn a_long_document_is_chunked_the_same_across_windows() {
         }
     }
     // Neighbours across a paragraph break need not share text; most do.
-    assert!(sharing * 2 > chunks.len(), "{sharing} of {} share", chunks.len());
+    assert!(
+        sharing * 4 > chunks.len() * 3,
+        "{sharing} of {} share",
+        chunks.len()
+    );
     for piece in &chunks {
         assert!(sizer.count(&piece.text).unwrap() <= 64);
-        assert!(piece.heading.as_deref().unwrap().starts_with("Guide > "));
+        assert!(piece.heading.as_deref().unwrap().starts_with("Guide"));
     }
 }
 
@@ -271,25 +350,31 @@ fn a_long_document_is_chunked_the_same_across_windows() {
 fn a_twenty_megabyte_line_without_spaces_finishes() {
     let line = "abcdefghij".repeat(2_000_000);
     let settings = ChunkSettings::default();
-    for (name, sizer) in [("estimate", TokenSizer::estimate()), ("tokenizer", test_sizer())] {
-        for format in [Format::PlainText, Format::Markdown] {
-            let started = Instant::now();
-            let chunks = chunk(&line, format, &sizer, &settings).unwrap();
-            eprintln!(
-                "20 MB line, {name}, {format:?}: {} chunks in {:?}",
-                chunks.len(),
-                started.elapsed()
-            );
-            // One unknown "word" is one token; the byte bound keeps chunks small anyway.
-            assert_well_formed(&line, &chunks, 256 * 16);
-        }
+    // The tokenizer's share is most of the time in a debug build (about 20 s here), so it runs
+    // on one format.
+    let runs = [
+        ("estimate", TokenSizer::estimate(), Format::PlainText),
+        ("estimate", TokenSizer::estimate(), Format::Markdown),
+        ("tokenizer", test_sizer(), Format::PlainText),
+    ];
+    for (name, sizer, format) in runs {
+        let started = Instant::now();
+        let chunks = chunk(&line, format, &sizer, &settings).unwrap();
+        eprintln!(
+            "20 MB line, {name}, {format:?}: {} chunks in {:?}",
+            chunks.len(),
+            started.elapsed()
+        );
+        // To the tokenizer a long unknown "word" is one token; the byte bound keeps chunks
+        // small anyway.
+        assert_well_formed(&line, &chunks, 256 * 16);
     }
 }
 
 #[test]
 fn a_large_markdown_text_is_chunked_quickly() {
     let sizer = test_sizer();
-    let doc = guide(2_500);
+    let doc = guide(2_000, 5);
     let settings = ChunkSettings::default();
     let started = Instant::now();
     let chunks = chunk(&doc, Format::Markdown, &sizer, &settings).unwrap();
@@ -348,9 +433,18 @@ fn html_keeps_its_headings_for_chunks() {
         prose(2, 30)
     );
     let text = extract::extract(page.as_bytes(), Format::Html).unwrap();
-    let chunks = chunk(&text, Format::Html, &test_sizer(), &ChunkSettings::default()).unwrap();
+    let chunks = chunk(
+        &text,
+        Format::Html,
+        &test_sizer(),
+        &ChunkSettings::default(),
+    )
+    .unwrap();
     assert_well_formed(&text, &chunks, usize::MAX);
-    let usage = chunks.iter().find(|c| c.text.contains("usage-marker")).unwrap();
+    let usage = chunks
+        .iter()
+        .find(|c| c.text.contains("usage-marker"))
+        .unwrap();
     assert_eq!(usage.heading.as_deref(), Some("Guide > Usage"));
 }
 
@@ -368,7 +462,10 @@ fn bad_settings_are_refused() {
     ));
     let settings = ChunkSettings::default();
     assert_eq!(settings.max_tokens(), ChunkSettings::DEFAULT_MAX_TOKENS);
-    assert_eq!(settings.overlap_tokens(), ChunkSettings::DEFAULT_OVERLAP_TOKENS);
+    assert_eq!(
+        settings.overlap_tokens(),
+        ChunkSettings::DEFAULT_OVERLAP_TOKENS
+    );
     assert!(ChunkSettings::new(1, 0).is_ok());
 
     let dir = tempfile::tempdir().unwrap();
@@ -386,13 +483,15 @@ fn minilm_tokenizer_sizes_chunks_when_available() {
         eprintln!("skipped: set KAI_TEST_MODELS_DIR to a model store holding minilm");
         return;
     };
-    let path = std::path::Path::new(&dir).join("minilm").join("tokenizer.json");
+    let path = std::path::Path::new(&dir)
+        .join("minilm")
+        .join("tokenizer.json");
     if !path.exists() {
         eprintln!("skipped: {} does not exist", path.display());
         return;
     }
     let sizer = TokenSizer::from_file(&path).unwrap();
-    let doc = guide(200);
+    let doc = guide(200, 5);
     let settings = ChunkSettings::default();
     let started = Instant::now();
     let chunks = chunk(&doc, Format::Markdown, &sizer, &settings).unwrap();

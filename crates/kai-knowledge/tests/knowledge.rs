@@ -473,18 +473,18 @@ async fn an_embedding_model_that_fails_leaves_keyword_search_working() {
         Err(KnowledgeError::Embedding { .. })
     ));
 
-    // Indexing waits for the model and then finishes.
+    // What is added meanwhile is searchable by its words, and gets its vectors once the model
+    // answers again.
     let later = h
         .add(alice, "later.txt", b"Sourdough starters need feeding.")
         .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let pending = h
-        .knowledge()
-        .artifact(alice, later.id)
-        .await
-        .unwrap()
-        .current;
-    assert_eq!(pending.index_state, IndexState::Pending);
+    let waiting = h.indexed(alice, later.id).await;
+    assert_eq!(waiting.index_state, IndexState::KeywordOnly);
+    assert!(waiting.index_error.unwrap().contains("word-counts"));
+    assert_eq!(
+        h.search(alice, "sourdough", SearchMode::Keyword).await,
+        ["later.txt"]
+    );
     h.embedder.failing.store(false, Ordering::SeqCst);
     for _ in 0..600 {
         let current = h

@@ -13,6 +13,7 @@
 
 mod accounts;
 mod gateway;
+mod knowledge;
 mod local;
 pub mod openai;
 mod problem;
@@ -30,6 +31,12 @@ pub use gateway::{
     KeyBudget, KeyBudgets, ModelDefinition, ModelInfo, Provider, ProviderDefinition,
     SendMessageRequest, UpdateConversationRequest, UsageGroupTotals, UsageRecord, UsageRecordPage,
     UsageReport, UsageTotals,
+};
+pub use knowledge::{
+    Artifact, ArtifactListQuery, ArtifactPage, ArtifactVersion, ArtifactVersions, Collection,
+    CollectionList, ContentQuery, CreateCollectionRequest, DiffQuery, FusionMethod, IndexState,
+    KnowledgeStatus, Passage, SearchHit, SearchMode, SearchRequest, SearchResponse,
+    UpdateArtifactRequest, UploadQuery,
 };
 pub use local::{LocalModel, LocalModelFile, PullLocalModelRequest};
 pub use problem::{FieldError, PROBLEM_CONTENT_TYPE, Problem};

@@ -14,6 +14,7 @@ use kai_audit::AuditError;
 use kai_auth::AuthError;
 use kai_core::InvalidInput;
 use kai_gateway::GatewayError;
+use kai_knowledge::KnowledgeError;
 use kai_model_store::StoreError as ModelStoreError;
 use kai_models::ErrorKind;
 use kai_models::router::RouteErrorKind;
@@ -565,6 +566,41 @@ impl From<ModelStoreError> for ApiError {
                 detail,
             ),
             ModelStoreError::Io { .. } => ApiError::internal(&err),
+        }
+    }
+}
+
+impl From<KnowledgeError> for ApiError {
+    fn from(err: KnowledgeError) -> Self {
+        let detail = err.to_string();
+        match err {
+            KnowledgeError::NotFound(what) => ApiError::not_found(&what),
+            KnowledgeError::Invalid(message) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation-failed",
+                "Validation failed",
+                message,
+            ),
+            KnowledgeError::Conflict(message) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", "Conflict", message)
+            }
+            KnowledgeError::TooLarge { .. } => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Payload too large",
+                detail,
+            ),
+            KnowledgeError::Incomplete(_) => ApiError::bad_request(format!(
+                "{detail}; nothing was stored, send the whole content again"
+            )),
+            KnowledgeError::Embedding { .. } => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "embedding-failed",
+                "The embedding model failed",
+                format!("{detail}; keyword search (`\"mode\": \"keyword\"`) works without it"),
+            ),
+            KnowledgeError::Store(err) => err.into(),
+            KnowledgeError::Storage(_) => ApiError::internal(&err),
         }
     }
 }

@@ -162,6 +162,8 @@ const OPENAI_PREFIX: &str = "/v1/";
 
 /// Where local models are pulled: a pull takes as long as its downloads.
 const LOCAL_MODELS: &str = "/api/v1/local-models";
+/// Where artifacts are uploaded.
+const ARTIFACTS: &str = "/api/v1/artifacts";
 
 /// An error for the OpenAI-compatible API: `{"error": {message, type, param, code}}`, with
 /// kai's problem kind as the `code` programs can branch on.
@@ -239,9 +241,12 @@ pub(crate) async fn timeout(
     // own timeouts on every connection.
     let path = request.uri().path();
     let post = request.method() == http::Method::POST;
+    // Uploads take as long as they take, as long as data keeps coming: their handler times
+    // out a body that stalls.
     if path.starts_with(OPENAI_PREFIX)
         || (post && path.ends_with("/messages"))
         || (post && path == LOCAL_MODELS)
+        || (post && path.starts_with(ARTIFACTS))
     {
         return next.run(request).await;
     }

@@ -7,6 +7,7 @@ use kai_audit::AuditLog;
 use kai_auth::Accounts;
 use kai_config::HttpSettings;
 use kai_gateway::Gateway;
+use kai_knowledge::Knowledge;
 use kai_model_store::{Fetcher, ModelStore};
 use kai_trust::Trust;
 use kai_vault::Vault;
@@ -23,6 +24,7 @@ pub struct AppState(Arc<Services>);
 pub struct Services {
     pub(crate) trust: Trust,
     pub(crate) gateway: Gateway,
+    pub(crate) knowledge: Knowledge,
     pub(crate) metrics: Metrics,
     pub(crate) http: HttpSettings,
     pub(crate) models: ModelStore,
@@ -46,6 +48,7 @@ impl AppState {
     pub fn new(
         trust: Trust,
         gateway: Gateway,
+        knowledge: Knowledge,
         http: HttpSettings,
         models: ModelStore,
         fetcher: Fetcher,
@@ -54,6 +57,7 @@ impl AppState {
         Self(Arc::new(Services {
             trust,
             gateway,
+            knowledge,
             metrics,
             http,
             models,

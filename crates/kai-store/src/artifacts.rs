@@ -35,6 +35,9 @@ pub struct CollectionRecord {
 pub enum IndexState {
     /// Waiting for (or in) the indexing job.
     Pending,
+    /// Searchable by its words; its vectors wait for the embedding model (the version's
+    /// `index_error` says why).
+    KeywordOnly,
     /// Searchable.
     Indexed,
     /// Its text could not be extracted; the version's `index_error` says why.
@@ -51,6 +54,7 @@ impl IndexState {
     pub fn as_str(self) -> &'static str {
         match self {
             IndexState::Pending => "pending",
+            IndexState::KeywordOnly => "keyword_only",
             IndexState::Indexed => "indexed",
             IndexState::Failed => "failed",
             IndexState::Skipped => "skipped",
@@ -61,6 +65,7 @@ impl IndexState {
     fn parse(text: &str) -> Option<IndexState> {
         Some(match text {
             "pending" => IndexState::Pending,
+            "keyword_only" => IndexState::KeywordOnly,
             "indexed" => IndexState::Indexed,
             "failed" => IndexState::Failed,
             "skipped" => IndexState::Skipped,
@@ -850,6 +855,42 @@ impl Store {
         Ok(())
     }
 
+    /// Current versions still to index (pending, or waiting for vectors) with no indexing job
+    /// queued or running for them: what a restart queues again, after a job was lost or given
+    /// up on. As `(owner, artifact, version)`.
+    pub async fn versions_to_index(
+        &self,
+        job_kind: &str,
+    ) -> Result<Vec<(UserId, ArtifactId, u64)>, StoreError> {
+        let rows: Vec<(String, String, i64)> = with_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT a.owner_id, a.id, v.version FROM artifacts a JOIN artifact_versions v \
+                     ON v.artifact_id = a.id AND v.version = a.current_version \
+                 WHERE v.index_state IN ('pending', 'keyword_only') AND NOT EXISTS \
+                     (SELECT 1 FROM jobs j WHERE j.kind = $1 \
+                         AND j.state IN ('queued', 'running') \
+                         AND j.dedupe_key LIKE 'index:' || a.id || ':' || v.version || ':%') \
+                 ORDER BY a.id",
+            )
+            .bind(job_kind)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(|(owner, id, version)| {
+                let bad = corrupt("artifacts");
+                Ok((
+                    owner
+                        .parse()
+                        .map_err(|_| bad(format!("artifact {id}: bad owner id")))?,
+                    id.parse()
+                        .map_err(|_| bad(format!("id `{id}` is not a UUID")))?,
+                    count_from_row(version, "artifact_versions", "version")?,
+                ))
+            })
+            .collect()
+    }
+
     /// How many of the owner's current versions are in each index state: indexing progress.
     pub async fn index_states(&self, owner: UserId) -> Result<Vec<(IndexState, u64)>, StoreError> {
         let rows: Vec<(String, i64)> = with_pool!(self, |pool| {
@@ -959,6 +1000,7 @@ mod tests {
     fn index_states_round_trip_through_text() {
         for state in [
             IndexState::Pending,
+            IndexState::KeywordOnly,
             IndexState::Indexed,
             IndexState::Failed,
             IndexState::Skipped,

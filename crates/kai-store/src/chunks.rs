@@ -342,6 +342,15 @@ impl Store {
         }))
     }
 
+    /// The ids of every chunk, in order.
+    pub async fn chunk_ids(&self) -> Result<Vec<i64>, StoreError> {
+        Ok(with_pool!(self, |pool| {
+            sqlx::query_scalar("SELECT id FROM chunks ORDER BY id")
+                .fetch_all(pool)
+                .await?
+        }))
+    }
+
     /// Chunks by id, in id order, for an index to add what it lacks.
     pub async fn chunks_by_id(&self, ids: &[i64]) -> Result<Vec<ChunkRecord>, StoreError> {
         if ids.is_empty() {

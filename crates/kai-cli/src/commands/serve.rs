@@ -95,6 +95,10 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
             "model gateway ready"
         );
     }
+    let queue = kai_jobs::Queue::new(store.clone());
+    let knowledge =
+        crate::knowledge::open(&settings, store.clone(), queue.clone(), gateway.clone()).await?;
+    let workers = crate::knowledge::start_workers(&knowledge, queue);
     if store.count_users().await? == 0 {
         tracing::warn!("no users yet: create the first admin with `kai user create --admin NAME`");
     }
@@ -120,10 +124,12 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
         gateway.clone(),
         CATALOG_INTERVAL,
     ));
+    let knowledge_maintenance = tokio::spawn(crate::knowledge::maintain(knowledge.clone()));
     let fetcher = Fetcher::new(&settings.local, &Environment::from_process())?;
     let app = kai_server::app(AppState::new(
         trust,
         gateway.clone(),
+        knowledge,
         settings.http.clone(),
         ModelStore::new(&settings.local.models_dir),
         fetcher,
@@ -131,6 +137,16 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
     kai_server::serve(listener, app, signals.wait(), &settings.http).await?;
     maintenance.abort();
     catalog.abort();
+    knowledge_maintenance.abort();
+    // A job cut short keeps its lease, which runs out; another worker (or the next start)
+    // resumes it.
+    let unfinished = workers.shutdown().await;
+    if unfinished > 0 {
+        tracing::info!(
+            unfinished,
+            "background jobs left to resume at the next start"
+        );
+    }
     // Usage records are written in batches; the last ones go before the pool closes.
     gateway.flush().await;
     // A last checkpoint, so that a verifier sees every entry committed to.

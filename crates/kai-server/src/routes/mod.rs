@@ -5,6 +5,7 @@ pub(crate) mod catalog;
 pub(crate) mod conversations;
 pub(crate) mod docs;
 pub(crate) mod keys;
+pub(crate) mod knowledge;
 pub(crate) mod local_models;
 pub(crate) mod me;
 pub(crate) mod openai;
@@ -31,6 +32,10 @@ pub(crate) fn all() -> OpenApiRouter<AppState> {
         .nest("/api/v1/usage", usage::router())
         .nest("/api/v1/conversations", conversations::router())
         .nest("/api/v1/local-models", local_models::router())
+        .nest("/api/v1/artifacts", knowledge::artifacts())
+        .nest("/api/v1/collections", knowledge::collections())
+        .nest("/api/v1/search", knowledge::search())
+        .nest("/api/v1/knowledge", knowledge::status())
         .nest("/api/v1/vault", trust::vault())
         .nest("/api/v1/identity", trust::identity())
         .nest("/api/v1/secrets", trust::secrets())

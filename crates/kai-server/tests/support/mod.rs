@@ -33,6 +33,8 @@ pub struct TestServer {
     pub state: AppState,
     pub db: TestDatabase,
     shutdown: Option<oneshot::Sender<()>>,
+    /// The background indexing workers, stopped with the server.
+    pub workers: Option<kai_jobs::WorkersHandle>,
     pub task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
@@ -75,9 +77,33 @@ impl TestServer {
             .with_retries(3, Duration::from_millis(10));
         let audit = kai_audit::AuditLog::new(store.clone(), vault.clone(), &settings.audit);
         let trust = kai_trust::Trust::new(accounts, vault, audit, Some(gateway.clone()));
+        let queue = kai_jobs::Queue::new(store.clone());
+        let knowledge = kai_knowledge::Knowledge::open(
+            &db.dir().join("knowledge"),
+            store.clone(),
+            queue.clone(),
+            gateway.clone(),
+            settings.knowledge.clone(),
+            kai_knowledge::chunk::TokenSizer::estimate(),
+        )
+        .await
+        .unwrap();
+        let handler = knowledge.clone();
+        let workers = kai_jobs::Workers::new(queue)
+            .poll_interval(Duration::from_millis(100))
+            .handle(
+                kai_knowledge::INDEX_JOB,
+                kai_jobs::KindSettings::default(),
+                move |job: kai_jobs::JobContext| {
+                    let knowledge = handler.clone();
+                    async move { knowledge.run_index_job(job).await }
+                },
+            )
+            .start();
         let state = AppState::new(
             trust,
             gateway,
+            knowledge,
             settings.http.clone(),
             kai_model_store::ModelStore::new(&settings.local.models_dir),
             fetcher,
@@ -100,6 +126,7 @@ impl TestServer {
             state,
             db,
             shutdown: Some(shutdown),
+            workers: Some(workers),
             task: Some(task),
         }
     }

@@ -42,8 +42,9 @@ CREATE INDEX artifacts_by_owner ON artifacts (owner_id, updated_at);
 CREATE INDEX artifacts_by_collection ON artifacts (collection_id);
 
 -- Every version stays readable. `index_state` says how far indexing it has come: `pending`,
--- `indexed`, `failed` (with `index_error`), `skipped` (a binary blob: kept, not searched) or
--- `superseded` (a newer version is the one searched).
+-- `keyword_only` (searchable by its words; its vectors wait for the embedding model, and
+-- `index_error` says why), `indexed`, `failed` (with `index_error`), `skipped` (a binary blob:
+-- kept, not searched) or `superseded` (a newer version is the one searched).
 CREATE TABLE artifact_versions (
     artifact_id  TEXT    NOT NULL REFERENCES artifacts (id) ON DELETE CASCADE,
     version      INTEGER NOT NULL,
@@ -54,7 +55,8 @@ CREATE TABLE artifact_versions (
     created_by   TEXT    NOT NULL,
     created_at   INTEGER NOT NULL,
     index_state  TEXT    NOT NULL DEFAULT 'pending'
-        CHECK (index_state IN ('pending', 'indexed', 'failed', 'skipped', 'superseded')),
+        CHECK (index_state IN ('pending', 'keyword_only', 'indexed', 'failed', 'skipped',
+                               'superseded')),
     index_error  TEXT,
     chunk_count  INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (artifact_id, version)

@@ -1,0 +1,95 @@
+//! Knowledge's wiring, shared by `kai serve`, `kai worker` and `kai knowledge`: the service
+//! over the data directory, and the workers that index in the background.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use kai_config::Settings;
+use kai_gateway::{Gateway, LOCAL_MODEL_PREFIX};
+use kai_jobs::{JobContext, KindSettings, Queue, Workers, WorkersHandle};
+use kai_knowledge::chunk::TokenSizer;
+use kai_knowledge::{INDEX_JOB, Knowledge};
+use kai_model_store::ModelStore;
+use kai_store::Store;
+
+/// How often content no version refers to any more is looked for.
+const BLOB_COLLECTION_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Chunk sizes in the embedding model's own tokens when it is a local model with a
+/// `tokenizer.json`; estimated otherwise (a provider's model, whose tokenizer kai cannot see).
+fn sizer(settings: &Settings) -> TokenSizer {
+    let model = &settings.knowledge.embedding_model;
+    let Some(name) = model.strip_prefix(LOCAL_MODEL_PREFIX) else {
+        return TokenSizer::estimate();
+    };
+    let installed = ModelStore::new(&settings.local.models_dir).get(name);
+    let Ok(Some(installed)) = installed else {
+        tracing::warn!(
+            %model,
+            "the embedding model is not installed yet: chunk sizes are estimated until kai restarts with it"
+        );
+        return TokenSizer::estimate();
+    };
+    match TokenSizer::from_file(&installed.file("tokenizer.json")) {
+        Ok(sizer) => sizer,
+        Err(err) => {
+            tracing::warn!(%model, error = %err, "chunk sizes are estimated");
+            TokenSizer::estimate()
+        }
+    }
+}
+
+/// The knowledge service over `<data_dir>/knowledge`.
+pub(crate) async fn open(
+    settings: &Settings,
+    store: Store,
+    queue: Queue,
+    gateway: Gateway,
+) -> anyhow::Result<Knowledge> {
+    let dir = settings.data_dir.join("knowledge");
+    Knowledge::open(
+        &dir,
+        store,
+        queue,
+        gateway,
+        settings.knowledge.clone(),
+        sizer(settings),
+    )
+    .await
+    .with_context(|| format!("cannot open knowledge in {}", dir.display()))
+}
+
+/// Starts this process's indexing workers.
+pub(crate) fn start_workers(knowledge: &Knowledge, queue: Queue) -> WorkersHandle {
+    let handler = knowledge.clone();
+    Workers::new(queue)
+        .handle(
+            INDEX_JOB,
+            KindSettings {
+                concurrency: knowledge.settings().index_workers,
+                ..KindSettings::default()
+            },
+            move |job: JobContext| {
+                let knowledge = handler.clone();
+                async move { knowledge.run_index_job(job).await }
+            },
+        )
+        .start()
+}
+
+/// Brings the indexes in line with the database, then collects unreferenced content every
+/// hour. Runs until aborted.
+pub(crate) async fn maintain(knowledge: Knowledge) {
+    if let Err(err) = knowledge.reconcile().await {
+        tracing::error!(error = %err, "cannot check the search indexes against the database");
+    }
+    let mut every = tokio::time::interval(BLOB_COLLECTION_INTERVAL);
+    loop {
+        every.tick().await;
+        match knowledge.collect_blobs().await {
+            Ok(0) => {}
+            Ok(collected) => tracing::info!(collected, "unreferenced content deleted"),
+            Err(err) => tracing::warn!(error = %err, "cannot collect unreferenced content"),
+        }
+    }
+}
