@@ -79,6 +79,144 @@ pub(crate) enum Command {
     /// The signed audit log: verify it, export it
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Artifacts: files kept in your knowledge, versioned, searchable by keyword and meaning
+    #[command(subcommand, after_help = ARTIFACT_EXAMPLES)]
+    Artifact(ArtifactCommand),
+    /// Collections that group artifacts
+    #[command(subcommand)]
+    Collection(CollectionCommand),
+    /// Search your knowledge by keyword and by meaning
+    Search(SearchArgs),
+    /// Knowledge's indexing: progress, and rebuilding the search indexes
+    #[command(subcommand)]
+    Knowledge(KnowledgeCommand),
+    /// Run the background workers (indexing) without the HTTP server, for a machine that only
+    /// works; with PostgreSQL, beside `kai serve` on other machines
+    Worker,
+}
+
+const ARTIFACT_EXAMPLES: &str = "Examples:
+  kai artifact add notes.md ~/papers        add a file and a directory (recursively)
+  kai artifact add --tag work --collection papers report.pdf
+  kai artifact list --tag work
+  kai artifact get ID -o copy.md            the current version's content
+  kai artifact diff ID 1 2                  what changed between versions 1 and 2";
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ArtifactCommand {
+    /// Upload files; directories are walked recursively (hidden files and directories skipped)
+    Add {
+        /// Files and directories
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Put them into this collection (a name or an id)
+        #[arg(long, value_name = "COLLECTION")]
+        collection: Option<String>,
+        /// Tag them (repeatable)
+        #[arg(long = "tag", value_name = "TAG")]
+        tags: Vec<String>,
+        /// The title (one file only; default: its file name)
+        #[arg(long)]
+        title: Option<String>,
+        /// Print the artifacts as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// List your artifacts, most recently changed first
+    List {
+        /// Only those in this collection (a name or an id)
+        #[arg(long, value_name = "COLLECTION")]
+        collection: Option<String>,
+        /// Only those with this tag
+        #[arg(long)]
+        tag: Option<String>,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show an artifact and its versions
+    Show {
+        /// The artifact's id
+        id: Uuid,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a version's content to a file or standard output
+    Get {
+        /// The artifact's id
+        id: Uuid,
+        /// Which version (default: the current one)
+        #[arg(long)]
+        version: Option<u64>,
+        /// Where to write it (default: standard output)
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Show what changed between two text versions
+    Diff {
+        /// The artifact's id
+        id: Uuid,
+        /// The older version
+        from: u64,
+        /// The newer version
+        to: u64,
+    },
+    /// Delete an artifact with all its versions
+    Rm {
+        /// The artifact's id
+        id: Uuid,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CollectionCommand {
+    /// Make a collection
+    New {
+        /// Its name
+        name: String,
+        /// What it is for
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List your collections
+    List(JsonArg),
+    /// Delete a collection (what is in it stays)
+    Rm {
+        /// Its name or id
+        collection: String,
+    },
+}
+
+/// `kai search`.
+#[derive(Debug, Args)]
+pub(crate) struct SearchArgs {
+    /// What to look for
+    #[arg(required = true, value_name = "QUERY", num_args = 1..)]
+    pub(crate) query: Vec<String>,
+    /// keyword, semantic or hybrid
+    #[arg(long, default_value = "hybrid", value_parser = ["keyword", "semantic", "hybrid"])]
+    pub(crate) mode: String,
+    /// How many hits (1 to 100)
+    #[arg(long, short = 'n', default_value_t = 10)]
+    pub(crate) limit: u32,
+    /// Only in this collection (a name or an id; repeatable)
+    #[arg(long = "collection", value_name = "COLLECTION")]
+    pub(crate) collections: Vec<String>,
+    /// Only items with this tag (repeatable: all must hold)
+    #[arg(long = "tag", value_name = "TAG")]
+    pub(crate) tags: Vec<String>,
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum KnowledgeCommand {
+    /// Indexing progress on the server
+    Status(JsonArg),
+    /// Rebuild the search indexes from the database (stop `kai serve` first: it holds them)
+    Reindex,
 }
 
 /// Where a vault or secret command works: the local data directory, or a running server.
@@ -108,7 +246,7 @@ pub(crate) enum VaultCommand {
         /// Also create a key file that unlocks the vault without a passphrase, for unattended
         /// servers (set vault.key_file to it); it is never overwritten
         #[arg(long, value_name = "PATH")]
-        key_file: Option<std::path::PathBuf>,
+        key_file: Option<PathBuf>,
         /// Only the key file unlocks the vault: no passphrase
         #[arg(long, requires = "key_file")]
         no_passphrase: bool,
@@ -203,7 +341,7 @@ pub(crate) enum AuditCommand {
     Verify {
         /// Verify an export file instead of the local database, offline
         #[arg(long, value_name = "FILE")]
-        file: Option<std::path::PathBuf>,
+        file: Option<PathBuf>,
         /// The node's did:key to verify against (with --file) [default: the local node's, else
         /// the one the file names]
         #[arg(long, value_name = "DID")]
@@ -215,7 +353,7 @@ pub(crate) enum AuditCommand {
     Export {
         /// Where to write [default: stdout]
         #[arg(short, long, value_name = "FILE")]
-        output: Option<std::path::PathBuf>,
+        output: Option<PathBuf>,
     },
 }
 

@@ -356,7 +356,8 @@ impl Client {
         Ok(pieces)
     }
 
-    async fn call<T: DeserializeOwned, B: Serialize + ?Sized>(
+    /// A request whose answer is JSON.
+    pub(crate) async fn call<T: DeserializeOwned, B: Serialize + ?Sized>(
         &self,
         method: Method,
         path: &str,
@@ -385,7 +386,8 @@ impl Client {
         })
     }
 
-    async fn call_empty<B: Serialize + ?Sized>(
+    /// A request whose answer has no body to read.
+    pub(crate) async fn call_empty<B: Serialize + ?Sized>(
         &self,
         method: Method,
         path: &str,
@@ -394,6 +396,47 @@ impl Client {
         self.send_request(&self.http, method, path, body)
             .await
             .map(drop)
+    }
+
+    /// `POST`s `body` as it is (not JSON) and reads the JSON answer: uploads, which may take
+    /// long.
+    pub(crate) async fn upload<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: reqwest::Body,
+    ) -> anyhow::Result<T> {
+        let mut request = self
+            .patient
+            .post(self.endpoint(path))
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(body);
+        if let Some(credential) = &self.credential {
+            request = request.bearer_auth(&credential.token);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|err| self.transport_error(&err))?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|err| self.transport_error(&err))?;
+        if !status.is_success() {
+            return Err(self.refusal(status, &bytes));
+        }
+        serde_json::from_slice(&bytes).with_context(|| {
+            format!(
+                "{} answered {path} with something that is not kai's API; is it a kai server?",
+                self.url()
+            )
+        })
+    }
+
+    /// `GET`s `path` and hands over the response, to read its body as it comes.
+    pub(crate) async fn fetch(&self, path: &str) -> anyhow::Result<Response> {
+        self.send_request(&self.patient, Method::GET, path, None::<&()>)
+            .await
     }
 
     /// Sends a request; an error status becomes the error it describes.

@@ -2,12 +2,14 @@
 //! touches the database, `user` never opens a port, `login` and `chat` only talk to a server
 //! over HTTP, `models` only touches the model store and the registries models come from;
 //! `vault`, `secret`, `identity` and `audit` work on the database (or, with `--server`, talk to a
-//! server).
+//! server); `artifact`, `collection`, `search` and `knowledge status` talk to a server, and
+//! `worker` and `knowledge reindex` work on the database and the data directory.
 
 mod audit;
 mod chat;
 mod config;
 mod connect;
+mod knowledge;
 mod login;
 mod models;
 mod openapi;
@@ -15,6 +17,7 @@ mod secret;
 mod serve;
 mod user;
 mod vault;
+mod worker;
 
 use anyhow::Context;
 use kai_config::{Environment, Flag, Loaded, Sources};
@@ -106,6 +109,30 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(command) => {
             quiet_logging(&loaded, cli.global.log_level.is_some())?;
             runtime()?.block_on(audit::run(&loaded.settings, command))
+        }
+        Command::Artifact(command) => {
+            quiet_logging(&loaded, cli.global.log_level.is_some())?;
+            runtime()?.block_on(knowledge::artifact(&loaded.settings, &sources.env, command))
+        }
+        Command::Collection(command) => {
+            quiet_logging(&loaded, cli.global.log_level.is_some())?;
+            runtime()?.block_on(knowledge::collection(
+                &loaded.settings,
+                &sources.env,
+                command,
+            ))
+        }
+        Command::Search(args) => {
+            quiet_logging(&loaded, cli.global.log_level.is_some())?;
+            runtime()?.block_on(knowledge::search(&loaded.settings, &sources.env, args))
+        }
+        Command::Knowledge(command) => {
+            quiet_logging(&loaded, cli.global.log_level.is_some())?;
+            runtime()?.block_on(knowledge::knowledge(&loaded, &sources.env, command))
+        }
+        Command::Worker => {
+            logging::init(&loaded.settings.log)?;
+            runtime()?.block_on(worker::run(loaded))
         }
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use kai_audit::AuditLog;
 use kai_auth::Accounts;
-use kai_config::{DatabaseKind, Environment, Loaded};
+use kai_config::{DatabaseKind, Environment, Loaded, Settings};
 use kai_gateway::{Gateway, LocalModels};
 use kai_local::{LocalOptions, LocalProvider};
 use kai_model_store::{Fetcher, ModelStore};
@@ -26,75 +26,119 @@ const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(3600);
 /// How often the model catalog is checked for changes made by other processes.
 const CATALOG_INTERVAL: Duration = Duration::from_secs(2);
 
-pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
-    let settings = loaded.settings;
-    // Held until the server has stopped.
-    let mut locks = Vec::new();
-    if settings.database_url.kind() == DatabaseKind::Sqlite {
-        kai_store::create_private_dir(&settings.data_dir).with_context(|| {
-            format!(
-                "cannot create the data directory {}",
-                settings.data_dir.display()
-            )
-        })?;
-        locks.push(ServerLock::data_dir(&settings.data_dir)?);
-        if let Some(file) = kai_store::sqlite_file(&settings.database_url) {
-            if let Some(dir) = file.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-                kai_store::create_private_dir(dir).with_context(|| {
-                    format!("cannot create the database's directory {}", dir.display())
-                })?;
+/// What `kai serve` and `kai worker` both run on: the database, accounts, vault, audit log and
+/// model gateway, with the vault unlocked when it can be at start.
+pub(crate) struct Core {
+    pub(crate) store: Store,
+    pub(crate) accounts: Arc<Accounts>,
+    pub(crate) audit: AuditLog,
+    pub(crate) gateway: Gateway,
+    pub(crate) trust: Trust,
+    /// Held until the process stops.
+    pub(crate) _locks: Vec<ServerLock>,
+}
+
+impl Core {
+    pub(crate) async fn start(settings: &Settings) -> anyhow::Result<Core> {
+        // Held until the process has stopped.
+        let mut locks = Vec::new();
+        if settings.database_url.kind() == DatabaseKind::Sqlite {
+            kai_store::create_private_dir(&settings.data_dir).with_context(|| {
+                format!(
+                    "cannot create the data directory {}",
+                    settings.data_dir.display()
+                )
+            })?;
+            locks.push(ServerLock::data_dir(&settings.data_dir)?);
+            if let Some(file) = kai_store::sqlite_file(&settings.database_url) {
+                if let Some(dir) = file.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+                    kai_store::create_private_dir(dir).with_context(|| {
+                        format!("cannot create the database's directory {}", dir.display())
+                    })?;
+                }
+                locks.push(ServerLock::database(&file)?);
             }
-            locks.push(ServerLock::database(&file)?);
         }
+
+        let store = Store::connect(&settings.database_url, &settings.database).await?;
+        let accounts = Arc::new(Accounts::new(store.clone(), settings.auth.clone()).await?);
+        let vault = Vault::new(store.clone(), &settings.vault);
+        let audit = AuditLog::new(store.clone(), vault.clone(), &settings.audit);
+        let local = if settings.local.enabled {
+            let models = ModelStore::new(&settings.local.models_dir);
+            let runtime = LocalProvider::new(
+                models.clone(),
+                LocalOptions {
+                    threads: settings.local.effective_threads(),
+                    max_concurrent: settings.local.max_concurrent,
+                    context_size: settings.local.context_size,
+                },
+            )
+            .context("cannot start the local model runtime")?;
+            Some(LocalModels {
+                provider: Arc::new(runtime),
+                store: models,
+            })
+        } else {
+            None
+        };
+        let gateway = Gateway::new(
+            store.clone(),
+            settings,
+            Environment::from_process(),
+            local,
+            Some(vault.clone()),
+        )
+        .await
+        .context("cannot start the model gateway")?;
+        let trust = Trust::new(
+            Arc::clone(&accounts),
+            vault,
+            audit.clone(),
+            Some(gateway.clone()),
+        );
+        // After the gateway: unlocking reloads it, so `vault:NAME` credentials resolve.
+        crate::trust::unlock_at_start(&trust, &settings.vault).await?;
+        {
+            let table = gateway.table();
+            tracing::info!(
+                models = table.models.len(),
+                providers = table.providers.len(),
+                "model gateway ready"
+            );
+        }
+        Ok(Core {
+            store,
+            accounts,
+            audit,
+            gateway,
+            trust,
+            _locks: locks,
+        })
     }
 
-    let store = Store::connect(&settings.database_url, &settings.database).await?;
-    let accounts = Arc::new(Accounts::new(store.clone(), settings.auth.clone()).await?);
-    let vault = Vault::new(store.clone(), &settings.vault);
-    let audit = AuditLog::new(store.clone(), vault.clone(), &settings.audit);
-    let local = if settings.local.enabled {
-        let models = ModelStore::new(&settings.local.models_dir);
-        let runtime = LocalProvider::new(
-            models.clone(),
-            LocalOptions {
-                threads: settings.local.effective_threads(),
-                max_concurrent: settings.local.max_concurrent,
-                context_size: settings.local.context_size,
-            },
-        )
-        .context("cannot start the local model runtime")?;
-        Some(LocalModels {
-            provider: Arc::new(runtime),
-            store: models,
-        })
-    } else {
-        None
-    };
-    let gateway = Gateway::new(
-        store.clone(),
-        &settings,
-        Environment::from_process(),
-        local,
-        Some(vault.clone()),
-    )
-    .await
-    .context("cannot start the model gateway")?;
-    let trust = Trust::new(
-        Arc::clone(&accounts),
-        vault,
-        audit.clone(),
-        Some(gateway.clone()),
-    );
-    // After the gateway: unlocking reloads it, so `vault:NAME` credentials resolve.
-    crate::trust::unlock_at_start(&trust, &settings.vault).await?;
-    {
-        let table = gateway.table();
-        tracing::info!(
-            models = table.models.len(),
-            providers = table.providers.len(),
-            "model gateway ready"
-        );
+    /// Waits for connections still in use, briefly, and closes the database.
+    pub(crate) async fn close(&self) {
+        // Requests cut off at the end of the grace period may still hold connections; do not
+        // wait on them for long.
+        if tokio::time::timeout(POOL_CLOSE_TIMEOUT, self.store.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("database connections still busy after shutdown; closing anyway");
+        }
     }
+}
+
+pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
+    let settings = loaded.settings;
+    let core = Core::start(&settings).await?;
+    let (store, accounts, audit, gateway) = (
+        core.store.clone(),
+        core.accounts.clone(),
+        core.audit.clone(),
+        core.gateway.clone(),
+    );
     let queue = kai_jobs::Queue::new(store.clone());
     let knowledge =
         crate::knowledge::open(&settings, store.clone(), queue.clone(), gateway.clone()).await?;
@@ -127,7 +171,7 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
     let knowledge_maintenance = tokio::spawn(crate::knowledge::maintain(knowledge.clone()));
     let fetcher = Fetcher::new(&settings.local, &Environment::from_process())?;
     let app = kai_server::app(AppState::new(
-        trust,
+        core.trust.clone(),
         gateway.clone(),
         knowledge,
         settings.http.clone(),
@@ -153,14 +197,7 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
     if let Err(err) = audit.checkpoint().await {
         tracing::debug!(error = %err, "no checkpoint at shutdown");
     }
-    // Requests cut off at the end of the grace period may still hold connections; do not wait
-    // on them for long.
-    if tokio::time::timeout(POOL_CLOSE_TIMEOUT, store.close())
-        .await
-        .is_err()
-    {
-        tracing::warn!("database connections still busy after shutdown; closing anyway");
-    }
+    core.close().await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -168,7 +205,7 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
 /// SIGINT and SIGTERM handlers, installed before the server says it is listening: a signal
 /// that arrives between that line and the first poll of the shutdown future must still shut the
 /// server down gracefully instead of killing it with the default action.
-struct ShutdownSignals {
+pub(crate) struct ShutdownSignals {
     #[cfg(unix)]
     interrupt: tokio::signal::unix::Signal,
     #[cfg(unix)]
@@ -176,7 +213,7 @@ struct ShutdownSignals {
 }
 
 impl ShutdownSignals {
-    fn install() -> anyhow::Result<Self> {
+    pub(crate) fn install() -> anyhow::Result<Self> {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
@@ -192,7 +229,7 @@ impl ShutdownSignals {
     }
 
     /// Completes on the first signal; a second one exits at once.
-    async fn wait(mut self) {
+    pub(crate) async fn wait(mut self) {
         let first = self.next().await;
         tracing::info!("received {first}");
         // A second signal means the person is done waiting for the drain.

@@ -1,0 +1,42 @@
+//! `kai worker`: the background workers without the HTTP server. With PostgreSQL, any number
+//! run beside `kai serve` on other machines and share its queue; with SQLite, the data
+//! directory's lock allows one process, so `kai serve` (which runs workers too) and `kai
+//! worker` do not run together.
+
+use kai_config::Loaded;
+
+use crate::commands::serve::{Core, ShutdownSignals};
+
+pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
+    let settings = loaded.settings;
+    let core = Core::start(&settings).await?;
+    let queue = kai_jobs::Queue::new(core.store.clone());
+    let knowledge = crate::knowledge::open(
+        &settings,
+        core.store.clone(),
+        queue.clone(),
+        core.gateway.clone(),
+    )
+    .await?;
+    let signals = ShutdownSignals::install()?;
+    let workers = crate::knowledge::start_workers(&knowledge, queue);
+    tracing::info!(
+        worker = workers.worker_id(),
+        database = %settings.database_url,
+        "kai worker running; stop it with Ctrl-C"
+    );
+    let maintenance = tokio::spawn(crate::knowledge::maintain(knowledge));
+    signals.wait().await;
+    maintenance.abort();
+    let unfinished = workers.shutdown().await;
+    if unfinished > 0 {
+        tracing::info!(
+            unfinished,
+            "background jobs left to resume at the next start"
+        );
+    }
+    core.gateway.flush().await;
+    core.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
