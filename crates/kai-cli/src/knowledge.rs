@@ -15,6 +15,10 @@ use kai_store::Store;
 /// How often content no version refers to any more is looked for.
 const BLOB_COLLECTION_INTERVAL: Duration = Duration::from_secs(3600);
 
+/// How often, with a database other processes share, the indexes take in what those processes
+/// indexed.
+const FOLLOW_INTERVAL: Duration = Duration::from_secs(60);
+
 /// Chunk sizes in the embedding model's own tokens when it is a local model with a
 /// `tokenizer.json`; estimated otherwise (a provider's model, whose tokenizer kai cannot see).
 fn sizer(settings: &Settings) -> TokenSizer {
@@ -78,18 +82,28 @@ pub(crate) fn start_workers(knowledge: &Knowledge, queue: Queue) -> WorkersHandl
 }
 
 /// Brings the indexes in line with the database, then collects unreferenced content every
-/// hour. Runs until aborted.
-pub(crate) async fn maintain(knowledge: Knowledge) {
+/// hour. With PostgreSQL, where other processes index too, the indexes are brought in line
+/// every minute as well, so that what they indexed becomes searchable here. Runs until
+/// aborted.
+pub(crate) async fn maintain(knowledge: Knowledge, shared_database: bool) {
     if let Err(err) = knowledge.reconcile().await {
         tracing::error!(error = %err, "cannot check the search indexes against the database");
     }
-    let mut every = tokio::time::interval(BLOB_COLLECTION_INTERVAL);
+    let mut collect = tokio::time::interval(BLOB_COLLECTION_INTERVAL);
+    let mut follow = tokio::time::interval(FOLLOW_INTERVAL);
+    follow.tick().await;
     loop {
-        every.tick().await;
-        match knowledge.collect_blobs().await {
-            Ok(0) => {}
-            Ok(collected) => tracing::info!(collected, "unreferenced content deleted"),
-            Err(err) => tracing::warn!(error = %err, "cannot collect unreferenced content"),
+        tokio::select! {
+            _ = collect.tick() => match knowledge.collect_blobs().await {
+                Ok(0) => {}
+                Ok(collected) => tracing::info!(collected, "unreferenced content deleted"),
+                Err(err) => tracing::warn!(error = %err, "cannot collect unreferenced content"),
+            },
+            _ = follow.tick(), if shared_database => {
+                if let Err(err) = knowledge.reconcile().await {
+                    tracing::warn!(error = %err, "cannot follow the other processes' indexing");
+                }
+            }
         }
     }
 }

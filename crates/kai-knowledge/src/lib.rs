@@ -5,10 +5,12 @@ pub mod blobs;
 pub mod chunk;
 pub mod extract;
 pub mod fusion;
+mod grounding;
 pub mod keyword;
 mod service;
 pub mod vectors;
 
+pub use grounding::{Grounded, Grounding, MAX_SOURCES, Source};
 pub use service::{
     ArtifactMeta, INDEX_JOB, IndexProgress, Knowledge, KnowledgeError, MAX_QUERY_CHARS,
     MAX_SEARCH_LIMIT, Reconciled, SearchHit, SearchMode, SearchQuery, SearchResults, Upload,

@@ -184,6 +184,8 @@ pub struct SearchHit {
     pub vector_rank: Option<usize>,
     /// The passage, with the query's terms marked.
     pub passage: Highlight,
+    /// The whole chunk's text.
+    pub text: String,
 }
 
 /// How far indexing has come, for one owner.
@@ -1194,6 +1196,7 @@ impl Knowledge {
                 continue;
             };
             let passage = self.passage(text, &hit.text).await?;
+            let chunk_text = hit.text;
             hits.push(SearchHit {
                 chunk_id: hit.id,
                 item_id: hit.item_id,
@@ -1206,6 +1209,7 @@ impl Knowledge {
                 keyword_rank: ranked.keyword_rank,
                 vector_rank: ranked.vector_rank,
                 passage,
+                text: chunk_text,
             });
             if hits.len() == query.limit {
                 break;

@@ -330,6 +330,37 @@ pub struct SearchResponse {
     pub degraded: Option<String>,
 }
 
+/// kai's extension to chat requests: answer from the caller's knowledge.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KnowledgeOptions {
+    /// Only these collections; all the caller's knowledge when left out or empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub collections: Vec<Uuid>,
+    /// How many passages, at most (1 to 20, default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+/// A passage an answer was given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct KnowledgeSource {
+    /// Its number in the prompt, from 1: what the answer cites as `[n]`.
+    pub number: u32,
+    /// The artifact (or note) it comes from.
+    pub item_id: Uuid,
+    /// Its title.
+    pub title: String,
+    /// The version.
+    pub version: u64,
+    /// The headings above the passage.
+    pub heading: Option<String>,
+    /// The passage as the model saw it.
+    pub text: String,
+    /// Its search score.
+    pub score: f32,
+}
+
 /// `GET /api/v1/knowledge/status`: indexing progress.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct KnowledgeStatus {

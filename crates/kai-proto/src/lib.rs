@@ -35,8 +35,8 @@ pub use gateway::{
 pub use knowledge::{
     Artifact, ArtifactListQuery, ArtifactPage, ArtifactVersion, ArtifactVersions, Collection,
     CollectionList, ContentQuery, CreateCollectionRequest, DiffQuery, FusionMethod, IndexState,
-    KnowledgeStatus, Passage, SearchHit, SearchMode, SearchRequest, SearchResponse,
-    UpdateArtifactRequest, UploadQuery,
+    KnowledgeOptions, KnowledgeSource, KnowledgeStatus, Passage, SearchHit, SearchMode,
+    SearchRequest, SearchResponse, UpdateArtifactRequest, UploadQuery,
 };
 pub use local::{LocalModel, LocalModelFile, PullLocalModelRequest};
 pub use problem::{FieldError, PROBLEM_CONTENT_TYPE, Problem};

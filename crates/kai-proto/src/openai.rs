@@ -69,6 +69,11 @@ pub struct ChatCompletionRequest {
     /// An id for the end user, passed on to the provider.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// kai's extension: answer from the caller's knowledge. The passages found for the last
+    /// user message are put before it in the prompt, and the answer carries them as
+    /// `sources`. OpenAI's SDKs send it through `extra_body`. Not passed upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub knowledge: Option<crate::KnowledgeOptions>,
     /// Any other field, passed on to OpenAI-family upstreams as it is.
     #[serde(flatten)]
     #[schema(value_type = Object)]
@@ -313,6 +318,10 @@ pub struct ChatCompletion {
     /// The backend configuration, where the provider reports one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system_fingerprint: Option<String>,
+    /// kai's extension, with `knowledge`: the passages the answer was given, which it cites by
+    /// their `number`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sources: Option<Vec<crate::KnowledgeSource>>,
 }
 
 /// One answer.

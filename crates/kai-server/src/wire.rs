@@ -455,6 +455,7 @@ pub(crate) fn completion(
         }],
         usage: Some(usage_to_wire(response.usage.unwrap_or_default())),
         system_fingerprint: response.system_fingerprint.clone(),
+        sources: None,
     }
 }
 

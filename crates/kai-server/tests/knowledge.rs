@@ -381,3 +381,149 @@ async fn bad_uploads_and_queries_get_clear_errors_and_lose_nothing() {
         kept_id.as_str()
     );
 }
+
+/// A server whose model `smart` is a loopback OpenAI-compatible upstream.
+async fn chat_server(upstream: &kai_providers::testing::MockUpstream) -> TestServer {
+    let mut provider =
+        kai_config::ProviderSettings::new("up", kai_config::ProviderKind::OpenaiCompatible);
+    provider.base_url = Some(upstream.url("/v1").parse().unwrap());
+    TestServer::start_with(
+        move |settings| {
+            settings.providers = vec![provider];
+            settings.models = vec![kai_config::ModelSettings::new(
+                "smart",
+                vec![kai_config::DeploymentSettings::new("up", "model-up")],
+            )];
+        },
+        OpenApiRouter::new(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn chat_answers_are_grounded_in_knowledge_and_carry_their_sources() {
+    use kai_providers::testing::{MockUpstream, Reply as Upstream};
+
+    let upstream = MockUpstream::start().await;
+    let server = chat_server(&upstream).await;
+    let alice = server.user_token("alice").await;
+    let bob = server.user_token("bob").await;
+    let created = upload(
+        &server,
+        &alice,
+        "?name=garden.md",
+        b"# Garden\n\nThe tomatoes were planted on the fourth of May.\n",
+    )
+    .await;
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    indexed(&server, &alice, &id).await;
+
+    let answer = json!({"id": "up-1", "object": "chat.completion", "created": 1, "model": "m",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "On May 4th [1]."},
+                     "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 30, "completion_tokens": 5, "total_tokens": 35}});
+    upstream.push("/v1/chat/completions", Upstream::json(200, answer.clone()));
+    let reply = server
+        .post(
+            "/v1/chat/completions",
+            Some(&alice),
+            json!({"model": "smart",
+                   "messages": [{"role": "user", "content": "When were the tomatoes planted?"}],
+                   "knowledge": {"limit": 3}}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let source = &reply.body["sources"][0];
+    assert_eq!(source["number"], 1);
+    assert_eq!(source["item_id"], id.as_str());
+    assert_eq!(source["title"], "garden.md");
+    assert!(source["text"].as_str().unwrap().contains("fourth of May"));
+    // The model saw the passage, numbered, before the question; kai's field went no further.
+    let sent = upstream.last_request().json;
+    let messages = sent["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 2, "{sent}");
+    assert_eq!(messages[0]["role"], "system");
+    let prompt = messages[0]["content"].as_str().unwrap();
+    assert!(prompt.contains("[1] garden.md"), "{prompt}");
+    assert!(prompt.contains("fourth of May"), "{prompt}");
+    assert_eq!(messages[1]["content"], "When were the tomatoes planted?");
+    assert!(sent.get("knowledge").is_none(), "{sent}");
+
+    // Bob's question finds nothing of Alice's: no sources, the prompt untouched.
+    upstream.push("/v1/chat/completions", Upstream::json(200, answer));
+    let reply = server
+        .post(
+            "/v1/chat/completions",
+            Some(&bob),
+            json!({"model": "smart",
+                   "messages": [{"role": "user", "content": "When were the tomatoes planted?"}],
+                   "knowledge": {}}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.body["sources"], json!([]));
+    assert_eq!(
+        upstream.last_request().json["messages"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Streamed: the sources come first, in a chunk of their own.
+    let chunk = |delta: Value, finish: Value| {
+        json!({"id": "up-1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+        .to_string()
+    };
+    let events = [
+        chunk(json!({"role": "assistant", "content": "May"}), Value::Null),
+        chunk(json!({}), json!("stop")),
+        "[DONE]".to_owned(),
+    ];
+    let events: Vec<&str> = events.iter().map(String::as_str).collect();
+    upstream.push("/v1/chat/completions", Upstream::sse(&events));
+    let response = server
+        .client
+        .post(server.url("/v1/chat/completions"))
+        .bearer_auth(&alice)
+        .json(&json!({"model": "smart", "stream": true,
+                      "messages": [{"role": "user", "content": "tomatoes planted when?"}],
+                      "knowledge": {"collections": []}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    let first: Value = serde_json::from_str(
+        text.split("\n\n")
+            .next()
+            .unwrap()
+            .trim_start_matches("data: ")
+            .trim(),
+    )
+    .unwrap();
+    assert_eq!(first["choices"], json!([]), "{text}");
+    assert_eq!(first["sources"][0]["title"], "garden.md", "{text}");
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+
+    // A collection that is not the caller's, and a bad limit, are named.
+    for (knowledge, param) in [
+        (
+            json!({"collections": ["0190f1e2-0000-7000-8000-000000000000"]}),
+            "knowledge.collections",
+        ),
+        (json!({"limit": 0}), "knowledge.limit"),
+    ] {
+        let reply = server
+            .post(
+                "/v1/chat/completions",
+                Some(&alice),
+                json!({"model": "smart", "messages": [{"role": "user", "content": "hi"}],
+                       "knowledge": knowledge}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text);
+        assert_eq!(reply.body["error"]["param"], param, "{}", reply.text);
+    }
+}

@@ -168,7 +168,10 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
         gateway.clone(),
         CATALOG_INTERVAL,
     ));
-    let knowledge_maintenance = tokio::spawn(crate::knowledge::maintain(knowledge.clone()));
+    let knowledge_maintenance = tokio::spawn(crate::knowledge::maintain(
+        knowledge.clone(),
+        settings.database_url.kind() == DatabaseKind::Postgres,
+    ));
     let fetcher = Fetcher::new(&settings.local, &Environment::from_process())?;
     let app = kai_server::app(AppState::new(
         core.trust.clone(),

@@ -25,7 +25,10 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
         database = %settings.database_url,
         "kai worker running; stop it with Ctrl-C"
     );
-    let maintenance = tokio::spawn(crate::knowledge::maintain(knowledge));
+    let maintenance = tokio::spawn(crate::knowledge::maintain(
+        knowledge,
+        settings.database_url.kind() == kai_config::DatabaseKind::Postgres,
+    ));
     signals.wait().await;
     maintenance.abort();
     let unfinished = workers.shutdown().await;

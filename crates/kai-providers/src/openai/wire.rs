@@ -101,6 +101,7 @@ pub(crate) fn upstream_chat_request(
         frequency_penalty: sampling.frequency_penalty,
         seed: sampling.seed,
         user: request.user.clone(),
+        knowledge: None,
         extra,
     }
 }

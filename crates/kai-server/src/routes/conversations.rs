@@ -287,11 +287,12 @@ async fn send_message(
         );
         let gateway = state.gateway.clone();
         let answered_by = stream.model().to_owned();
-        let stored = crate::routes::openai::sse_then(stream, encoder, move |answer| async move {
-            if let Err(err) = gateway.finish_turn(user, id, &answer, &answered_by).await {
-                tracing::warn!(error = %err, "cannot store a conversation's answer");
-            }
-        });
+        let stored =
+            crate::routes::openai::sse_then(stream, encoder, None, move |answer| async move {
+                if let Err(err) = gateway.finish_turn(user, id, &answer, &answered_by).await {
+                    tracing::warn!(error = %err, "cannot store a conversation's answer");
+                }
+            });
         return Ok(stored);
     }
     let completed = state

@@ -18,6 +18,7 @@ use kai_proto::openai::{
     ChatCompletion, ChatCompletionRequest, EmbeddingRequest, EmbeddingResponse, ErrorDetail,
     ErrorResponse, Model, ModelList,
 };
+use kai_proto::{KnowledgeOptions, KnowledgeSource};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -63,11 +64,16 @@ async fn chat_completions(
     State(state): State<AppState>,
     Auth(principal): Auth,
     axum::Extension(RequestId(request_id)): axum::Extension<RequestId>,
-    ApiJson(body): ApiJson<ChatCompletionRequest>,
+    ApiJson(mut body): ApiJson<ChatCompletionRequest>,
 ) -> Result<Response, ApiError> {
     principal.require(Scope::Write)?;
-    let (request, delivery) = wire::chat_request(body)
+    let knowledge = body.knowledge.take();
+    let (mut request, delivery) = wire::chat_request(body)
         .map_err(|invalid| ApiError::invalid_request(invalid.param, invalid.message))?;
+    let sources = match knowledge {
+        Some(options) => Some(ground(&state, &principal, &mut request.messages, options).await?),
+        None => None,
+    };
     let caller = caller(&principal, request_id);
     let model = request.model.clone();
     let id = format!("chatcmpl-{}", uuid::Uuid::now_v7().simple());
@@ -75,15 +81,29 @@ async fn chat_completions(
     if delivery.stream {
         let stream = state.gateway.chat_stream(&caller, &model, &request).await?;
         let answered = (stream.model().to_owned(), stream.provider().to_owned());
+        // The sources go first, in a chunk with no choices (as the usage chunk has none), so
+        // that a client can show them while the answer streams.
+        let lead = sources.map(|sources| {
+            let chunk = serde_json::json!({
+                "id": id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": answered.0,
+                "choices": [],
+                "sources": sources,
+            });
+            Bytes::from(format!("data: {chunk}\n\n"))
+        });
         let encoder = ChunkEncoder::new(&id, &answered.0, created, delivery.include_usage);
-        let mut response = sse(stream, encoder);
+        let mut response = sse_then(stream, encoder, lead, |_| async {});
         label(&mut response, &answered.0, &answered.1);
         return Ok(response);
     }
     let completed = state.gateway.chat(&caller, &model, &request).await?;
     let mut answer = completed.value;
     answer.usage = Some(completed.usage);
-    let body = wire::completion(&answer, &id, &completed.model, created);
+    let mut body = wire::completion(&answer, &id, &completed.model, created);
+    body.sources = sources;
     let mut response = Json(body).into_response();
     label(&mut response, &completed.model, &completed.provider);
     Ok(response)
@@ -100,17 +120,63 @@ fn label(response: &mut Response, model: &str, provider: &str) {
     }
 }
 
-/// Server-sent events in OpenAI's chunk format. A failure after the first chunk is sent as an
-/// event holding OpenAI's error object, which its SDKs raise.
-pub(crate) fn sse(stream: GatewayStream, encoder: ChunkEncoder) -> Response {
-    sse_then(stream, encoder, |_| async {})
+/// Finds the passages a chat request asked for with `knowledge` and puts them in its prompt;
+/// returns them as the answer's sources.
+async fn ground(
+    state: &AppState,
+    principal: &kai_auth::Principal,
+    messages: &mut Vec<Message>,
+    options: KnowledgeOptions,
+) -> Result<Vec<KnowledgeSource>, ApiError> {
+    let limit = options.limit.unwrap_or(5);
+    if !(1..=kai_knowledge::MAX_SOURCES as u32).contains(&limit) {
+        return Err(ApiError::invalid_request(
+            Some("knowledge.limit".into()),
+            format!("must be from 1 to {}", kai_knowledge::MAX_SOURCES),
+        ));
+    }
+    let grounding = kai_knowledge::Grounding {
+        collections: options
+            .collections
+            .into_iter()
+            .map(kai_core::CollectionId::from)
+            .collect(),
+        limit: limit as usize,
+    };
+    let grounded = state
+        .knowledge
+        .ground(principal.user.id, messages, &grounding)
+        .await
+        .map_err(|err| match err {
+            kai_knowledge::KnowledgeError::NotFound(what) => ApiError::invalid_request(
+                Some("knowledge.collections".into()),
+                format!("{what} is not one of yours; GET /api/v1/collections lists them"),
+            ),
+            other => other.into(),
+        })?;
+    Ok(grounded
+        .sources
+        .into_iter()
+        .map(|source| KnowledgeSource {
+            number: u32::try_from(source.number).unwrap_or(u32::MAX),
+            item_id: source.item_id.parse().unwrap_or_default(),
+            title: source.title,
+            version: source.version,
+            heading: source.heading,
+            text: source.text,
+            score: source.score,
+        })
+        .collect())
 }
 
-/// Like [`sse`], handing the whole answer to `on_complete` once the stream has ended well and
-/// before the client reads `[DONE]`.
+/// Server-sent events in OpenAI's chunk format, after `lead` (an event of its own) when given,
+/// handing the whole answer to `on_complete` once the stream has ended well and before the
+/// client reads `[DONE]`. A failure after the first chunk is sent as an event holding OpenAI's
+/// error object, which its SDKs raise.
 pub(crate) fn sse_then<F, Fut>(
     stream: GatewayStream,
     encoder: ChunkEncoder,
+    lead: Option<Bytes>,
     on_complete: F,
 ) -> Response
 where
@@ -152,7 +218,7 @@ where
             }
         }
     });
-    EventStream::new(events).into_response()
+    EventStream::new(futures_util::stream::iter(lead).chain(events)).into_response()
 }
 
 /// Creates embeddings of one text or a list of texts, as floats or, with
