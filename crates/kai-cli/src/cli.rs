@@ -100,6 +100,7 @@ const ARTIFACT_EXAMPLES: &str = "Examples:
   kai artifact add --tag work --collection papers report.pdf
   kai artifact list --tag work
   kai artifact get ID -o copy.md            the current version's content
+  kai artifact get ID --at 1                version 1, to standard output
   kai artifact diff ID 1 2                  what changed between versions 1 and 2";
 
 #[derive(Debug, Subcommand)]
@@ -147,8 +148,8 @@ pub(crate) enum ArtifactCommand {
         /// The artifact's id
         id: Uuid,
         /// Which version (default: the current one)
-        #[arg(long)]
-        version: Option<u64>,
+        #[arg(long, value_name = "VERSION")]
+        at: Option<u64>,
         /// Where to write it (default: standard output)
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,

@@ -216,7 +216,7 @@ async fn indexing_cut_by_sigkill_finishes_after_a_restart() {
     .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     // Killed at once, whatever indexing has done by now.
-    drop(server);
+    server.kill();
 
     let server = serve(&kai);
     let status = settled(&kai, &server, &key);

@@ -42,6 +42,9 @@ pub const MAX_QUERY_CHARS: usize = 10_000;
 /// The most hits one search returns.
 pub const MAX_SEARCH_LIMIT: usize = 100;
 
+/// The highest version number the database can hold; a higher one names no version.
+const MAX_VERSION: u64 = i64::MAX as u64;
+
 /// The longest passage shown with a hit, in characters.
 const PASSAGE_CHARS: usize = 300;
 
@@ -578,6 +581,9 @@ impl Knowledge {
         version: Option<u64>,
     ) -> Result<(VersionRecord, tokio::fs::File), KnowledgeError> {
         let record = match version {
+            Some(number) if number > MAX_VERSION => {
+                return Err(KnowledgeError::NotFound(format!("version {number}")));
+            }
             Some(number) => self
                 .inner
                 .store
@@ -600,6 +606,9 @@ impl Knowledge {
     ) -> Result<String, KnowledgeError> {
         let mut texts = Vec::with_capacity(2);
         for number in [from, to] {
+            if number > MAX_VERSION {
+                return Err(KnowledgeError::NotFound(format!("version {number}")));
+            }
             let record = self
                 .inner
                 .store

@@ -44,11 +44,7 @@ pub(crate) async fn artifact(
             json,
         } => list(&client, collection.as_deref(), tag.as_deref(), json).await,
         ArtifactCommand::Show { id, json } => show(&client, id, json).await,
-        ArtifactCommand::Get {
-            id,
-            version,
-            output,
-        } => get(&client, id, version, output.as_deref()).await,
+        ArtifactCommand::Get { id, at, output } => get(&client, id, at, output.as_deref()).await,
         ArtifactCommand::Diff { id, from, to } => {
             let response = client
                 .fetch(&format!("/api/v1/artifacts/{id}/diff?from={from}&to={to}"))

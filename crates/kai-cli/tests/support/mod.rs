@@ -191,6 +191,13 @@ impl Server {
         created["key"].as_str().unwrap().to_owned()
     }
 
+    /// Kills the process with SIGKILL, as a crash or an out-of-memory kill would, and waits
+    /// until it is gone.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Sends SIGTERM and waits for the process to exit.
     pub fn terminate(mut self) -> (std::process::ExitStatus, String) {
         let pid = self.child.id().to_string();

@@ -400,7 +400,7 @@ async fn list_versions(
 #[utoipa::path(get, path = "/{id}/content", tag = "knowledge", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "The artifact's id"), ContentQuery),
     responses(
-        (status = 200, description = "The content, with its sniffed type", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 200, description = "The content, with the type kai sniffed from it", content_type = "*/*", body = Vec<u8>),
         (status = 404, description = "No such artifact or version of this user", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn artifact_content(

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Knowledge search: quality on the Lee corpus against Open WebUI's hybrid recipe, and speed,
+# recall and memory at 100,000 chunks against Chroma, in one run on this machine.
+#
+#   bench/knowledge/run.sh                          # both parts, 100,000 chunks, 3 rounds × 10 s
+#   PARTS=quality bench/knowledge/run.sh            # quality | speed, any of them
+#   CHUNKS=20000 ROUNDS=5 bench/knowledge/run.sh
+#   KAI_BENCH_BIN=target/quick/kai bench/knowledge/run.sh   # skip the cargo build
+#   KAI_BENCH_PROFILE=quick bench/knowledge/run.sh          # scripts/run's profile (default release)
+#
+# - quality (quality.py): the 50 Lee documents uploaded to a fresh kai serve, each the query
+#   for the other 49, nDCG@10 with the human similarity ratings as graded relevance, for
+#   keyword, semantic and hybrid (both fusions, then a sweep of the fusion settings), and for
+#   Open WebUI's recipe (LangChain's BM25Retriever + vector search, EnsembleRetriever's weighted
+#   RRF) over kai's chunks and kai's vectors.
+# - speed (speed.py): CHUNKS short chunks indexed (with no embedding model, then with
+#   local/minilm), kai serve restarted on SERVER_CPU, Chroma (`chroma run`, on SERVER_CPU) given
+#   the vectors kai stored; recall@10 of both against numpy's exact search; closed-loop load at
+#   CLIENTS concurrent clients from LOAD_CPU, rounds alternating kai hybrid search and Chroma's
+#   query; kai serve's resident memory.
+#
+# The Python packages (requirements.txt: gensim 4.4.0 with the Lee corpus, chromadb, rank-bm25,
+# langchain-community) go into ${CARGO_TARGET_DIR:-target}/bench-knowledge-venv. The embedding
+# model comes from the model store `kai models pull minilm` fills (KAI_BENCH_MODELS, default
+# $KAI_BENCH_CACHE/models); nothing is fetched from Hugging Face: the peers' vectors are kai's.
+# Results go to stdout and $KAI_BENCH_CACHE/results/ (Markdown and the JSON behind it).
+set -Eeuo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+CACHE=${KAI_BENCH_CACHE:-$HOME/.cache/kai-bench}
+MODELS=${KAI_BENCH_MODELS:-$CACHE/models}
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+VENV=$TARGET/bench-knowledge-venv
+PYTHON=${PYTHON:-python3}
+PARTS=${PARTS:-quality speed}
+CHUNKS=${CHUNKS:-100000}
+PER_ARTIFACT=${PER_ARTIFACT:-100}
+QUERIES=${QUERIES:-200}
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-3}
+CLIENTS=${CLIENTS:-1 8}
+TARGETS=${TARGETS:-kai-hybrid chroma}
+SERVER_CPU=${SERVER_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+SWEEP_WEIGHTS=${SWEEP_WEIGHTS:-0 10 20 30 40 50 60 70 80 90 100}
+SWEEP_RRF_K=${SWEEP_RRF_K:-60 20}
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+die() { printf '\n[bench] FAILED: %s\n' "$*" >&2; exit 1; }
+
+mkdir -p "$CACHE/results"
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+OUT=$CACHE/results/knowledge-$STAMP.md
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/kai-bench-knowledge.XXXXXX")
+cleanup() {
+    if [[ -n ${KEEP_WORK:-} ]]; then log "kept $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+if [[ -n ${KAI_BENCH_BIN:-} ]]; then
+    KAI=$(cd "$(dirname "$KAI_BENCH_BIN")" && pwd)/$(basename "$KAI_BENCH_BIN")
+    PROFILE="(prebuilt $KAI_BENCH_BIN)"
+else
+    PROFILE=${KAI_BENCH_PROFILE:-release}
+    log "building kai ($PROFILE)"
+    (cd "$ROOT" && cargo build --profile "$PROFILE" --locked -p kai-cli --bin kai) >&2 ||
+        die "cargo build failed"
+    KAI=$TARGET/$PROFILE/kai
+fi
+[[ -x $KAI ]] || die "no kai binary at $KAI"
+
+REQS=$HERE/requirements.txt
+STAMP_FILE=$VENV/.requirements.sha256
+want=$(sha256sum "$REQS" | cut -d' ' -f1)
+if [[ ! -x $VENV/bin/python || $(cat "$STAMP_FILE" 2>/dev/null) != "$want" ]]; then
+    log "installing the pinned Python packages into $VENV"
+    rm -rf "$VENV"
+    "$PYTHON" -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet -r "$REQS" || die "pip install failed"
+    echo "$want" >"$STAMP_FILE"
+fi
+
+log "pulling minilm into $MODELS (a no-op when it is there)"
+env -i PATH="$PATH" HOME="$WORK/home" KAI_LOCAL_MODELS_DIR="$MODELS" KAI_DATA_DIR="$WORK/pull" \
+    "$KAI" models pull minilm >&2 || die "kai models pull failed"
+
+KAI_COMMIT=$(git -C "$ROOT" rev-parse --short HEAD)
+DIRTY=$(git -C "$ROOT" status --porcelain --untracked-files=no | grep -q . && echo " (with uncommitted changes)" || true)
+{
+    echo "### Knowledge search, kai $KAI_COMMIT$DIRTY — $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo
+    echo "- Machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(uname -sr); load average at the start $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "- kai: $PROFILE build, $KAI"
+    echo
+} >"$OUT"
+
+cd "$HERE"
+if [[ " $PARTS " == *" quality "* ]]; then
+    log "quality: the Lee corpus"
+    "$VENV/bin/python" quality.py --kai "$KAI" --models "$MODELS" \
+        --sweep-weights "$SWEEP_WEIGHTS" --sweep-rrf-k "$SWEEP_RRF_K" >"$WORK/quality.json" ||
+        die "quality.py failed"
+    cp "$WORK/quality.json" "$CACHE/results/knowledge-quality-$STAMP.json"
+    "$VENV/bin/python" report.py --quality "$WORK/quality.json" >>"$OUT"
+fi
+if [[ " $PARTS " == *" speed "* ]]; then
+    log "speed: $CHUNKS chunks, kai and Chroma"
+    "$VENV/bin/python" speed.py --kai "$KAI" --models "$MODELS" --chroma "$VENV/bin/chroma" \
+        --work "$WORK/speed" --chunks "$CHUNKS" --per-artifact "$PER_ARTIFACT" \
+        --queries "$QUERIES" --rounds "$ROUNDS" --duration "$DURATION" --warmup "$WARMUP" \
+        --clients "$CLIENTS" --targets "$TARGETS" --server-cpu "$SERVER_CPU" \
+        --load-cpu "$LOAD_CPU" >"$WORK/speed.json" || die "speed.py failed"
+    cp "$WORK/speed.json" "$CACHE/results/knowledge-speed-$STAMP.json"
+    "$VENV/bin/python" report.py --speed "$WORK/speed.json" >>"$OUT"
+fi
+echo "- Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT"
+cat "$OUT"
+log "results: $OUT"

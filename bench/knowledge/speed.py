@@ -1,0 +1,454 @@
+"""Part B: search latency and throughput at N chunks, kai against Chroma on the same vectors;
+indexing throughput; kai serve's resident memory.
+
+1. A corpus of N short chunks: English-like text from a word-bigram chain trained on gensim's
+   Lee background corpus (seeded, so every run makes the same text), one Markdown section per
+   chunk (`## c0000042` and a paragraph of 24 to 28 words), PER_ARTIFACT sections per artifact.
+   kai runs with `knowledge.chunk_tokens = 64` and `chunk_overlap = 0`, so that each section is
+   one chunk (one fits in 64 tokens, two do not, as a rule: the run reports how many chunks and
+   distinct headings it got) and a hit's (artifact, heading) names its chunk.
+2. Indexing without the embedding model: a kai serve whose embedding model does not exist
+   (`KAI_KNOWLEDGE_EMBEDDING_MODEL=local/absent`): every upload is extracted, chunked, stored
+   and put in the keyword index, then ends `keyword_only`. Chunks/s from the first upload until
+   all are keyword_only.
+3. Indexing with the model: a fresh kai serve indexes the same corpus for real (keyword and
+   vector indexes). Chunks/s overall; then the model's own throughput on the same chunk texts in
+   the indexer's batches of 32 through `POST /v1/embeddings` (a sample), and the rate with the
+   model's time subtracted: N / (T - N / embed_rate).
+4. kai serve restarted on that data pinned to SERVER_CPU (its pools then have one thread),
+   Chroma (`chroma run`, also pinned to SERVER_CPU) given the very vectors kai stored (read
+   from kai's database), with the chunk texts as documents, cosine space, default HNSW settings.
+5. Q queries (other text from the same chain) embedded by kai's `/v1/embeddings`; exact top 10
+   by numpy over the stored vectors; recall@10 of kai's semantic search and of Chroma's query.
+6. Closed-loop load from this process, pinned to LOAD_CPU, one keep-alive connection per
+   client, 1 and 8 clients, rounds alternating the targets: kai hybrid search (its query
+   embedded inside, passages returned, limit 10) and Chroma's query with the query's vector
+   (n_results 10, documents and distances) through Chroma's HTTP API. Chroma is handed the
+   vector, so its figures leave out the embedding that kai's include.
+7. VmRSS/VmHWM of kai serve after the restart and after the load.
+
+Prints a JSON summary on stdout.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import random
+import re
+import socket
+import sqlite3
+import statistics
+import struct
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import numpy as np
+
+import kaictl
+
+CHROMA_PREFIX = "/api/v2/tenants/default_tenant/databases/default_database"
+
+
+def log(msg):
+    print(f"[speed] {msg}", file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------------------ corpus
+
+class Chain:
+    """A word-bigram chain over the Lee background corpus."""
+
+    def __init__(self):
+        import gensim
+        path = os.path.join(os.path.dirname(gensim.__file__), "test", "test_data",
+                            "lee_background.cor")
+        with open(path, encoding="latin-1") as f:
+            words = f.read().split()
+        self.next = {}
+        for a, b in zip(words, words[1:]):
+            self.next.setdefault(a, []).append(b)
+        self.starts = [w for w in self.next if w[:1].isupper()]
+
+    def paragraph(self, rng, n_words):
+        w = rng.choice(self.starts)
+        out = [w]
+        while len(out) < n_words:
+            nxt = self.next.get(w)
+            w = rng.choice(nxt) if nxt else rng.choice(self.starts)
+            out.append(w)
+        text = " ".join(out)
+        return text if text.endswith(".") else text + "."
+
+
+def make_corpus(n_chunks, per_artifact, seed=1):
+    chain = Chain()
+    rng = random.Random(seed)
+    artifacts = []
+    for start in range(0, n_chunks, per_artifact):
+        parts = []
+        for c in range(start, min(start + per_artifact, n_chunks)):
+            parts.append(f"## c{c:07d}\n\n{chain.paragraph(rng, rng.randint(24, 28))}\n")
+        artifacts.append("\n".join(parts).encode("utf-8"))
+    qrng = random.Random(seed + 1000)
+    return artifacts, chain, qrng
+
+
+# ------------------------------------------------------------------------------ helpers
+
+def read_vectors(db_path):
+    """kai's stored chunks: ids, (item, heading) keys, vectors (N x d, float32)."""
+    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    rows = con.execute("SELECT id, item_id, heading, text, embedding FROM chunks "
+                       "WHERE embedding IS NOT NULL ORDER BY id").fetchall()
+    con.close()
+    ids, keys, texts, vecs = [], [], [], []
+    for cid, item, heading, text, blob in rows:
+        ids.append(cid)
+        keys.append((item, heading))
+        texts.append(text)
+        vecs.append(np.frombuffer(blob, dtype="<f4"))
+    return ids, keys, texts, np.vstack(vecs).astype(np.float32)
+
+
+def pct(values, p):
+    values = sorted(values)
+    if not values:
+        return float("nan")
+    k = (len(values) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
+    return values[lo] + (values[hi] - values[lo]) * (k - lo)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def rss_kib(pid):
+    vals = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                vals[line.split(":")[0]] = int(line.split()[1])
+    return vals
+
+
+def tree_rss_kib(pid):
+    """VmRSS summed over a process and its children (chroma run may fork)."""
+    total = rss_kib(pid).get("VmRSS", 0)
+    try:
+        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+        for child in out.split():
+            total += tree_rss_kib(int(child))
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return total
+
+
+# ------------------------------------------------------------------------------ targets
+
+class KaiTarget:
+    name = "kai"
+
+    def __init__(self, kai, mode):
+        self.host, self.port = kai.base.replace("http://", "").split(":")
+        self.headers = kai.headers()
+        self.mode = mode
+        self.name = f"kai {mode}"
+
+    def request(self, query_text, query_vec):
+        return ("/api/v1/search",
+                json.dumps({"query": query_text, "mode": self.mode, "limit": 10}).encode())
+
+    def check(self, body):
+        return len(json.loads(body)["hits"]) > 0
+
+
+class ChromaTarget:
+    name = "Chroma"
+
+    def __init__(self, port, collection_id):
+        self.host, self.port = "127.0.0.1", str(port)
+        self.headers = {"Content-Type": "application/json"}
+        self.path = f"{CHROMA_PREFIX}/collections/{collection_id}/query"
+
+    def request(self, query_text, query_vec):
+        return (self.path, json.dumps({"query_embeddings": [query_vec], "n_results": 10,
+                                       "include": ["documents", "distances"]}).encode())
+
+    def check(self, body):
+        return len(json.loads(body)["ids"][0]) == 10
+
+
+def closed_loop(target, queries, clients, duration):
+    """`clients` threads, each a keep-alive connection sending the next query as soon as the
+    last answered; returns (latencies in ms, completed per second, errors)."""
+    bodies = [target.request(t, v) for t, v in queries]
+    lat, errors = [], []
+    lock = threading.Lock()
+    start_evt = threading.Event()
+    stop_at = [0.0]
+
+    def worker(offset):
+        conn = http.client.HTTPConnection(target.host, int(target.port), timeout=60)
+        mine = []
+        i = offset
+        start_evt.wait()
+        while True:
+            path, body = bodies[i % len(bodies)]
+            i += clients
+            t0 = time.perf_counter()
+            if t0 >= stop_at[0]:
+                break
+            try:
+                conn.request("POST", path, body, target.headers)
+                resp = conn.getresponse()
+                data = resp.read()
+                t1 = time.perf_counter()
+                if resp.status != 200 or not target.check(data):
+                    with lock:
+                        errors.append(f"{resp.status} {data[:200]!r}")
+                    continue
+                mine.append((t1 - t0) * 1000)
+            except (OSError, http.client.HTTPException) as err:
+                with lock:
+                    errors.append(repr(err))
+                conn.close()
+                conn = http.client.HTTPConnection(target.host, int(target.port), timeout=60)
+        conn.close()
+        with lock:
+            lat.extend(mine)
+
+    threads = [threading.Thread(target=worker, args=(c,)) for c in range(clients)]
+    for t in threads:
+        t.start()
+    t_start = time.perf_counter()
+    stop_at[0] = t_start + duration
+    start_evt.set()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t_start
+    return lat, len(lat) / wall, errors
+
+
+# ------------------------------------------------------------------------------ main
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kai", required=True)
+    ap.add_argument("--models", required=True)
+    ap.add_argument("--chroma", required=True, help="the chroma CLI")
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--chunks", type=int, default=100_000)
+    ap.add_argument("--per-artifact", type=int, default=100)
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--embed-sample", type=int, default=3200)
+    ap.add_argument("--duration", type=float, default=10)
+    ap.add_argument("--warmup", type=float, default=3)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--clients", default="1 8")
+    ap.add_argument("--targets", default="kai-hybrid chroma")
+    ap.add_argument("--server-cpu", default="0")
+    ap.add_argument("--load-cpu", type=int, default=1)
+    ap.add_argument("--skip-keyword-only", action="store_true")
+    args = ap.parse_args()
+
+    chunk_env = {"KAI_KNOWLEDGE_CHUNK_TOKENS": "64", "KAI_KNOWLEDGE_CHUNK_OVERLAP": "0"}
+    res = {"chunks_requested": args.chunks, "per_artifact": args.per_artifact,
+           "queries": args.queries, "duration_s": args.duration, "rounds": args.rounds,
+           "server_cpu": args.server_cpu, "load_cpu": args.load_cpu}
+    t = time.time()
+    artifacts, chain, qrng = make_corpus(args.chunks, args.per_artifact)
+    res["corpus_bytes"] = sum(len(a) for a in artifacts)
+    log(f"corpus: {len(artifacts)} artifacts, {res['corpus_bytes'] / 1e6:.1f} MB "
+        f"({time.time() - t:.1f} s to generate)")
+    os.makedirs(args.work, exist_ok=True)
+    cleanup = []
+
+    def upload_all(kai):
+        t0 = time.time()
+        for n, data in enumerate(artifacts):
+            kai.upload(f"part-{n:05d}.md", data)
+        return t0, time.time() - t0
+
+    def progress(st):
+        log(f"  status: {st}")
+
+    try:
+        # -------------------------------------------------- indexing, no embedding model
+        if not args.skip_keyword_only:
+            env = dict(chunk_env, KAI_KNOWLEDGE_EMBEDDING_MODEL="local/absent")
+            kai = kaictl.Kai(args.kai, args.models, env=env,
+                             data_dir=os.path.join(args.work, "kai-keyword-only"))
+            cleanup.append(kai)
+            kai.start()
+            log("indexing without an embedding model (keyword_only)")
+            cpu0 = kai.cpu_seconds()
+            t0, up = upload_all(kai)
+            st = kai.wait_indexed(len(artifacts), allow_keyword_only=True, progress=progress)
+            wall = time.time() - t0
+            n = sqlite3.connect(kai.db_path()).execute("SELECT count(*) FROM chunks").fetchone()[0]
+            res["keyword_only"] = {"chunks": n, "seconds": wall, "upload_seconds": up,
+                                   "chunks_per_s": n / wall,
+                                   "server_cpu_s": kai.cpu_seconds() - cpu0,
+                                   "status": st}
+            log(f"  {n} chunks keyword_only in {wall:.1f} s ({n / wall:.0f}/s)")
+            kai.remove()
+            cleanup.remove(kai)
+
+        # -------------------------------------------------- indexing with the model
+        kai = kaictl.Kai(args.kai, args.models, env=chunk_env,
+                         data_dir=os.path.join(args.work, "kai"))
+        cleanup.append(kai)
+        kai.start()
+        log("indexing with local/minilm")
+        cpu0 = kai.cpu_seconds()
+        t0, up = upload_all(kai)
+        st = kai.wait_indexed(len(artifacts), progress=progress)
+        wall = time.time() - t0
+        cpu = kai.cpu_seconds() - cpu0
+        ids, keys, texts, vecs = read_vectors(kai.db_path())
+        n = len(ids)
+        res["chunks"] = n
+        res["distinct_keys"] = len(set(keys))
+        log(f"  {n} chunks indexed in {wall:.1f} s ({n / wall:.0f}/s); "
+            f"{len(set(keys))} distinct (item, heading)")
+        res["rss_after_indexing_kib"] = kai.rss_kib()
+        # The model's own time: the same texts, the indexer's batches of 32, same server.
+        sample_rng = random.Random(7)
+        sample = [texts[i] for i in sample_rng.sample(range(n), min(args.embed_sample, n))]
+        e0 = time.time()
+        kai.embed(sample, batch=32)
+        e_wall = time.time() - e0
+        embed_rate = len(sample) / e_wall
+        model_time = n / embed_rate
+        res["indexing"] = {"chunks": n, "seconds": wall, "upload_seconds": up,
+                           "chunks_per_s": n / wall, "server_cpu_s": cpu,
+                           "embed_sample": len(sample), "embed_chunks_per_s": embed_rate,
+                           "model_seconds_est": model_time,
+                           "without_model_chunks_per_s":
+                               n / (wall - model_time) if wall > model_time else None}
+        log(f"  embedding alone: {embed_rate:.0f} chunks/s -> model ~{model_time:.0f} s of "
+            f"{wall:.0f} s")
+
+        # -------------------------------------------------- restart pinned
+        kai.stop()
+        kai.cpus = args.server_cpu
+        kai.start(create_user=False)
+        res["rss_after_restart_kib"] = kai.rss_kib()
+        log(f"kai serve restarted on CPU {args.server_cpu}: {res['rss_after_restart_kib']}")
+
+        # -------------------------------------------------- Chroma with the same vectors
+        chroma_port = free_port()
+        chroma_dir = os.path.join(args.work, "chroma")
+        chroma_log = open(os.path.join(args.work, "chroma.log"), "wb")
+        chroma = subprocess.Popen(["taskset", "-c", args.server_cpu, args.chroma, "run",
+                                   "--path", chroma_dir, "--port", str(chroma_port)],
+                                  stdout=chroma_log, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL)
+        cleanup.append(chroma)
+        base = f"http://127.0.0.1:{chroma_port}"
+        deadline = time.time() + 120
+        while True:
+            try:
+                urllib.request.urlopen(base + "/api/v2/heartbeat", timeout=2).read()
+                break
+            except OSError:
+                if chroma.poll() is not None or time.time() > deadline:
+                    raise RuntimeError("chroma run did not start; see chroma.log")
+                time.sleep(0.2)
+        import chromadb
+        client = chromadb.HttpClient(host="127.0.0.1", port=chroma_port)
+        res["chroma_version"] = chromadb.__version__
+        coll = client.create_collection("bench", metadata={"hnsw:space": "cosine"})
+        batch = min(client.get_max_batch_size(), 5000)
+        c0 = time.time()
+        for at in range(0, n, batch):
+            coll.add(ids=[str(i) for i in ids[at:at + batch]],
+                     embeddings=vecs[at:at + batch],
+                     documents=texts[at:at + batch])
+        res["chroma_add_seconds"] = time.time() - c0
+        res["chroma_count"] = coll.count()
+        log(f"Chroma: {res['chroma_count']} vectors added in {res['chroma_add_seconds']:.1f} s")
+
+        # -------------------------------------------------- queries, exact answers, recall
+        qtexts = [chain.paragraph(qrng, qrng.randint(8, 16)) for _ in range(args.queries)]
+        qvecs = np.array(kai.embed(qtexts), dtype=np.float32)
+        norm = vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
+        qn = qvecs / np.linalg.norm(qvecs, axis=1, keepdims=True)
+        exact = np.argsort(-(qn @ norm.T), axis=1, kind="stable")[:, :10]
+        key_index = {k: i for i, k in enumerate(keys)}
+        kai_rec, chroma_rec, unknown = [], [], 0
+        for q in range(args.queries):
+            # kai's hits name an (artifact, heading), not a chunk id: compared as such (the
+            # rare section cut in two shares its key with its other half).
+            truth_keys = {keys[i] for i in exact[q]}
+            hits = kai.search(qtexts[q], "semantic", 10)["hits"]
+            got = {(h["item_id"], h["heading"]) for h in hits}
+            unknown += len([k for k in got if k not in key_index])
+            kai_rec.append(len(got & truth_keys) / 10)
+            truth = {ids[i] for i in exact[q]}
+            r = coll.query(query_embeddings=[qvecs[q]], n_results=10, include=[])
+            chroma_rec.append(len({int(x) for x in r["ids"][0]} & truth) / 10)
+        res["recall"] = {"kai semantic": float(np.mean(kai_rec)), "Chroma": float(np.mean(chroma_rec)),
+                         "kai_unmapped_hits": unknown}
+        log(f"recall@10: {res['recall']}")
+
+        # -------------------------------------------------- load
+        os.sched_setaffinity(0, {args.load_cpu})
+        coll_id = str(coll.id)
+        targets = []
+        for name in args.targets.split():
+            if name.startswith("kai-"):
+                targets.append(KaiTarget(kai, name[4:]))
+            elif name == "chroma":
+                targets.append(ChromaTarget(chroma_port, coll_id))
+        queries = list(zip(qtexts, [v.tolist() for v in qvecs]))
+        runs = []
+        for clients in [int(c) for c in args.clients.split()]:
+            for tgt in targets:
+                lat, qps, errs = closed_loop(tgt, queries, clients, args.warmup)
+                if errs:
+                    raise RuntimeError(f"{tgt.name} warm-up errors: {errs[:3]}")
+            for rnd in range(args.rounds):
+                order = targets[rnd % len(targets):] + targets[:rnd % len(targets)]
+                for tgt in order:
+                    pid = kai.pid if isinstance(tgt, KaiTarget) else chroma.pid
+                    lat, qps, errs = closed_loop(tgt, queries, clients, args.duration)
+                    if errs:
+                        raise RuntimeError(f"{tgt.name}: {len(errs)} errors, e.g. {errs[:3]}")
+                    row = {"target": tgt.name, "clients": clients, "round": rnd + 1,
+                           "qps": qps, "p50": pct(lat, 50), "p99": pct(lat, 99),
+                           "n": len(lat)}
+                    runs.append(row)
+                    log(f"  {tgt.name} x{clients} round {rnd + 1}: {qps:.0f} q/s, "
+                        f"p50 {row['p50']:.2f} ms, p99 {row['p99']:.2f} ms")
+                    time.sleep(1)
+        res["runs"] = runs
+        res["rss_after_load_kib"] = kai.rss_kib()
+        res["chroma_rss_after_load_kib"] = tree_rss_kib(chroma.pid)
+        log(f"kai serve after the load: {res['rss_after_load_kib']}; "
+            f"Chroma: {res['chroma_rss_after_load_kib']} KiB")
+    finally:
+        for thing in reversed(cleanup):
+            if isinstance(thing, kaictl.Kai):
+                thing.remove()
+            else:
+                thing.terminate()
+                try:
+                    thing.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    thing.kill()
+    json.dump(res, sys.stdout, indent=1)
+    print()
+
+
+if __name__ == "__main__":
+    main()
