@@ -82,7 +82,10 @@ pub(crate) enum Command {
     /// Artifacts: files kept in your knowledge, versioned, searchable by keyword and meaning
     #[command(subcommand, after_help = ARTIFACT_EXAMPLES)]
     Artifact(ArtifactCommand),
-    /// Collections that group artifacts
+    /// Notes: Markdown with tags, [[wiki links]], backlinks, versions and templates
+    #[command(subcommand, after_help = NOTE_EXAMPLES)]
+    Note(NoteCommand),
+    /// Collections that group artifacts and notes
     #[command(subcommand)]
     Collection(CollectionCommand),
     /// Search your knowledge by keyword and by meaning
@@ -102,6 +105,73 @@ const ARTIFACT_EXAMPLES: &str = "Examples:
   kai artifact get ID -o copy.md            the current version's content
   kai artifact get ID --at 1                version 1, to standard output
   kai artifact diff ID 1 2                  what changed between versions 1 and 2";
+
+const NOTE_EXAMPLES: &str = "Examples:
+  kai note new \"Garden log\"                 write it in $EDITOR
+  echo 'See [[Garden log]]' | kai note new Plans
+  kai note new Monday --template Daily --var mood=sunny
+  kai note show \"Garden log\"                the body, its links and what links to it
+  kai note rename \"Garden log\" Roses        links to it stay right
+  kai note edit Roses";
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum NoteCommand {
+    /// Write a note: from --file, else stdin, else $EDITOR (not with --template)
+    New {
+        /// Its title (unique among yours, without regard to case)
+        title: String,
+        /// Start from a template: a note tagged `template`, rendered with date, time, user,
+        /// title and --var values
+        #[arg(long, value_name = "TITLE")]
+        template: Option<String>,
+        /// A value for the template (repeatable)
+        #[arg(long = "var", value_name = "NAME=VALUE")]
+        vars: Vec<String>,
+        /// Tag it (repeatable; `template` makes it a template)
+        #[arg(long = "tag", value_name = "TAG")]
+        tags: Vec<String>,
+        /// Read the body from this file
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// Print the note as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Edit a note's body in $EDITOR (or replace it from stdin); saved as a new version
+    Edit {
+        /// Its title or id
+        note: String,
+    },
+    /// Rename a note; the notes that link to it keep linking to it
+    Rename {
+        /// Its title or id
+        note: String,
+        /// The new title
+        title: String,
+    },
+    /// Show a note: its body, its links and the notes that link to it
+    Show {
+        /// Its title or id
+        note: String,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// List your notes, most recently changed first
+    List {
+        /// Only those with this tag (`template` lists the templates)
+        #[arg(long)]
+        tag: Option<String>,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a note with all its versions
+    Rm {
+        /// Its title or id
+        note: String,
+    },
+}
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ArtifactCommand {

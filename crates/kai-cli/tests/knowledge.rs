@@ -281,3 +281,103 @@ async fn bad_paths_and_a_missing_server_are_named() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("cannot reach"), "{}", stderr(&out));
 }
+
+#[tokio::test]
+async fn notes_from_the_command_line_link_and_keep_their_links_through_a_rename() {
+    let kai = Kai::new().await;
+    kai.create_admin("alice");
+    let mut command = kai.command(&["serve", "--bind", "127.0.0.1:0"]);
+    command.env("KAI_LOCAL_ENABLED", "false");
+    let server = Server::spawn(command);
+    let key = server.api_key("alice", &["read", "write"]).await;
+    let run = |args: &[&str], stdin: &str| {
+        let out = support::output_with_stdin(client(&kai, &server, &key, args), stdin);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+
+    run(&["note", "new", "Garden log"], "Aphids on the roses.\n");
+    run(
+        &["note", "new", "Plans", "--tag", "weekend"],
+        "Weed first; see [[garden log]].\n",
+    );
+    let shown = run(&["note", "show", "Garden log"], "");
+    assert!(shown.contains("Aphids on the roses."), "{shown}");
+    assert!(
+        shown.contains("Linked from:") && shown.contains("Plans"),
+        "{shown}"
+    );
+    run(&["note", "rename", "Garden log", "Roses"], "");
+    let plans = json(client(
+        &kai,
+        &server,
+        &key,
+        &["note", "show", "Plans", "--json"],
+    ));
+    assert_eq!(plans["links"][0]["title"], "Roses", "{plans}");
+
+    // A template, filled in.
+    let template = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(template.path(), "# {{ title }}\n\nMood: {{ mood }}\n").unwrap();
+    run(
+        &[
+            "note",
+            "new",
+            "Daily",
+            "--tag",
+            "template",
+            "--file",
+            template.path().to_str().unwrap(),
+        ],
+        "",
+    );
+    run(
+        &[
+            "note",
+            "new",
+            "Monday",
+            "--template",
+            "daily",
+            "--var",
+            "mood=sunny",
+        ],
+        "",
+    );
+    let monday = run(&["note", "show", "Monday"], "");
+    assert!(monday.contains("Mood: sunny"), "{monday}");
+    let out = client(
+        &kai,
+        &server,
+        &key,
+        &["note", "new", "Tuesday", "--template", "Daily"],
+    )
+    .output()
+    .unwrap();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("mood"), "{}", stderr(&out));
+
+    // Edited from stdin: a new version.
+    run(&["note", "edit", "Roses"], "Ladybirds ate the aphids.\n");
+    let roses = json(client(
+        &kai,
+        &server,
+        &key,
+        &["note", "show", "Roses", "--json"],
+    ));
+    assert_eq!(roses["version"], 3, "{roses}");
+    let listed = run(&["note", "list", "--tag", "weekend"], "");
+    assert!(
+        listed.contains("Plans") && !listed.contains("Roses"),
+        "{listed}"
+    );
+    run(&["note", "rm", "Plans"], "");
+    let out = client(&kai, &server, &key, &["note", "show", "Plans"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("no note titled `Plans`"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -93,6 +93,10 @@ id_type!(
     /// Identifies a stored artifact (all its versions).
     ArtifactId
 );
+id_type!(
+    /// Identifies a note (all its versions).
+    NoteId
+);
 
 #[cfg(test)]
 mod tests {

@@ -11,13 +11,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use kai_config::{Fusion, KnowledgeSettings};
-use kai_core::{ArtifactId, CollectionId, UserId};
+use kai_core::{ArtifactId, CollectionId, NoteId, UserId};
 use kai_gateway::{Caller, Gateway};
 use kai_jobs::{JobContext, JobError, Queue};
 use kai_models::chat::{EmbedRequest, InputType};
 use kai_store::{
     ArtifactFilter, ArtifactRecord, ArtifactUpdate, ChunkRecord, CollectionRecord, IndexState,
-    ItemFilter, JobState, NewArtifact, NewChunk, NewJob, NewVersion, Store, StoreError,
+    ItemFilter, ItemKind, JobState, NewArtifact, NewChunk, NewJob, NewVersion, Store, StoreError,
     VersionRecord,
 };
 use serde::{Deserialize, Serialize};
@@ -228,14 +228,17 @@ pub struct Reconciled {
 #[derive(Debug, Serialize, Deserialize)]
 struct IndexJob {
     owner: uuid::Uuid,
-    artifact: uuid::Uuid,
+    /// `artifact` or `note`.
+    kind: String,
+    item: uuid::Uuid,
     version: u64,
 }
 
 #[derive(Debug)]
 struct IndexPayload {
     owner: UserId,
-    artifact: ArtifactId,
+    kind: ItemKind,
+    item: String,
     version: u64,
 }
 
@@ -348,6 +351,10 @@ impl Knowledge {
         &self.inner.settings
     }
 
+    pub(crate) fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
     /// Stores content as a blob and says what it is.
     async fn store_content<R: tokio::io::AsyncRead + Unpin>(
         &self,
@@ -450,22 +457,32 @@ impl Knowledge {
         if record.current.index_state != IndexState::Pending {
             return Ok(());
         }
-        self.enqueue_index(owner, record.id, record.current.version, 0)
-            .await
+        self.enqueue_index(
+            owner,
+            ItemKind::Artifact,
+            &record.id.to_string(),
+            record.current.version,
+            0,
+        )
+        .await
     }
 
     /// Queues a version for indexing. `generation` tells apart a job queued again from the one
     /// that was lost: a version has one job per generation.
-    async fn enqueue_index(
+    pub(crate) async fn enqueue_index(
         &self,
         owner: UserId,
-        artifact: ArtifactId,
+        kind: ItemKind,
+        item: &str,
         version: u64,
         generation: i128,
     ) -> Result<(), KnowledgeError> {
         let payload = IndexJob {
             owner: owner.as_uuid(),
-            artifact: artifact.as_uuid(),
+            kind: kind.as_str().to_owned(),
+            item: item
+                .parse()
+                .map_err(|_| storage(format!("`{item}` is not an id")))?,
             version,
         };
         self.inner
@@ -479,7 +496,7 @@ impl Knowledge {
                 // the version again.
                 max_attempts: 20,
                 run_at: OffsetDateTime::now_utc(),
-                dedupe_key: Some(format!("index:{artifact}:{version}:{generation}")),
+                dedupe_key: Some(format!("index:{item}:{version}:{generation}")),
             })
             .await?;
         Ok(())
@@ -692,7 +709,7 @@ impl Knowledge {
         Ok(())
     }
 
-    async fn forget_chunks(&self, ids: Vec<i64>) -> Result<(), KnowledgeError> {
+    pub(crate) async fn forget_chunks(&self, ids: Vec<i64>) -> Result<(), KnowledgeError> {
         if ids.is_empty() {
             return Ok(());
         }
@@ -772,38 +789,48 @@ impl Knowledge {
         let job_input: IndexJob = job.payload()?;
         let payload = IndexPayload {
             owner: job_input.owner.into(),
-            artifact: job_input.artifact.into(),
+            kind: ItemKind::parse(&job_input.kind).ok_or_else(|| {
+                JobError::permanent(format!("unknown kind of item `{}`", job_input.kind))
+            })?,
+            item: job_input.item.to_string(),
             version: job_input.version,
         };
         let store = &self.inner.store;
         let transient = |err: KnowledgeError| JobError::transient(err);
-        let Some(version) = store
-            .artifact_version(payload.owner, payload.artifact, payload.version)
-            .await
-            .map_err(JobError::transient)?
-        else {
+        let Some(content) = self.content_to_index(&payload).await? else {
             // Deleted since it was queued.
             return Ok(());
         };
-        let item = payload.artifact.to_string();
+        let item = payload.item.clone();
         let existing = store
             .chunks_of(&item, payload.version)
             .await
             .map_err(JobError::transient)?;
         if existing.is_empty() {
-            let bytes = match self.inner.blobs.read(&version.blob_hash).await {
-                Ok(bytes) => bytes,
-                Err(err @ BlobError::Damaged { .. }) => {
-                    return self.index_failed(&payload, &err.to_string()).await;
-                }
-                Err(err) => return Err(JobError::transient(err)),
+            let content = match content {
+                Content::Blob { hash, file_name } => match self.inner.blobs.read(&hash).await {
+                    Ok(bytes) => Content::Bytes(bytes, file_name),
+                    Err(err @ BlobError::Damaged { .. }) => {
+                        return self.index_failed(&payload, &err.to_string()).await;
+                    }
+                    Err(err) => return Err(JobError::transient(err)),
+                },
+                other => other,
             };
-            let file_name = version.file_name.clone();
             let sizer = self.inner.sizer.clone();
             let chunking = self.inner.chunking;
             let chunked = blocking(move || {
-                let format = sniff(&bytes, file_name.as_deref()).format;
-                let text = extract(&bytes, format).map_err(|err| err.to_string())?;
+                let (format, text) = match content {
+                    Content::Markdown(text) => (Format::Markdown, text),
+                    Content::Bytes(bytes, file_name) => {
+                        let format = sniff(&bytes, file_name.as_deref()).format;
+                        (
+                            format,
+                            extract(&bytes, format).map_err(|err| err.to_string())?,
+                        )
+                    }
+                    Content::Blob { .. } => return Err("the content was not read".to_owned()),
+                };
                 chunk(&text, format, &sizer, &chunking).map_err(|err| err.to_string())
             })
             .await
@@ -823,7 +850,7 @@ impl Knowledge {
                 })
                 .collect();
             store
-                .insert_chunks(payload.owner, payload.artifact, payload.version, &new)
+                .insert_chunks(payload.owner, payload.kind, &item, payload.version, &new)
                 .await
                 .map_err(JobError::transient)?;
         }
@@ -840,7 +867,7 @@ impl Knowledge {
             Ok(()) => {
                 self.finish(&payload, IndexState::Indexed, None, count)
                     .await?;
-                tracing::info!(artifact = %payload.artifact, version = payload.version, chunks = count, "indexed");
+                tracing::info!(kind = payload.kind.as_str(), item = %payload.item, version = payload.version, chunks = count, "indexed");
                 Ok(())
             }
             Err(err) if job.stop_reason().is_some() => Err(JobError::transient(err)),
@@ -910,7 +937,7 @@ impl Knowledge {
     ) -> Result<(), JobError> {
         let store = &self.inner.store;
         let Some(searchable) = store
-            .make_searchable(payload.artifact, payload.version)
+            .make_searchable(payload.kind, &payload.item, payload.version)
             .await
             .map_err(JobError::transient)?
         else {
@@ -925,17 +952,55 @@ impl Knowledge {
             (IndexState::Superseded, 0)
         };
         store
-            .set_index_state(payload.artifact, payload.version, state, error, count)
+            .set_index_state(
+                payload.kind,
+                &payload.item,
+                payload.version,
+                state,
+                error,
+                count,
+            )
             .await
             .map_err(JobError::transient)
     }
 
+    /// What a job indexes: an artifact version's blob, or a note version's Markdown (its
+    /// title as the top heading). `None` when the version is gone.
+    async fn content_to_index(&self, payload: &IndexPayload) -> Result<Option<Content>, JobError> {
+        let store = &self.inner.store;
+        let missing = || JobError::permanent(format!("`{}` is not an id", payload.item));
+        match payload.kind {
+            ItemKind::Artifact => {
+                let id: ArtifactId = payload.item.parse().map_err(|_| missing())?;
+                Ok(store
+                    .artifact_version(payload.owner, id, payload.version)
+                    .await
+                    .map_err(JobError::transient)?
+                    .map(|version| Content::Blob {
+                        hash: version.blob_hash,
+                        file_name: version.file_name,
+                    }))
+            }
+            ItemKind::Note => {
+                let id: NoteId = payload.item.parse().map_err(|_| missing())?;
+                Ok(store
+                    .note_version(payload.owner, id, payload.version)
+                    .await
+                    .map_err(JobError::transient)?
+                    .map(|version| {
+                        Content::Markdown(format!("# {}\n\n{}", version.title, version.body))
+                    }))
+            }
+        }
+    }
+
     async fn index_failed(&self, payload: &IndexPayload, reason: &str) -> Result<(), JobError> {
-        tracing::warn!(artifact = %payload.artifact, version = payload.version, %reason, "cannot index");
+        tracing::warn!(kind = payload.kind.as_str(), item = %payload.item, version = payload.version, %reason, "cannot index");
         self.inner
             .store
             .set_index_state(
-                payload.artifact,
+                payload.kind,
+                &payload.item,
                 payload.version,
                 IndexState::Failed,
                 Some(reason),
@@ -1041,8 +1106,8 @@ impl Knowledge {
             self.forget_chunks(extra).await?;
         }
         let generation = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
-        for (owner, artifact, version) in store.versions_to_index(INDEX_JOB).await? {
-            self.enqueue_index(owner, artifact, version, generation)
+        for (owner, kind, item, version) in store.versions_to_index(INDEX_JOB).await? {
+            self.enqueue_index(owner, kind, &item, version, generation)
                 .await?;
             reconciled.requeued += 1;
         }
@@ -1252,6 +1317,19 @@ impl Knowledge {
     }
 }
 
+/// What an indexing job reads.
+enum Content {
+    /// An artifact's blob, by hash, with the file name it came under.
+    Blob {
+        hash: String,
+        file_name: Option<String>,
+    },
+    /// An artifact's bytes, read, with the file name they came under.
+    Bytes(Vec<u8>, Option<String>),
+    /// A note's Markdown.
+    Markdown(String),
+}
+
 /// The text a chunk is embedded as: its headings, then its text, so that a chunk knows which
 /// section it is about.
 fn embedding_text(chunk: &ChunkRecord) -> String {
@@ -1262,7 +1340,7 @@ fn embedding_text(chunk: &ChunkRecord) -> String {
 }
 
 /// Tags: at most 32, each 1 to 64 characters without control characters.
-fn check_tags(tags: &[String]) -> Result<(), KnowledgeError> {
+pub(crate) fn check_tags(tags: &[String]) -> Result<(), KnowledgeError> {
     if tags.len() > 32 {
         return Err(KnowledgeError::Invalid("at most 32 tags".into()));
     }

@@ -682,3 +682,170 @@ async fn an_interrupted_index_job_resumes_without_duplicating_chunks() {
     assert_eq!(version.chunk_count, stored.len() as u64);
     assert!(after.iter().all(|c| c.embedding.is_some()));
 }
+
+fn note(title: &str, body: &str) -> kai_knowledge::NoteInput {
+    kai_knowledge::NoteInput {
+        title: title.into(),
+        body: body.into(),
+        created_by: "user:test".into(),
+        user_name: "alice".into(),
+        ..kai_knowledge::NoteInput::default()
+    }
+}
+
+#[tokio::test]
+async fn notes_link_template_version_and_are_found_with_artifacts() {
+    let h = Harness::new().await;
+    let alice = user(&h.store, "alice").await;
+    let bob = user(&h.store, "bob").await;
+    let k = h.knowledge();
+    let recipe = h.add(alice, "bread.txt", KITCHEN.as_bytes()).await;
+
+    let plan = k
+        .create_note(
+            alice,
+            note(
+                "Weekend plan",
+                &format!(
+                    "Bake bread ([[artifact:{}]]) and weed the [[Garden log]].",
+                    recipe.id
+                ),
+            ),
+        )
+        .await
+        .unwrap();
+    // The artifact link resolves now; the garden log does not exist yet.
+    assert_eq!(plan.links.len(), 2);
+    let garden = plan.links.iter().find(|l| l.kind == "note").unwrap();
+    assert_eq!(garden.target_id, None);
+    let log = k
+        .create_note(alice, note("Garden log", "Aphids on the roses again."))
+        .await
+        .unwrap();
+    assert_eq!(log.backlinks, [(plan.note.id, "Weekend plan".to_owned())]);
+
+    // Searched with the artifacts, by keyword and by meaning.
+    for _ in 0..400 {
+        let current = k.note(alice, log.note.id).await.unwrap().note;
+        if current.index_state == IndexState::Indexed {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        h.search(alice, "aphids roses", SearchMode::Hybrid).await[0],
+        "Garden log"
+    );
+    assert!(
+        h.search(bob, "aphids roses", SearchMode::Hybrid)
+            .await
+            .is_empty()
+    );
+    let mut only_notes = query("bread", SearchMode::Keyword);
+    only_notes.filter.kind = Some("note".into());
+    let found = k.search(alice, &only_notes).await.unwrap();
+    assert_eq!(found.hits.len(), 1);
+    assert_eq!(found.hits[0].item_kind, "note");
+
+    // Renamed: what links to it still does; the rename is a version of its own.
+    let renamed = k
+        .update_note(
+            alice,
+            log.note.id,
+            kai_knowledge::NoteChanges {
+                title: Some("Roses".into()),
+                ..Default::default()
+            },
+            "user:test".into(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(renamed.note.version, 2);
+    assert_eq!(renamed.backlinks.len(), 1);
+    let plan_now = k.note(alice, plan.note.id).await.unwrap();
+    let link = plan_now.links.iter().find(|l| l.kind == "note").unwrap();
+    assert_eq!(link.title.as_deref(), Some("Roses"));
+    let edited = k
+        .update_note(
+            alice,
+            log.note.id,
+            kai_knowledge::NoteChanges {
+                body: Some("Aphids gone after the ladybirds came.".into()),
+                ..Default::default()
+            },
+            "user:test".into(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(edited.note.version, 3);
+    let diff = k.note_diff(alice, log.note.id, 2, 3).await.unwrap();
+    assert!(
+        diff.contains("+Aphids gone after the ladybirds came."),
+        "{diff}"
+    );
+    assert_eq!(k.note_versions(alice, log.note.id).await.unwrap().len(), 3);
+
+    // Templates: a note tagged `template`, rendered with the date, the user and variables.
+    let mut daily = note(
+        "Daily",
+        "# {{ title }}\n\nWritten by {{ user }} on {{ date }}. Mood: {{ mood }}.",
+    );
+    daily.tags = vec![kai_knowledge::TEMPLATE_TAG.into()];
+    k.create_note(alice, daily).await.unwrap();
+    let mut today = note("Monday", "");
+    today.template = Some("daily".into());
+    today.variables.insert("mood".into(), "sunny".into());
+    let made = k.create_note(alice, today).await.unwrap();
+    assert!(
+        made.note
+            .body
+            .starts_with("# Monday\n\nWritten by alice on 2"),
+        "{}",
+        made.note.body
+    );
+    assert!(
+        made.note.body.ends_with("Mood: sunny."),
+        "{}",
+        made.note.body
+    );
+    let mut missing = note("Tuesday", "");
+    missing.template = Some("Daily".into());
+    let err = k.create_note(alice, missing).await.unwrap_err();
+    assert!(err.to_string().contains("variables"), "{err}");
+    let mut no_template = note("Wednesday", "");
+    no_template.template = Some("Weekend plan".into());
+    assert!(matches!(
+        k.create_note(alice, no_template).await,
+        Err(KnowledgeError::NotFound(_))
+    ));
+
+    // Bad input: a title taken (whatever its case), one links cannot name, a NUL.
+    assert!(matches!(
+        k.create_note(alice, note("weekend PLAN", "")).await,
+        Err(KnowledgeError::Conflict(_))
+    ));
+    assert!(matches!(
+        k.create_note(alice, note("a|b", "")).await,
+        Err(KnowledgeError::Invalid(_))
+    ));
+    assert!(matches!(
+        k.create_note(alice, note("Nul", "a\0b")).await,
+        Err(KnowledgeError::Invalid(_))
+    ));
+    // Others' notes are not found.
+    assert!(matches!(
+        k.note(bob, plan.note.id).await,
+        Err(KnowledgeError::NotFound(_))
+    ));
+
+    // Deleted: gone from search, and the link waits for its title again.
+    k.delete_note(alice, log.note.id).await.unwrap();
+    assert!(
+        h.search(alice, "ladybirds", SearchMode::Keyword)
+            .await
+            .is_empty()
+    );
+    let plan_now = k.note(alice, plan.note.id).await.unwrap();
+    let link = plan_now.links.iter().find(|l| l.kind == "note").unwrap();
+    assert_eq!(link.target_id, None);
+}

@@ -1,4 +1,4 @@
-//! Knowledge: artifacts, collections, search and indexing progress.
+//! Knowledge: artifacts, notes, collections, search and indexing progress.
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -328,6 +328,158 @@ pub struct SearchResponse {
     /// why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub degraded: Option<String>,
+}
+
+/// A link in a note.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NoteLink {
+    /// `note` or `artifact`.
+    pub kind: String,
+    /// What it points at; absent for a note title no note has yet (it is linked when one
+    /// takes that title) and for an artifact that is gone.
+    pub target_id: Option<Uuid>,
+    /// The target's title, or the title written in the link.
+    pub title: Option<String>,
+}
+
+/// A note that links to another.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Backlink {
+    /// The linking note's id.
+    pub id: Uuid,
+    /// Its title.
+    pub title: String,
+}
+
+/// A note, without its body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NoteSummary {
+    /// Its id.
+    pub id: Uuid,
+    /// Its title, unique among yours (without regard to case).
+    pub title: String,
+    /// The collection it is in.
+    pub collection_id: Option<Uuid>,
+    /// Its tags, sorted.
+    pub tags: Vec<String>,
+    /// Its current version.
+    pub version: u64,
+    /// How far indexing the current version has come.
+    pub index_state: IndexState,
+    /// When it was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it last changed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// A note with its body, its links and the notes that link to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Note {
+    /// What it is.
+    #[serde(flatten)]
+    pub summary: NoteSummary,
+    /// Its Markdown.
+    pub body: String,
+    /// The `[[links]]` in its body.
+    pub links: Vec<NoteLink>,
+    /// The notes that link to it.
+    pub backlinks: Vec<Backlink>,
+}
+
+/// `GET /api/v1/notes`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NoteList {
+    /// Most recently changed first.
+    pub notes: Vec<NoteSummary>,
+}
+
+/// `GET /api/v1/notes`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct NoteListQuery {
+    /// Only those in this collection.
+    pub collection: Option<Uuid>,
+    /// Only those with this tag (`template` lists the templates).
+    pub tag: Option<String>,
+    /// Only the one with this title (without regard to case).
+    pub title: Option<String>,
+    /// How many (1 to 500, default 100).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+}
+
+/// `POST /api/v1/notes`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateNoteRequest {
+    /// Its title (1 to 200 characters, without `[[`, `]]`, `|` or `#`), unique among yours.
+    pub title: String,
+    /// Its Markdown; with `template`, appended to the rendered template.
+    #[serde(default)]
+    pub body: String,
+    /// The title of a note tagged `template` whose body (a minijinja template with `date`,
+    /// `time`, `now`, `user`, `title` and `variables`) becomes this note's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// Values for the template's own variables.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    #[schema(value_type = Object)]
+    pub variables: serde_json::Map<String, serde_json::Value>,
+    /// Its tags.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// The collection it goes into.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection_id: Option<Uuid>,
+}
+
+/// `PATCH /api/v1/notes/{id}`: fields left out stay; a new title or body is a new version.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateNoteRequest {
+    /// A new title; links to the note stay right.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// A new body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// New tags, replacing the old.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+    /// Another collection; `null` for none.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    #[schema(value_type = Option<Uuid>)]
+    pub collection_id: Option<Option<Uuid>>,
+}
+
+/// One version of a note.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NoteVersion {
+    /// Its number, from 1.
+    pub version: u64,
+    /// The title it had.
+    pub title: String,
+    /// Its Markdown.
+    pub body: String,
+    /// Who wrote it.
+    pub created_by: String,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// `GET /api/v1/notes/{id}/versions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NoteVersions {
+    /// Oldest first.
+    pub versions: Vec<NoteVersion>,
 }
 
 /// kai's extension to chat requests: answer from the caller's knowledge.

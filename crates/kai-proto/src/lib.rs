@@ -33,10 +33,12 @@ pub use gateway::{
     UsageReport, UsageTotals,
 };
 pub use knowledge::{
-    Artifact, ArtifactListQuery, ArtifactPage, ArtifactVersion, ArtifactVersions, Collection,
-    CollectionList, ContentQuery, CreateCollectionRequest, DiffQuery, FusionMethod, IndexState,
-    KnowledgeOptions, KnowledgeSource, KnowledgeStatus, Passage, SearchHit, SearchMode,
-    SearchRequest, SearchResponse, UpdateArtifactRequest, UploadQuery,
+    Artifact, ArtifactListQuery, ArtifactPage, ArtifactVersion, ArtifactVersions, Backlink,
+    Collection, CollectionList, ContentQuery, CreateCollectionRequest, CreateNoteRequest,
+    DiffQuery, FusionMethod, IndexState, KnowledgeOptions, KnowledgeSource, KnowledgeStatus, Note,
+    NoteLink, NoteList, NoteListQuery, NoteSummary, NoteVersion, NoteVersions, Passage, SearchHit,
+    SearchMode, SearchRequest, SearchResponse, UpdateArtifactRequest, UpdateNoteRequest,
+    UploadQuery,
 };
 pub use local::{LocalModel, LocalModelFile, PullLocalModelRequest};
 pub use problem::{FieldError, PROBLEM_CONTENT_TYPE, Problem};

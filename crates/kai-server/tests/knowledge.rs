@@ -527,3 +527,120 @@ async fn chat_answers_are_grounded_in_knowledge_and_carry_their_sources() {
         assert_eq!(reply.body["error"]["param"], param, "{}", reply.text);
     }
 }
+
+#[tokio::test]
+async fn notes_are_written_linked_renamed_and_read_by_their_owner_alone() {
+    let server = TestServer::start().await;
+    let alice = server.user_token("alice").await;
+    let bob = server.user_token("bob").await;
+
+    let log = server
+        .post(
+            "/api/v1/notes",
+            Some(&alice),
+            json!({"title": "Garden log", "body": "Aphids again.", "tags": ["garden"]}),
+        )
+        .await;
+    assert_eq!(log.status, StatusCode::CREATED, "{}", log.text);
+    let log_id = log.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(log.headers[header::LOCATION], format!("/api/v1/notes/{log_id}"));
+    let plan = server
+        .post(
+            "/api/v1/notes",
+            Some(&alice),
+            json!({"title": "Plan", "body": "Read the [[garden log|log]] first."}),
+        )
+        .await;
+    assert_eq!(plan.status, StatusCode::CREATED, "{}", plan.text);
+    assert_eq!(plan.body["links"][0]["target_id"], log_id.as_str());
+    let plan_id = plan.body["id"].as_str().unwrap().to_owned();
+
+    let renamed = server
+        .send(
+            Method::PATCH,
+            &format!("/api/v1/notes/{log_id}"),
+            Some(&alice),
+            Some(json!({"title": "Roses"})),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.text);
+    assert_eq!(renamed.body["backlinks"][0]["id"], plan_id.as_str());
+    assert_eq!(renamed.body["version"], 2);
+    let by_title = server.get("/api/v1/notes?title=roses", &alice).await;
+    assert_eq!(by_title.body["notes"][0]["id"], log_id.as_str());
+    let versions = server
+        .get(&format!("/api/v1/notes/{log_id}/versions"), &alice)
+        .await;
+    assert_eq!(versions.body["versions"][0]["title"], "Garden log");
+    let diff = server
+        .get(&format!("/api/v1/notes/{log_id}/diff?from=1&to=2"), &alice)
+        .await;
+    assert_eq!(diff.status, StatusCode::OK, "{}", diff.text);
+
+    // Searched, once indexed, by keyword.
+    for _ in 0..400 {
+        let note = server.get(&format!("/api/v1/notes/{log_id}"), &alice).await;
+        if note.body["index_state"] != "pending" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let found = server
+        .post(
+            "/api/v1/search",
+            Some(&alice),
+            json!({"query": "aphids", "mode": "keyword", "kind": "note"}),
+        )
+        .await;
+    assert_eq!(found.body["hits"][0]["title"], "Roses", "{}", found.text);
+    assert_eq!(found.body["hits"][0]["mime"], "text/markdown");
+
+    // Bob: not found, whatever he tries; and the same title is his to use.
+    for path in [
+        format!("/api/v1/notes/{log_id}"),
+        format!("/api/v1/notes/{log_id}/versions"),
+    ] {
+        server
+            .get(&path, &bob)
+            .await
+            .assert_problem(StatusCode::NOT_FOUND, "not-found");
+    }
+    let his = server
+        .post("/api/v1/notes", Some(&bob), json!({"title": "Roses"}))
+        .await;
+    assert_eq!(his.status, StatusCode::CREATED, "{}", his.text);
+
+    // Bad input.
+    server
+        .post("/api/v1/notes", Some(&alice), json!({"title": "ROSES"}))
+        .await
+        .assert_problem(StatusCode::CONFLICT, "conflict");
+    server
+        .post("/api/v1/notes", Some(&alice), json!({"title": "a#b"}))
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation-failed");
+    server
+        .post(
+            "/api/v1/notes",
+            Some(&alice),
+            json!({"title": "x", "template": "nope"}),
+        )
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "not-found");
+    server
+        .post("/api/v1/notes", Some(&alice), json!({"title": "x", "bogus": 1}))
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation-failed");
+
+    let deleted = server
+        .send(
+            Method::DELETE,
+            &format!("/api/v1/notes/{log_id}"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    let plan_now = server.get(&format!("/api/v1/notes/{plan_id}"), &alice).await;
+    assert_eq!(plan_now.body["links"][0]["target_id"], Value::Null);
+}

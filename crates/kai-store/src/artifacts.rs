@@ -62,7 +62,7 @@ impl IndexState {
         }
     }
 
-    fn parse(text: &str) -> Option<IndexState> {
+    pub(crate) fn parse(text: &str) -> Option<IndexState> {
         Some(match text {
             "pending" => IndexState::Pending,
             "keyword_only" => IndexState::KeywordOnly,
@@ -72,6 +72,52 @@ impl IndexState {
             "superseded" => IndexState::Superseded,
             _ => return None,
         })
+    }
+}
+
+/// What kind of item a chunk, a tag or a search hit belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ItemKind {
+    /// An uploaded file.
+    Artifact,
+    /// A note written in kai.
+    Note,
+}
+
+impl ItemKind {
+    /// Its name: `artifact` or `note`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemKind::Artifact => "artifact",
+            ItemKind::Note => "note",
+        }
+    }
+
+    /// The kind a name names.
+    #[must_use]
+    pub fn parse(text: &str) -> Option<ItemKind> {
+        match text {
+            "artifact" => Some(ItemKind::Artifact),
+            "note" => Some(ItemKind::Note),
+            _ => None,
+        }
+    }
+
+    /// Its items' table.
+    pub(crate) fn table(self) -> &'static str {
+        match self {
+            ItemKind::Artifact => "artifacts",
+            ItemKind::Note => "notes",
+        }
+    }
+
+    /// Its versions' table, and the column there naming the item.
+    pub(crate) fn versions(self) -> (&'static str, &'static str) {
+        match self {
+            ItemKind::Artifact => ("artifact_versions", "artifact_id"),
+            ItemKind::Note => ("note_versions", "note_id"),
+        }
     }
 }
 
@@ -300,7 +346,7 @@ fn artifact(row: &impl Columns) -> Result<ArtifactRecord, StoreError> {
 }
 
 /// The tags as stored: trimmed, without duplicates, sorted.
-fn normalised_tags(tags: &[String]) -> Vec<String> {
+pub(crate) fn normalised_tags(tags: &[String]) -> Vec<String> {
     let mut tags: Vec<String> = tags.iter().map(|t| t.trim().to_owned()).collect();
     tags.retain(|t| !t.is_empty());
     tags.sort();
@@ -670,7 +716,7 @@ impl Store {
         Ok(found)
     }
 
-    async fn tags_of(&self, item: &str) -> Result<Vec<String>, StoreError> {
+    pub(crate) async fn tags_of(&self, item: &str) -> Result<Vec<String>, StoreError> {
         Ok(with_pool!(self, |pool| {
             sqlx::query_scalar("SELECT tag FROM item_tags WHERE item_id = $1 ORDER BY tag")
                 .bind(item)
@@ -828,10 +874,12 @@ impl Store {
         })
     }
 
-    /// Records how indexing a version ended. Does nothing to a version that is gone.
+    /// Records how indexing a version of an item ended. Does nothing to a version that is
+    /// gone.
     pub async fn set_index_state(
         &self,
-        id: ArtifactId,
+        kind: ItemKind,
+        item: &str,
         number: u64,
         state: IndexState,
         error: Option<&str>,
@@ -839,52 +887,62 @@ impl Store {
     ) -> Result<(), StoreError> {
         let number = stored_int(number, "a version number")?;
         let chunk_count = stored_int(chunk_count, "a chunk count")?;
+        let (table, column) = kind.versions();
+        // Only the two tables' names are formatted into the text.
+        let sql = format!(
+            "UPDATE {table} SET index_state = $3, index_error = $4, chunk_count = $5 \
+             WHERE {column} = $1 AND version = $2"
+        );
         with_pool!(self, |pool| {
-            sqlx::query(
-                "UPDATE artifact_versions SET index_state = $3, index_error = $4, \
-                     chunk_count = $5 WHERE artifact_id = $1 AND version = $2",
-            )
-            .bind(id.to_string())
-            .bind(number)
-            .bind(state.as_str())
-            .bind(error)
-            .bind(chunk_count)
-            .execute(pool)
-            .await?;
+            sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(item)
+                .bind(number)
+                .bind(state.as_str())
+                .bind(error)
+                .bind(chunk_count)
+                .execute(pool)
+                .await?;
         });
         Ok(())
     }
 
     /// Current versions still to index (pending, or waiting for vectors) with no indexing job
     /// queued or running for them: what a restart queues again, after a job was lost or given
-    /// up on. As `(owner, artifact, version)`.
+    /// up on. As `(owner, kind, item, version)`.
     pub async fn versions_to_index(
         &self,
         job_kind: &str,
-    ) -> Result<Vec<(UserId, ArtifactId, u64)>, StoreError> {
-        let rows: Vec<(String, String, i64)> = with_pool!(self, |pool| {
+    ) -> Result<Vec<(UserId, ItemKind, String, u64)>, StoreError> {
+        let rows: Vec<(String, String, String, i64)> = with_pool!(self, |pool| {
             sqlx::query_as(
-                "SELECT a.owner_id, a.id, v.version FROM artifacts a JOIN artifact_versions v \
+                "SELECT a.owner_id, 'artifact', a.id, v.version FROM artifacts a \
+                     JOIN artifact_versions v \
                      ON v.artifact_id = a.id AND v.version = a.current_version \
                  WHERE v.index_state IN ('pending', 'keyword_only') AND NOT EXISTS \
                      (SELECT 1 FROM jobs j WHERE j.kind = $1 \
                          AND j.state IN ('queued', 'running') \
                          AND j.dedupe_key LIKE 'index:' || a.id || ':' || v.version || ':%') \
-                 ORDER BY a.id",
+                 UNION ALL \
+                 SELECT n.owner_id, 'note', n.id, v.version FROM notes n JOIN note_versions v \
+                     ON v.note_id = n.id AND v.version = n.current_version \
+                 WHERE v.index_state IN ('pending', 'keyword_only') AND NOT EXISTS \
+                     (SELECT 1 FROM jobs j WHERE j.kind = $1 \
+                         AND j.state IN ('queued', 'running') \
+                         AND j.dedupe_key LIKE 'index:' || n.id || ':' || v.version || ':%')",
             )
             .bind(job_kind)
             .fetch_all(pool)
             .await?
         });
         rows.into_iter()
-            .map(|(owner, id, version)| {
+            .map(|(owner, kind, id, version)| {
                 let bad = corrupt("artifacts");
                 Ok((
                     owner
                         .parse()
-                        .map_err(|_| bad(format!("artifact {id}: bad owner id")))?,
-                    id.parse()
-                        .map_err(|_| bad(format!("id `{id}` is not a UUID")))?,
+                        .map_err(|_| bad(format!("item {id}: bad owner id")))?,
+                    ItemKind::parse(&kind).unwrap_or(ItemKind::Artifact),
+                    id,
                     count_from_row(version, "artifact_versions", "version")?,
                 ))
             })
@@ -895,9 +953,16 @@ impl Store {
     pub async fn index_states(&self, owner: UserId) -> Result<Vec<(IndexState, u64)>, StoreError> {
         let rows: Vec<(String, i64)> = with_pool!(self, |pool| {
             sqlx::query_as(
-                "SELECT v.index_state, COUNT(*) FROM artifacts a JOIN artifact_versions v \
-                     ON v.artifact_id = a.id AND v.version = a.current_version \
-                 WHERE a.owner_id = $1 GROUP BY v.index_state ORDER BY v.index_state",
+                "SELECT state, SUM(n) FROM ( \
+                     SELECT v.index_state AS state, COUNT(*) AS n FROM artifacts a \
+                         JOIN artifact_versions v \
+                         ON v.artifact_id = a.id AND v.version = a.current_version \
+                     WHERE a.owner_id = $1 GROUP BY v.index_state \
+                     UNION ALL \
+                     SELECT v.index_state, COUNT(*) FROM notes n JOIN note_versions v \
+                         ON v.note_id = n.id AND v.version = n.current_version \
+                     WHERE n.owner_id = $1 GROUP BY v.index_state \
+                 ) states GROUP BY state ORDER BY state",
             )
             .bind(owner.to_string())
             .fetch_all(pool)
@@ -921,46 +986,46 @@ impl Store {
     ) -> Result<Vec<String>, StoreError> {
         let collections: Vec<String> = filter.collections.iter().map(|c| c.to_string()).collect();
         let tags = normalised_tags(&filter.tags);
-        // Artifacts are the only kind of item so far; a filter for another kind matches none.
-        if filter
-            .kind
-            .as_deref()
-            .is_some_and(|kind| kind != "artifact")
-        {
-            return Ok(Vec::new());
-        }
-        let mut ids: Vec<String> = with_pool!(self, |pool| {
-            sqlx::query_scalar(
-                "SELECT a.id FROM artifacts a JOIN artifact_versions v \
+        let kind = filter.kind.as_deref();
+        let mime = filter.mime_prefix.as_ref().map(|p| {
+            let escaped = p
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("{escaped}%")
+        });
+        // Notes are Markdown.
+        let rows: Vec<(String, Option<String>)> = with_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT a.id, a.collection_id FROM artifacts a JOIN artifact_versions v \
                      ON v.artifact_id = a.id AND v.version = a.current_version \
-                 WHERE a.owner_id = $1 \
-                   AND ($2 IS NULL OR v.mime LIKE $2) \
+                 WHERE a.owner_id = $1 AND ($5 IS NULL OR $5 = 'artifact') \
+                   AND ($2 IS NULL OR v.mime LIKE $2 ESCAPE '\\') \
                    AND ($3 IS NULL OR a.updated_at >= $3) \
-                   AND ($4 IS NULL OR a.updated_at < $4)",
+                   AND ($4 IS NULL OR a.updated_at < $4) \
+                 UNION ALL \
+                 SELECT n.id, n.collection_id FROM notes n \
+                 WHERE n.owner_id = $1 AND ($5 IS NULL OR $5 = 'note') \
+                   AND ($2 IS NULL OR 'text/markdown' LIKE $2 ESCAPE '\\') \
+                   AND ($3 IS NULL OR n.updated_at >= $3) \
+                   AND ($4 IS NULL OR n.updated_at < $4)",
             )
             .bind(owner.to_string())
-            .bind(filter.mime_prefix.as_ref().map(|p| {
-                let escaped = p
-                    .replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_");
-                format!("{escaped}%")
-            }))
+            .bind(mime)
             .bind(filter.since.map(millis))
             .bind(filter.until.map(millis))
+            .bind(kind)
             .fetch_all(pool)
             .await?
         });
-        if !collections.is_empty() {
-            let wanted: std::collections::HashSet<String> = self
-                .artifact_collections(owner)
-                .await?
-                .into_iter()
-                .filter(|(_, collection)| collections.contains(collection))
-                .map(|(id, _)| id)
-                .collect();
-            ids.retain(|id| wanted.contains(id));
-        }
+        let mut ids: Vec<String> = rows
+            .into_iter()
+            .filter(|(_, collection)| {
+                collections.is_empty()
+                    || collection.as_ref().is_some_and(|c| collections.contains(c))
+            })
+            .map(|(id, _)| id)
+            .collect();
         for tag in &tags {
             let tagged: std::collections::HashSet<String> = with_pool!(self, |pool| {
                 sqlx::query_scalar("SELECT item_id FROM item_tags WHERE owner_id = $1 AND tag = $2")
@@ -974,21 +1039,6 @@ impl Store {
             ids.retain(|id| tagged.contains(id));
         }
         Ok(ids)
-    }
-
-    async fn artifact_collections(
-        &self,
-        owner: UserId,
-    ) -> Result<Vec<(String, String)>, StoreError> {
-        Ok(with_pool!(self, |pool| {
-            sqlx::query_as(
-                "SELECT id, collection_id FROM artifacts \
-                 WHERE owner_id = $1 AND collection_id IS NOT NULL",
-            )
-            .bind(owner.to_string())
-            .fetch_all(pool)
-            .await?
-        }))
     }
 }
 

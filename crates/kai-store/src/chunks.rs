@@ -5,9 +5,10 @@
 //! and checked against: an index hit becomes an answer only if its chunk is still here, still
 //! its owner's, and of the version search answers with.
 
-use kai_core::{ArtifactId, UserId};
+use kai_core::UserId;
 use time::OffsetDateTime;
 
+use crate::artifacts::ItemKind;
 use crate::row::Columns;
 use crate::{Store, StoreError, count_from_row, from_millis, millis, stored_int, with_pool};
 
@@ -126,12 +127,13 @@ fn placeholders(first: usize, count: usize) -> String {
 }
 
 impl Store {
-    /// Stores an artifact version's chunks; those already stored (a retried job) are left as
+    /// Stores an item version's chunks; those already stored (a retried job) are left as
     /// they are. Returns how many the version has.
     pub async fn insert_chunks(
         &self,
         owner: UserId,
-        artifact: ArtifactId,
+        kind: ItemKind,
+        item: &str,
         version: u64,
         chunks: &[NewChunk],
     ) -> Result<u64, StoreError> {
@@ -143,11 +145,11 @@ impl Store {
                 sqlx::query(
                     "INSERT INTO chunks (owner_id, item_id, item_kind, version, seq, heading, \
                          text, start_byte, end_byte, created_at) \
-                     VALUES ($1, $2, 'artifact', $3, $4, $5, $6, $7, $8, $9) \
+                     VALUES ($1, $2, $10, $3, $4, $5, $6, $7, $8, $9) \
                      ON CONFLICT (item_id, version, seq) DO NOTHING",
                 )
                 .bind(owner.to_string())
-                .bind(artifact.to_string())
+                .bind(item)
                 .bind(version)
                 .bind(stored_int(chunk.seq, "a chunk's place")?)
                 .bind(&chunk.heading)
@@ -155,13 +157,14 @@ impl Store {
                 .bind(stored_int(chunk.start, "a chunk's start")?)
                 .bind(stored_int(chunk.end, "a chunk's end")?)
                 .bind(now)
+                .bind(kind.as_str())
                 .execute(&mut *tx)
                 .await?;
             }
             let count = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM chunks WHERE item_id = $1 AND version = $2",
             )
-            .bind(artifact.to_string())
+            .bind(item)
             .bind(version)
             .fetch_one(&mut *tx)
             .await?;
@@ -214,45 +217,51 @@ impl Store {
         Ok(())
     }
 
-    /// Makes `version` the one search answers with for an artifact, unless a newer one already
+    /// Makes `version` the one search answers with for an item, unless a newer one already
     /// is, and drops the chunks of every version but the searchable one, in one transaction.
-    /// `None` when the artifact is gone.
+    /// `None` when the item is gone.
     pub async fn make_searchable(
         &self,
-        artifact: ArtifactId,
+        kind: ItemKind,
+        item: &str,
         version: u64,
     ) -> Result<Option<Searchable>, StoreError> {
         let version = stored_int(version, "a version number")?;
+        let (versions, column) = kind.versions();
+        // Only the tables' names are formatted into the text.
+        let update = format!(
+            "UPDATE {} SET searchable_version = \
+                 CASE WHEN searchable_version IS NULL OR searchable_version < $2 \
+                     THEN $2 ELSE searchable_version END \
+             WHERE id = $1 RETURNING searchable_version",
+            kind.table()
+        );
+        let supersede = format!(
+            "UPDATE {versions} SET index_state = 'superseded', chunk_count = 0 \
+             WHERE {column} = $1 AND version < $2 AND index_state <> 'superseded'"
+        );
         with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
-            let searchable: Option<i64> = sqlx::query_scalar(
-                "UPDATE artifacts SET searchable_version = \
-                     CASE WHEN searchable_version IS NULL OR searchable_version < $2 \
-                         THEN $2 ELSE searchable_version END \
-                 WHERE id = $1 RETURNING searchable_version",
-            )
-            .bind(artifact.to_string())
-            .bind(version)
-            .fetch_optional(&mut *tx)
-            .await?;
+            let searchable: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(update.clone()))
+                .bind(item)
+                .bind(version)
+                .fetch_optional(&mut *tx)
+                .await?;
             let Some(searchable) = searchable else {
                 return Ok(None);
             };
             let dropped: Vec<i64> = sqlx::query_scalar(
                 "DELETE FROM chunks WHERE item_id = $1 AND version <> $2 RETURNING id",
             )
-            .bind(artifact.to_string())
+            .bind(item)
             .bind(searchable)
             .fetch_all(&mut *tx)
             .await?;
-            sqlx::query(
-                "UPDATE artifact_versions SET index_state = 'superseded', chunk_count = 0 \
-                 WHERE artifact_id = $1 AND version < $2 AND index_state <> 'superseded'",
-            )
-            .bind(artifact.to_string())
-            .bind(searchable)
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query(sqlx::AssertSqlSafe(supersede.clone()))
+                .bind(item)
+                .bind(searchable)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
             Ok(Some(Searchable {
                 version: count_from_row(searchable, "artifacts", "searchable_version")?,
@@ -271,14 +280,20 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
+        let list = placeholders(2, ids.len());
         let sql = format!(
             "SELECT c.id, c.item_id, c.item_kind, a.title, c.version, v.mime, c.seq, c.heading, \
                  c.text, a.updated_at \
              FROM chunks c JOIN artifacts a \
                  ON a.id = c.item_id AND a.owner_id = $1 AND a.searchable_version = c.version \
              JOIN artifact_versions v ON v.artifact_id = a.id AND v.version = c.version \
-             WHERE c.owner_id = $1 AND c.id IN ({})",
-            placeholders(2, ids.len())
+             WHERE c.owner_id = $1 AND c.item_kind = 'artifact' AND c.id IN ({list}) \
+             UNION ALL \
+             SELECT c.id, c.item_id, c.item_kind, n.title, c.version, 'text/markdown', c.seq, \
+                 c.heading, c.text, n.updated_at \
+             FROM chunks c JOIN notes n \
+                 ON n.id = c.item_id AND n.owner_id = $1 AND n.searchable_version = c.version \
+             WHERE c.owner_id = $1 AND c.item_kind = 'note' AND c.id IN ({list})"
         );
         with_pool!(self, |pool| {
             // Only numbered placeholders are formatted into the text; the ids are bound.

@@ -15,6 +15,7 @@ mod chunks;
 mod conversations;
 mod jobs;
 mod migrations;
+mod notes;
 mod row;
 mod secrets;
 mod sessions;
@@ -33,13 +34,14 @@ use std::str::FromStr;
 pub use api_keys::NewApiKey;
 pub use artifacts::{
     ArtifactFilter, ArtifactRecord, ArtifactUpdate, CollectionRecord, IndexState, ItemFilter,
-    NewArtifact, NewVersion, VersionRecord,
+    ItemKind, NewArtifact, NewVersion, VersionRecord,
 };
 pub use audit::{AuditFilter, AuditHead, AuditRow, CheckpointRow};
 pub use catalog::{CatalogEntry, CatalogKind};
 pub use chunks::{ChunkHit, ChunkRecord, NewChunk, Searchable};
 pub use conversations::{ConversationRecord, NewMessage, StoredMessage};
 pub use jobs::{FailOutcome, Job, JobState, NewJob};
+pub use notes::{LinkTarget, NewNote, NoteLink, NoteRecord, NoteUpdate, NoteVersionRecord};
 pub use sessions::{NewSession, RotateOutcome, Session};
 pub use usage::USAGE_ROWS_PER_INSERT;
 pub use users::{LoginAttempt, NewUser, UserRecord, UserUpdate};

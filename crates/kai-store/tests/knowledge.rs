@@ -6,8 +6,8 @@
 use kai_core::{Role, UserId};
 use kai_store::testing::TestDatabase;
 use kai_store::{
-    ArtifactFilter, ArtifactUpdate, IndexState, ItemFilter, NewArtifact, NewChunk, NewUser,
-    NewVersion, Store, StoreError,
+    ArtifactFilter, ArtifactUpdate, IndexState, ItemFilter, ItemKind, LinkTarget, NewArtifact,
+    NewChunk, NewNote, NewUser, NewVersion, NoteUpdate, Store, StoreError,
 };
 use time::Duration;
 
@@ -188,7 +188,13 @@ async fn search_answers_only_with_the_searchable_version_of_what_still_exists() 
 
     assert_eq!(
         store
-            .insert_chunks(alice, made.id, 1, &chunks(&["one", "two"]))
+            .insert_chunks(
+                alice,
+                ItemKind::Artifact,
+                &made.id.to_string(),
+                1,
+                &chunks(&["one", "two"])
+            )
             .await
             .unwrap(),
         2
@@ -196,7 +202,13 @@ async fn search_answers_only_with_the_searchable_version_of_what_still_exists() 
     // A retried job writes nothing twice.
     assert_eq!(
         store
-            .insert_chunks(alice, made.id, 1, &chunks(&["one", "two"]))
+            .insert_chunks(
+                alice,
+                ItemKind::Artifact,
+                &made.id.to_string(),
+                1,
+                &chunks(&["one", "two"])
+            )
             .await
             .unwrap(),
         2
@@ -219,7 +231,11 @@ async fn search_answers_only_with_the_searchable_version_of_what_still_exists() 
         store.embedded_chunks("minilm", ids[0], 10).await.unwrap()[0].embedding,
         Some(vec![0.0, 1.0])
     );
-    let searchable = store.make_searchable(made.id, 1).await.unwrap().unwrap();
+    let searchable = store
+        .make_searchable(ItemKind::Artifact, &made.id.to_string(), 1)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((searchable.version, searchable.dropped), (1, vec![]));
     let hits = store.chunk_hits(alice, &ids).await.unwrap();
     assert_eq!(hits.len(), 2);
@@ -233,13 +249,19 @@ async fn search_answers_only_with_the_searchable_version_of_what_still_exists() 
         .await
         .unwrap();
     store
-        .insert_chunks(alice, made.id, 2, &chunks(&["three"]))
+        .insert_chunks(
+            alice,
+            ItemKind::Artifact,
+            &made.id.to_string(),
+            2,
+            &chunks(&["three"]),
+        )
         .await
         .unwrap();
     // Until then, version 1 keeps answering.
     assert_eq!(store.chunk_hits(alice, &ids).await.unwrap().len(), 2);
     let mut dropped = store
-        .make_searchable(made.id, 2)
+        .make_searchable(ItemKind::Artifact, &made.id.to_string(), 2)
         .await
         .unwrap()
         .unwrap()
@@ -248,7 +270,11 @@ async fn search_answers_only_with_the_searchable_version_of_what_still_exists() 
     assert_eq!(dropped, ids);
     assert!(store.chunk_hits(alice, &ids).await.unwrap().is_empty());
     // An older version finishing late does not take over.
-    let late = store.make_searchable(made.id, 1).await.unwrap().unwrap();
+    let late = store
+        .make_searchable(ItemKind::Artifact, &made.id.to_string(), 1)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((late.version, late.dropped), (2, vec![]));
     let versions = store.artifact_versions(alice, made.id).await.unwrap();
     assert_eq!(versions[0].index_state, IndexState::Superseded);
@@ -395,5 +421,189 @@ async fn blobs_are_collected_only_after_a_grace_period_unreferenced() {
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+fn new_note(owner: UserId, title: &str, body: &str, links: Vec<LinkTarget>) -> NewNote {
+    NewNote {
+        owner_id: owner,
+        collection_id: None,
+        title: title.into(),
+        body: body.into(),
+        tags: vec!["t".into()],
+        created_by: "user:test".into(),
+        links,
+    }
+}
+
+#[tokio::test]
+async fn note_links_resolve_by_title_and_stay_right_through_renames() {
+    let db = TestDatabase::new().await;
+    let store = db.store().await;
+    let alice = user(&store, "alice").await;
+    let bob = user(&store, "bob").await;
+    // A link to a note that does not exist yet waits for it.
+    let index = store
+        .create_note(&new_note(
+            alice,
+            "Index",
+            "see [[Garden Plan]]",
+            vec![LinkTarget::NoteTitle("Garden Plan".into())],
+        ))
+        .await
+        .unwrap();
+    let links = store.note_links(alice, index.id).await.unwrap();
+    assert_eq!(links[0].target_id, None);
+    let plan = store
+        .create_note(&new_note(alice, "garden plan", "tomatoes", vec![]))
+        .await
+        .unwrap();
+    let links = store.note_links(alice, index.id).await.unwrap();
+    assert_eq!(links[0].target_id, Some(plan.id.to_string()));
+    assert_eq!(
+        store.backlinks(alice, &plan.id.to_string()).await.unwrap(),
+        [(index.id, "Index".to_owned())]
+    );
+    // Titles are unique without regard to case; other owners have their own.
+    assert!(matches!(
+        store
+            .create_note(&new_note(alice, "GARDEN PLAN", "", vec![]))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    store
+        .create_note(&new_note(bob, "Garden plan", "", vec![]))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .backlinks(bob, &plan.id.to_string())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.note(bob, plan.id).await.unwrap().is_none());
+
+    // Renamed: the backlink stays; a new body is a new version, a new tag list is not.
+    let renamed = store
+        .update_note(
+            alice,
+            plan.id,
+            &NoteUpdate {
+                title: Some("Vegetable plan".into()),
+                created_by: "user:test".into(),
+                ..NoteUpdate::default()
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(renamed.version, 2);
+    assert_eq!(
+        store
+            .backlinks(alice, &plan.id.to_string())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let retagged = store
+        .update_note(
+            alice,
+            plan.id,
+            &NoteUpdate {
+                tags: Some(vec!["veg".into()]),
+                created_by: "user:test".into(),
+                ..NoteUpdate::default()
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (retagged.version, retagged.tags.clone()),
+        (2, vec!["veg".to_owned()])
+    );
+    let versions = store.note_versions(alice, plan.id).await.unwrap();
+    assert_eq!(versions.len(), 2);
+    assert_eq!(versions[0].title, "garden plan");
+    assert_eq!(
+        store
+            .note_by_title(alice, "VEGETABLE PLAN")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        plan.id
+    );
+
+    // Deleted: the link waits again, by its title.
+    assert!(store.delete_note(alice, plan.id).await.unwrap().is_some());
+    let links = store.note_links(alice, index.id).await.unwrap();
+    assert_eq!(links[0].target_id, None);
+    assert_eq!(links[0].title.as_deref(), Some("Garden Plan"));
+}
+
+#[tokio::test]
+async fn notes_are_indexed_and_searched_like_artifacts() {
+    let db = TestDatabase::new().await;
+    let store = db.store().await;
+    let alice = user(&store, "alice").await;
+    let note = store
+        .create_note(&new_note(alice, "Plan", "body", vec![]))
+        .await
+        .unwrap();
+    let item = note.id.to_string();
+    store
+        .insert_chunks(alice, ItemKind::Note, &item, 1, &chunks(&["body"]))
+        .await
+        .unwrap();
+    let ids: Vec<i64> = store
+        .chunks_of(&item, 1)
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    assert!(store.chunk_hits(alice, &ids).await.unwrap().is_empty());
+    store
+        .make_searchable(ItemKind::Note, &item, 1)
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .set_index_state(ItemKind::Note, &item, 1, IndexState::Indexed, None, 1)
+        .await
+        .unwrap();
+    let hits = store.chunk_hits(alice, &ids).await.unwrap();
+    assert_eq!(
+        (hits[0].item_kind.as_str(), hits[0].mime.as_str()),
+        ("note", "text/markdown")
+    );
+    assert_eq!(
+        store
+            .filtered_items(
+                alice,
+                &ItemFilter {
+                    kind: Some("note".into()),
+                    ..ItemFilter::default()
+                }
+            )
+            .await
+            .unwrap(),
+        [item]
+    );
+    assert_eq!(
+        store.index_states(alice).await.unwrap(),
+        [(IndexState::Indexed, 1)]
+    );
+    assert_eq!(
+        store
+            .note(alice, note.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .index_state,
+        IndexState::Indexed
     );
 }

@@ -12,6 +12,7 @@ mod connect;
 mod knowledge;
 mod login;
 mod models;
+mod notes;
 mod openapi;
 mod secret;
 mod serve;
@@ -113,6 +114,10 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Artifact(command) => {
             quiet_logging(&loaded, cli.global.log_level.is_some())?;
             runtime()?.block_on(knowledge::artifact(&loaded.settings, &sources.env, command))
+        }
+        Command::Note(command) => {
+            quiet_logging(&loaded, cli.global.log_level.is_some())?;
+            runtime()?.block_on(notes::run(&loaded.settings, &sources.env, command))
         }
         Command::Collection(command) => {
             quiet_logging(&loaded, cli.global.log_level.is_some())?;

@@ -55,7 +55,7 @@ pub(crate) fn status() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(knowledge_status))
 }
 
-fn index_state(state: kai_store::IndexState) -> IndexState {
+pub(crate) fn index_state(state: kai_store::IndexState) -> IndexState {
     match state {
         kai_store::IndexState::Pending => IndexState::Pending,
         kai_store::IndexState::KeywordOnly => IndexState::KeywordOnly,

@@ -63,6 +63,51 @@ CREATE TABLE artifact_versions (
 );
 CREATE INDEX artifact_versions_by_blob ON artifact_versions (blob_hash);
 
+-- Notes: Markdown written in kai. A title is unique per owner without regard to case, so that
+-- `[[Title]]` names one note.
+CREATE TABLE notes (
+    id                 TEXT    PRIMARY KEY,
+    owner_id           TEXT    NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    collection_id      TEXT    REFERENCES collections (id) ON DELETE SET NULL,
+    title              TEXT    NOT NULL,
+    current_version    INTEGER NOT NULL,
+    searchable_version INTEGER,
+    created_at         INTEGER NOT NULL,
+    updated_at         INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX notes_by_title ON notes (owner_id, lower(title));
+CREATE INDEX notes_by_owner ON notes (owner_id, updated_at);
+
+CREATE TABLE note_versions (
+    note_id      TEXT    NOT NULL REFERENCES notes (id) ON DELETE CASCADE,
+    version      INTEGER NOT NULL,
+    title        TEXT    NOT NULL,
+    body         TEXT    NOT NULL,
+    created_by   TEXT    NOT NULL,
+    created_at   INTEGER NOT NULL,
+    index_state  TEXT    NOT NULL DEFAULT 'pending'
+        CHECK (index_state IN ('pending', 'keyword_only', 'indexed', 'failed', 'skipped',
+                               'superseded')),
+    index_error  TEXT,
+    chunk_count  INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (note_id, version)
+);
+
+-- The `[[links]]` in each note's current body. `target_key` is the target as written (a title
+-- in lower case, or an artifact id); `target_id` is what it resolves to, NULL until a note of
+-- that title exists (links are resolved by id, so renaming a note keeps its backlinks).
+CREATE TABLE note_links (
+    note_id       TEXT NOT NULL REFERENCES notes (id) ON DELETE CASCADE,
+    owner_id      TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    target_kind   TEXT NOT NULL CHECK (target_kind IN ('note', 'artifact')),
+    target_key    TEXT NOT NULL,
+    target_id     TEXT,
+    target_title  TEXT,
+    PRIMARY KEY (note_id, target_kind, target_key)
+);
+CREATE INDEX note_links_by_target ON note_links (target_id);
+CREATE INDEX note_links_by_key ON note_links (owner_id, target_kind, target_key);
+
 CREATE TABLE item_tags (
     item_id   TEXT NOT NULL,
     owner_id  TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
