@@ -11,6 +11,7 @@ use kai_knowledge::chunk::TokenSizer;
 use kai_knowledge::{INDEX_JOB, Knowledge};
 use kai_model_store::ModelStore;
 use kai_store::Store;
+use kai_vault::Vault;
 
 /// How often content no version refers to any more is looked for.
 const BLOB_COLLECTION_INTERVAL: Duration = Duration::from_secs(3600);
@@ -47,6 +48,7 @@ fn sizer(settings: &Settings) -> TokenSizer {
 pub(crate) async fn open(
     settings: &Settings,
     store: Store,
+    vault: Vault,
     queue: Queue,
     gateway: Gateway,
 ) -> anyhow::Result<Knowledge> {
@@ -54,6 +56,7 @@ pub(crate) async fn open(
     Knowledge::open(
         &dir,
         store,
+        vault,
         queue,
         gateway,
         settings.knowledge.clone(),

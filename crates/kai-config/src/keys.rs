@@ -327,8 +327,8 @@ pub const KEYS: &[Key] = &[
     key(
         "knowledge.fusion",
         Text,
-        "rrf",
-        "How hybrid search merges keyword and vector rankings: `rrf` (reciprocal rank fusion) or `weighted` (normalised scores, weighted).",
+        "weighted",
+        "How hybrid search merges keyword and vector rankings: `weighted` (min-max-normalised scores, weighted) or `rrf` (reciprocal rank fusion); docs/BENCHMARKS.md compares them.",
     ),
     key(
         "knowledge.rrf_k",

@@ -366,7 +366,7 @@ fn every_key_is_a_field_and_every_field_a_key() {
             ("log.format", _) => "json",
             ("knowledge.chunk_tokens", _) => "128",
             ("knowledge.embedding_model", _) => "openai/text-embedding-3-small",
-            ("knowledge.fusion", _) => "weighted",
+            ("knowledge.fusion", _) => "rrf",
             // Must stay below gateway.retry_max_delay's default.
             ("gateway.retry_base_delay", _) => "1s",
             ("gateway.cooldown", _) => "1m",

@@ -97,6 +97,10 @@ id_type!(
     /// Identifies a note (all its versions).
     NoteId
 );
+id_type!(
+    /// Identifies an entry of a user's memory.
+    MemoryId
+);
 
 #[cfg(test)]
 mod tests {

@@ -22,6 +22,8 @@ pub struct Grounding {
     pub collections: Vec<CollectionId>,
     /// How many passages, at most.
     pub limit: usize,
+    /// Also what the owner's memory holds (left out while the vault is locked).
+    pub memory: bool,
 }
 
 /// A passage an answer was given, numbered as the prompt numbers it.
@@ -52,12 +54,37 @@ pub struct Grounded {
     pub degraded: Option<String>,
 }
 
+/// How much of the owner's memory an answer is given at most, in bytes.
+const MEMORY_BUDGET: usize = 2_000;
+
 /// The instruction put before the passages.
 const INSTRUCTION: &str = "Below are numbered passages from the user's own documents, found \
     for the question that follows. Use them when they are relevant and cite each one you use \
     by its number, like [1]. If they do not hold the answer, say so rather than guessing.";
 
 impl Knowledge {
+    /// The owner's current memory as lines for a prompt, newest first within the budget;
+    /// nothing while the vault is locked, so that chats go on without it.
+    async fn memory_for_prompt(&self, owner: UserId) -> Result<String, KnowledgeError> {
+        let entries = match self.memories(owner, false, None).await {
+            Ok(entries) => entries,
+            Err(KnowledgeError::Vault(_)) => return Ok(String::new()),
+            Err(err) => return Err(err),
+        };
+        let mut lines = Vec::new();
+        let mut budget = MEMORY_BUDGET;
+        for entry in entries.iter().rev() {
+            let line = format!("- {}", entry.text.replace('\n', " "));
+            if line.len() > budget {
+                break;
+            }
+            budget -= line.len();
+            lines.push(line);
+        }
+        lines.reverse();
+        Ok(lines.join("\n"))
+    }
+
     /// Finds passages for the last user message of `messages` in the owner's knowledge and
     /// puts them, numbered, in a system message just before it. Nothing changes when there is
     /// no user message with text or nothing is found.
@@ -127,13 +154,31 @@ impl Knowledge {
                 score: hit.score,
             });
         }
-        if sources.is_empty() {
+        let facts = if grounding.memory {
+            self.memory_for_prompt(owner).await?
+        } else {
+            String::new()
+        };
+        if sources.is_empty() && facts.is_empty() {
             return Ok(Grounded {
                 sources,
                 degraded: results.degraded,
             });
         }
-        let mut prompt = String::from(INSTRUCTION);
+        let mut prompt = String::new();
+        if !facts.is_empty() {
+            prompt.push_str("What you know about the user, from their memory:\n");
+            prompt.push_str(&facts);
+            if sources.is_empty() {
+                messages.insert(at, Message::text(Role::System, prompt));
+                return Ok(Grounded {
+                    sources,
+                    degraded: results.degraded,
+                });
+            }
+            prompt.push_str("\n\n");
+        }
+        prompt.push_str(INSTRUCTION);
         for source in &sources {
             let heading = source
                 .heading

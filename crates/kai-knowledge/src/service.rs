@@ -80,6 +80,9 @@ pub enum KnowledgeError {
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The vault, which seals memory, is locked or not set up.
+    #[error(transparent)]
+    Vault(kai_vault::VaultError),
     /// The blob directory or an index failed.
     #[error("knowledge storage: {0}")]
     Storage(String),
@@ -244,6 +247,7 @@ struct IndexPayload {
 
 struct Inner {
     store: Store,
+    vault: kai_vault::Vault,
     queue: Queue,
     gateway: Gateway,
     blobs: BlobStore,
@@ -310,10 +314,12 @@ async fn blocking<T: Send + 'static>(
 
 impl Knowledge {
     /// Opens the blob directory and the indexes under `dir` (`<data_dir>/knowledge`). `sizer`
-    /// counts chunk sizes in the embedding model's tokens (or estimates them).
+    /// counts chunk sizes in the embedding model's tokens (or estimates them); `vault` seals
+    /// memory.
     pub async fn open(
         dir: &Path,
         store: Store,
+        vault: kai_vault::Vault,
         queue: Queue,
         gateway: Gateway,
         settings: KnowledgeSettings,
@@ -333,6 +339,7 @@ impl Knowledge {
         Ok(Knowledge {
             inner: Arc::new(Inner {
                 store,
+                vault,
                 queue,
                 gateway,
                 blobs,
@@ -353,6 +360,10 @@ impl Knowledge {
 
     pub(crate) fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    pub(crate) fn vault(&self) -> &kai_vault::Vault {
+        &self.inner.vault
     }
 
     /// Stores content as a blob and says what it is.

@@ -94,6 +94,7 @@ struct Harness {
     embedder: Embedder,
     settings: Settings,
     gateway: Gateway,
+    vault: kai_vault::Vault,
 }
 
 async fn user(store: &Store, name: &str) -> UserId {
@@ -159,10 +160,14 @@ impl Harness {
         let gateway = Gateway::new(store.clone(), &settings, Environment::default(), None, None)
             .await
             .unwrap();
+        settings.vault.kdf_memory = bytesize::ByteSize::mib(19);
+        settings.vault.kdf_iterations = 2;
+        let vault = kai_vault::Vault::new(store.clone(), &settings.vault);
         let queue = Queue::new(store.clone());
         let knowledge = Knowledge::open(
             &dir.path().join("knowledge"),
             store.clone(),
+            vault.clone(),
             queue.clone(),
             gateway.clone(),
             settings.knowledge.clone(),
@@ -180,6 +185,7 @@ impl Harness {
             embedder,
             settings,
             gateway,
+            vault,
         }
     }
 
@@ -194,6 +200,7 @@ impl Harness {
         let knowledge = Knowledge::open(
             &self.dir.path().join("knowledge"),
             self.store.clone(),
+            self.vault.clone(),
             queue.clone(),
             self.gateway.clone(),
             self.settings.knowledge.clone(),
@@ -848,4 +855,117 @@ async fn notes_link_template_version_and_are_found_with_artifacts() {
     let plan_now = k.note(alice, plan.note.id).await.unwrap();
     let link = plan_now.links.iter().find(|l| l.kind == "note").unwrap();
     assert_eq!(link.target_id, None);
+}
+
+#[tokio::test]
+async fn memory_is_sealed_corrected_with_its_history_and_waits_for_the_vault() {
+    use kai_knowledge::MemorySource;
+    use kai_vault::{Passphrase, UnlockKey};
+
+    let h = Harness::new().await;
+    let alice = user(&h.store, "alice").await;
+    let bob = user(&h.store, "bob").await;
+    let k = h.knowledge();
+    // No vault yet, then a locked one: memory says so; search does not care.
+    assert!(matches!(
+        k.remember(alice, "Prefers tea", MemorySource::User, None, vec![])
+            .await,
+        Err(KnowledgeError::Vault(_))
+    ));
+    let key = UnlockKey::Passphrase(Passphrase::new("correct horse battery".into()));
+    h.vault.init(std::slice::from_ref(&key)).await.unwrap();
+
+    let tea = k
+        .remember(alice, "Prefers tea", MemorySource::User, None, vec![])
+        .await
+        .unwrap();
+    let city = k
+        .remember(
+            alice,
+            "Lives in Lyon",
+            MemorySource::Conversation("c-1".into()),
+            None,
+            vec![tea.id],
+        )
+        .await
+        .unwrap();
+    assert_eq!(city.relates_to, [tea.id]);
+    // The database holds no plain text.
+    let sealed = h.store.memories(alice, true).await.unwrap();
+    assert!(
+        sealed
+            .iter()
+            .all(|m| !String::from_utf8_lossy(&m.sealed).contains("Lyon"))
+    );
+
+    // Corrected: the new entry replaces the old, which stays as history.
+    let moved = k
+        .remember(
+            alice,
+            "Lives in Grenoble",
+            MemorySource::User,
+            Some(city.id),
+            vec![],
+        )
+        .await
+        .unwrap();
+    let current: Vec<String> = k
+        .memories(alice, false, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(current, ["Prefers tea", "Lives in Grenoble"]);
+    let all = k.memories(alice, true, None).await.unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[1].superseded_by, Some(moved.id));
+    assert_eq!(
+        k.memories(alice, false, Some("GRENOBLE"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // A superseded entry cannot be corrected twice; others' entries are not there.
+    assert!(matches!(
+        k.remember(
+            alice,
+            "Lives in Paris",
+            MemorySource::User,
+            Some(city.id),
+            vec![]
+        )
+        .await,
+        Err(KnowledgeError::Conflict(_))
+    ));
+    assert!(k.memories(bob, true, None).await.unwrap().is_empty());
+    assert!(matches!(
+        k.forget(bob, tea.id).await,
+        Err(KnowledgeError::NotFound(_))
+    ));
+    assert!(matches!(
+        k.remember(alice, "  ", MemorySource::User, None, vec![])
+            .await,
+        Err(KnowledgeError::Invalid(_))
+    ));
+    // Forgetting the correction makes the old fact current again.
+    k.forget(alice, moved.id).await.unwrap();
+    let current = k.memories(alice, false, None).await.unwrap();
+    assert_eq!(current[1].text, "Lives in Lyon");
+
+    // Locked: memory answers that the vault is locked, and search still works.
+    h.vault.lock();
+    assert!(matches!(
+        k.memories(alice, false, None).await,
+        Err(KnowledgeError::Vault(kai_vault::VaultError::Locked))
+    ));
+    let doc = h.add(alice, "kitchen.txt", KITCHEN.as_bytes()).await;
+    h.indexed(alice, doc.id).await;
+    assert_eq!(
+        h.search(alice, "yeast", SearchMode::Keyword).await,
+        ["kitchen.txt"]
+    );
+    h.vault.unlock(&key).await.unwrap();
+    assert_eq!(k.memories(alice, false, None).await.unwrap().len(), 2);
 }

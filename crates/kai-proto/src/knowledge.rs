@@ -482,6 +482,72 @@ pub struct NoteVersions {
     pub versions: Vec<NoteVersion>,
 }
 
+/// Where a memory came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MemorySource {
+    /// `user`, `conversation` or `run`.
+    pub kind: String,
+    /// The conversation's or run's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
+/// A fact about you that chats and agents remember.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Memory {
+    /// Its id.
+    pub id: Uuid,
+    /// The fact.
+    pub text: String,
+    /// Where it came from.
+    pub source: MemorySource,
+    /// The entry it corrects.
+    pub supersedes: Option<Uuid>,
+    /// The entry that corrects it, if one does (then it is history).
+    pub superseded_by: Option<Uuid>,
+    /// Entries it relates to.
+    pub relates_to: Vec<Uuid>,
+    /// When it was kept.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// `GET /api/v1/memory`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MemoryList {
+    /// Oldest first.
+    pub memories: Vec<Memory>,
+}
+
+/// `GET /api/v1/memory`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct MemoryListQuery {
+    /// Also the entries later ones corrected.
+    #[serde(default)]
+    pub history: bool,
+    /// Only entries containing this text (without regard to case).
+    pub q: Option<String>,
+}
+
+/// `POST /api/v1/memory`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateMemoryRequest {
+    /// The fact (1 to 4,000 characters).
+    pub text: String,
+    /// An entry of yours this one corrects: it stays, as history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supersedes: Option<Uuid>,
+    /// Entries of yours this one relates to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relates_to: Vec<Uuid>,
+    /// The conversation it came from, if any (else it is yours, directly).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<Uuid>,
+}
+
 /// kai's extension to chat requests: answer from the caller's knowledge.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -492,6 +558,10 @@ pub struct KnowledgeOptions {
     /// How many passages, at most (1 to 20, default 5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
+    /// Also tell the model what the caller's memory holds (`/api/v1/memory`); left out while
+    /// the vault is locked.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub memory: bool,
 }
 
 /// A passage an answer was given.

@@ -34,11 +34,11 @@ pub use gateway::{
 };
 pub use knowledge::{
     Artifact, ArtifactListQuery, ArtifactPage, ArtifactVersion, ArtifactVersions, Backlink,
-    Collection, CollectionList, ContentQuery, CreateCollectionRequest, CreateNoteRequest,
-    DiffQuery, FusionMethod, IndexState, KnowledgeOptions, KnowledgeSource, KnowledgeStatus, Note,
-    NoteLink, NoteList, NoteListQuery, NoteSummary, NoteVersion, NoteVersions, Passage, SearchHit,
-    SearchMode, SearchRequest, SearchResponse, UpdateArtifactRequest, UpdateNoteRequest,
-    UploadQuery,
+    Collection, CollectionList, ContentQuery, CreateCollectionRequest, CreateMemoryRequest,
+    CreateNoteRequest, DiffQuery, FusionMethod, IndexState, KnowledgeOptions, KnowledgeSource,
+    KnowledgeStatus, Memory, MemoryList, MemoryListQuery, MemorySource, Note, NoteLink, NoteList,
+    NoteListQuery, NoteSummary, NoteVersion, NoteVersions, Passage, SearchHit, SearchMode,
+    SearchRequest, SearchResponse, UpdateArtifactRequest, UpdateNoteRequest, UploadQuery,
 };
 pub use local::{LocalModel, LocalModelFile, PullLocalModelRequest};
 pub use problem::{FieldError, PROBLEM_CONTENT_TYPE, Problem};

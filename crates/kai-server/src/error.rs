@@ -600,6 +600,7 @@ impl From<KnowledgeError> for ApiError {
                 format!("{detail}; keyword search (`\"mode\": \"keyword\"`) works without it"),
             ),
             KnowledgeError::Store(err) => err.into(),
+            KnowledgeError::Vault(err) => err.into(),
             KnowledgeError::Storage(_) => ApiError::internal(&err),
         }
     }

@@ -543,7 +543,10 @@ async fn notes_are_written_linked_renamed_and_read_by_their_owner_alone() {
         .await;
     assert_eq!(log.status, StatusCode::CREATED, "{}", log.text);
     let log_id = log.body["id"].as_str().unwrap().to_owned();
-    assert_eq!(log.headers[header::LOCATION], format!("/api/v1/notes/{log_id}"));
+    assert_eq!(
+        log.headers[header::LOCATION],
+        format!("/api/v1/notes/{log_id}")
+    );
     let plan = server
         .post(
             "/api/v1/notes",
@@ -628,7 +631,11 @@ async fn notes_are_written_linked_renamed_and_read_by_their_owner_alone() {
         .await
         .assert_problem(StatusCode::NOT_FOUND, "not-found");
     server
-        .post("/api/v1/notes", Some(&alice), json!({"title": "x", "bogus": 1}))
+        .post(
+            "/api/v1/notes",
+            Some(&alice),
+            json!({"title": "x", "bogus": 1}),
+        )
         .await
         .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation-failed");
 
@@ -641,6 +648,132 @@ async fn notes_are_written_linked_renamed_and_read_by_their_owner_alone() {
         )
         .await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
-    let plan_now = server.get(&format!("/api/v1/notes/{plan_id}"), &alice).await;
+    let plan_now = server
+        .get(&format!("/api/v1/notes/{plan_id}"), &alice)
+        .await;
     assert_eq!(plan_now.body["links"][0]["target_id"], Value::Null);
+}
+
+#[tokio::test]
+async fn memory_is_kept_sealed_corrected_and_unavailable_while_the_vault_is_locked() {
+    use kai_providers::testing::{MockUpstream, Reply as Upstream};
+
+    let upstream = MockUpstream::start().await;
+    let server = chat_server(&upstream).await;
+    let admin = server.admin_token().await;
+    let alice = server.user_token("alice").await;
+    // No vault yet: 503, saying what to do.
+    server
+        .post(
+            "/api/v1/memory",
+            Some(&alice),
+            json!({"text": "Prefers tea"}),
+        )
+        .await
+        .assert_problem(StatusCode::SERVICE_UNAVAILABLE, "vault-locked");
+    let init = server
+        .post(
+            "/api/v1/vault/init",
+            Some(&admin),
+            json!({"passphrase": "correct horse battery staple"}),
+        )
+        .await;
+    assert_eq!(init.status, StatusCode::CREATED, "{}", init.text);
+
+    let tea = server
+        .post(
+            "/api/v1/memory",
+            Some(&alice),
+            json!({"text": "Prefers tea"}),
+        )
+        .await;
+    assert_eq!(tea.status, StatusCode::CREATED, "{}", tea.text);
+    assert_eq!(tea.body["source"]["kind"], "user");
+    let lyon = server
+        .post(
+            "/api/v1/memory",
+            Some(&alice),
+            json!({"text": "Lives in Lyon"}),
+        )
+        .await;
+    let moved = server
+        .post(
+            "/api/v1/memory",
+            Some(&alice),
+            json!({"text": "Lives in Grenoble", "supersedes": lyon.body["id"],
+                   "relates_to": [tea.body["id"]]}),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::CREATED, "{}", moved.text);
+    let current = server.get("/api/v1/memory", &alice).await;
+    let texts: Vec<&str> = current.body["memories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["Prefers tea", "Lives in Grenoble"]);
+    let history = server
+        .get("/api/v1/memory?history=true&q=lyon", &alice)
+        .await;
+    assert_eq!(
+        history.body["memories"][0]["superseded_by"],
+        moved.body["id"]
+    );
+    server
+        .post(
+            "/api/v1/memory",
+            Some(&alice),
+            json!({"text": "Lives in Paris", "supersedes": lyon.body["id"]}),
+        )
+        .await
+        .assert_problem(StatusCode::CONFLICT, "conflict");
+
+    // A chat that asks for memory gets it in its prompt.
+    let answer = json!({"id": "up-1", "object": "chat.completion", "created": 1, "model": "m",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Grenoble."},
+                     "finish_reason": "stop"}]});
+    upstream.push("/v1/chat/completions", Upstream::json(200, answer.clone()));
+    let reply = server
+        .post(
+            "/v1/chat/completions",
+            Some(&alice),
+            json!({"model": "smart", "messages": [{"role": "user", "content": "Where do I live?"}],
+                   "knowledge": {"memory": true}}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let prompt = upstream.last_request().json["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(prompt.contains("- Lives in Grenoble"), "{prompt}");
+    assert!(!prompt.contains("Lyon"), "{prompt}");
+
+    // Locked: memory is 503; chats asking for it still answer, without it.
+    let locked = server
+        .send(Method::POST, "/api/v1/vault/lock", Some(&admin), None)
+        .await;
+    assert_eq!(locked.status, StatusCode::NO_CONTENT, "{}", locked.text);
+    server
+        .get("/api/v1/memory", &alice)
+        .await
+        .assert_problem(StatusCode::SERVICE_UNAVAILABLE, "vault-locked");
+    upstream.push("/v1/chat/completions", Upstream::json(200, answer));
+    let reply = server
+        .post(
+            "/v1/chat/completions",
+            Some(&alice),
+            json!({"model": "smart", "messages": [{"role": "user", "content": "Where do I live?"}],
+                   "knowledge": {"memory": true}}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(
+        upstream.last_request().json["messages"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }

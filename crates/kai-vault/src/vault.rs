@@ -302,6 +302,12 @@ fn data_key_aad(owner: &str) -> Vec<u8> {
     format!("kai/vault/data-key\0{owner}").into_bytes()
 }
 
+fn data_aad(owner: &str, context: &[u8]) -> Vec<u8> {
+    let mut aad = format!("kai/vault/data\0{owner}\0").into_bytes();
+    aad.extend_from_slice(context);
+    aad
+}
+
 fn secret_aad(id: Uuid, owner: &str, name: &str) -> Vec<u8> {
     format!("kai/vault/secret\0{id}\0{owner}\0{name}").into_bytes()
 }
@@ -784,6 +790,33 @@ impl Vault {
             }
         }
         Err(VaultError::Changed)
+    }
+
+    /// Seals `data` under `owner`'s data key, bound to `context` (what the data is and whose:
+    /// opening it under another context fails). For private data kept outside the vault's
+    /// own tables, such as memory.
+    pub async fn seal_data(
+        &self,
+        owner: Owner,
+        data: &[u8],
+        context: &[u8],
+    ) -> Result<Vec<u8>, VaultError> {
+        let unlocked = self.unlocked()?;
+        let key = self.data_key(&unlocked, owner).await?;
+        Ok(key.seal(data, &data_aad(&owner.as_key(), context)))
+    }
+
+    /// Opens what [`Vault::seal_data`] sealed for `owner` under `context`.
+    pub async fn open_data(
+        &self,
+        owner: Owner,
+        sealed: &[u8],
+        context: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        let unlocked = self.unlocked()?;
+        let key = self.data_key(&unlocked, owner).await?;
+        key.open(sealed, &data_aad(&owner.as_key(), context))
+            .map_err(|_| VaultError::Corrupt("sealed data that does not open".into()))
     }
 
     /// `owner`'s secret called `name`, opened; `None` if there is none.

@@ -564,6 +564,7 @@ pub(crate) async fn knowledge(
             let knowledge = crate::knowledge::open(
                 &loaded.settings,
                 core.store.clone(),
+                core.trust.vault().clone(),
                 queue,
                 core.gateway.clone(),
             )

@@ -140,8 +140,14 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
         core.gateway.clone(),
     );
     let queue = kai_jobs::Queue::new(store.clone());
-    let knowledge =
-        crate::knowledge::open(&settings, store.clone(), queue.clone(), gateway.clone()).await?;
+    let knowledge = crate::knowledge::open(
+        &settings,
+        store.clone(),
+        core.trust.vault().clone(),
+        queue.clone(),
+        gateway.clone(),
+    )
+    .await?;
     let workers = crate::knowledge::start_workers(&knowledge, queue);
     if store.count_users().await? == 0 {
         tracing::warn!("no users yet: create the first admin with `kai user create --admin NAME`");

@@ -14,6 +14,7 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
     let knowledge = crate::knowledge::open(
         &settings,
         core.store.clone(),
+        core.trust.vault().clone(),
         queue.clone(),
         core.gateway.clone(),
     )

@@ -8,6 +8,7 @@ pub(crate) mod keys;
 pub(crate) mod knowledge;
 pub(crate) mod local_models;
 pub(crate) mod me;
+pub(crate) mod memory;
 pub(crate) mod notes;
 pub(crate) mod openai;
 pub(crate) mod operations;
@@ -36,6 +37,7 @@ pub(crate) fn all() -> OpenApiRouter<AppState> {
         .nest("/api/v1/artifacts", knowledge::artifacts())
         .nest("/api/v1/collections", knowledge::collections())
         .nest("/api/v1/notes", notes::router())
+        .nest("/api/v1/memory", memory::router())
         .nest("/api/v1/search", knowledge::search())
         .nest("/api/v1/knowledge", knowledge::status())
         .nest("/api/v1/vault", trust::vault())

@@ -142,6 +142,7 @@ async fn ground(
             .map(kai_core::CollectionId::from)
             .collect(),
         limit: limit as usize,
+        memory: options.memory,
     };
     let grounded = state
         .knowledge

@@ -81,6 +81,7 @@ impl TestServer {
         let knowledge = kai_knowledge::Knowledge::open(
             &db.dir().join("knowledge"),
             store.clone(),
+            trust.vault().clone(),
             queue.clone(),
             gateway.clone(),
             settings.knowledge.clone(),

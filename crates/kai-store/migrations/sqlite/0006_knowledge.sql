@@ -137,3 +137,24 @@ CREATE TABLE chunks (
     UNIQUE (item_id, version, seq)
 );
 CREATE INDEX chunks_by_owner ON chunks (owner_id);
+
+-- Memory: facts about the user that chats and agents keep. The text is sealed under the owner's
+-- vault data key, bound to the entry's id; the rest is in the clear. A corrected fact is a new
+-- entry that `supersedes` the old one, which stays, marked `superseded_by`.
+CREATE TABLE memories (
+    id             TEXT    PRIMARY KEY,
+    owner_id       TEXT    NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    sealed         BLOB   NOT NULL,
+    source_kind    TEXT    NOT NULL CHECK (source_kind IN ('user', 'conversation', 'run')),
+    source_id      TEXT,
+    supersedes     TEXT,
+    superseded_by  TEXT,
+    created_at     INTEGER NOT NULL
+);
+CREATE INDEX memories_by_owner ON memories (owner_id, created_at);
+
+CREATE TABLE memory_relations (
+    memory_id   TEXT NOT NULL REFERENCES memories (id) ON DELETE CASCADE,
+    related_id  TEXT NOT NULL REFERENCES memories (id) ON DELETE CASCADE,
+    PRIMARY KEY (memory_id, related_id)
+);
