@@ -395,6 +395,10 @@ pub struct SendMessageRequest {
     /// `data: [DONE]`; the answer is stored when it is complete.
     #[serde(default)]
     pub stream: bool,
+    /// Answer from your knowledge: the passages found for this message are given to the
+    /// model (not stored in the conversation) and returned as the reply's `sources`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub knowledge: Option<crate::KnowledgeOptions>,
 }
 
 /// The answer to a message.
@@ -408,4 +412,7 @@ pub struct ConversationReply {
     pub message: ConversationMessage,
     /// Tokens used.
     pub usage: CompletionUsage,
+    /// With `knowledge`: the passages the answer was given, which it cites by their `number`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sources: Option<Vec<crate::KnowledgeSource>>,
 }

@@ -777,3 +777,70 @@ async fn memory_is_kept_sealed_corrected_and_unavailable_while_the_vault_is_lock
         1
     );
 }
+
+#[tokio::test]
+async fn a_conversation_message_can_be_answered_from_knowledge() {
+    use kai_providers::testing::{MockUpstream, Reply as Upstream};
+
+    let upstream = MockUpstream::start().await;
+    let server = chat_server(&upstream).await;
+    let alice = server.user_token("alice").await;
+    let created = upload(
+        &server,
+        &alice,
+        "?name=garden.md",
+        b"The tomatoes were planted on the fourth of May.",
+    )
+    .await;
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    indexed(&server, &alice, &id).await;
+    let conversation = server
+        .post(
+            "/api/v1/conversations",
+            Some(&alice),
+            json!({"model": "smart"}),
+        )
+        .await;
+    assert_eq!(
+        conversation.status,
+        StatusCode::CREATED,
+        "{}",
+        conversation.text
+    );
+    let conversation = conversation.body["id"].as_str().unwrap().to_owned();
+    upstream.push(
+        "/v1/chat/completions",
+        Upstream::json(
+            200,
+            json!({"id": "up-1", "object": "chat.completion", "created": 1, "model": "m",
+                   "choices": [{"index": 0, "message": {"role": "assistant", "content": "May 4th [1]."},
+                                "finish_reason": "stop"}]}),
+        ),
+    );
+    let reply = server
+        .post(
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            Some(&alice),
+            json!({"content": "When were the tomatoes planted?", "knowledge": {"limit": 2}}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(
+        reply.body["sources"][0]["title"], "garden.md",
+        "{}",
+        reply.text
+    );
+    let sent = upstream.last_request().json;
+    assert_eq!(sent["messages"][0]["role"], "system", "{sent}");
+    // The conversation keeps the question and the answer, not the passages.
+    let kept = server
+        .get(&format!("/api/v1/conversations/{conversation}"), &alice)
+        .await;
+    let roles: Vec<&str> = kept.body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["user", "assistant"], "{}", kept.text);
+}

@@ -951,23 +951,31 @@ impl Store {
 
     /// How many of the owner's current versions are in each index state: indexing progress.
     pub async fn index_states(&self, owner: UserId) -> Result<Vec<(IndexState, u64)>, StoreError> {
-        let rows: Vec<(String, i64)> = with_pool!(self, |pool| {
-            sqlx::query_as(
-                "SELECT state, SUM(n) FROM ( \
-                     SELECT v.index_state AS state, COUNT(*) AS n FROM artifacts a \
-                         JOIN artifact_versions v \
-                         ON v.artifact_id = a.id AND v.version = a.current_version \
-                     WHERE a.owner_id = $1 GROUP BY v.index_state \
-                     UNION ALL \
-                     SELECT v.index_state, COUNT(*) FROM notes n JOIN note_versions v \
-                         ON v.note_id = n.id AND v.version = n.current_version \
-                     WHERE n.owner_id = $1 GROUP BY v.index_state \
-                 ) states GROUP BY state ORDER BY state",
-            )
-            .bind(owner.to_string())
-            .fetch_all(pool)
-            .await?
-        });
+        let mut rows: Vec<(String, i64)> = Vec::new();
+        // One query per kind of item, summed here: SUM over a union reads back as NUMERIC on
+        // PostgreSQL and without a type on SQLite.
+        for sql in [
+            "SELECT v.index_state, COUNT(*) FROM artifacts a JOIN artifact_versions v \
+                 ON v.artifact_id = a.id AND v.version = a.current_version \
+             WHERE a.owner_id = $1 GROUP BY v.index_state",
+            "SELECT v.index_state, COUNT(*) FROM notes n JOIN note_versions v \
+                 ON v.note_id = n.id AND v.version = n.current_version \
+             WHERE n.owner_id = $1 GROUP BY v.index_state",
+        ] {
+            let counted: Vec<(String, i64)> = with_pool!(self, |pool| {
+                sqlx::query_as(sql)
+                    .bind(owner.to_string())
+                    .fetch_all(pool)
+                    .await?
+            });
+            for (state, count) in counted {
+                match rows.iter_mut().find(|(s, _)| *s == state) {
+                    Some((_, total)) => *total += count,
+                    None => rows.push((state, count)),
+                }
+            }
+        }
+        rows.sort();
         rows.into_iter()
             .map(|(state, count)| {
                 let parsed = IndexState::parse(&state).ok_or_else(|| {

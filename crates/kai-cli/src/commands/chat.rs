@@ -160,6 +160,7 @@ impl Chat {
             content: MessageContent::Text(text),
             model: Some(self.model.clone()),
             stream: false,
+            knowledge: None,
         }
     }
 

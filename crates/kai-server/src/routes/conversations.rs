@@ -263,7 +263,7 @@ async fn send_message(
         tool_call_id: None,
         refusal: None,
     }])?;
-    let turn = state
+    let mut turn = state
         .gateway
         .begin_turn(
             principal.user.id,
@@ -272,6 +272,14 @@ async fn send_message(
             request.model.as_deref(),
         )
         .await?;
+    // The passages go to the model only: the conversation keeps the question and the answer.
+    let sources = match request.knowledge {
+        Some(options) => Some(
+            crate::routes::openai::ground(&state, &principal, &mut turn.request.messages, options)
+                .await?,
+        ),
+        None => None,
+    };
     let caller = caller(&principal, request_id);
     let user = principal.user.id;
     if request.stream {
@@ -287,8 +295,9 @@ async fn send_message(
         );
         let gateway = state.gateway.clone();
         let answered_by = stream.model().to_owned();
+        let lead = sources.map(|sources| crate::routes::openai::sources_event(&sources));
         let stored =
-            crate::routes::openai::sse_then(stream, encoder, None, move |answer| async move {
+            crate::routes::openai::sse_then(stream, encoder, lead, move |answer| async move {
                 if let Err(err) = gateway.finish_turn(user, id, &answer, &answered_by).await {
                     tracing::warn!(error = %err, "cannot store a conversation's answer");
                 }
@@ -312,6 +321,7 @@ async fn send_message(
             completion_tokens: completed.usage.output_tokens,
             total_tokens: completed.usage.total(),
         },
+        sources,
     })
     .into_response())
 }

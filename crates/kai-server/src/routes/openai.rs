@@ -81,19 +81,7 @@ async fn chat_completions(
     if delivery.stream {
         let stream = state.gateway.chat_stream(&caller, &model, &request).await?;
         let answered = (stream.model().to_owned(), stream.provider().to_owned());
-        // The sources go first, in a chunk with no choices (as the usage chunk has none), so
-        // that a client can show them while the answer streams.
-        let lead = sources.map(|sources| {
-            let chunk = serde_json::json!({
-                "id": id,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": answered.0,
-                "choices": [],
-                "sources": sources,
-            });
-            Bytes::from(format!("data: {chunk}\n\n"))
-        });
+        let lead = sources.map(|sources| sources_event(&sources));
         let encoder = ChunkEncoder::new(&id, &answered.0, created, delivery.include_usage);
         let mut response = sse_then(stream, encoder, lead, |_| async {});
         label(&mut response, &answered.0, &answered.1);
@@ -120,9 +108,20 @@ fn label(response: &mut Response, model: &str, provider: &str) {
     }
 }
 
+/// The event that opens a grounded stream: a chunk with no choices (as the usage chunk has
+/// none) and the sources, so that a client can show them while the answer streams.
+pub(crate) fn sources_event(sources: &[KnowledgeSource]) -> Bytes {
+    let chunk = serde_json::json!({
+        "object": "chat.completion.chunk",
+        "choices": [],
+        "sources": sources,
+    });
+    Bytes::from(format!("data: {chunk}\n\n"))
+}
+
 /// Finds the passages a chat request asked for with `knowledge` and puts them in its prompt;
 /// returns them as the answer's sources.
-async fn ground(
+pub(crate) async fn ground(
     state: &AppState,
     principal: &kai_auth::Principal,
     messages: &mut Vec<Message>,
