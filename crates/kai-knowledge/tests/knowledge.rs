@@ -969,3 +969,15 @@ async fn memory_is_sealed_corrected_with_its_history_and_waits_for_the_vault() {
     h.vault.unlock(&key).await.unwrap();
     assert_eq!(k.memories(alice, false, None).await.unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn notes_go_into_collections_and_are_filtered_by_them() {
+    let h = Harness::new().await;
+    let alice = user(&h.store, "alice").await;
+    let k = h.knowledge();
+    let shelf = k.create_collection(alice, "shelf", "").await.unwrap();
+    let mut filed = note("Filed", "Sourdough starter feeding times.");
+    filed.collection = Some(shelf.id);
+    let made = k.create_note(alice, filed).await.unwrap();
+    assert_eq!(made.note.collection_id, Some(shelf.id));
+}

@@ -613,6 +613,28 @@ async fn notes_are_written_linked_renamed_and_read_by_their_owner_alone() {
         .await;
     assert_eq!(his.status, StatusCode::CREATED, "{}", his.text);
 
+    // In a collection, and not in another's.
+    let shelf = server
+        .post("/api/v1/collections", Some(&alice), json!({"name": "shelf"}))
+        .await;
+    let shelf = shelf.body["id"].as_str().unwrap().to_owned();
+    let filed = server
+        .post(
+            "/api/v1/notes",
+            Some(&alice),
+            json!({"title": "Untitled", "collection_id": shelf}),
+        )
+        .await;
+    assert_eq!(filed.status, StatusCode::CREATED, "{}", filed.text);
+    server
+        .post(
+            "/api/v1/notes",
+            Some(&bob),
+            json!({"title": "Filed", "collection_id": shelf}),
+        )
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "not-found");
+
     // Bad input.
     server
         .post("/api/v1/notes", Some(&alice), json!({"title": "ROSES"}))

@@ -9,8 +9,8 @@ use time::{Duration, OffsetDateTime};
 
 use crate::row::Columns;
 use crate::{
-    Store, StoreError, count_from_row, from_millis, is_unique_violation, millis, stored_int,
-    truncate, with_pool,
+    Store, StoreError, count_from_row, from_millis, is_foreign_key_violation, is_unique_violation,
+    millis, stored_int, truncate, with_pool,
 };
 
 /// A named group of artifacts (and notes).
@@ -521,18 +521,7 @@ impl Store {
         let size = stored_int(new.version.size, "an artifact's size")?;
         with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
-            if let Some(collection) = new.collection_id {
-                let owned: Option<i32> =
-                    sqlx::query_scalar("SELECT 1 FROM collections WHERE id = $1 AND owner_id = $2")
-                        .bind(collection.to_string())
-                        .bind(new.owner_id.to_string())
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                if owned.is_none() {
-                    return Err(StoreError::Conflict("no such collection"));
-                }
-            }
-            sqlx::query(
+            let inserted = sqlx::query(
                 "INSERT INTO artifacts (id, owner_id, collection_id, title, source, created_by, \
                      metadata, current_version, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8)",
@@ -546,7 +535,24 @@ impl Store {
             .bind(&new.metadata)
             .bind(millis(now))
             .execute(&mut *tx)
-            .await?;
+            .await;
+            match inserted {
+                Err(err) if is_foreign_key_violation(&err) => {
+                    return Err(StoreError::Conflict("no such collection"));
+                }
+                other => other?,
+            };
+            if let Some(collection) = new.collection_id {
+                let owned: Option<i32> =
+                    sqlx::query_scalar("SELECT 1 FROM collections WHERE id = $1 AND owner_id = $2")
+                        .bind(collection.to_string())
+                        .bind(new.owner_id.to_string())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if owned.is_none() {
+                    return Err(StoreError::Conflict("no such collection"));
+                }
+            }
             sqlx::query(
                 "INSERT INTO artifact_versions (artifact_id, version, blob_hash, size, mime, \
                      file_name, created_by, created_at, index_state) \
@@ -787,17 +793,6 @@ impl Store {
         let collection = update.collection_id.map(|c| c.map(|c| c.to_string()));
         let found = with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
-            if let Some(Some(collection)) = &collection {
-                let owned: Option<i32> =
-                    sqlx::query_scalar("SELECT 1 FROM collections WHERE id = $1 AND owner_id = $2")
-                        .bind(collection)
-                        .bind(owner.to_string())
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                if owned.is_none() {
-                    return Err(StoreError::Conflict("no such collection"));
-                }
-            }
             let changed = sqlx::query(
                 "UPDATE artifacts SET title = COALESCE($3, title), \
                      collection_id = CASE WHEN $4 THEN $5 ELSE collection_id END, \
@@ -812,10 +807,26 @@ impl Store {
             .bind(&update.metadata)
             .bind(now)
             .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            .await;
+            let changed = match changed {
+                Err(err) if is_foreign_key_violation(&err) => {
+                    return Err(StoreError::Conflict("no such collection"));
+                }
+                other => other?.rows_affected(),
+            };
             if changed == 0 {
                 return Ok(None);
+            }
+            if let Some(Some(collection)) = &collection {
+                let owned: Option<i32> =
+                    sqlx::query_scalar("SELECT 1 FROM collections WHERE id = $1 AND owner_id = $2")
+                        .bind(collection)
+                        .bind(owner.to_string())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if owned.is_none() {
+                    return Err(StoreError::Conflict("no such collection"));
+                }
             }
             if let Some(tags) = &update.tags {
                 sqlx::query("DELETE FROM item_tags WHERE item_id = $1")

@@ -11,8 +11,8 @@ use time::OffsetDateTime;
 use crate::artifacts::{IndexState, normalised_tags};
 use crate::row::Columns;
 use crate::{
-    Store, StoreError, count_from_row, from_millis, is_unique_violation, millis, stored_int,
-    truncate, with_pool,
+    Store, StoreError, count_from_row, from_millis, is_foreign_key_violation, is_unique_violation,
+    millis, stored_int, truncate, with_pool,
 };
 
 /// A link as read: its kind, target, the title written, and the note's or artifact's title.
@@ -236,17 +236,6 @@ impl Store {
         let tags = normalised_tags(&new.tags);
         with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
-            if let Some(collection) = new.collection_id {
-                let owned: Option<i32> =
-                    sqlx::query_scalar("SELECT 1 FROM collections WHERE id = $1 AND owner_id = $2")
-                        .bind(collection.to_string())
-                        .bind(&owner)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                if owned.is_none() {
-                    return Err(StoreError::Conflict("no such collection"));
-                }
-            }
             let inserted = sqlx::query(
                 "INSERT INTO notes (id, owner_id, collection_id, title, current_version, \
                      created_at, updated_at) VALUES ($1, $2, $3, $4, 1, $5, $5)",
@@ -262,8 +251,22 @@ impl Store {
                 Err(err) if is_unique_violation(&err) => {
                     return Err(StoreError::Conflict("a note with that title"));
                 }
+                Err(err) if is_foreign_key_violation(&err) => {
+                    return Err(StoreError::Conflict("no such collection"));
+                }
                 other => other?,
             };
+            if let Some(collection) = new.collection_id {
+                let owned: Option<i32> =
+                    sqlx::query_scalar("SELECT 1 FROM collections WHERE id = $1 AND owner_id = $2")
+                        .bind(collection.to_string())
+                        .bind(&owner)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if owned.is_none() {
+                    return Err(StoreError::Conflict("no such collection"));
+                }
+            }
             sqlx::query(
                 "INSERT INTO note_versions (note_id, version, title, body, created_by, \
                      created_at) VALUES ($1, 1, $2, $3, $4, $5)",
@@ -403,17 +406,6 @@ impl Store {
                 .is_some_and(|(b, _)| *b != current.body);
         with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
-            if let Some(Some(collection)) = update.collection_id {
-                let owned: Option<i32> =
-                    sqlx::query_scalar("SELECT 1 FROM collections WHERE id = $1 AND owner_id = $2")
-                        .bind(collection.to_string())
-                        .bind(&owner_text)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                if owned.is_none() {
-                    return Err(StoreError::Conflict("no such collection"));
-                }
-            }
             let title = update
                 .title
                 .clone()
@@ -444,12 +436,26 @@ impl Store {
                 Err(err) if is_unique_violation(&err) => {
                     return Err(StoreError::Conflict("a note with that title"));
                 }
+                Err(err) if is_foreign_key_violation(&err) => {
+                    return Err(StoreError::Conflict("no such collection"));
+                }
                 Ok(done) if done.rows_affected() == 0 => {
                     // Changed by someone else meanwhile: that change wins; try again.
                     return Err(StoreError::Conflict("a newer version of the note"));
                 }
                 other => other?,
             };
+            if let Some(Some(collection)) = update.collection_id {
+                let owned: Option<i32> =
+                    sqlx::query_scalar("SELECT 1 FROM collections WHERE id = $1 AND owner_id = $2")
+                        .bind(collection.to_string())
+                        .bind(&owner_text)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if owned.is_none() {
+                    return Err(StoreError::Conflict("no such collection"));
+                }
+            }
             if new_version {
                 let body = update
                     .body

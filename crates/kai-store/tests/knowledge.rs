@@ -607,3 +607,85 @@ async fn notes_are_indexed_and_searched_like_artifacts() {
         IndexState::Indexed
     );
 }
+
+#[tokio::test]
+async fn notes_go_into_their_owners_collections_only() {
+    let db = TestDatabase::new().await;
+    let store = db.store().await;
+    let alice = user(&store, "alice").await;
+    let bob = user(&store, "bob").await;
+    let shelf = store.create_collection(alice, "shelf", "").await.unwrap();
+    let mut filed = new_note(alice, "Filed", "", vec![]);
+    filed.collection_id = Some(shelf.id);
+    let made = store.create_note(&filed).await.unwrap();
+    assert_eq!(made.collection_id, Some(shelf.id));
+    let mut his = new_note(bob, "His", "", vec![]);
+    his.collection_id = Some(shelf.id);
+    assert!(matches!(
+        store.create_note(&his).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // A collection that does not exist at all is the same answer, not a database error.
+    let mut nowhere = new_note(alice, "Nowhere", "", vec![]);
+    nowhere.collection_id = Some(kai_core::CollectionId::new());
+    assert!(matches!(
+        store.create_note(&nowhere).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let moved = store
+        .update_note(
+            alice,
+            made.id,
+            &NoteUpdate {
+                collection_id: Some(Some(kai_core::CollectionId::new())),
+                created_by: "user:test".into(),
+                ..NoteUpdate::default()
+            },
+        )
+        .await;
+    assert!(matches!(moved, Err(StoreError::Conflict(_))), "{moved:?}");
+    store.record_blob("h1", 5).await.unwrap();
+    let mut lost = artifact(alice, "Lost", "h1");
+    lost.collection_id = Some(kai_core::CollectionId::new());
+    assert!(matches!(
+        store.create_artifact(&lost).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let kept = store
+        .create_artifact(&artifact(alice, "Kept", "h1"))
+        .await
+        .unwrap();
+    let moved = store
+        .update_artifact(
+            alice,
+            kept.id,
+            &ArtifactUpdate {
+                collection_id: Some(Some(kai_core::CollectionId::new())),
+                ..ArtifactUpdate::default()
+            },
+        )
+        .await;
+    assert!(matches!(moved, Err(StoreError::Conflict(_))), "{moved:?}");
+    // Nothing half-made was left behind.
+    assert!(
+        store
+            .note_by_title(alice, "Nowhere")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        store
+            .artifacts(
+                alice,
+                &ArtifactFilter {
+                    limit: 10,
+                    ..ArtifactFilter::default()
+                }
+            )
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
