@@ -615,7 +615,11 @@ async fn notes_are_written_linked_renamed_and_read_by_their_owner_alone() {
 
     // In a collection, and not in another's.
     let shelf = server
-        .post("/api/v1/collections", Some(&alice), json!({"name": "shelf"}))
+        .post(
+            "/api/v1/collections",
+            Some(&alice),
+            json!({"name": "shelf"}),
+        )
         .await;
     let shelf = shelf.body["id"].as_str().unwrap().to_owned();
     let filed = server
