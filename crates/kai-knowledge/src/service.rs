@@ -415,6 +415,12 @@ impl Knowledge {
             Some(title) => Some(title.to_owned()),
             None => None,
         };
+        if let Some(title) = &title {
+            check_line("the title", title)?;
+        }
+        if let Some(source) = &meta.source {
+            check_line("the source", source)?;
+        }
         check_tags(&meta.tags)?;
         let (version, file_name) = self.store_content(upload).await?;
         let record = self
@@ -532,6 +538,7 @@ impl Knowledge {
                 "a collection's description must be at most 2000 characters".into(),
             ));
         }
+        check_text("a collection's description", description)?;
         match self
             .inner
             .store
@@ -673,10 +680,11 @@ impl Knowledge {
         id: ArtifactId,
         update: ArtifactUpdate,
     ) -> Result<ArtifactRecord, KnowledgeError> {
-        if let Some(title) = &update.title
-            && title.trim().is_empty()
-        {
-            return Err(KnowledgeError::Invalid("the title is empty".into()));
+        if let Some(title) = &update.title {
+            if title.trim().is_empty() {
+                return Err(KnowledgeError::Invalid("the title is empty".into()));
+            }
+            check_line("the title", title)?;
         }
         if let Some(tags) = &update.tags {
             check_tags(tags)?;
@@ -1348,6 +1356,37 @@ fn embedding_text(chunk: &ChunkRecord) -> String {
         Some(heading) => format!("{heading}\n\n{}", chunk.text),
         None => chunk.text.clone(),
     }
+}
+
+/// Text the database keeps as it is: no NUL character (PostgreSQL's text cannot hold one) and at
+/// most 64 KiB.
+pub(crate) fn check_text(what: &str, text: &str) -> Result<(), KnowledgeError> {
+    if text.contains('\0') {
+        return Err(KnowledgeError::Invalid(format!(
+            "{what} holds a NUL character"
+        )));
+    }
+    if text.len() > 64 * 1024 {
+        return Err(KnowledgeError::Invalid(format!(
+            "{what} is longer than 64 KiB"
+        )));
+    }
+    Ok(())
+}
+
+/// A one-line value (a title, a source): no control characters, at most 1,000 characters.
+fn check_line(what: &str, text: &str) -> Result<(), KnowledgeError> {
+    if text.chars().any(char::is_control) {
+        return Err(KnowledgeError::Invalid(format!(
+            "{what} holds a control character"
+        )));
+    }
+    if text.chars().count() > 1000 {
+        return Err(KnowledgeError::Invalid(format!(
+            "{what} is longer than 1,000 characters"
+        )));
+    }
+    Ok(())
 }
 
 /// Tags: at most 32, each 1 to 64 characters without control characters.

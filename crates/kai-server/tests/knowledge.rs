@@ -339,6 +339,21 @@ async fn bad_uploads_and_queries_get_clear_errors_and_lose_nothing() {
             .await
             .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation-failed");
     }
+    // Text PostgreSQL cannot hold, or that a one-line field should not: 422, not a 500.
+    server
+        .post(
+            "/api/v1/collections",
+            Some(&alice),
+            json!({"name": "x", "description": "a\u{0}b"}),
+        )
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation-failed");
+    upload(&server, &alice, "?title=a%00b", b"x")
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation-failed");
+    upload(&server, &alice, "?source=a%0Ab", b"x")
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation-failed");
     let punctuation = keyword_search(&server, &alice, "?!.,;:").await;
     assert_eq!(punctuation.body["hits"], json!([]));
 
