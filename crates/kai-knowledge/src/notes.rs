@@ -282,6 +282,7 @@ impl Knowledge {
         owner: UserId,
         title: &str,
     ) -> Result<NoteView, KnowledgeError> {
+        crate::service::check_text("the title", title)?;
         let note = self
             .store()
             .note_by_title(owner, title)
@@ -298,6 +299,9 @@ impl Knowledge {
         tag: Option<&str>,
         limit: u32,
     ) -> Result<Vec<NoteRecord>, KnowledgeError> {
+        if let Some(tag) = tag {
+            crate::service::check_text("the tag", tag)?;
+        }
         Ok(self.store().notes(owner, collection, tag, limit).await?)
     }
 

@@ -592,6 +592,9 @@ impl Knowledge {
         owner: UserId,
         filter: &ArtifactFilter,
     ) -> Result<Vec<ArtifactRecord>, KnowledgeError> {
+        if let Some(tag) = &filter.tag {
+            check_text("the tag", tag)?;
+        }
         Ok(self.inner.store.artifacts(owner, filter).await?)
     }
 
@@ -1178,6 +1181,12 @@ impl Knowledge {
         query: &SearchQuery,
     ) -> Result<SearchResults, KnowledgeError> {
         let text = query.text.trim();
+        for tag in &query.filter.tags {
+            check_text("a tag", tag)?;
+        }
+        if let Some(mime) = &query.filter.mime_prefix {
+            check_text("the MIME type", mime)?;
+        }
         if text.is_empty() {
             return Err(KnowledgeError::Invalid("the query is empty".into()));
         }

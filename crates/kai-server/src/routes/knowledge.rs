@@ -265,6 +265,9 @@ async fn list_artifacts(
             "`limit` must be between 1 and {MAX_PAGE}"
         )));
     }
+    if query.tag.as_deref().is_some_and(|tag| tag.contains('\0')) {
+        return Err(ApiError::bad_request("`tag` holds a NUL character"));
+    }
     let bad_cursor =
         || ApiError::bad_request("`after` must be the `next_after` of a previous page");
     let before = query

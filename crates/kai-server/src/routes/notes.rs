@@ -79,6 +79,13 @@ async fn list_notes(
     if !(1..=500).contains(&limit) {
         return Err(ApiError::bad_request("`limit` must be between 1 and 500"));
     }
+    for (name, value) in [("title", &query.title), ("tag", &query.tag)] {
+        if value.as_deref().is_some_and(|v| v.contains('\0')) {
+            return Err(ApiError::bad_request(format!(
+                "`{name}` holds a NUL character"
+            )));
+        }
+    }
     let owner = principal.user.id;
     let notes = match &query.title {
         Some(title) => match state.knowledge.note_titled(owner, title).await {
