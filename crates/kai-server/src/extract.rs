@@ -251,6 +251,24 @@ pub(crate) fn path_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, 
         .map_err(|_| ApiError::bad_request(format!("`{raw}` is not a valid {what} id (a UUID)")))
 }
 
+/// Reads a page cursor (`next_after` of an earlier page: the last item's change time in Unix
+/// milliseconds and its id), refused with a 400 that says where cursors come from.
+pub(crate) fn page_cursor<T: std::str::FromStr>(
+    cursor: &str,
+) -> Result<(time::OffsetDateTime, T), ApiError> {
+    let bad = || ApiError::bad_request("`after` must be the `next_after` of a previous page");
+    let (millis, id) = cursor.split_once('_').ok_or_else(bad)?;
+    let millis: i128 = millis.parse().map_err(|_| bad())?;
+    let at =
+        time::OffsetDateTime::from_unix_timestamp_nanos(millis * 1_000_000).map_err(|_| bad())?;
+    Ok((at, id.parse().map_err(|_| bad())?))
+}
+
+/// The cursor of the page after one that ended with the item changed `at` with `id`.
+pub(crate) fn next_page_cursor(at: time::OffsetDateTime, id: impl std::fmt::Display) -> String {
+    format!("{}_{id}", at.unix_timestamp_nanos() / 1_000_000)
+}
+
 /// Who is asking, as the gateway accounts for it.
 pub(crate) fn caller(principal: &Principal, request_id: String) -> kai_gateway::Caller {
     kai_gateway::Caller {

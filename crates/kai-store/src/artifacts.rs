@@ -345,6 +345,40 @@ fn artifact(row: &impl Columns) -> Result<ArtifactRecord, StoreError> {
     })
 }
 
+/// Inside a transaction: fails it with [`StoreError::Conflict`] ("no such collection") unless
+/// `$collection` (an id as text, if any) is one of `$owner`'s collections.
+macro_rules! require_collection {
+    ($tx:expr, $collection:expr, $owner:expr) => {
+        if let Some(collection) = $collection {
+            let owned: Option<i32> =
+                sqlx::query_scalar("SELECT 1 FROM collections WHERE id = $1 AND owner_id = $2")
+                    .bind(collection)
+                    .bind($owner)
+                    .fetch_optional(&mut *$tx)
+                    .await?;
+            if owned.is_none() {
+                return Err(StoreError::Conflict("no such collection"));
+            }
+        }
+    };
+}
+pub(crate) use require_collection;
+
+/// Inside a transaction: tags `$item` of `$owner` with each of `$tags`.
+macro_rules! insert_tags {
+    ($tx:expr, $item:expr, $owner:expr, $tags:expr) => {
+        for tag in $tags {
+            sqlx::query("INSERT INTO item_tags (item_id, owner_id, tag) VALUES ($1, $2, $3)")
+                .bind($item)
+                .bind($owner)
+                .bind(tag)
+                .execute(&mut *$tx)
+                .await?;
+        }
+    };
+}
+pub(crate) use insert_tags;
+
 /// The tags as stored: trimmed, without duplicates, sorted.
 pub(crate) fn normalised_tags(tags: &[String]) -> Vec<String> {
     let mut tags: Vec<String> = tags.iter().map(|t| t.trim().to_owned()).collect();
@@ -542,17 +576,11 @@ impl Store {
                 }
                 other => other?,
             };
-            if let Some(collection) = new.collection_id {
-                let owned: Option<i32> =
-                    sqlx::query_scalar("SELECT 1 FROM collections WHERE id = $1 AND owner_id = $2")
-                        .bind(collection.to_string())
-                        .bind(new.owner_id.to_string())
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                if owned.is_none() {
-                    return Err(StoreError::Conflict("no such collection"));
-                }
-            }
+            require_collection!(
+                tx,
+                new.collection_id.map(|c| c.to_string()),
+                new.owner_id.to_string()
+            );
             sqlx::query(
                 "INSERT INTO artifact_versions (artifact_id, version, blob_hash, size, mime, \
                      file_name, created_by, created_at, index_state) \
@@ -568,14 +596,7 @@ impl Store {
             .bind(new.version.index_state.as_str())
             .execute(&mut *tx)
             .await?;
-            for tag in &tags {
-                sqlx::query("INSERT INTO item_tags (item_id, owner_id, tag) VALUES ($1, $2, $3)")
-                    .bind(id.to_string())
-                    .bind(new.owner_id.to_string())
-                    .bind(tag)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            insert_tags!(tx, id.to_string(), new.owner_id.to_string(), &tags);
             tx.commit().await?;
         });
         Ok(ArtifactRecord {
@@ -817,32 +838,13 @@ impl Store {
             if changed == 0 {
                 return Ok(None);
             }
-            if let Some(Some(collection)) = &collection {
-                let owned: Option<i32> =
-                    sqlx::query_scalar("SELECT 1 FROM collections WHERE id = $1 AND owner_id = $2")
-                        .bind(collection)
-                        .bind(owner.to_string())
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                if owned.is_none() {
-                    return Err(StoreError::Conflict("no such collection"));
-                }
-            }
+            require_collection!(tx, collection.clone().flatten(), owner.to_string());
             if let Some(tags) = &update.tags {
                 sqlx::query("DELETE FROM item_tags WHERE item_id = $1")
                     .bind(id.to_string())
                     .execute(&mut *tx)
                     .await?;
-                for tag in normalised_tags(tags) {
-                    sqlx::query(
-                        "INSERT INTO item_tags (item_id, owner_id, tag) VALUES ($1, $2, $3)",
-                    )
-                    .bind(id.to_string())
-                    .bind(owner.to_string())
-                    .bind(tag)
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                insert_tags!(tx, id.to_string(), owner.to_string(), normalised_tags(tags));
             }
             tx.commit().await?;
             true

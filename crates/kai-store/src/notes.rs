@@ -8,7 +8,7 @@
 use kai_core::{CollectionId, NoteId, UserId};
 use time::OffsetDateTime;
 
-use crate::artifacts::{IndexState, normalised_tags};
+use crate::artifacts::{IndexState, insert_tags, normalised_tags, require_collection};
 use crate::row::Columns;
 use crate::{
     Store, StoreError, count_from_row, from_millis, is_foreign_key_violation, is_unique_violation,
@@ -256,17 +256,7 @@ impl Store {
                 }
                 other => other?,
             };
-            if let Some(collection) = new.collection_id {
-                let owned: Option<i32> =
-                    sqlx::query_scalar("SELECT 1 FROM collections WHERE id = $1 AND owner_id = $2")
-                        .bind(collection.to_string())
-                        .bind(&owner)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                if owned.is_none() {
-                    return Err(StoreError::Conflict("no such collection"));
-                }
-            }
+            require_collection!(tx, new.collection_id.map(|c| c.to_string()), &owner);
             sqlx::query(
                 "INSERT INTO note_versions (note_id, version, title, body, created_by, \
                      created_at) VALUES ($1, 1, $2, $3, $4, $5)",
@@ -278,14 +268,7 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            for tag in &tags {
-                sqlx::query("INSERT INTO item_tags (item_id, owner_id, tag) VALUES ($1, $2, $3)")
-                    .bind(id.to_string())
-                    .bind(&owner)
-                    .bind(tag)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            insert_tags!(tx, id.to_string(), &owner, &tags);
             write_links!(tx, &owner, &id.to_string(), &new.links);
             // Links written before this note existed now point at it.
             sqlx::query(
@@ -445,17 +428,11 @@ impl Store {
                 }
                 other => other?,
             };
-            if let Some(Some(collection)) = update.collection_id {
-                let owned: Option<i32> =
-                    sqlx::query_scalar("SELECT 1 FROM collections WHERE id = $1 AND owner_id = $2")
-                        .bind(collection.to_string())
-                        .bind(&owner_text)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                if owned.is_none() {
-                    return Err(StoreError::Conflict("no such collection"));
-                }
-            }
+            require_collection!(
+                tx,
+                update.collection_id.flatten().map(|c| c.to_string()),
+                &owner_text
+            );
             if new_version {
                 let body = update
                     .body
@@ -494,16 +471,7 @@ impl Store {
                     .bind(id.to_string())
                     .execute(&mut *tx)
                     .await?;
-                for tag in normalised_tags(tags) {
-                    sqlx::query(
-                        "INSERT INTO item_tags (item_id, owner_id, tag) VALUES ($1, $2, $3)",
-                    )
-                    .bind(id.to_string())
-                    .bind(&owner_text)
-                    .bind(tag)
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                insert_tags!(tx, id.to_string(), &owner_text, normalised_tags(tags));
             }
             tx.commit().await?;
         });

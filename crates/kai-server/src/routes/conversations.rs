@@ -20,7 +20,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiQuery, Auth, caller, path_id};
+use crate::extract::{ApiJson, ApiQuery, Auth, caller, next_page_cursor, page_cursor, path_id};
 use crate::middleware::RequestId;
 use crate::state::AppState;
 use crate::wire::ChunkEncoder;
@@ -102,19 +102,10 @@ async fn list_conversations(
             "`limit` must be between 1 and {MAX_PAGE}"
         )));
     }
-    let bad_cursor =
-        || ApiError::bad_request("`after` must be the `next_after` of a previous page");
     let after = query
         .after
         .as_deref()
-        .map(|cursor| {
-            let (millis, id) = cursor.split_once('_').ok_or_else(bad_cursor)?;
-            let millis: i128 = millis.parse().map_err(|_| bad_cursor())?;
-            let at = OffsetDateTime::from_unix_timestamp_nanos(millis * 1_000_000)
-                .map_err(|_| bad_cursor())?;
-            let id: ConversationId = id.parse().map_err(|_| bad_cursor())?;
-            Ok::<_, ApiError>((at, id))
-        })
+        .map(page_cursor::<ConversationId>)
         .transpose()?;
     let records = state
         .gateway
@@ -122,13 +113,9 @@ async fn list_conversations(
         .await?;
     let next_after = (records.len() == limit as usize)
         .then(|| {
-            records.last().map(|last| {
-                format!(
-                    "{}_{}",
-                    last.updated_at.unix_timestamp_nanos() / 1_000_000,
-                    last.id
-                )
-            })
+            records
+                .last()
+                .map(|last| next_page_cursor(last.updated_at, last.id))
         })
         .flatten();
     Ok(Json(ConversationPage {

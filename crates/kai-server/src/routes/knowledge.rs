@@ -21,12 +21,11 @@ use kai_proto::{
     UpdateArtifactRequest, UploadQuery,
 };
 use kai_store::{ArtifactFilter, ArtifactRecord, ArtifactUpdate, ItemFilter, VersionRecord};
-use time::OffsetDateTime;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiQuery, Auth, path_id};
+use crate::extract::{ApiJson, ApiQuery, Auth, next_page_cursor, page_cursor, path_id};
 use crate::state::AppState;
 
 /// The most artifacts one page lists.
@@ -268,19 +267,10 @@ async fn list_artifacts(
     if query.tag.as_deref().is_some_and(|tag| tag.contains('\0')) {
         return Err(ApiError::bad_request("`tag` holds a NUL character"));
     }
-    let bad_cursor =
-        || ApiError::bad_request("`after` must be the `next_after` of a previous page");
     let before = query
         .after
         .as_deref()
-        .map(|cursor| {
-            let (millis, id) = cursor.split_once('_').ok_or_else(bad_cursor)?;
-            let millis: i128 = millis.parse().map_err(|_| bad_cursor())?;
-            let at = OffsetDateTime::from_unix_timestamp_nanos(millis * 1_000_000)
-                .map_err(|_| bad_cursor())?;
-            let id: ArtifactId = id.parse().map_err(|_| bad_cursor())?;
-            Ok::<_, ApiError>((at, id))
-        })
+        .map(page_cursor::<ArtifactId>)
         .transpose()?;
     let records = state
         .knowledge
@@ -296,13 +286,9 @@ async fn list_artifacts(
         .await?;
     let next_after = (records.len() == limit as usize)
         .then(|| {
-            records.last().map(|last| {
-                format!(
-                    "{}_{}",
-                    last.updated_at.unix_timestamp_nanos() / 1_000_000,
-                    last.id
-                )
-            })
+            records
+                .last()
+                .map(|last| next_page_cursor(last.updated_at, last.id))
         })
         .flatten();
     Ok(Json(ArtifactPage {
@@ -470,14 +456,19 @@ async fn artifact_diff(
         .knowledge
         .diff(principal.user.id, id, query.from, query.to)
         .await?;
-    Ok((
+    Ok(diff_response(diff))
+}
+
+/// A unified diff as the answer.
+pub(crate) fn diff_response(diff: String) -> Response {
+    (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/x-diff; charset=utf-8"),
         )],
         diff,
     )
-        .into_response())
+        .into_response()
 }
 
 fn collection_view(record: &kai_store::CollectionRecord) -> Collection {

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use http::{HeaderValue, StatusCode, header};
+use http::{StatusCode, header};
 use kai_core::{CollectionId, NoteId, Scope};
 use kai_knowledge::{NoteChanges, NoteInput, NoteView};
 use kai_proto::{
@@ -17,7 +17,7 @@ use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiQuery, Auth, path_id};
-use crate::routes::knowledge::index_state;
+use crate::routes::knowledge::{diff_response, index_state};
 use crate::state::AppState;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -272,12 +272,5 @@ async fn note_diff(
         .knowledge
         .note_diff(principal.user.id, id, query.from, query.to)
         .await?;
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/x-diff; charset=utf-8"),
-        )],
-        diff,
-    )
-        .into_response())
+    Ok(diff_response(diff))
 }
