@@ -1,7 +1,7 @@
 //! A BERT encoder over plain slices, for sentence embeddings. It takes the texts of a request
 //! packed one after another rather than padded to the longest: the linear layers see one tall
-//! matrix of real tokens (candle's float matrix product on kai's pool), and attention runs
-//! per text, so no work is spent on padding. Layer norms, GELU and attention are written here
+//! matrix of real tokens (multiplied by weights packed once at load, [`Packed`], on kai's
+//! pool), and attention runs per text, so no work is spent on padding. Layer norms, GELU and attention are written here
 //! to vectorize in place, where candle's BERT would hand each to its own spinning thread pool.
 
 use candle_core::{Device, Tensor};
@@ -9,7 +9,7 @@ use candle_nn::VarBuilder;
 use rayon::prelude::*;
 use serde::Deserialize;
 
-use crate::vector::{dot, exp, softmax, sum, with_simd};
+use crate::vector::{Packed, dot, exp, softmax, sum, with_simd};
 
 /// What kai reads of a BERT model's `config.json`; Hugging Face's other fields (dropout,
 /// initialisation) only matter for training.
@@ -53,53 +53,40 @@ pub(crate) enum HiddenAct {
 
 /// `x · Wᵀ + b`.
 struct Linear {
-    weight: Tensor,
+    weight: Packed,
     bias: Vec<f32>,
 }
 
 impl Linear {
     fn load(vb: &VarBuilder<'_>, inputs: usize, outputs: usize) -> candle_core::Result<Linear> {
-        Ok(Linear {
-            weight: vb.get((outputs, inputs), "weight")?,
-            bias: vb.get(outputs, "bias")?.to_vec1()?,
-        })
+        Linear::stack(&[vb], inputs, outputs)
     }
 
-    /// Stacks several layers of the same input width into one (their outputs side by side).
-    fn stack(parts: Vec<Linear>) -> candle_core::Result<Linear> {
-        let weights: Vec<&Tensor> = parts.iter().map(|part| &part.weight).collect();
+    /// Several layers of the same input width as one, their outputs side by side.
+    fn stack(
+        parts: &[&VarBuilder<'_>],
+        inputs: usize,
+        outputs: usize,
+    ) -> candle_core::Result<Linear> {
+        let mut weight = Vec::with_capacity(parts.len() * outputs * inputs);
+        let mut bias = Vec::with_capacity(parts.len() * outputs);
+        for vb in parts {
+            weight.extend(
+                vb.get((outputs, inputs), "weight")?
+                    .flatten_all()?
+                    .to_vec1::<f32>()?,
+            );
+            bias.extend(vb.get(outputs, "bias")?.to_vec1::<f32>()?);
+        }
         Ok(Linear {
-            weight: Tensor::cat(&weights, 0)?,
-            bias: parts
-                .iter()
-                .flat_map(|part| part.bias.iter().copied())
-                .collect(),
+            weight: Packed::new(&weight, bias.len(), inputs),
+            bias,
         })
-    }
-
-    fn outputs(&self) -> usize {
-        self.bias.len()
     }
 
     /// `x` is `rows × inputs`.
-    fn forward(&self, x: Vec<f32>, rows: usize) -> candle_core::Result<Vec<f32>> {
-        let inputs = x.len() / rows;
-        let x = Tensor::from_vec(x, (rows, inputs), &Device::Cpu)?;
-        let mut y = x
-            .matmul(&self.weight.t()?)?
-            .flatten_all()?
-            .to_vec1::<f32>()?;
-        with_simd(
-            #[inline(always)]
-            || {
-                for row in y.chunks_exact_mut(self.outputs()) {
-                    for (v, b) in row.iter_mut().zip(&self.bias) {
-                        *v += b;
-                    }
-                }
-            },
-        );
-        Ok(y)
+    fn forward(&self, x: &[f32], rows: usize) -> Vec<f32> {
+        self.weight.multiply(x, rows, &self.bias)
     }
 }
 
@@ -215,14 +202,17 @@ impl Bert {
         for index in 0..config.num_hidden_layers {
             let layer = vb.pp(format!("encoder.layer.{index}"));
             let attention = layer.pp("attention");
-            let projection =
-                |name: &str| Linear::load(&attention.pp("self").pp(name), hidden, hidden);
+            let projection = |name: &str| attention.pp("self").pp(name);
             layers.push(Layer {
-                qkv: Linear::stack(vec![
-                    projection("query")?,
-                    projection("key")?,
-                    projection("value")?,
-                ])?,
+                qkv: Linear::stack(
+                    &[
+                        &projection("query"),
+                        &projection("key"),
+                        &projection("value"),
+                    ],
+                    hidden,
+                    hidden,
+                )?,
                 attention_output: Linear::load(&attention.pp("output.dense"), hidden, hidden)?,
                 attention_norm: LayerNorm::load(&attention.pp("output.LayerNorm"), hidden, eps)?,
                 intermediate: Linear::load(
@@ -286,13 +276,13 @@ impl Bert {
         let zeros = vec![0f32; x.len()];
         self.embedding_norm.forward(&mut x, &zeros);
         for layer in &self.layers {
-            let qkv = layer.qkv.forward(x.clone(), rows)?;
+            let qkv = layer.qkv.forward(&x, rows);
             let context = self.attend(&qkv, texts);
-            let mut attended = layer.attention_output.forward(context, rows)?;
+            let mut attended = layer.attention_output.forward(&context, rows);
             layer.attention_norm.forward(&mut attended, &x);
-            let mut intermediate = layer.intermediate.forward(attended.clone(), rows)?;
+            let mut intermediate = layer.intermediate.forward(&attended, rows);
             self.activate(&mut intermediate);
-            x = layer.output.forward(intermediate, rows)?;
+            x = layer.output.forward(&intermediate, rows);
             layer.output_norm.forward(&mut x, &attended);
         }
         Ok(x)
