@@ -355,6 +355,12 @@ pub const KEYS: &[Key] = &[
         "How long content no version refers to any more is kept before it is deleted from disk.",
     ),
     key(
+        "knowledge.search_index",
+        Text,
+        "auto",
+        "Where search indexes live: `embedded` (on disk under the data directory, one copy per process), `database` (inside PostgreSQL with pgvector, shared by every process) or `auto` (the database when it can hold them, else on disk).",
+    ),
+    key(
         "client.url",
         Text,
         "http://<bind>",

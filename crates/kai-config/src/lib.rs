@@ -29,7 +29,7 @@ pub use gateway::{
 pub use keys::{KEYS, Key, KeyKind, find as find_key, reference_markdown};
 pub use settings::{
     AuditSettings, AuthSettings, ClientSettings, DatabaseSettings, Fusion, HttpSettings,
-    KnowledgeSettings, LocalSettings, LogFormat, LogSettings, Settings, VaultSettings,
+    KnowledgeSettings, LocalSettings, LogFormat, LogSettings, SearchIndex, Settings, VaultSettings,
 };
 pub use values::{DatabaseKind, DatabaseUrl, REDACTED, Secret};
 

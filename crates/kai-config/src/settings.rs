@@ -182,6 +182,19 @@ pub enum Fusion {
     Weighted,
 }
 
+/// Where knowledge's search indexes live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchIndex {
+    /// In the database when it can hold them (PostgreSQL with pgvector), else on disk.
+    Auto,
+    /// On disk under the data directory (tantivy and a vector log), one copy per process.
+    Embedded,
+    /// In PostgreSQL (full-text search and pgvector), shared by every process; refused at
+    /// start when the database cannot hold them.
+    Database,
+}
+
 /// Knowledge: artifacts, how they are cut up and embedded, and how search ranks them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -205,6 +218,8 @@ pub struct KnowledgeSettings {
     /// How long unreferenced content is kept on disk.
     #[serde(with = "duration")]
     pub blob_grace: Duration,
+    /// Where the search indexes live.
+    pub search_index: SearchIndex,
 }
 
 /// How the command-line client (`kai login`, `kai chat`) reaches a kai server.
@@ -336,6 +351,7 @@ impl Settings {
                 keyword_weight_percent: 50,
                 index_workers: 1,
                 blob_grace: Duration::from_secs(3600),
+                search_index: SearchIndex::Auto,
             },
             client: ClientSettings::default(),
             providers: Vec::new(),

@@ -367,6 +367,7 @@ fn every_key_is_a_field_and_every_field_a_key() {
             ("knowledge.chunk_tokens", _) => "128",
             ("knowledge.embedding_model", _) => "openai/text-embedding-3-small",
             ("knowledge.fusion", _) => "rrf",
+            ("knowledge.search_index", _) => "embedded",
             // Must stay below gateway.retry_max_delay's default.
             ("gateway.retry_base_delay", _) => "1s",
             ("gateway.cooldown", _) => "1m",

@@ -126,7 +126,23 @@ impl KeywordIndex {
             .map_err(|err| KeywordError(format!("cannot open {}: {err}", dir.display())))?;
         let (schema, fields) = schema();
         let index = Index::open_or_create(directory, schema)?;
-        let writer = index.writer_with_num_threads(1, WRITER_MEMORY)?;
+        Self::with_index(index, fields, WRITER_MEMORY)
+    }
+
+    /// An empty index in memory: where search runs in the database, it only marks the query's
+    /// words in passages ([`KeywordIndex::highlight`]).
+    pub fn in_memory() -> Result<KeywordIndex, KeywordError> {
+        let (schema, fields) = schema();
+        // tantivy's smallest writer budget: nothing is ever written.
+        Self::with_index(Index::create_in_ram(schema), fields, 15_000_000)
+    }
+
+    fn with_index(
+        index: Index,
+        fields: Fields,
+        memory: usize,
+    ) -> Result<KeywordIndex, KeywordError> {
+        let writer = index.writer_with_num_threads(1, memory)?;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -302,12 +318,25 @@ impl KeywordIndex {
         text: &str,
         max_chars: usize,
     ) -> Result<Option<Highlight>, KeywordError> {
-        let Some(query) = self.text_query(query)? else {
+        let terms = self.terms(query)?;
+        if terms.is_empty() {
             return Ok(None);
-        };
+        }
+        // Rarer terms weigh more in picking the passage, as in tantivy's own generator; a term
+        // this index has never seen (all of them where search runs in the database) weighs
+        // most, where tantivy's would leave it unmarked.
         let searcher = self.reader.searcher();
-        let mut generator = SnippetGenerator::create(&searcher, &query, self.fields.text)?;
-        generator.set_max_num_chars(max_chars);
+        let mut weights = std::collections::BTreeMap::new();
+        for term in &terms {
+            let value = term.value();
+            let Some(text) = value.as_str() else {
+                continue;
+            };
+            let doc_freq = searcher.doc_freq(term)?;
+            weights.insert(text.to_owned(), 1.0 / (1.0 + doc_freq as f32));
+        }
+        let analyzer = self.index.tokenizer_for_field(self.fields.text)?;
+        let generator = SnippetGenerator::new(weights, analyzer, self.fields.text, max_chars);
         let snippet = generator.snippet(text);
         if snippet.highlighted().is_empty() {
             return Ok(None);

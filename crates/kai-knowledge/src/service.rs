@@ -6,11 +6,11 @@
 //! left behind the database can only miss something for a while (until the reconciliation at
 //! start), never answer with what was deleted or half written.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 
-use kai_config::{Fusion, KnowledgeSettings};
+use kai_config::{DatabaseKind, Fusion, KnowledgeSettings, SearchIndex};
 use kai_core::{ArtifactId, CollectionId, NoteId, UserId};
 use kai_gateway::{Caller, Gateway};
 use kai_jobs::{JobContext, JobError, Queue};
@@ -195,8 +195,19 @@ pub struct SearchHit {
 }
 
 /// How far indexing has come, for one owner.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IndexProgress {
+    /// Where the search indexes live: `embedded` (on disk) or `database` (PostgreSQL).
+    pub search_index: &'static str,
+    /// The configured embedding model.
+    pub embedding_model: String,
+    /// The model whose vectors search by meaning uses: the configured one, or the one before
+    /// it while the configured one re-embeds what it has not embedded yet.
+    pub vectors_from: String,
+    /// Chunks stored, all owners together.
+    pub chunks: u64,
+    /// Of those, the chunks the configured model has embedded.
+    pub chunks_embedded: u64,
     /// Versions waiting to be indexed.
     pub pending: u64,
     /// Versions searchable by keyword, waiting for their vectors.
@@ -251,11 +262,42 @@ struct Inner {
     queue: Queue,
     gateway: Gateway,
     blobs: BlobStore,
+    /// Where the indexes live.
+    location: Location,
+    /// The on-disk keyword index; in the database's case an empty one in memory, which only
+    /// marks the query's words in passages.
     keyword: KeywordIndex,
-    vectors: VectorIndex,
+    /// The on-disk vector indexes opened so far, by model.
+    vectors: Mutex<HashMap<String, Arc<VectorIndex>>>,
+    /// Where the on-disk vector indexes are.
+    vectors_dir: PathBuf,
+    /// The models whose index in the database is known to exist.
+    database_vectors: Mutex<HashSet<String>>,
+    /// The model search by meaning answers with while the configured one re-embeds: the one
+    /// that embedded the most before it. `None` once the configured model has embedded
+    /// everything.
+    previous_model: RwLock<Option<String>>,
     sizer: TokenSizer,
     chunking: ChunkSettings,
     settings: KnowledgeSettings,
+}
+
+/// Where the search indexes live (`knowledge.search_index`, resolved at start).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Location {
+    /// Under the data directory: tantivy and vector logs, one copy per process.
+    Embedded,
+    /// Inside PostgreSQL: full-text search and pgvector, shared by every process.
+    Database,
+}
+
+impl Location {
+    fn as_str(self) -> &'static str {
+        match self {
+            Location::Embedded => "embedded",
+            Location::Database => "database",
+        }
+    }
 }
 
 /// The knowledge service. Cheap to clone.
@@ -289,7 +331,7 @@ pub fn clean_file_name(name: &str) -> Option<String> {
     Some(cleaned)
 }
 
-/// The file a model's vectors are kept in: its name, made safe for a file name.
+/// The file a model's vectors are kept in under `dir`: its name, made safe for a file name.
 fn vectors_file(dir: &Path, model: &str) -> PathBuf {
     let safe: String = model
         .chars()
@@ -301,7 +343,7 @@ fn vectors_file(dir: &Path, model: &str) -> PathBuf {
             }
         })
         .collect();
-    dir.join("vectors").join(format!("{safe}.log"))
+    dir.join(format!("{safe}.log"))
 }
 
 async fn blocking<T: Send + 'static>(
@@ -328,14 +370,21 @@ impl Knowledge {
         let chunking = ChunkSettings::new(settings.chunk_tokens, settings.chunk_overlap)
             .map_err(|err| KnowledgeError::Invalid(err.to_string()))?;
         let blobs = BlobStore::open(dir.join("blobs"))?;
+        let location = Self::locate(&store, &settings).await?;
         let keyword_dir = dir.join("keyword");
-        let vector_path = vectors_file(dir, &settings.embedding_model);
-        let (keyword, vectors) = blocking(move || {
-            let keyword = KeywordIndex::open(&keyword_dir).map_err(storage)?;
-            let vectors = VectorIndex::open(&vector_path).map_err(storage)?;
-            Ok::<_, KnowledgeError>((keyword, vectors))
+        let keyword = blocking(move || match location {
+            Location::Embedded => KeywordIndex::open(&keyword_dir).map_err(storage),
+            Location::Database => KeywordIndex::in_memory().map_err(storage),
         })
         .await??;
+        tracing::info!(
+            search_index = location.as_str(),
+            "knowledge search indexes {}",
+            match location {
+                Location::Embedded => "on disk",
+                Location::Database => "in the database",
+            }
+        );
         Ok(Knowledge {
             inner: Arc::new(Inner {
                 store,
@@ -343,13 +392,74 @@ impl Knowledge {
                 queue,
                 gateway,
                 blobs,
+                location,
                 keyword,
-                vectors,
+                vectors: Mutex::new(HashMap::new()),
+                vectors_dir: dir.join("vectors"),
+                database_vectors: Mutex::new(HashSet::new()),
+                previous_model: RwLock::new(None),
                 sizer,
                 chunking,
                 settings,
             }),
         })
+    }
+
+    /// Where the indexes live: `knowledge.search_index`, with `auto` meaning the database when
+    /// it can hold them. Whether it can is found by trying, with the configured model's vectors
+    /// if any are stored (their dimensions are known only once a model has made one).
+    async fn locate(
+        store: &Store,
+        settings: &KnowledgeSettings,
+    ) -> Result<Location, KnowledgeError> {
+        let wanted = settings.search_index;
+        if wanted == SearchIndex::Embedded {
+            return Ok(Location::Embedded);
+        }
+        if store.backend() == DatabaseKind::Sqlite {
+            if wanted == SearchIndex::Database {
+                return Err(KnowledgeError::Invalid(
+                    "knowledge.search_index = \"database\" needs PostgreSQL (with pgvector); \
+                     this database is SQLite: set it to \"embedded\" or \"auto\""
+                        .into(),
+                ));
+            }
+            return Ok(Location::Embedded);
+        }
+        let model = &settings.embedding_model;
+        let dimensions = match store.embedded_chunk_ids(model).await?.first() {
+            Some(&id) => store
+                .chunks_by_id(&[id], model)
+                .await?
+                .first()
+                .and_then(|c| c.embedding.as_ref().map(Vec::len)),
+            None => None,
+        };
+        let probe = match dimensions {
+            Some(dimensions) => store.create_vector_index(model, dimensions).await,
+            None => store.probe_vector_index().await,
+        };
+        match probe {
+            Ok(()) => Ok(Location::Database),
+            Err(StoreError::Unsupported(why)) if wanted == SearchIndex::Auto => {
+                tracing::warn!(
+                    reason = %why,
+                    "knowledge search indexes kept on disk, one copy per process: the database \
+                     cannot hold them"
+                );
+                Ok(Location::Embedded)
+            }
+            Err(StoreError::Unsupported(why)) => Err(KnowledgeError::Invalid(format!(
+                "knowledge.search_index = \"database\", but {why}"
+            ))),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Whether the search indexes live in the database (`knowledge.search_index`, resolved).
+    #[must_use]
+    pub fn uses_database(&self) -> bool {
+        self.inner.location == Location::Database
     }
 
     /// The settings in force.
@@ -731,22 +841,94 @@ impl Knowledge {
         Ok(())
     }
 
+    /// Removes deleted chunks from the indexes on disk. The database's own indexes lose them
+    /// with their rows.
     pub(crate) async fn forget_chunks(&self, ids: Vec<i64>) -> Result<(), KnowledgeError> {
-        if ids.is_empty() {
+        if ids.is_empty() || self.inner.location == Location::Database {
             return Ok(());
         }
         let inner = self.inner.clone();
+        let vectors: Vec<Arc<VectorIndex>> = self.open_vector_indexes().await?;
         blocking(move || {
             inner.keyword.delete(&ids).map_err(storage)?;
             inner.keyword.commit().map_err(storage)?;
-            inner.vectors.delete(&ids).map_err(storage)
+            for index in vectors {
+                index.delete(&ids).map_err(storage)?;
+            }
+            Ok(())
         })
         .await?
     }
 
+    /// The models search by meaning may use: the configured one, and the one before it while
+    /// the configured one re-embeds.
+    fn searched_models(&self) -> Vec<String> {
+        let mut models = vec![self.inner.settings.embedding_model.clone()];
+        if let Some(previous) = self.previous_model() {
+            models.push(previous);
+        }
+        models
+    }
+
+    fn previous_model(&self) -> Option<String> {
+        self.inner
+            .previous_model
+            .read()
+            .map_or(None, |previous| previous.clone())
+    }
+
+    fn set_previous_model(&self, model: Option<String>) {
+        if let Ok(mut previous) = self.inner.previous_model.write() {
+            *previous = model;
+        }
+    }
+
+    /// The on-disk vector index of `model`, opened on first use.
+    async fn vector_index(&self, model: &str) -> Result<Arc<VectorIndex>, KnowledgeError> {
+        if let Some(index) = self.opened_vector_index(model) {
+            return Ok(index);
+        }
+        let path = vectors_file(&self.inner.vectors_dir, model);
+        let opened = Arc::new(blocking(move || VectorIndex::open(&path).map_err(storage)).await??);
+        let mut open =
+            self.inner.vectors.lock().map_err(|_| {
+                KnowledgeError::Storage("an earlier vector index open panicked".into())
+            })?;
+        Ok(open.entry(model.to_owned()).or_insert(opened).clone())
+    }
+
+    fn opened_vector_index(&self, model: &str) -> Option<Arc<VectorIndex>> {
+        self.inner
+            .vectors
+            .lock()
+            .ok()
+            .and_then(|open| open.get(model).cloned())
+    }
+
+    /// The on-disk vector indexes of the models searched.
+    async fn open_vector_indexes(&self) -> Result<Vec<Arc<VectorIndex>>, KnowledgeError> {
+        let mut indexes = Vec::new();
+        for model in self.searched_models() {
+            indexes.push(self.vector_index(&model).await?);
+        }
+        Ok(indexes)
+    }
+
     /// Indexing progress for one owner.
     pub async fn progress(&self, owner: UserId) -> Result<IndexProgress, KnowledgeError> {
-        let mut progress = IndexProgress::default();
+        let model = &self.inner.settings.embedding_model;
+        let (chunks, coverage) = self.inner.store.vector_coverage().await?;
+        let mut progress = IndexProgress {
+            search_index: self.inner.location.as_str(),
+            embedding_model: model.clone(),
+            vectors_from: self.previous_model().unwrap_or_else(|| model.clone()),
+            chunks,
+            chunks_embedded: coverage
+                .iter()
+                .find(|(m, _)| m == model)
+                .map_or(0, |(_, n)| *n),
+            ..IndexProgress::default()
+        };
         for (state, count) in self.inner.store.index_states(owner).await? {
             match state {
                 IndexState::Pending => progress.pending += count,
@@ -770,11 +952,12 @@ impl Knowledge {
     async fn embed(
         &self,
         owner: UserId,
+        model: &str,
         texts: Vec<String>,
         input_type: InputType,
         request_id: String,
     ) -> Result<Vec<Vec<f32>>, KnowledgeError> {
-        let model = &self.inner.settings.embedding_model;
+        let model = &model.to_owned();
         let count = texts.len();
         let mut request = EmbedRequest::new(model.clone(), texts);
         request.input_type = Some(input_type);
@@ -824,8 +1007,9 @@ impl Knowledge {
             return Ok(());
         };
         let item = payload.item.clone();
+        let model = self.inner.settings.embedding_model.clone();
         let existing = store
-            .chunks_of(&item, payload.version)
+            .chunks_of(&item, payload.version, &model)
             .await
             .map_err(JobError::transient)?;
         if existing.is_empty() {
@@ -877,19 +1061,24 @@ impl Knowledge {
                 .map_err(JobError::transient)?;
         }
         let mut chunks = store
-            .chunks_of(&item, payload.version)
+            .chunks_of(&item, payload.version, &model)
             .await
             .map_err(JobError::transient)?;
         // Searchable by its words at once, whatever becomes of the embedding.
         self.index_keywords(&chunks).await.map_err(transient)?;
         let embedded = self.embed_missing(&job, &payload, &mut chunks).await;
-        self.index_vectors(&chunks).await.map_err(transient)?;
+        self.index_vectors(&model, &chunks)
+            .await
+            .map_err(transient)?;
         let count = chunks.len() as u64;
         match embedded {
             Ok(()) => {
                 self.finish(&payload, IndexState::Indexed, None, count)
                     .await?;
                 tracing::info!(kind = payload.kind.as_str(), item = %payload.item, version = payload.version, chunks = count, "indexed");
+                if self.previous_model().is_some() {
+                    self.retire_previous_model().await.map_err(transient)?;
+                }
                 Ok(())
             }
             Err(err) if job.stop_reason().is_some() => Err(JobError::transient(err)),
@@ -915,7 +1104,7 @@ impl Knowledge {
         let missing: Vec<usize> = chunks
             .iter()
             .enumerate()
-            .filter(|(_, c)| c.embedding.is_none() || c.model.as_deref() != Some(model.as_str()))
+            .filter(|(_, c)| c.embedding.is_none())
             .map(|(at, _)| at)
             .collect();
         for batch in missing.chunks(EMBED_BATCH) {
@@ -929,6 +1118,7 @@ impl Knowledge {
             let vectors = self
                 .embed(
                     payload.owner,
+                    &model,
                     texts,
                     InputType::Document,
                     format!("index-{}", job.id()),
@@ -942,7 +1132,6 @@ impl Knowledge {
             self.inner.store.set_embeddings(&model, &pairs).await?;
             for (&at, (_, vector)) in batch.iter().zip(pairs) {
                 chunks[at].embedding = Some(vector);
-                chunks[at].model = Some(model.clone());
             }
         }
         Ok(())
@@ -1032,8 +1221,11 @@ impl Knowledge {
             .map_err(JobError::transient)
     }
 
-    /// Adds chunks to the keyword index.
+    /// Adds chunks to the keyword index on disk; the database indexes its rows' words itself.
     async fn index_keywords(&self, chunks: &[ChunkRecord]) -> Result<(), KnowledgeError> {
+        if self.inner.location == Location::Database {
+            return Ok(());
+        }
         let inner = self.inner.clone();
         let chunks = chunks.to_vec();
         blocking(move || {
@@ -1055,18 +1247,27 @@ impl Knowledge {
         .await?
     }
 
-    /// Adds the chunks that have a vector from the configured model to the vector index.
-    async fn index_vectors(&self, chunks: &[ChunkRecord]) -> Result<(), KnowledgeError> {
-        let model = self.inner.settings.embedding_model.clone();
+    /// Adds the chunks that have `model`'s vectors (as read with that model) to its vector
+    /// index. In the database, storing a vector added it, once the model's index exists: the
+    /// first vectors a model makes create it and copy in what was stored before.
+    async fn index_vectors(
+        &self,
+        model: &str,
+        chunks: &[ChunkRecord],
+    ) -> Result<(), KnowledgeError> {
         let chunks: Vec<ChunkRecord> = chunks
             .iter()
-            .filter(|c| c.embedding.is_some() && c.model.as_deref() == Some(model.as_str()))
+            .filter(|c| c.embedding.is_some())
             .cloned()
             .collect();
-        if chunks.is_empty() {
+        let Some(first) = chunks.first() else {
             return Ok(());
+        };
+        if self.inner.location == Location::Database {
+            let dimensions = first.embedding.as_ref().map_or(0, Vec::len);
+            return self.ensure_database_vectors(model, dimensions).await;
         }
-        let inner = self.inner.clone();
+        let index = self.vector_index(model).await?;
         blocking(move || {
             let owners: Vec<String> = chunks.iter().map(|c| c.owner_id.to_string()).collect();
             let docs: Vec<VectorDoc<'_>> = chunks
@@ -1081,54 +1282,195 @@ impl Knowledge {
                     })
                 })
                 .collect();
-            inner.vectors.add(&docs).map_err(storage)
+            index.add(&docs).map_err(storage)
         })
         .await?
     }
 
+    /// Makes sure `model`'s vectors have their index in the database, filled.
+    async fn ensure_database_vectors(
+        &self,
+        model: &str,
+        dimensions: usize,
+    ) -> Result<(), KnowledgeError> {
+        let known = self
+            .inner
+            .database_vectors
+            .lock()
+            .is_ok_and(|known| known.contains(model));
+        if known {
+            return Ok(());
+        }
+        let store = &self.inner.store;
+        store.create_vector_index(model, dimensions).await?;
+        let filled = store.fill_vector_index(model).await?;
+        if filled > 0 {
+            tracing::info!(
+                model,
+                vectors = filled,
+                "vectors copied into the database's index"
+            );
+        }
+        if let Ok(mut known) = self.inner.database_vectors.lock() {
+            known.insert(model.to_owned());
+        }
+        Ok(())
+    }
+
+    /// Brings `model`'s vector index in line with the vectors stored: adds what it lacks and,
+    /// on disk, removes entries of chunks no longer stored. Returns (added, removed).
+    async fn reconcile_vectors(&self, model: &str) -> Result<(usize, Vec<i64>), KnowledgeError> {
+        let store = &self.inner.store;
+        let embedded: HashSet<i64> = store.embedded_chunk_ids(model).await?.into_iter().collect();
+        if self.inner.location == Location::Database {
+            let Some(&first) = embedded.iter().next() else {
+                return Ok((0, Vec::new()));
+            };
+            let dimensions = store
+                .chunks_by_id(&[first], model)
+                .await?
+                .first()
+                .and_then(|c| c.embedding.as_ref().map(Vec::len))
+                .unwrap_or(0);
+            store.create_vector_index(model, dimensions).await?;
+            let added = store.fill_vector_index(model).await?;
+            if let Ok(mut known) = self.inner.database_vectors.lock() {
+                known.insert(model.to_owned());
+            }
+            return Ok((added, Vec::new()));
+        }
+        let index = self.vector_index(model).await?;
+        let indexed = {
+            let index = index.clone();
+            blocking(move || index.ids().map_err(storage)).await??
+        };
+        let mut missing: Vec<i64> = embedded.difference(&indexed).copied().collect();
+        missing.sort_unstable();
+        for batch in missing.chunks(500) {
+            self.index_vectors(model, &store.chunks_by_id(batch, model).await?)
+                .await?;
+        }
+        let extra: Vec<i64> = indexed.difference(&embedded).copied().collect();
+        Ok((missing.len(), extra))
+    }
+
+    /// Decides which model's vectors search by meaning answers with: the configured model
+    /// once it has embedded every chunk (or when no other has embedded more), else the model
+    /// that embedded the most, until the configured one catches up. Models no longer searched
+    /// lose their vectors.
+    async fn choose_vectors(&self) -> Result<(), KnowledgeError> {
+        let configured = &self.inner.settings.embedding_model;
+        let (total, coverage) = self.inner.store.vector_coverage().await?;
+        let of = |model: &str| {
+            coverage
+                .iter()
+                .find(|(m, _)| m == model)
+                .map_or(0, |(_, n)| *n)
+        };
+        let configured_count = of(configured);
+        let previous = coverage
+            .iter()
+            .find(|(m, n)| m != configured && *n > configured_count)
+            .filter(|_| configured_count < total)
+            .map(|(m, _)| m.clone());
+        if let Some(previous) = &previous {
+            tracing::info!(
+                model = %configured,
+                embedded = configured_count,
+                chunks = total,
+                answering = %previous,
+                "embedding model changed: re-embedding in the background; search by meaning \
+                 answers with the previous model's vectors meanwhile"
+            );
+        }
+        self.set_previous_model(previous.clone());
+        for (model, _) in &coverage {
+            if model != configured && Some(model) != previous.as_ref() {
+                self.drop_model(model).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Once the configured model has embedded every chunk, stops answering with the previous
+    /// model and forgets its vectors.
+    async fn retire_previous_model(&self) -> Result<(), KnowledgeError> {
+        let configured = &self.inner.settings.embedding_model;
+        let (total, coverage) = self.inner.store.vector_coverage().await?;
+        let done = coverage
+            .iter()
+            .find(|(m, _)| m == configured)
+            .is_some_and(|(_, n)| *n >= total);
+        if done && let Some(previous) = self.previous_model() {
+            self.set_previous_model(None);
+            tracing::info!(model = %configured, previous = %previous, "re-embedding finished: search by meaning answers with the new model");
+            self.drop_model(&previous).await?;
+        }
+        Ok(())
+    }
+
+    /// Forgets a model's vectors: in the database, and its file on disk.
+    async fn drop_model(&self, model: &str) -> Result<(), KnowledgeError> {
+        self.inner.store.drop_vectors(model).await?;
+        if let Ok(mut known) = self.inner.database_vectors.lock() {
+            known.remove(model);
+        }
+        let opened = self
+            .inner
+            .vectors
+            .lock()
+            .ok()
+            .and_then(|mut open| open.remove(model));
+        drop(opened);
+        let path = vectors_file(&self.inner.vectors_dir, model);
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(err) => Err(KnowledgeError::Storage(format!(
+                "cannot remove {}: {err}",
+                path.display()
+            ))),
+        }
+    }
+
     /// Brings the indexes in line with the database: adds the chunks they lack (every chunk to
-    /// the keyword index, those with the configured model's vectors to the vector index),
-    /// removes entries of chunks no longer stored, and queues again the versions still to index
-    /// whose job was lost or given up on. Run at start; cheap when nothing is amiss.
+    /// the keyword index, each searched model's vectors to its vector index), removes entries
+    /// of chunks no longer stored, picks the model search by meaning answers with, and queues
+    /// again the versions still to index: those whose job was lost or given up on, and those
+    /// the configured embedding model has not embedded yet. Run at start; cheap when nothing
+    /// is amiss.
     pub async fn reconcile(&self) -> Result<Reconciled, KnowledgeError> {
         let store = &self.inner.store;
         let model = &self.inner.settings.embedding_model;
-        let stored: HashSet<i64> = store.chunk_ids().await?.into_iter().collect();
-        let embedded: HashSet<i64> = store.embedded_chunk_ids(model).await?.into_iter().collect();
-        let inner = self.inner.clone();
-        let (keyword_ids, vector_ids) = blocking(move || {
-            Ok::<_, KnowledgeError>((
-                inner.keyword.ids().map_err(storage)?,
-                inner.vectors.ids().map_err(storage)?,
-            ))
-        })
-        .await??;
-        let mut for_keywords: Vec<i64> = stored.difference(&keyword_ids).copied().collect();
-        let mut for_vectors: Vec<i64> = embedded.difference(&vector_ids).copied().collect();
-        for_keywords.sort_unstable();
-        for_vectors.sort_unstable();
-        let mut extra: Vec<i64> = keyword_ids.difference(&stored).copied().collect();
-        extra.extend(vector_ids.difference(&embedded));
+        self.choose_vectors().await?;
+        let mut reconciled = Reconciled::default();
+        let mut extra: Vec<i64> = Vec::new();
+        if self.inner.location == Location::Embedded {
+            let stored: HashSet<i64> = store.chunk_ids().await?.into_iter().collect();
+            let inner = self.inner.clone();
+            let keyword_ids = blocking(move || inner.keyword.ids().map_err(storage)).await??;
+            let mut for_keywords: Vec<i64> = stored.difference(&keyword_ids).copied().collect();
+            for_keywords.sort_unstable();
+            extra.extend(keyword_ids.difference(&stored));
+            reconciled.added = for_keywords.len();
+            for batch in for_keywords.chunks(500) {
+                self.index_keywords(&store.chunks_by_id(batch, model).await?)
+                    .await?;
+            }
+        }
+        for searched in self.searched_models() {
+            let (added, stale) = self.reconcile_vectors(&searched).await?;
+            reconciled.added = reconciled.added.max(added);
+            extra.extend(stale);
+        }
         extra.sort_unstable();
         extra.dedup();
-        let mut reconciled = Reconciled {
-            added: for_keywords.len().max(for_vectors.len()),
-            removed: extra.len(),
-            requeued: 0,
-        };
-        for batch in for_keywords.chunks(500) {
-            self.index_keywords(&store.chunks_by_id(batch).await?)
-                .await?;
-        }
-        for batch in for_vectors.chunks(500) {
-            self.index_vectors(&store.chunks_by_id(batch).await?)
-                .await?;
-        }
+        reconciled.removed = extra.len();
         if !extra.is_empty() {
             self.forget_chunks(extra).await?;
         }
         let generation = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
-        for (owner, kind, item, version) in store.versions_to_index(INDEX_JOB).await? {
+        for (owner, kind, item, version) in store.versions_to_index(INDEX_JOB, model).await? {
             self.enqueue_index(owner, kind, &item, version, generation)
                 .await?;
             reconciled.requeued += 1;
@@ -1144,15 +1486,22 @@ impl Knowledge {
         Ok(reconciled)
     }
 
-    /// Rebuilds both indexes from the database.
+    /// Rebuilds the indexes on disk from the database. The database's own indexes cannot
+    /// drift from its rows; there it fills in what a model's vector index lacks.
     pub async fn reindex(&self) -> Result<Reconciled, KnowledgeError> {
-        let inner = self.inner.clone();
-        blocking(move || {
-            inner.keyword.clear().map_err(storage)?;
-            inner.keyword.commit().map_err(storage)?;
-            inner.vectors.clear().map_err(storage)
-        })
-        .await??;
+        if self.inner.location == Location::Embedded {
+            let vectors = self.open_vector_indexes().await?;
+            let inner = self.inner.clone();
+            blocking(move || {
+                inner.keyword.clear().map_err(storage)?;
+                inner.keyword.commit().map_err(storage)?;
+                for index in vectors {
+                    index.clear().map_err(storage)?;
+                }
+                Ok::<_, KnowledgeError>(())
+            })
+            .await??;
+        }
         self.reconcile().await
     }
 
@@ -1219,55 +1568,18 @@ impl Knowledge {
         // Deeper than asked: some candidates may be dropped by the database check, and fusion
         // needs more than the top few of each ranking.
         let depth = (query.limit * 4).max(40);
-        let owner_text = owner.to_string();
         let keyword = if query.mode == SearchMode::Semantic {
             Vec::new()
         } else {
-            let inner = self.inner.clone();
-            let (owner_text, text, items) = (owner_text.clone(), text.to_owned(), items.clone());
-            blocking(move || {
-                inner
-                    .keyword
-                    .search(
-                        &owner_text,
-                        &text,
-                        items.as_deref().map(Vec::as_slice),
-                        depth,
-                    )
-                    .map_err(storage)
-            })
-            .await??
+            self.keyword_ranking(owner, text, items.clone(), depth)
+                .await?
         };
         let mut degraded = None;
         let vector = if query.mode == SearchMode::Keyword {
             Vec::new()
         } else {
-            match self
-                .embed(
-                    owner,
-                    vec![text.to_owned()],
-                    InputType::Query,
-                    format!("search-{}", uuid::Uuid::now_v7()),
-                )
-                .await
-            {
-                Ok(mut vectors) => {
-                    let vector = vectors.pop().unwrap_or_default();
-                    let inner = self.inner.clone();
-                    let items = items.clone();
-                    blocking(move || {
-                        inner
-                            .vectors
-                            .search(
-                                &owner_text,
-                                &vector,
-                                items.as_deref().map(Vec::as_slice),
-                                depth,
-                            )
-                            .map_err(storage)
-                    })
-                    .await??
-                }
+            match self.vector_ranking(owner, text, items.clone(), depth).await {
+                Ok(ranking) => ranking,
                 Err(err) if query.mode == SearchMode::Hybrid => {
                     tracing::warn!(error = %err, "hybrid search ran on keywords alone");
                     degraded = Some(err.to_string());
@@ -1318,6 +1630,102 @@ impl Knowledge {
             }
         }
         Ok(SearchResults { hits, degraded })
+    }
+
+    /// The owner's chunks ranked by the query's words, best first, at most `depth`.
+    async fn keyword_ranking(
+        &self,
+        owner: UserId,
+        text: &str,
+        items: Option<Arc<Vec<String>>>,
+        depth: usize,
+    ) -> Result<Vec<(i64, f32)>, KnowledgeError> {
+        if self.inner.location == Location::Database {
+            return Ok(self
+                .inner
+                .store
+                .keyword_search(owner, text, items.as_deref().map(Vec::as_slice), depth)
+                .await?);
+        }
+        let inner = self.inner.clone();
+        let (owner_text, text) = (owner.to_string(), text.to_owned());
+        blocking(move || {
+            inner
+                .keyword
+                .search(
+                    &owner_text,
+                    &text,
+                    items.as_deref().map(Vec::as_slice),
+                    depth,
+                )
+                .map_err(storage)
+        })
+        .await?
+    }
+
+    /// The owner's chunks ranked by meaning, best first, at most `depth`: with the previous
+    /// model's vectors while the configured model re-embeds (the configured model's own, as
+    /// far as they go, when the previous one cannot embed the query any more).
+    async fn vector_ranking(
+        &self,
+        owner: UserId,
+        text: &str,
+        items: Option<Arc<Vec<String>>>,
+        depth: usize,
+    ) -> Result<Vec<(i64, f32)>, KnowledgeError> {
+        let configured = self.inner.settings.embedding_model.clone();
+        let mut models = Vec::new();
+        if let Some(previous) = self.previous_model() {
+            models.push(previous);
+        }
+        models.push(configured);
+        let mut failure = None;
+        for model in models {
+            let embedded = self
+                .embed(
+                    owner,
+                    &model,
+                    vec![text.to_owned()],
+                    InputType::Query,
+                    format!("search-{}", uuid::Uuid::now_v7()),
+                )
+                .await;
+            let vector = match embedded {
+                Ok(mut vectors) => vectors.pop().unwrap_or_default(),
+                Err(err) => {
+                    tracing::warn!(model, error = %err, "cannot embed the query");
+                    failure = Some(err);
+                    continue;
+                }
+            };
+            if self.inner.location == Location::Database {
+                return Ok(self
+                    .inner
+                    .store
+                    .vector_search(
+                        owner,
+                        &model,
+                        &vector,
+                        items.as_deref().map(Vec::as_slice),
+                        depth,
+                    )
+                    .await?);
+            }
+            let index = self.vector_index(&model).await?;
+            let owner_text = owner.to_string();
+            return blocking(move || {
+                index
+                    .search(
+                        &owner_text,
+                        &vector,
+                        items.as_deref().map(Vec::as_slice),
+                        depth,
+                    )
+                    .map_err(storage)
+            })
+            .await?;
+        }
+        Err(failure.unwrap_or_else(|| KnowledgeError::Storage("no embedding model".into())))
     }
 
     /// The best passage of a chunk for the query, terms marked; its beginning when no term

@@ -15,8 +15,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use kai_config::{
-    DeploymentSettings, Environment, Fusion, ModelSettings, ProviderKind, ProviderSettings,
-    Settings,
+    DatabaseKind, DeploymentSettings, Environment, Fusion, ModelSettings, ProviderKind,
+    ProviderSettings, SearchIndex, Settings,
 };
 use kai_core::{Role, UserId};
 use kai_gateway::Gateway;
@@ -38,25 +38,34 @@ fn bucket(word: &str) -> usize {
         % DIMENSIONS
 }
 
-/// Word counts, hashed into 64 dimensions: texts sharing words are near.
-fn embed(text: &str) -> Vec<f32> {
-    let mut vector = vec![0.0; DIMENSIONS];
+/// Word counts, hashed into `dimensions`: texts sharing words are near.
+fn embed(text: &str, dimensions: usize) -> Vec<f32> {
+    let mut vector = vec![0.0; dimensions];
     for word in text
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
     {
-        vector[bucket(&word.to_lowercase())] += 1.0;
+        vector[bucket(&word.to_lowercase()) % dimensions] += 1.0;
     }
     vector
 }
 
+/// The second model the gateway serves, for a change of embedding model: word counts in
+/// fewer dimensions.
+const SECOND_MODEL: &str = "word-counts-small";
+
 #[derive(Clone, Default)]
 struct Embedder {
     failing: Arc<AtomicBool>,
+    /// Only the second model fails.
+    second_failing: Arc<AtomicBool>,
 }
 
 async fn embeddings(State(embedder): State<Embedder>, Json(body): Json<Value>) -> Response {
-    if embedder.failing.load(Ordering::SeqCst) {
+    let second = body["model"] == SECOND_MODEL;
+    if embedder.failing.load(Ordering::SeqCst)
+        || second && embedder.second_failing.load(Ordering::SeqCst)
+    {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({"error": {"message": "down for maintenance", "type": "server_error"}})),
@@ -74,7 +83,10 @@ async fn embeddings(State(embedder): State<Embedder>, Json(body): Json<Value>) -
     let data: Vec<Value> = inputs
         .iter()
         .enumerate()
-        .map(|(index, text)| json!({"object": "embedding", "index": index, "embedding": embed(text)}))
+        .map(|(index, text)| {
+            let dimensions = if second { DIMENSIONS / 2 } else { DIMENSIONS };
+            json!({"object": "embedding", "index": index, "embedding": embed(text, dimensions)})
+        })
         .collect();
     Json(json!({
         "object": "list",
@@ -129,6 +141,10 @@ fn start_workers(knowledge: &Knowledge, queue: Queue) -> WorkersHandle {
 
 impl Harness {
     async fn new() -> Harness {
+        Harness::with_index(SearchIndex::Auto).await
+    }
+
+    async fn with_index(search_index: SearchIndex) -> Harness {
         let db = TestDatabase::new().await;
         let store = db.store().await;
         let embedder = Embedder::default();
@@ -144,10 +160,12 @@ impl Harness {
         let mut provider = ProviderSettings::new("words", ProviderKind::OpenaiCompatible);
         provider.base_url = Some(format!("http://{addr}/v1/").parse().unwrap());
         settings.providers.push(provider);
-        settings.models.push(ModelSettings::new(
-            "word-counts",
-            vec![DeploymentSettings::new("words", "word-counts")],
-        ));
+        for model in ["word-counts", SECOND_MODEL] {
+            settings.models.push(ModelSettings::new(
+                model,
+                vec![DeploymentSettings::new("words", model)],
+            ));
+        }
         settings.gateway.retry_base_delay = Duration::from_millis(1);
         settings.gateway.retry_max_delay = Duration::from_millis(2);
         // An embedding model that fails is taken out of rotation only briefly, so that the
@@ -157,6 +175,7 @@ impl Harness {
         settings.knowledge.chunk_tokens = 32;
         settings.knowledge.chunk_overlap = 4;
         settings.knowledge.max_upload_size = bytesize::ByteSize::kib(64);
+        settings.knowledge.search_index = search_index;
         let gateway = Gateway::new(store.clone(), &settings, Environment::default(), None, None)
             .await
             .unwrap();
@@ -411,7 +430,10 @@ async fn deletion_takes_effect_at_once_and_content_is_collected_later() {
     // The restart's reconciliation removes what the indexes kept.
     h.reopen().await;
     let reconciled = h.knowledge().reconcile().await.unwrap();
-    assert!(reconciled.removed >= 1, "{reconciled:?}");
+    // The database's own indexes lost it with its rows.
+    if h.knowledge().progress(alice).await.unwrap().search_index == "embedded" {
+        assert!(reconciled.removed >= 1, "{reconciled:?}");
+    }
 
     // Unreferenced content goes once its grace period is over, not before.
     assert_eq!(h.knowledge().collect_blobs().await.unwrap(), 0);
@@ -430,7 +452,7 @@ async fn deletion_takes_effect_at_once_and_content_is_collected_later() {
 
 #[tokio::test]
 async fn lost_indexes_are_rebuilt_from_the_database() {
-    let mut h = Harness::new().await;
+    let mut h = Harness::with_index(SearchIndex::Embedded).await;
     let alice = user(&h.store, "alice").await;
     let doc = h.add(alice, "kitchen.txt", KITCHEN.as_bytes()).await;
     h.indexed(alice, doc.id).await;
@@ -661,12 +683,18 @@ async fn an_interrupted_index_job_resumes_without_duplicating_chunks() {
     let doc = h.add(alice, "compost.md", long.as_bytes()).await;
     let item = doc.id.to_string();
     for _ in 0..200 {
-        if !h.store.chunks_of(&item, 1).await.unwrap().is_empty() {
+        if !h
+            .store
+            .chunks_of(&item, 1, "word-counts")
+            .await
+            .unwrap()
+            .is_empty()
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let stored = h.store.chunks_of(&item, 1).await.unwrap();
+    let stored = h.store.chunks_of(&item, 1, "word-counts").await.unwrap();
     assert!(stored.len() > 1);
     h.embedder.failing.store(false, Ordering::SeqCst);
     let version = {
@@ -681,7 +709,7 @@ async fn an_interrupted_index_job_resumes_without_duplicating_chunks() {
         }
         version.expect("indexing resumed")
     };
-    let after = h.store.chunks_of(&item, 1).await.unwrap();
+    let after = h.store.chunks_of(&item, 1, "word-counts").await.unwrap();
     assert_eq!(
         after.iter().map(|c| c.id).collect::<Vec<_>>(),
         stored.iter().map(|c| c.id).collect::<Vec<_>>()
@@ -980,4 +1008,151 @@ async fn notes_go_into_collections_and_are_filtered_by_them() {
     filed.collection = Some(shelf.id);
     let made = k.create_note(alice, filed).await.unwrap();
     assert_eq!(made.note.collection_id, Some(shelf.id));
+}
+
+#[tokio::test]
+async fn the_search_index_lives_where_the_setting_says() {
+    let h = Harness::with_index(SearchIndex::Embedded).await;
+    let alice = user(&h.store, "alice").await;
+    assert_eq!(
+        h.knowledge().progress(alice).await.unwrap().search_index,
+        "embedded"
+    );
+    assert!(h.dir.path().join("knowledge/keyword").is_dir());
+
+    let opened = Knowledge::open(
+        &h.dir.path().join("other"),
+        h.store.clone(),
+        h.vault.clone(),
+        Queue::new(h.store.clone()),
+        h.gateway.clone(),
+        kai_config::KnowledgeSettings {
+            search_index: SearchIndex::Database,
+            ..h.settings.knowledge.clone()
+        },
+        TokenSizer::estimate(),
+    )
+    .await;
+    if h.store.backend() == DatabaseKind::Sqlite {
+        let err = opened.unwrap_err().to_string();
+        assert!(err.contains("needs PostgreSQL"), "{err}");
+        return;
+    }
+    match opened {
+        Ok(knowledge) => {
+            assert_eq!(
+                knowledge.progress(alice).await.unwrap().search_index,
+                "database"
+            );
+            // Nothing of it on disk.
+            assert!(!h.dir.path().join("other/keyword").exists());
+        }
+        Err(err) => {
+            assert!(
+                std::env::var_os("KAI_TEST_PGVECTOR").is_none(),
+                "KAI_TEST_PGVECTOR is set, but: {err}"
+            );
+            assert!(err.to_string().contains("pgvector"), "{err}");
+        }
+    }
+}
+
+/// Waits until the configured model has embedded every chunk and search answers with it.
+async fn reembedded(h: &Harness, owner: UserId) -> kai_knowledge::IndexProgress {
+    for _ in 0..600 {
+        let progress = h.knowledge().progress(owner).await.unwrap();
+        if progress.chunks_embedded == progress.chunks
+            && progress.vectors_from == progress.embedding_model
+        {
+            return progress;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("re-embedding did not finish within 30 s");
+}
+
+#[tokio::test]
+async fn a_new_embedding_model_re_embeds_while_the_old_vectors_answer() {
+    for search_index in [SearchIndex::Embedded, SearchIndex::Auto] {
+        let mut h = Harness::with_index(search_index).await;
+        let alice = user(&h.store, "alice").await;
+        let garden = h.add(alice, "garden.md", GARDEN.as_bytes()).await;
+        let kitchen = h.add(alice, "kitchen.txt", KITCHEN.as_bytes()).await;
+        h.indexed(alice, garden.id).await;
+        h.indexed(alice, kitchen.id).await;
+
+        // The new model is down at first: nothing can be re-embedded yet.
+        h.embedder.second_failing.store(true, Ordering::SeqCst);
+        h.settings.knowledge.embedding_model = SECOND_MODEL.into();
+        h.reopen().await;
+        h.knowledge().reconcile().await.unwrap();
+        let progress = h.knowledge().progress(alice).await.unwrap();
+        assert_eq!(progress.embedding_model, SECOND_MODEL);
+        assert_eq!(progress.vectors_from, "word-counts", "{search_index:?}");
+        assert_eq!(progress.chunks_embedded, 0);
+        // The old vectors keep answering by meaning.
+        assert_eq!(
+            h.search(alice, "dough knead", SearchMode::Semantic)
+                .await
+                .first()
+                .map(String::as_str),
+            Some("kitchen.txt"),
+            "{search_index:?}"
+        );
+        // What is added meanwhile is found by its words.
+        let later = h
+            .add(alice, "later.txt", b"Sourdough starters need feeding.")
+            .await;
+        h.indexed(alice, later.id).await;
+        assert_eq!(
+            h.search(alice, "sourdough", SearchMode::Hybrid)
+                .await
+                .first()
+                .map(String::as_str),
+            Some("later.txt")
+        );
+
+        // Once the new model answers, everything is re-embedded in the background, search
+        // moves over, and the old vectors go.
+        h.embedder.second_failing.store(false, Ordering::SeqCst);
+        let done = reembedded(&h, alice).await;
+        assert!(done.chunks >= 3);
+        assert_eq!(
+            h.search(alice, "dough knead", SearchMode::Semantic)
+                .await
+                .first()
+                .map(String::as_str),
+            Some("kitchen.txt"),
+            "{search_index:?}"
+        );
+        assert_eq!(
+            h.search(alice, "sourdough feeding", SearchMode::Semantic)
+                .await
+                .first()
+                .map(String::as_str),
+            Some("later.txt")
+        );
+        assert!(
+            h.store
+                .embedded_chunk_ids("word-counts")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        if search_index == SearchIndex::Embedded {
+            assert!(
+                !h.dir
+                    .path()
+                    .join("knowledge/vectors/word-counts.log")
+                    .exists()
+            );
+        }
+        // A restart keeps the new model answering.
+        h.reopen().await;
+        h.knowledge().reconcile().await.unwrap();
+        assert_eq!(
+            h.knowledge().progress(alice).await.unwrap().vectors_from,
+            SECOND_MODEL
+        );
+    }
 }

@@ -586,8 +586,18 @@ pub struct KnowledgeSource {
 /// `GET /api/v1/knowledge/status`: indexing progress.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct KnowledgeStatus {
+    /// Where the search indexes live: `embedded` (on disk, one copy per process) or
+    /// `database` (PostgreSQL's full-text search and pgvector, shared by every process).
+    pub search_index: String,
     /// The model that embeds knowledge.
     pub embedding_model: String,
+    /// The model whose vectors search by meaning answers with: the configured one, or the one
+    /// before it while the configured one re-embeds.
+    pub vectors_from: String,
+    /// Chunks stored, everyone's.
+    pub chunks: u64,
+    /// Of those, the chunks the configured model has embedded.
+    pub chunks_embedded: u64,
     /// The caller's versions waiting to be indexed.
     pub pending: u64,
     /// The caller's versions searchable by keyword, waiting for their vectors.

@@ -919,31 +919,46 @@ impl Store {
         Ok(())
     }
 
-    /// Current versions still to index (pending, or waiting for vectors) with no indexing job
-    /// queued or running for them: what a restart queues again, after a job was lost or given
-    /// up on. As `(owner, kind, item, version)`.
+    /// Current versions still to index with no indexing job queued or running for them: those
+    /// pending or waiting for vectors (their job was lost or given up on), and those indexed
+    /// whose chunks lack vectors from `model` (the embedding model changed). What a restart
+    /// queues again. As `(owner, kind, item, version)`.
     pub async fn versions_to_index(
         &self,
         job_kind: &str,
+        model: &str,
     ) -> Result<Vec<(UserId, ItemKind, String, u64)>, StoreError> {
         let rows: Vec<(String, String, String, i64)> = with_pool!(self, |pool| {
             sqlx::query_as(
                 "SELECT a.owner_id, 'artifact', a.id, v.version FROM artifacts a \
                      JOIN artifact_versions v \
                      ON v.artifact_id = a.id AND v.version = a.current_version \
-                 WHERE v.index_state IN ('pending', 'keyword_only') AND NOT EXISTS \
+                 WHERE (v.index_state IN ('pending', 'keyword_only') \
+                         OR v.index_state = 'indexed' AND EXISTS \
+                             (SELECT 1 FROM chunks c WHERE c.item_id = a.id \
+                                 AND c.version = v.version AND NOT EXISTS \
+                                     (SELECT 1 FROM chunk_vectors cv \
+                                      WHERE cv.model = $2 AND cv.chunk_id = c.id))) \
+                     AND NOT EXISTS \
                      (SELECT 1 FROM jobs j WHERE j.kind = $1 \
                          AND j.state IN ('queued', 'running') \
                          AND j.dedupe_key LIKE 'index:' || a.id || ':' || v.version || ':%') \
                  UNION ALL \
                  SELECT n.owner_id, 'note', n.id, v.version FROM notes n JOIN note_versions v \
                      ON v.note_id = n.id AND v.version = n.current_version \
-                 WHERE v.index_state IN ('pending', 'keyword_only') AND NOT EXISTS \
+                 WHERE (v.index_state IN ('pending', 'keyword_only') \
+                         OR v.index_state = 'indexed' AND EXISTS \
+                             (SELECT 1 FROM chunks c WHERE c.item_id = n.id \
+                                 AND c.version = v.version AND NOT EXISTS \
+                                     (SELECT 1 FROM chunk_vectors cv \
+                                      WHERE cv.model = $2 AND cv.chunk_id = c.id))) \
+                     AND NOT EXISTS \
                      (SELECT 1 FROM jobs j WHERE j.kind = $1 \
                          AND j.state IN ('queued', 'running') \
                          AND j.dedupe_key LIKE 'index:' || n.id || ':' || v.version || ':%')",
             )
             .bind(job_kind)
+            .bind(model)
             .fetch_all(pool)
             .await?
         });

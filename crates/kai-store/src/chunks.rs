@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 
 use crate::artifacts::ItemKind;
 use crate::row::Columns;
+use crate::search::{vector_bytes, vector_from_bytes};
 use crate::{Store, StoreError, count_from_row, from_millis, millis, stored_int, with_pool};
 
 /// A chunk to store.
@@ -27,7 +28,7 @@ pub struct NewChunk {
     pub end: u64,
 }
 
-/// A chunk as the indexes need it.
+/// A chunk as the indexes need it, with the vector one embedding model made of it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChunkRecord {
     /// Its id: what the indexes hold.
@@ -40,10 +41,8 @@ pub struct ChunkRecord {
     pub heading: Option<String>,
     /// Its text.
     pub text: String,
-    /// Its vector, when embedded.
+    /// Its vector from the model asked for, once embedded.
     pub embedding: Option<Vec<f32>>,
-    /// The model that made the vector.
-    pub model: Option<String>,
 }
 
 /// A chunk search answers with, and the item it comes from.
@@ -80,24 +79,6 @@ pub struct Searchable {
     pub dropped: Vec<i64>,
 }
 
-/// A vector as little-endian bytes, as stored.
-fn vector_bytes(vector: &[f32]) -> Vec<u8> {
-    vector.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
-fn vector_from_bytes(bytes: &[u8], chunk: i64) -> Result<Vec<f32>, StoreError> {
-    if !bytes.len().is_multiple_of(4) {
-        return Err(StoreError::Corrupt {
-            table: "chunks",
-            message: format!("chunk {chunk}: an embedding of {} bytes", bytes.len()),
-        });
-    }
-    Ok(bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect())
-}
-
 fn chunk_record(row: &impl Columns) -> Result<ChunkRecord, StoreError> {
     let id = row.int("id")?;
     let owner = row.text("owner_id")?;
@@ -114,7 +95,6 @@ fn chunk_record(row: &impl Columns) -> Result<ChunkRecord, StoreError> {
             .opt_blob("embedding")?
             .map(|bytes| vector_from_bytes(&bytes, id))
             .transpose()?,
-        model: row.opt_text("model")?,
     })
 }
 
@@ -174,20 +154,24 @@ impl Store {
         count_from_row(count, "chunks", "count")
     }
 
-    /// A version's chunks in order, embedded or not.
+    /// A version's chunks in order, with their vectors from `model` where it made them.
     pub async fn chunks_of(
         &self,
         item: &str,
         version: u64,
+        model: &str,
     ) -> Result<Vec<ChunkRecord>, StoreError> {
         let version = stored_int(version, "a version number")?;
         with_pool!(self, |pool| {
             sqlx::query(
-                "SELECT id, owner_id, item_id, heading, text, embedding, model \
-                 FROM chunks WHERE item_id = $1 AND version = $2 ORDER BY seq",
+                "SELECT c.id, c.owner_id, c.item_id, c.heading, c.text, v.embedding \
+                 FROM chunks c \
+                 LEFT JOIN chunk_vectors v ON v.chunk_id = c.id AND v.model = $3 \
+                 WHERE c.item_id = $1 AND c.version = $2 ORDER BY c.seq",
             )
             .bind(item)
             .bind(version)
+            .bind(model)
             .fetch_all(pool)
             .await?
             .iter()
@@ -196,25 +180,91 @@ impl Store {
         })
     }
 
-    /// Stores vectors `model` made for chunks.
+    /// Stores vectors `model` made for chunks, and on PostgreSQL adds them to the model's
+    /// vector index in the database when it has one, in the same transaction.
     pub async fn set_embeddings(
         &self,
         model: &str,
         vectors: &[(i64, Vec<f32>)],
     ) -> Result<(), StoreError> {
-        with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
-            for (id, vector) in vectors {
-                sqlx::query("UPDATE chunks SET model = $2, embedding = $3 WHERE id = $1")
-                    .bind(id)
+        const UPSERT: &str = "INSERT INTO chunk_vectors (chunk_id, model, embedding) \
+             VALUES ($1, $2, $3) \
+             ON CONFLICT (model, chunk_id) DO UPDATE SET embedding = excluded.embedding";
+        match &self.pool {
+            crate::Pool::Sqlite(pool) => {
+                let mut tx = pool.begin().await?;
+                for (id, vector) in vectors {
+                    sqlx::query(UPSERT)
+                        .bind(id)
+                        .bind(model)
+                        .bind(vector_bytes(vector))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+            }
+            crate::Pool::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                for (id, vector) in vectors {
+                    sqlx::query(UPSERT)
+                        .bind(id)
+                        .bind(model)
+                        .bind(vector_bytes(vector))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                crate::search::add_to_vector_index(&mut tx, model, vectors).await?;
+                tx.commit().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets every vector `model` made, and its index in the database: what is left of a
+    /// model once another has embedded everything.
+    pub async fn drop_vectors(&self, model: &str) -> Result<(), StoreError> {
+        match &self.pool {
+            crate::Pool::Sqlite(pool) => {
+                sqlx::query("DELETE FROM chunk_vectors WHERE model = $1")
                     .bind(model)
-                    .bind(vector_bytes(vector))
-                    .execute(&mut *tx)
+                    .execute(pool)
                     .await?;
             }
-            tx.commit().await?;
-        });
+            crate::Pool::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                crate::search::drop_vector_index(&mut tx, model).await?;
+                sqlx::query("DELETE FROM chunk_vectors WHERE model = $1")
+                    .bind(model)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+            }
+        }
         Ok(())
+    }
+
+    /// How many chunks there are, and how many of them each model has embedded, the most
+    /// first.
+    pub async fn vector_coverage(&self) -> Result<(u64, Vec<(String, u64)>), StoreError> {
+        let (total, models): (i64, Vec<(String, i64)>) = with_pool!(self, |pool| {
+            let total = sqlx::query_scalar("SELECT COUNT(*) FROM chunks")
+                .fetch_one(pool)
+                .await?;
+            let models = sqlx::query_as(
+                "SELECT model, COUNT(*) AS n FROM chunk_vectors GROUP BY model \
+                 ORDER BY n DESC, model",
+            )
+            .fetch_all(pool)
+            .await?;
+            (total, models)
+        });
+        Ok((
+            count_from_row(total, "chunks", "count")?,
+            models
+                .into_iter()
+                .map(|(model, n)| Ok((model, count_from_row(n, "chunk_vectors", "count")?)))
+                .collect::<Result<_, StoreError>>()?,
+        ))
     }
 
     /// Makes `version` the one search answers with for an item, unless a newer one already
@@ -323,37 +373,15 @@ impl Store {
         })
     }
 
-    /// Up to `limit` chunks with ids above `after` whose vectors `model` made, in id order:
-    /// what an index is built and checked from.
-    pub async fn embedded_chunks(
-        &self,
-        model: &str,
-        after: i64,
-        limit: u32,
-    ) -> Result<Vec<ChunkRecord>, StoreError> {
-        with_pool!(self, |pool| {
-            sqlx::query(
-                "SELECT id, owner_id, item_id, heading, text, embedding, model FROM chunks \
-                 WHERE model = $1 AND id > $2 ORDER BY id LIMIT $3",
-            )
-            .bind(model)
-            .bind(after)
-            .bind(i64::from(limit))
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(chunk_record)
-            .collect()
-        })
-    }
-
     /// The ids of every chunk whose vector `model` made, in order.
     pub async fn embedded_chunk_ids(&self, model: &str) -> Result<Vec<i64>, StoreError> {
         Ok(with_pool!(self, |pool| {
-            sqlx::query_scalar("SELECT id FROM chunks WHERE model = $1 ORDER BY id")
-                .bind(model)
-                .fetch_all(pool)
-                .await?
+            sqlx::query_scalar(
+                "SELECT chunk_id FROM chunk_vectors WHERE model = $1 ORDER BY chunk_id",
+            )
+            .bind(model)
+            .fetch_all(pool)
+            .await?
         }))
     }
 
@@ -366,18 +394,24 @@ impl Store {
         }))
     }
 
-    /// Chunks by id, in id order, for an index to add what it lacks.
-    pub async fn chunks_by_id(&self, ids: &[i64]) -> Result<Vec<ChunkRecord>, StoreError> {
+    /// Chunks by id, in id order, with their vectors from `model`, for an index to add what
+    /// it lacks.
+    pub async fn chunks_by_id(
+        &self,
+        ids: &[i64],
+        model: &str,
+    ) -> Result<Vec<ChunkRecord>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT id, owner_id, item_id, heading, text, embedding, model FROM chunks \
-             WHERE id IN ({}) ORDER BY id",
-            placeholders(1, ids.len())
+            "SELECT c.id, c.owner_id, c.item_id, c.heading, c.text, v.embedding FROM chunks c \
+             LEFT JOIN chunk_vectors v ON v.chunk_id = c.id AND v.model = $1 \
+             WHERE c.id IN ({}) ORDER BY c.id",
+            placeholders(2, ids.len())
         );
         with_pool!(self, |pool| {
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.clone())).bind(model);
             for id in ids {
                 query = query.bind(id);
             }
@@ -393,17 +427,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::{placeholders, vector_bytes, vector_from_bytes};
-
-    #[test]
-    fn vectors_round_trip_through_bytes() {
-        let vector = vec![0.5, -1.25, f32::MIN_POSITIVE];
-        assert_eq!(
-            vector_from_bytes(&vector_bytes(&vector), 1).unwrap(),
-            vector
-        );
-        assert!(vector_from_bytes(&[1, 2, 3], 1).is_err());
-    }
+    use super::placeholders;
 
     #[test]
     fn placeholders_number_from_the_first() {

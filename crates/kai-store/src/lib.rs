@@ -18,6 +18,7 @@ mod memories;
 mod migrations;
 mod notes;
 mod row;
+mod search;
 mod secrets;
 mod sessions;
 #[cfg(feature = "testing")]
@@ -93,6 +94,10 @@ pub enum StoreError {
     /// Any other database error.
     #[error("database error: {0}")]
     Database(sqlx::Error),
+    /// The database cannot do what was asked (search inside SQLite, pgvector missing); the
+    /// message says what to do.
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 impl From<sqlx::Error> for StoreError {

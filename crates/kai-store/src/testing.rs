@@ -56,8 +56,9 @@ impl TestDatabase {
                 let separator = if base.contains('?') { '&' } else { '?' };
                 // Connections carry the schema's name, so that cleanup can end those a test
                 // left behind (a task frozen mid-transaction holds locks DROP SCHEMA waits on).
+                // `public` follows it: extensions (pgvector's `vector` type) live there.
                 let url = DatabaseUrl::parse(&format!(
-                    "{base}{separator}options[search_path]={schema}&application_name={schema}"
+                    "{base}{separator}options[search_path]={schema},public&application_name={schema}"
                 ))
                 .expect("a valid PostgreSQL URL");
                 assert_eq!(

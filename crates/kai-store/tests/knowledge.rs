@@ -213,7 +213,10 @@ async fn search_answers_only_with_the_searchable_version_of_what_still_exists() 
             .unwrap(),
         2
     );
-    let stored = store.chunks_of(&made.id.to_string(), 1).await.unwrap();
+    let stored = store
+        .chunks_of(&made.id.to_string(), 1, "minilm")
+        .await
+        .unwrap();
     let ids: Vec<i64> = stored.iter().map(|c| c.id).collect();
     assert!(stored.iter().all(|c| c.embedding.is_none()));
     // Not searchable until made so.
@@ -228,8 +231,28 @@ async fn search_answers_only_with_the_searchable_version_of_what_still_exists() 
         .unwrap();
     assert_eq!(store.embedded_chunk_ids("minilm").await.unwrap(), ids);
     assert_eq!(
-        store.embedded_chunks("minilm", ids[0], 10).await.unwrap()[0].embedding,
+        store.chunks_by_id(&ids[1..], "minilm").await.unwrap()[0].embedding,
         Some(vec![0.0, 1.0])
+    );
+    // Another model's vectors are kept beside them.
+    store
+        .set_embeddings("other", &[(ids[0], vec![0.5, 0.5, 0.5])])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.vector_coverage().await.unwrap(),
+        (2, vec![("minilm".to_owned(), 2), ("other".to_owned(), 1)])
+    );
+    let with_other = store
+        .chunks_of(&made.id.to_string(), 1, "other")
+        .await
+        .unwrap();
+    assert_eq!(with_other[0].embedding, Some(vec![0.5, 0.5, 0.5]));
+    assert_eq!(with_other[1].embedding, None);
+    store.drop_vectors("other").await.unwrap();
+    assert_eq!(
+        store.vector_coverage().await.unwrap(),
+        (2, vec![("minilm".to_owned(), 2)])
     );
     let searchable = store
         .make_searchable(ItemKind::Artifact, &made.id.to_string(), 1)
@@ -279,7 +302,10 @@ async fn search_answers_only_with_the_searchable_version_of_what_still_exists() 
     let versions = store.artifact_versions(alice, made.id).await.unwrap();
     assert_eq!(versions[0].index_state, IndexState::Superseded);
 
-    let three = store.chunks_of(&made.id.to_string(), 2).await.unwrap();
+    let three = store
+        .chunks_of(&made.id.to_string(), 2, "minilm")
+        .await
+        .unwrap();
     assert_eq!(
         store.chunk_hits(alice, &[three[0].id]).await.unwrap().len(),
         1
@@ -295,7 +321,13 @@ async fn search_answers_only_with_the_searchable_version_of_what_still_exists() 
             .unwrap()
             .is_empty()
     );
-    assert!(store.chunks_by_id(&[three[0].id]).await.unwrap().is_empty());
+    assert!(
+        store
+            .chunks_by_id(&[three[0].id], "minilm")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -559,7 +591,7 @@ async fn notes_are_indexed_and_searched_like_artifacts() {
         .await
         .unwrap();
     let ids: Vec<i64> = store
-        .chunks_of(&item, 1)
+        .chunks_of(&item, 1, "minilm")
         .await
         .unwrap()
         .iter()
@@ -687,5 +719,219 @@ async fn notes_go_into_their_owners_collections_only() {
             .unwrap()
             .len(),
         1
+    );
+}
+
+/// An indexed artifact of `texts` whose chunks `model` embedded as `vectors`.
+async fn indexed(
+    store: &Store,
+    owner: UserId,
+    hash: &str,
+    texts: &[&str],
+    model: &str,
+    vectors: &[Vec<f32>],
+) -> (String, Vec<i64>) {
+    store.record_blob(hash, 5).await.unwrap();
+    let made = store
+        .create_artifact(&artifact(owner, hash, hash))
+        .await
+        .unwrap();
+    let item = made.id.to_string();
+    store
+        .insert_chunks(owner, ItemKind::Artifact, &item, 1, &chunks(texts))
+        .await
+        .unwrap();
+    let ids: Vec<i64> = store
+        .chunks_of(&item, 1, model)
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    let pairs: Vec<(i64, Vec<f32>)> = ids.iter().copied().zip(vectors.iter().cloned()).collect();
+    store.set_embeddings(model, &pairs).await.unwrap();
+    store
+        .make_searchable(ItemKind::Artifact, &item, 1)
+        .await
+        .unwrap();
+    store
+        .set_index_state(
+            ItemKind::Artifact,
+            &item,
+            1,
+            IndexState::Indexed,
+            None,
+            ids.len() as u64,
+        )
+        .await
+        .unwrap();
+    (item, ids)
+}
+
+#[tokio::test]
+async fn a_new_embedding_model_queues_again_what_it_has_not_embedded() {
+    let db = TestDatabase::new().await;
+    let store = db.store().await;
+    let alice = user(&store, "alice").await;
+    let (item, ids) = indexed(&store, alice, "h1", &["one"], "old", &[vec![1.0, 0.0]]).await;
+    assert!(
+        store
+            .versions_to_index("index", "old")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let queued = store.versions_to_index("index", "new").await.unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!((queued[0].2.as_str(), queued[0].3), (item.as_str(), 1));
+    store
+        .set_embeddings("new", &[(ids[0], vec![0.0, 1.0, 0.0])])
+        .await
+        .unwrap();
+    assert!(
+        store
+            .versions_to_index("index", "new")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn search_inside_the_database_needs_postgresql_with_pgvector() {
+    let db = TestDatabase::new().await;
+    let store = db.store().await;
+    let alice = user(&store, "alice").await;
+    let bob = user(&store, "bob").await;
+    let (first, first_ids) = indexed(
+        &store,
+        alice,
+        "h1",
+        &["the quick brown fox jumps", "lazy dogs sleep all day"],
+        "m",
+        &[vec![1.0, 0.0, 0.0], vec![0.0, 1.0, 0.0]],
+    )
+    .await;
+    let (_, second_ids) = indexed(
+        &store,
+        alice,
+        "h2",
+        &["foxes are quick"],
+        "m",
+        &[vec![0.9, 0.1, 0.0]],
+    )
+    .await;
+    indexed(
+        &store,
+        bob,
+        "h3",
+        &["a fox of bob's"],
+        "m",
+        &[vec![1.0, 0.0, 0.0]],
+    )
+    .await;
+
+    if store.backend() == kai_config::DatabaseKind::Sqlite {
+        let err = store.create_vector_index("m", 3).await.unwrap_err();
+        assert!(matches!(err, StoreError::Unsupported(_)), "{err}");
+        assert!(err.to_string().contains("needs PostgreSQL"), "{err}");
+        assert!(store.keyword_search(alice, "fox", None, 10).await.is_err());
+        assert!(!store.has_vector_index("m").await.unwrap());
+        return;
+    }
+
+    // Full-text search is built in: any word, stemmed, the owner's alone.
+    let hits = store
+        .keyword_search(alice, "Fox jumping?", None, 10)
+        .await
+        .unwrap();
+    let ids: Vec<i64> = hits.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids, [first_ids[0], second_ids[0]], "{hits:?}");
+    assert!(hits[0].1 > hits[1].1);
+    let only = [first.clone()];
+    let narrowed = store
+        .keyword_search(alice, "fox", Some(&only), 10)
+        .await
+        .unwrap();
+    assert_eq!(narrowed.len(), 1);
+    assert!(
+        store
+            .keyword_search(alice, "?!* &|", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .keyword_search(alice, "the and of", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    if let Err(err) = store.create_vector_index("m", 3).await {
+        // A server without pgvector says what to do. scripts/test's own server has it.
+        assert!(
+            std::env::var_os("KAI_TEST_PGVECTOR").is_none(),
+            "KAI_TEST_PGVECTOR is set, but: {err}"
+        );
+        assert!(err.to_string().contains("pgvector"), "{err}");
+        return;
+    }
+    // Vectors stored before the index existed are copied in; later ones go in as stored.
+    assert_eq!(store.fill_vector_index("m").await.unwrap(), 4);
+    assert_eq!(store.fill_vector_index("m").await.unwrap(), 0);
+    let near = store
+        .vector_search(alice, "m", &[1.0, 0.05, 0.0], None, 10)
+        .await
+        .unwrap();
+    let ids: Vec<i64> = near.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids, [first_ids[0], second_ids[0], first_ids[1]], "{near:?}");
+    assert!(near[0].1 > 0.99);
+    let narrowed = store
+        .vector_search(alice, "m", &[1.0, 0.0, 0.0], Some(&only), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        narrowed.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        first_ids
+    );
+    // The wrong number of dimensions is refused, not answered with nonsense.
+    assert!(
+        store
+            .create_vector_index("m", 4)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("3")
+    );
+    assert!(
+        store
+            .vector_search(alice, "m", &[1.0], None, 10)
+            .await
+            .is_err()
+    );
+    // A deleted artifact leaves the index with its chunks.
+    store
+        .delete_artifact(alice, first.parse().unwrap())
+        .await
+        .unwrap();
+    let left = store
+        .vector_search(alice, "m", &[1.0, 0.0, 0.0], None, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        left.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        second_ids
+    );
+    // Dropping a model's vectors drops its index.
+    store.drop_vectors("m").await.unwrap();
+    assert!(!store.has_vector_index("m").await.unwrap());
+    assert!(
+        store
+            .vector_search(alice, "m", &[1.0, 0.0, 0.0], None, 10)
+            .await
+            .unwrap()
+            .is_empty()
     );
 }

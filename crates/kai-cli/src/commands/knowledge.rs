@@ -546,7 +546,21 @@ pub(crate) async fn knowledge(
             if args.json {
                 return output::json(&status);
             }
+            output::line(&format!(
+                "search indexes: {}",
+                match status.search_index.as_str() {
+                    "database" => "in the database (shared by every kai process)",
+                    _ => "on disk (embedded)",
+                }
+            ));
             output::line(&format!("embedding model: {}", status.embedding_model));
+            if status.vectors_from != status.embedding_model {
+                output::line(&format!(
+                    "re-embedding: {} of {} chunks done; search by meaning answers with {} \
+                     meanwhile",
+                    status.chunks_embedded, status.chunks, status.vectors_from
+                ));
+            }
             output::line(&format!(
                 "your versions: {} indexed, {} keyword-only (waiting for vectors), {} pending, \
                  {} failed, {} binary (not indexed)",
@@ -577,6 +591,12 @@ pub(crate) async fn knowledge(
                 "indexed {} chunks again; {} versions queued for indexing at the next start",
                 rebuilt.added, rebuilt.requeued
             ));
+            if knowledge.uses_database() {
+                output::note(
+                    "the search indexes live in the database, which keeps them in step with \
+                     its rows: only vectors missing from them were added",
+                );
+            }
             core.close().await;
             Ok(())
         }

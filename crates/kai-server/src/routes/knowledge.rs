@@ -631,7 +631,11 @@ async fn knowledge_status(
     principal.require(Scope::Read)?;
     let progress = state.knowledge.progress(principal.user.id).await?;
     Ok(Json(KnowledgeStatus {
-        embedding_model: state.knowledge.settings().embedding_model.clone(),
+        search_index: progress.search_index.to_owned(),
+        embedding_model: progress.embedding_model,
+        vectors_from: progress.vectors_from,
+        chunks: progress.chunks,
+        chunks_embedded: progress.chunks_embedded,
         pending: progress.pending,
         keyword_only: progress.keyword_only,
         indexed: progress.indexed,
