@@ -277,9 +277,57 @@ pub(crate) struct SearchArgs {
     /// Only items with this tag (repeatable: all must hold)
     #[arg(long = "tag", value_name = "TAG")]
     pub(crate) tags: Vec<String>,
+    /// Only artifacts or only notes
+    #[arg(long, value_parser = ["artifact", "note"])]
+    pub(crate) kind: Option<String>,
+    /// Only items whose MIME type starts with this (text/, application/pdf)
+    #[arg(long = "type", value_name = "MIME")]
+    pub(crate) mime: Option<String>,
+    /// Only items changed since then: a date (2026-12-01), a time (2026-12-01T09:00:00Z) or an
+    /// age (30m, 12h, 7d, 2w)
+    #[arg(long, value_name = "WHEN", value_parser = parse_when)]
+    pub(crate) since: Option<time::OffsetDateTime>,
+    /// Only items changed before then (the same forms as --since)
+    #[arg(long, value_name = "WHEN", value_parser = parse_when)]
+    pub(crate) until: Option<time::OffsetDateTime>,
     /// Print JSON instead of text
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+/// A moment as `--since` and `--until` take it: an RFC 3339 time, a date (midnight UTC), or an
+/// age counted back from now.
+pub(crate) fn parse_when(text: &str) -> Result<time::OffsetDateTime, String> {
+    let text = text.trim();
+    if let Ok(at) =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+    {
+        return Ok(at);
+    }
+    if let Ok(date) = time::Date::parse(
+        text,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    ) {
+        return Ok(date.midnight().assume_utc());
+    }
+    let unit_at = text.len().saturating_sub(1);
+    let (number, unit) = text.split_at(unit_at);
+    let seconds_per = match unit {
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => 0,
+    };
+    match number.parse::<i64>() {
+        Ok(count) if seconds_per > 0 && (0..=100_000).contains(&count) => {
+            Ok(time::OffsetDateTime::now_utc() - time::Duration::seconds(count * seconds_per))
+        }
+        _ => Err(format!(
+            "`{text}` is not a date (2026-12-01), a time (2026-12-01T09:00:00Z) or an age \
+             (30m, 12h, 7d, 2w)"
+        )),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -620,5 +668,23 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn moments_are_times_dates_or_ages() {
+        assert_eq!(
+            parse_when("2026-12-01T09:00:00Z").unwrap(),
+            time::macros::datetime!(2026-12-01 09:00 UTC)
+        );
+        assert_eq!(
+            parse_when("2026-12-01").unwrap(),
+            time::macros::datetime!(2026-12-01 00:00 UTC)
+        );
+        let week = time::OffsetDateTime::now_utc() - parse_when("1w").unwrap();
+        assert!((week - time::Duration::weeks(1)).abs() < time::Duration::minutes(1));
+        for bad in ["yesterday", "7y", "-3d", "d", "", "2026-13-01"] {
+            let err = parse_when(bad).unwrap_err();
+            assert!(err.contains("is not a date"), "{bad}: {err}");
+        }
     }
 }

@@ -149,6 +149,44 @@ async fn a_directory_added_from_the_command_line_is_found_by_meaning() {
     let text = stdout(&out);
     assert!(text.contains("bread.txt"), "{text}");
     assert!(text.contains("**Knead**"), "{text}");
+    // Filters by time, kind and type.
+    let found = json(client(
+        &kai,
+        &server,
+        &key,
+        &[
+            "search",
+            "--json",
+            "--since",
+            "1d",
+            "--until",
+            "2999-01-01",
+            "--kind",
+            "artifact",
+            "--type",
+            "text/",
+            "knead",
+        ],
+    ));
+    assert_eq!(found["hits"][0]["title"], "bread.txt", "{found}");
+    for filter in [
+        ["--since", "2999-01-01"],
+        ["--until", "2000-01-01T00:00:00Z"],
+        ["--kind", "note"],
+        ["--type", "application/pdf"],
+    ] {
+        let found = json(client(
+            &kai,
+            &server,
+            &key,
+            &["search", "--json", filter[0], filter[1], "knead"],
+        ));
+        assert_eq!(
+            found["hits"],
+            Value::Array(Vec::new()),
+            "{filter:?}: {found}"
+        );
+    }
 
     // The content comes back as it went in; then it is deleted and gone from search.
     let bread = added
@@ -280,6 +318,12 @@ async fn bad_paths_and_a_missing_server_are_named() {
         .unwrap();
     assert!(!out.status.success());
     assert!(stderr(&out).contains("cannot reach"), "{}", stderr(&out));
+    let out = kai
+        .command(&["search", "--since", "yesterday", "anything"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("is not a date"), "{}", stderr(&out));
 }
 
 #[tokio::test]

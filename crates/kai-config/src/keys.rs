@@ -355,6 +355,12 @@ pub const KEYS: &[Key] = &[
         "How long content no version refers to any more is kept before it is deleted from disk.",
     ),
     key(
+        "knowledge.content_dir",
+        Text,
+        "<data_dir>/knowledge/blobs",
+        "Directory that uploaded content is stored in, by hash. Processes that share a PostgreSQL database must share it too (shared storage), so that a worker can read what a server received.",
+    ),
+    key(
         "knowledge.search_index",
         Text,
         "auto",

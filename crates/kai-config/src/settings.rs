@@ -220,6 +220,10 @@ pub struct KnowledgeSettings {
     pub blob_grace: Duration,
     /// Where the search indexes live.
     pub search_index: SearchIndex,
+    /// Where content is stored, when not under the data directory: a directory every process
+    /// that shares the database can reach.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_dir: Option<PathBuf>,
 }
 
 /// How the command-line client (`kai login`, `kai chat`) reaches a kai server.
@@ -352,6 +356,7 @@ impl Settings {
                 index_workers: 1,
                 blob_grace: Duration::from_secs(3600),
                 search_index: SearchIndex::Auto,
+                content_dir: None,
             },
             client: ClientSettings::default(),
             providers: Vec::new(),

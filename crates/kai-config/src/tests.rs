@@ -334,6 +334,7 @@ fn documented_defaults_are_the_real_ones() {
                 "client.api_key",
                 "vault.key_file",
                 "vault.passphrase_file",
+                "knowledge.content_dir",
             ]
             .contains(&key.path)
         })
@@ -362,6 +363,7 @@ fn every_key_is_a_field_and_every_field_a_key() {
             ("client.api_key", _) => "kai_0123456789",
             ("local.pypi_index" | "local.huggingface_url", _) => "http://127.0.0.1:9/",
             ("local.models_dir", _) => "/srv/kai-models",
+            ("knowledge.content_dir", _) => "/srv/kai-content",
             ("vault.kdf_memory", _) => "32 MiB",
             ("log.format", _) => "json",
             ("knowledge.chunk_tokens", _) => "128",
@@ -394,6 +396,7 @@ fn every_key_is_a_field_and_every_field_a_key() {
     };
     settings.vault.key_file = Some("/k".into());
     settings.vault.passphrase_file = Some("/p".into());
+    settings.knowledge.content_dir = Some("/c".into());
     let table = toml::Table::try_from(settings).unwrap();
     let mut leaves = Vec::new();
     collect_leaves(&table, "", &mut leaves);

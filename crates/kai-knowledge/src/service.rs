@@ -355,7 +355,8 @@ async fn blocking<T: Send + 'static>(
 }
 
 impl Knowledge {
-    /// Opens the blob directory and the indexes under `dir` (`<data_dir>/knowledge`). `sizer`
+    /// Opens the content directory (`knowledge.content_dir`, else `dir/blobs`) and the indexes
+    /// under `dir` (`<data_dir>/knowledge`). `sizer`
     /// counts chunk sizes in the embedding model's tokens (or estimates them); `vault` seals
     /// memory.
     pub async fn open(
@@ -369,7 +370,12 @@ impl Knowledge {
     ) -> Result<Knowledge, KnowledgeError> {
         let chunking = ChunkSettings::new(settings.chunk_tokens, settings.chunk_overlap)
             .map_err(|err| KnowledgeError::Invalid(err.to_string()))?;
-        let blobs = BlobStore::open(dir.join("blobs"))?;
+        let blobs = BlobStore::open(
+            settings
+                .content_dir
+                .clone()
+                .unwrap_or_else(|| dir.join("blobs")),
+        )?;
         let location = Self::locate(&store, &settings).await?;
         let keyword_dir = dir.join("keyword");
         let keyword = blocking(move || match location {

@@ -1156,3 +1156,84 @@ async fn a_new_embedding_model_re_embeds_while_the_old_vectors_answer() {
         );
     }
 }
+
+#[tokio::test]
+async fn processes_sharing_a_database_and_content_share_what_they_index() {
+    let h = Harness::new().await;
+    let alice = user(&h.store, "alice").await;
+    // A second process: its own data directory and no workers, the same database and the
+    // same content directory.
+    let second = Knowledge::open(
+        &h.dir.path().join("second"),
+        h.store.clone(),
+        h.vault.clone(),
+        Queue::new(h.store.clone()),
+        h.gateway.clone(),
+        kai_config::KnowledgeSettings {
+            content_dir: Some(h.dir.path().join("knowledge/blobs")),
+            ..h.settings.knowledge.clone()
+        },
+        TokenSizer::estimate(),
+    )
+    .await
+    .unwrap();
+    let in_database = second.uses_database();
+    assert_eq!(in_database, h.knowledge().uses_database());
+
+    // Indexed by the first process's workers...
+    let garden = h.add(alice, "garden.md", GARDEN.as_bytes()).await;
+    h.indexed(alice, garden.id).await;
+    let search = |knowledge: &Knowledge, text: &str| {
+        let knowledge = knowledge.clone();
+        let text = text.to_owned();
+        async move {
+            knowledge
+                .search(alice, &query(&text, SearchMode::Hybrid))
+                .await
+                .unwrap()
+                .hits
+                .into_iter()
+                .map(|hit| hit.title)
+                .collect::<Vec<_>>()
+        }
+    };
+    // ...found by the second at once when the index is the database's; an index on disk
+    // takes it in at its next reconciliation (a minute on PostgreSQL).
+    if !in_database {
+        assert!(search(&second, "aphids").await.is_empty());
+        second.reconcile().await.unwrap();
+    }
+    assert_eq!(search(&second, "aphids").await, ["garden.md"]);
+
+    // Uploaded to the second, indexed by the first's workers from the shared content.
+    let kitchen = second
+        .add_artifact(
+            alice,
+            Upload {
+                body: KITCHEN.as_bytes(),
+                file_name: Some("kitchen.txt".into()),
+                created_by: format!("user:{alice}"),
+            },
+            ArtifactMeta::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        h.indexed(alice, kitchen.id).await.index_state,
+        IndexState::Indexed
+    );
+    assert_eq!(
+        search(h.knowledge(), "yeast")
+            .await
+            .first()
+            .map(String::as_str),
+        Some("kitchen.txt")
+    );
+    if !in_database {
+        second.reconcile().await.unwrap();
+    }
+    assert_eq!(
+        search(&second, "yeast").await.first().map(String::as_str),
+        Some("kitchen.txt")
+    );
+}

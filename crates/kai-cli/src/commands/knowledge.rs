@@ -467,10 +467,10 @@ pub(crate) async fn search(
         limit: Some(args.limit),
         collections,
         tags: args.tags,
-        kind: None,
-        mime: None,
-        since: None,
-        until: None,
+        kind: args.kind,
+        mime: args.mime,
+        since: args.since,
+        until: args.until,
         fusion: None,
     };
     let results: SearchResponse = client
