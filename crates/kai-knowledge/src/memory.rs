@@ -66,16 +66,31 @@ fn context(id: MemoryId) -> Vec<u8> {
 }
 
 impl Knowledge {
+    /// The vault's failure as memory reports it: a vault that was never set up says so, rather
+    /// than that it is locked (unlocking it would not help).
+    async fn vault_failure(&self, err: VaultError) -> KnowledgeError {
+        if matches!(err, VaultError::Locked)
+            && let Ok(status) = self.vault().status().await
+            && !status.initialized
+        {
+            return KnowledgeError::Vault(VaultError::NotInitialized);
+        }
+        KnowledgeError::Vault(err)
+    }
+
     async fn open_entry(&self, record: MemoryRecord) -> Result<MemoryEntry, KnowledgeError> {
-        let text = self
+        let opened = self
             .vault()
             .open_data(
                 Owner::User(record.owner_id),
                 &record.sealed,
                 &context(record.id),
             )
-            .await
-            .map_err(KnowledgeError::Vault)?;
+            .await;
+        let text = match opened {
+            Ok(text) => text,
+            Err(err) => return Err(self.vault_failure(err).await),
+        };
         let text = String::from_utf8(text.to_vec())
             .map_err(|_| KnowledgeError::Storage(format!("memory {} is not text", record.id)))?;
         Ok(MemoryEntry {
@@ -115,11 +130,14 @@ impl Knowledge {
             ));
         }
         let id = MemoryId::new();
-        let sealed = self
+        let sealed = match self
             .vault()
             .seal_data(Owner::User(owner), text.as_bytes(), &context(id))
             .await
-            .map_err(KnowledgeError::Vault)?;
+        {
+            Ok(sealed) => sealed,
+            Err(err) => return Err(self.vault_failure(err).await),
+        };
         let (source_kind, source_id) = source.parts();
         let record = self
             .store()
@@ -149,7 +167,7 @@ impl Knowledge {
         containing: Option<&str>,
     ) -> Result<Vec<MemoryEntry>, KnowledgeError> {
         if !self.vault().is_unlocked() {
-            return Err(KnowledgeError::Vault(VaultError::Locked));
+            return Err(self.vault_failure(VaultError::Locked).await);
         }
         let needle = containing.map(str::to_lowercase);
         let mut entries = Vec::new();

@@ -703,15 +703,27 @@ async fn memory_is_kept_sealed_corrected_and_unavailable_while_the_vault_is_lock
     let server = chat_server(&upstream).await;
     let admin = server.admin_token().await;
     let alice = server.user_token("alice").await;
-    // No vault yet: 503, saying what to do.
-    server
+    // No vault yet: said so, and what to do (unlocking would not help).
+    let missing = server
         .post(
             "/api/v1/memory",
             Some(&alice),
             json!({"text": "Prefers tea"}),
         )
+        .await;
+    missing.assert_problem(StatusCode::CONFLICT, "vault-not-initialized");
+    assert!(
+        missing.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("kai vault init"),
+        "{}",
+        missing.body
+    );
+    server
+        .get("/api/v1/memory", &alice)
         .await
-        .assert_problem(StatusCode::SERVICE_UNAVAILABLE, "vault-locked");
+        .assert_problem(StatusCode::CONFLICT, "vault-not-initialized");
     let init = server
         .post(
             "/api/v1/vault/init",

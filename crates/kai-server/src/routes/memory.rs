@@ -48,6 +48,7 @@ fn view(entry: MemoryEntry) -> Memory {
     params(MemoryListQuery),
     responses(
         (status = 200, description = "The entries", body = MemoryList),
+        (status = 409, description = "The vault was never set up (`vault-not-initialized`)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The vault is locked", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn list_memory(
@@ -71,7 +72,7 @@ async fn list_memory(
     request_body = CreateMemoryRequest,
     responses(
         (status = 201, description = "Kept", body = Memory),
-        (status = 409, description = "What it supersedes or relates to is not a current entry of the caller's", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "What it supersedes or relates to is not a current entry of the caller's, or the vault was never set up (`vault-not-initialized`)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The vault is locked", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn create_memory(
