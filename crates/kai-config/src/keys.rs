@@ -361,6 +361,12 @@ pub const KEYS: &[Key] = &[
         "Directory that uploaded content is stored in, by hash. Processes that share a PostgreSQL database must share it too (shared storage), so that a worker can read what a server received.",
     ),
     key(
+        "knowledge.extract_timeout",
+        Text,
+        "5m",
+        "Longest time reading one file's text (a PDF, mostly) may take; a file that takes longer is recorded as failed, and its parse is abandoned so that indexing goes on.",
+    ),
+    key(
         "knowledge.search_index",
         Text,
         "auto",

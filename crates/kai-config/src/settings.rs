@@ -220,6 +220,10 @@ pub struct KnowledgeSettings {
     pub blob_grace: Duration,
     /// Where the search indexes live.
     pub search_index: SearchIndex,
+    /// The longest one file's text may take to read; a file that takes longer is recorded as
+    /// failed.
+    #[serde(with = "duration")]
+    pub extract_timeout: Duration,
     /// Where content is stored, when not under the data directory: a directory every process
     /// that shares the database can reach.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -356,6 +360,7 @@ impl Settings {
                 index_workers: 1,
                 blob_grace: Duration::from_secs(3600),
                 search_index: SearchIndex::Auto,
+                extract_timeout: Duration::from_secs(300),
                 content_dir: None,
             },
             client: ClientSettings::default(),

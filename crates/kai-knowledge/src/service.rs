@@ -1031,7 +1031,8 @@ impl Knowledge {
             };
             let sizer = self.inner.sizer.clone();
             let chunking = self.inner.chunking;
-            let chunked = blocking(move || {
+            let limit = self.inner.settings.extract_timeout;
+            let reading = blocking(move || {
                 let (format, text) = match content {
                     Content::Markdown(text) => (Format::Markdown, text),
                     Content::Bytes(bytes, file_name) => {
@@ -1044,9 +1045,17 @@ impl Knowledge {
                     Content::Blob { .. } => return Err("the content was not read".to_owned()),
                 };
                 chunk(&text, format, &sizer, &chunking).map_err(|err| err.to_string())
-            })
-            .await
-            .map_err(transient)?;
+            });
+            // A parser that hangs on a malformed file must not hold a worker for ever: past the
+            // limit the version is recorded as failed and its thread left to finish alone.
+            let chunked = match tokio::time::timeout(limit, reading).await {
+                Ok(read) => read.map_err(transient)?,
+                Err(_) => Err(format!(
+                    "reading its text took longer than {} s (knowledge.extract_timeout); the \
+                     file may be malformed",
+                    limit.as_secs_f64()
+                )),
+            };
             let chunks = match chunked {
                 Ok(chunks) => chunks,
                 Err(reason) => return self.index_failed(&payload, &reason).await,

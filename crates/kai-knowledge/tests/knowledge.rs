@@ -145,6 +145,11 @@ impl Harness {
     }
 
     async fn with_index(search_index: SearchIndex) -> Harness {
+        Harness::with(|settings| settings.knowledge.search_index = search_index).await
+    }
+
+    /// A harness whose settings `change` adjusts.
+    async fn with(change: impl FnOnce(&mut Settings)) -> Harness {
         let db = TestDatabase::new().await;
         let store = db.store().await;
         let embedder = Embedder::default();
@@ -175,7 +180,7 @@ impl Harness {
         settings.knowledge.chunk_tokens = 32;
         settings.knowledge.chunk_overlap = 4;
         settings.knowledge.max_upload_size = bytesize::ByteSize::kib(64);
-        settings.knowledge.search_index = search_index;
+        change(&mut settings);
         let gateway = Gateway::new(store.clone(), &settings, Environment::default(), None, None)
             .await
             .unwrap();
@@ -528,6 +533,26 @@ async fn an_embedding_model_that_fails_leaves_keyword_search_working() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("indexing did not resume once the model answered");
+}
+
+#[tokio::test]
+async fn a_file_whose_text_takes_too_long_to_read_is_recorded_as_failed() {
+    // Reading 4 MB of Markdown takes far longer than a millisecond.
+    let h = Harness::with(|settings| {
+        settings.knowledge.extract_timeout = Duration::from_millis(1);
+        settings.knowledge.max_upload_size = bytesize::ByteSize::mib(8);
+    })
+    .await;
+    let alice = user(&h.store, "alice").await;
+    let doc = h
+        .add(alice, "garden.md", GARDEN.repeat(40_000).as_bytes())
+        .await;
+    let failed = h.indexed(alice, doc.id).await;
+    assert_eq!(failed.index_state, IndexState::Failed);
+    let reason = failed.index_error.unwrap();
+    assert!(reason.contains("knowledge.extract_timeout"), "{reason}");
+    // The content is kept, readable as it went in.
+    assert!(h.knowledge().content(alice, doc.id, None).await.is_ok());
 }
 
 #[tokio::test]
