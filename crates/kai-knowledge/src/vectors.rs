@@ -126,6 +126,16 @@ impl Entries {
         self.scales.push(quantize(vector, &mut self.codes[start..]));
     }
 
+    fn reserve(&mut self, vectors: usize) {
+        self.ids.reserve(vectors);
+        self.owners.reserve(vectors);
+        self.items.reserve(vectors);
+        self.scales.reserve(vectors);
+        self.data.reserve(vectors * self.dimensions);
+        self.codes.reserve(vectors * self.dimensions);
+        self.position.reserve(vectors);
+    }
+
     fn remove(&mut self, id: i64) -> bool {
         let Some(at) = self.position.remove(&id) else {
             return false;
@@ -389,22 +399,34 @@ fn framed(body: &[u8]) -> Vec<u8> {
     record
 }
 
-/// Reads records from `bytes` (after the header) into `entries`; returns where the last whole
+/// Reads records from `log` (after the header, `len` bytes in all) into `entries` one at a
+/// time, so that the file is never held whole beside the vectors; returns where the last whole
 /// record ends, so that a torn tail can be cut off.
-fn replay(bytes: &[u8], entries: &mut Entries) -> usize {
-    let mut at = 0;
+fn replay(log: &mut impl Read, len: u64, entries: &mut Entries) -> io::Result<u64> {
+    let mut at = 0u64;
+    let mut header = [0u8; 8];
+    let mut body = Vec::new();
     loop {
-        let Some(header) = bytes.get(at..at + 8) else {
-            return at;
-        };
-        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
-        let Some(body) = bytes.get(at + 8..at + 8 + len) else {
-            return at;
-        };
-        if checksum(body) != header[4..8] || !apply(body, entries) {
-            return at;
+        match log.read_exact(&mut header) {
+            Ok(()) => {}
+            Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => return Ok(at),
+            Err(err) => return Err(err),
         }
-        at += 8 + len;
+        let size = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+        if at + 8 + u64::from(size) > len {
+            return Ok(at);
+        }
+        body.resize(size as usize, 0);
+        log.read_exact(&mut body)?;
+        if checksum(&body) != header[4..8] || !apply(&body, entries) {
+            return Ok(at);
+        }
+        at += 8 + u64::from(size);
+        if entries.ids.len() == 1 {
+            // Room for as many more vectors as the rest of the log could hold, rather than
+            // growth by doubling, whose copies would briefly hold the vectors twice.
+            entries.reserve(((len - at) / (8 + u64::from(size))) as usize);
+        }
     }
 }
 
@@ -474,31 +496,33 @@ impl VectorIndex {
             std::fs::create_dir_all(dir).map_err(io_error)?;
         }
         let mut entries = Entries::default();
-        let mut bytes = Vec::new();
+        let (mut len, mut valid) = (0, 0);
         match File::open(path) {
-            Ok(mut file) => {
-                file.read_to_end(&mut bytes).map_err(io_error)?;
+            Ok(file) => {
+                len = file.metadata().map_err(io_error)?.len();
+                let mut log = io::BufReader::with_capacity(1 << 20, file);
+                let mut magic = [0u8; MAGIC.len()];
+                if log.read_exact(&mut magic).is_ok() && &magic == MAGIC {
+                    valid = MAGIC.len() as u64
+                        + replay(&mut log, len - MAGIC.len() as u64, &mut entries)
+                            .map_err(io_error)?;
+                }
             }
             Err(err) if err.kind() == io::ErrorKind::NotFound => {}
             Err(err) => return Err(io_error(err)),
         }
-        let valid = if bytes.starts_with(MAGIC) {
-            MAGIC.len() + replay(&bytes[MAGIC.len()..], &mut entries)
-        } else {
+        if valid == 0 {
             // Missing, empty or not a log: start afresh; the database fills it again.
             entries = Entries::default();
-            0
-        };
-        if valid == 0 {
             let mut file = File::create(path).map_err(io_error)?;
             file.write_all(MAGIC).map_err(io_error)?;
             file.sync_all().map_err(io_error)?;
-        } else if valid < bytes.len() {
+        } else if valid < len {
             let file = OpenOptions::new()
                 .write(true)
                 .open(path)
                 .map_err(io_error)?;
-            file.set_len(valid as u64).map_err(io_error)?;
+            file.set_len(valid).map_err(io_error)?;
             file.sync_all().map_err(io_error)?;
         }
         let log = OpenOptions::new()
