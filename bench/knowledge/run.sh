@@ -7,6 +7,7 @@
 #   CHUNKS=20000 ROUNDS=5 bench/knowledge/run.sh
 #   KAI_BENCH_BIN=target/quick/kai bench/knowledge/run.sh   # skip the cargo build
 #   KAI_BENCH_PROFILE=quick bench/knowledge/run.sh          # scripts/run's profile (default release)
+#   KAI_BENCH_VECTOR_BIN=target/quick/deps/kai_knowledge-… # kai-knowledge's test binary, prebuilt
 #
 # - quality (quality.py): the 50 Lee documents uploaded to a fresh kai serve, each the query
 #   for the other 49, nDCG@10 with the human similarity ratings as graded relevance, for
@@ -16,8 +17,10 @@
 # - speed (speed.py): CHUNKS short chunks indexed (with no embedding model, then with
 #   local/minilm), kai serve restarted on SERVER_CPU, Chroma (`chroma run`, on SERVER_CPU) given
 #   the vectors kai stored; recall@10 of both against numpy's exact search; closed-loop load at
-#   CLIENTS concurrent clients from LOAD_CPU, rounds alternating kai hybrid search and Chroma's
-#   query; kai serve's resident memory.
+#   CLIENTS concurrent clients from LOAD_CPU, rounds alternating kai's hybrid and semantic
+#   search, Chroma's query, and Chroma's query after embedding it with the same MiniLM (kai's
+#   /v1/embeddings); kai serve's resident memory; kai's vector index alone on the same vectors
+#   (kai-knowledge's ignored test `search_speed`, built here as a test binary).
 #
 # The Python packages (requirements.txt: gensim 4.4.0 with the Lee corpus, chromadb, rank-bm25,
 # langchain-community) go into ${CARGO_TARGET_DIR:-target}/bench-knowledge-venv. The embedding
@@ -41,7 +44,7 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-3}
 CLIENTS=${CLIENTS:-1 8}
-TARGETS=${TARGETS:-kai-hybrid chroma}
+TARGETS=${TARGETS:-kai-hybrid kai-semantic chroma embed-chroma}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 SWEEP_WEIGHTS=${SWEEP_WEIGHTS:-0 10 20 30 40 50 60 70 80 90 100}
@@ -70,6 +73,17 @@ else
     KAI=$TARGET/$PROFILE/kai
 fi
 [[ -x $KAI ]] || die "no kai binary at $KAI"
+
+VECTOR_BENCH=${KAI_BENCH_VECTOR_BIN:+$(cd "$(dirname "$KAI_BENCH_VECTOR_BIN")" && pwd)/$(basename "$KAI_BENCH_VECTOR_BIN")}
+if [[ " $PARTS " == *" speed "* && -z $VECTOR_BENCH ]]; then
+    log "building kai-knowledge's search_speed (${KAI_BENCH_PROFILE:-release})"
+    VECTOR_BENCH=$(cd "$ROOT" && cargo test --profile "${KAI_BENCH_PROFILE:-release}" --locked \
+        -p kai-knowledge --lib --no-run --message-format=json |
+        "$PYTHON" -c 'import json, sys
+print([m["executable"] for m in map(json.loads, sys.stdin)
+       if m.get("reason") == "compiler-artifact" and m.get("executable")][-1])') ||
+        die "cargo test --no-run failed"
+fi
 
 REQS=$HERE/requirements.txt
 STAMP_FILE=$VENV/.requirements.sha256
@@ -111,7 +125,8 @@ if [[ " $PARTS " == *" speed "* ]]; then
         --work "$WORK/speed" --chunks "$CHUNKS" --per-artifact "$PER_ARTIFACT" \
         --queries "$QUERIES" --rounds "$ROUNDS" --duration "$DURATION" --warmup "$WARMUP" \
         --clients "$CLIENTS" --targets "$TARGETS" --server-cpu "$SERVER_CPU" \
-        --load-cpu "$LOAD_CPU" >"$WORK/speed.json" || die "speed.py failed"
+        --load-cpu "$LOAD_CPU" --vector-bench "$VECTOR_BENCH" >"$WORK/speed.json" ||
+        die "speed.py failed"
     cp "$WORK/speed.json" "$CACHE/results/knowledge-speed-$STAMP.json"
     "$VENV/bin/python" report.py --speed "$WORK/speed.json" >>"$OUT"
 fi

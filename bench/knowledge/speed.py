@@ -24,8 +24,13 @@ indexing throughput; kai serve's resident memory.
    client, 1 and 8 clients, rounds alternating the targets: kai hybrid search (its query
    embedded inside, passages returned, limit 10) and Chroma's query with the query's vector
    (n_results 10, documents and distances) through Chroma's HTTP API. Chroma is handed the
-   vector, so its figures leave out the embedding that kai's include.
+   vector, so its figures leave out the embedding that kai's include; the `embed-chroma`
+   target adds it back: the query embedded by the same MiniLM through kai's /v1/embeddings
+   (on the same core), then Chroma's query.
 7. VmRSS/VmHWM of kai serve after the restart and after the load.
+8. With --vector-bench, kai's vector index alone (in process: no HTTP, no embedding) on the
+   same vectors and queries, pinned to SERVER_CPU: the ignored test `search_speed` of
+   kai-knowledge, which also times the exact scan the index used before.
 
 Prints a JSON summary on stdout.
 """
@@ -102,8 +107,15 @@ def make_corpus(n_chunks, per_artifact, seed=1):
 def read_vectors(db_path):
     """kai's stored chunks: ids, (item, heading) keys, vectors (N x d, float32)."""
     con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    rows = con.execute("SELECT id, item_id, heading, text, embedding FROM chunks "
-                       "WHERE embedding IS NOT NULL ORDER BY id").fetchall()
+    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if "chunk_vectors" in tables:
+        # Since migration 0007, one row per chunk and model in a table of their own.
+        rows = con.execute("SELECT c.id, c.item_id, c.heading, c.text, v.embedding FROM chunks c "
+                           "JOIN chunk_vectors v ON v.chunk_id = c.id "
+                           "WHERE v.model = 'local/minilm' ORDER BY c.id").fetchall()
+    else:
+        rows = con.execute("SELECT id, item_id, heading, text, embedding FROM chunks "
+                           "WHERE embedding IS NOT NULL ORDER BY id").fetchall()
     con.close()
     ids, keys, texts, vecs = [], [], [], []
     for cid, item, heading, text, blob in rows:
@@ -154,75 +166,100 @@ def tree_rss_kib(pid):
 
 # ------------------------------------------------------------------------------ targets
 
+class Step:
+    """One HTTP request of a target's query: host, port, headers, body(query) and check(body),
+    which returns what the next step needs (or None on a wrong answer)."""
+
+    def __init__(self, host, port, headers, path, body, check):
+        self.host, self.port, self.headers = host, int(port), headers
+        self.path, self.body, self.check = path, body, check
+
+
 class KaiTarget:
-    name = "kai"
-
     def __init__(self, kai, mode):
-        self.host, self.port = kai.base.replace("http://", "").split(":")
-        self.headers = kai.headers()
-        self.mode = mode
+        host, port = kai.base.replace("http://", "").split(":")
         self.name = f"kai {mode}"
+        self.steps = [Step(host, port, kai.headers(), "/api/v1/search",
+                           lambda q, _: json.dumps({"query": q[0], "mode": mode,
+                                                    "limit": 10}).encode(),
+                           lambda body: len(json.loads(body)["hits"]) > 0 or None)]
 
-    def request(self, query_text, query_vec):
-        return ("/api/v1/search",
-                json.dumps({"query": query_text, "mode": self.mode, "limit": 10}).encode())
 
-    def check(self, body):
-        return len(json.loads(body)["hits"]) > 0
+def chroma_step(port, collection_id, vector_of):
+    return Step("127.0.0.1", port, {"Content-Type": "application/json"},
+                f"{CHROMA_PREFIX}/collections/{collection_id}/query",
+                lambda q, prev: json.dumps({"query_embeddings": [vector_of(q, prev)],
+                                            "n_results": 10,
+                                            "include": ["documents", "distances"]}).encode(),
+                lambda body: len(json.loads(body)["ids"][0]) == 10 or None)
 
 
 class ChromaTarget:
-    name = "Chroma"
+    """Chroma's query through its HTTP API, handed the query's vector."""
 
     def __init__(self, port, collection_id):
-        self.host, self.port = "127.0.0.1", str(port)
-        self.headers = {"Content-Type": "application/json"}
-        self.path = f"{CHROMA_PREFIX}/collections/{collection_id}/query"
+        self.name = "Chroma"
+        self.steps = [chroma_step(port, collection_id, lambda q, _: q[1])]
 
-    def request(self, query_text, query_vec):
-        return (self.path, json.dumps({"query_embeddings": [query_vec], "n_results": 10,
-                                       "include": ["documents", "distances"]}).encode())
 
-    def check(self, body):
-        return len(json.loads(body)["ids"][0]) == 10
+class EmbedChromaTarget:
+    """The query embedded first, by the same MiniLM through kai's /v1/embeddings (on the same
+    core), then Chroma's query: what a Chroma client that embeds its queries waits for."""
+
+    def __init__(self, kai, port, collection_id):
+        host, kport = kai.base.replace("http://", "").split(":")
+        self.name = "embed + Chroma"
+        self.steps = [
+            Step(host, kport, kai.headers(), "/v1/embeddings",
+                 lambda q, _: json.dumps({"model": "local/minilm", "input": [q[0]]}).encode(),
+                 lambda body: json.loads(body)["data"][0]["embedding"]),
+            chroma_step(port, collection_id, lambda q, prev: prev),
+        ]
 
 
 def closed_loop(target, queries, clients, duration):
-    """`clients` threads, each a keep-alive connection sending the next query as soon as the
-    last answered; returns (latencies in ms, completed per second, errors)."""
-    bodies = [target.request(t, v) for t, v in queries]
+    """`clients` threads, each with a keep-alive connection per step, sending the next query
+    as soon as the last answered; returns (latencies in ms, completed per second, errors)."""
     lat, errors = [], []
     lock = threading.Lock()
     start_evt = threading.Event()
     stop_at = [0.0]
 
+    def connect(step):
+        return http.client.HTTPConnection(step.host, step.port, timeout=60)
+
     def worker(offset):
-        conn = http.client.HTTPConnection(target.host, int(target.port), timeout=60)
+        conns = [connect(step) for step in target.steps]
         mine = []
         i = offset
         start_evt.wait()
         while True:
-            path, body = bodies[i % len(bodies)]
+            query = queries[i % len(queries)]
             i += clients
             t0 = time.perf_counter()
             if t0 >= stop_at[0]:
                 break
+            prev = None
             try:
-                conn.request("POST", path, body, target.headers)
-                resp = conn.getresponse()
-                data = resp.read()
-                t1 = time.perf_counter()
-                if resp.status != 200 or not target.check(data):
-                    with lock:
-                        errors.append(f"{resp.status} {data[:200]!r}")
-                    continue
-                mine.append((t1 - t0) * 1000)
+                for n, step in enumerate(target.steps):
+                    conns[n].request("POST", step.path, step.body(query, prev), step.headers)
+                    resp = conns[n].getresponse()
+                    data = resp.read()
+                    prev = step.check(data) if resp.status == 200 else None
+                    if prev is None:
+                        with lock:
+                            errors.append(f"{step.path}: {resp.status} {data[:200]!r}")
+                        break
+                else:
+                    mine.append((time.perf_counter() - t0) * 1000)
             except (OSError, http.client.HTTPException) as err:
                 with lock:
                     errors.append(repr(err))
-                conn.close()
-                conn = http.client.HTTPConnection(target.host, int(target.port), timeout=60)
-        conn.close()
+                for c in conns:
+                    c.close()
+                conns = [connect(step) for step in target.steps]
+        for c in conns:
+            c.close()
         with lock:
             lat.extend(mine)
 
@@ -236,6 +273,22 @@ def closed_loop(target, queries, clients, duration):
         t.join()
     wall = time.perf_counter() - t_start
     return lat, len(lat) / wall, errors
+
+
+def vector_search_alone(binary, cpu, work, vecs, qvecs):
+    """kai's vector index by itself (VectorIndex::search, in process, no HTTP and no
+    embedding) on the same vectors and queries: the ignored test `search_speed` of
+    kai-knowledge, pinned to the server's core."""
+    vpath, qpath = os.path.join(work, "vectors.f32"), os.path.join(work, "queries.f32")
+    vecs.astype("<f4").tofile(vpath)
+    qvecs.astype("<f4").tofile(qpath)
+    env = dict(os.environ, KAI_BENCH_VECTORS=vpath, KAI_BENCH_QUERIES=qpath,
+               KAI_BENCH_DIMS=str(vecs.shape[1]))
+    out = subprocess.run(["taskset", "-c", cpu, binary, "vectors::tests::search_speed",
+                          "--exact", "--ignored", "--nocapture"],
+                         env=env, capture_output=True, text=True, check=True).stdout
+    line = next(l for l in out.splitlines() if "{" in l)
+    return json.loads(line[line.index("{"):])
 
 
 # ------------------------------------------------------------------------------ main
@@ -258,6 +311,7 @@ def main():
     ap.add_argument("--server-cpu", default="0")
     ap.add_argument("--load-cpu", type=int, default=1)
     ap.add_argument("--skip-keyword-only", action="store_true")
+    ap.add_argument("--vector-bench", help="kai-knowledge's test binary, for search_speed")
     args = ap.parse_args()
 
     chunk_env = {"KAI_KNOWLEDGE_CHUNK_TOKENS": "64", "KAI_KNOWLEDGE_CHUNK_OVERLAP": "0"}
@@ -400,6 +454,10 @@ def main():
         res["recall"] = {"kai semantic": float(np.mean(kai_rec)), "Chroma": float(np.mean(chroma_rec)),
                          "kai_unmapped_hits": unknown}
         log(f"recall@10: {res['recall']}")
+        if args.vector_bench:
+            res["vector_alone"] = vector_search_alone(args.vector_bench, args.server_cpu,
+                                                      args.work, vecs, qvecs)
+            log(f"kai's vector index alone: {res['vector_alone']}")
 
         # -------------------------------------------------- load
         os.sched_setaffinity(0, {args.load_cpu})
@@ -410,6 +468,8 @@ def main():
                 targets.append(KaiTarget(kai, name[4:]))
             elif name == "chroma":
                 targets.append(ChromaTarget(chroma_port, coll_id))
+            elif name == "embed-chroma":
+                targets.append(EmbedChromaTarget(kai, chroma_port, coll_id))
         queries = list(zip(qtexts, [v.tolist() for v in qvecs]))
         runs = []
         for clients in [int(c) for c in args.clients.split()]:
@@ -420,7 +480,6 @@ def main():
             for rnd in range(args.rounds):
                 order = targets[rnd % len(targets):] + targets[:rnd % len(targets)]
                 for tgt in order:
-                    pid = kai.pid if isinstance(tgt, KaiTarget) else chroma.pid
                     lat, qps, errs = closed_loop(tgt, queries, clients, args.duration)
                     if errs:
                         raise RuntimeError(f"{tgt.name}: {len(errs)} errors, e.g. {errs[:3]}")
