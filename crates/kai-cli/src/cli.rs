@@ -534,8 +534,19 @@ pub(crate) struct ChatArgs {
     /// Title of a new conversation, or the new title of the one continued
     #[arg(long, value_name = "TITLE")]
     pub(crate) title: Option<String>,
+    /// Answer from your knowledge: passages found for each message go to the model, which
+    /// cites them as [n]; they are listed after the answer
+    #[arg(short = 'k', long)]
+    pub(crate) knowledge: bool,
+    /// Answer from this collection only (a name or an id; repeatable; implies --knowledge)
+    #[arg(long = "collection", value_name = "COLLECTION")]
+    pub(crate) collections: Vec<String>,
+    /// Also tell the model what your memory holds (implies --knowledge)
+    #[arg(long)]
+    pub(crate) memory: bool,
     /// List your conversations instead of chatting
-    #[arg(long, conflicts_with_all = ["model", "conversation", "resume", "title", "prompt"])]
+    #[arg(long, conflicts_with_all = ["model", "conversation", "resume", "title", "prompt",
+        "knowledge", "collections", "memory"])]
     pub(crate) list: bool,
     /// Print the whole reply (or the list) as JSON instead of streaming text
     #[arg(long)]

@@ -75,10 +75,12 @@ impl Credential {
 }
 
 /// One piece of a streamed answer, as the server sends it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Piece {
     /// More of the answer's text.
     Text(String),
+    /// The passages the answer was given (kai's extension: an event of its own, first).
+    Sources(Vec<kai_proto::KnowledgeSource>),
     /// The answer is complete (and stored).
     Done,
 }
@@ -532,6 +534,11 @@ pub(crate) fn read_event(data: &str) -> anyhow::Result<Option<Piece>> {
             .unwrap_or("the server reported an error without a message");
         return Err(anyhow!("{message}"));
     }
+    if let Some(sources) = value.get("sources") {
+        let sources = serde_json::from_value(sources.clone())
+            .context("the server sent sources that are not a list of passages")?;
+        return Ok(Some(Piece::Sources(sources)));
+    }
     let chunk: kai_proto::openai::ChatCompletionChunk =
         serde_json::from_value(value).context("the server sent an event that is not a chunk")?;
     let text: String = chunk
@@ -584,6 +591,15 @@ mod tests {
             Some(Piece::Text("No.".into()))
         );
         assert_eq!(read_event(" [DONE] ").unwrap(), Some(Piece::Done));
+        let sources = r#"{"object":"chat.completion.chunk","choices":[],"sources":[{"number":1,"item_id":"0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b","title":"bread.txt","version":2,"heading":null,"text":"Knead it.","score":0.5}]}"#;
+        let Some(Piece::Sources(sources)) = read_event(sources).unwrap() else {
+            panic!("sources expected");
+        };
+        assert_eq!(
+            (sources[0].number, sources[0].title.as_str()),
+            (1, "bread.txt")
+        );
+        assert!(read_event(r#"{"choices":[],"sources":"no"}"#).is_err());
         let usage = r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#;
         assert_eq!(read_event(usage).unwrap(), None);
         let err = read_event(

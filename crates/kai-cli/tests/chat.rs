@@ -368,3 +368,72 @@ async fn a_whole_answer_the_client_gave_up_on_is_logged_as_cancelled() {
     assert!(line.contains("/v1/chat/completions"), "{line}");
     server.terminate();
 }
+
+// Multi-threaded: the mock upstream answers while the test waits on `kai`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chat_answered_from_knowledge_lists_its_sources() {
+    let kai = Kai::new().await;
+    let upstream = MockUpstream::start().await;
+    configure(&kai, &upstream);
+    kai.create_admin("alice");
+    let server = Server::start(&kai, &[]);
+    let key = server.api_key("alice", &["read", "write"]).await;
+    let as_alice = |args: &[&str]| {
+        let mut command = kai.command(args);
+        command
+            .env("KAI_CLIENT_URL", &server.base)
+            .env("KAI_CLIENT_API_KEY", &key);
+        command.output().unwrap()
+    };
+    let docs = tempfile::tempdir().unwrap();
+    let bread = docs.path().join("bread.txt");
+    std::fs::write(
+        &bread,
+        "Knead the dough for ten minutes, then let it rise until it doubles.",
+    )
+    .unwrap();
+    let out = as_alice(&["artifact", "add", bread.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // No embedding model here: the text becomes searchable by its words.
+    for _ in 0..200 {
+        let out = as_alice(&["knowledge", "status", "--json"]);
+        let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+        if status["pending"] == 0 && status["keyword_only"] == 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    upstream.push(CHAT, streamed(&["Ten minutes [1]."]));
+    let out = as_alice(&["chat", "--knowledge", "How long do I knead the dough?"]);
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        stderr(&out),
+        server.log_text()
+    );
+    assert_eq!(stdout(&out), "Ten minutes [1].\n");
+    assert!(
+        stderr(&out).contains("[1] bread.txt (version 1)"),
+        "{}",
+        stderr(&out)
+    );
+    // The model was given the passage, numbered.
+    let sent = upstream.last_request().json.to_string();
+    assert!(sent.contains("Knead the dough for ten minutes"), "{sent}");
+
+    // Nothing found: said so.
+    upstream.push(CHAT, streamed(&["No idea."]));
+    let out = as_alice(&["chat", "-k", "zeppelins"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("nothing in your knowledge matched"),
+        "{}",
+        stderr(&out)
+    );
+    // A collection that does not exist is named.
+    let out = as_alice(&["chat", "--collection", "nosuch", "hello"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("nosuch"), "{}", stderr(&out));
+    server.terminate();
+}

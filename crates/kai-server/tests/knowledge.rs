@@ -522,6 +522,42 @@ async fn chat_answers_are_grounded_in_knowledge_and_carry_their_sources() {
     assert_eq!(first["sources"][0]["title"], "garden.md", "{text}");
     assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
 
+    // So does a conversation's message, streamed.
+    let conversation = server
+        .post(
+            "/api/v1/conversations",
+            Some(&alice),
+            json!({"model": "smart"}),
+        )
+        .await;
+    assert_eq!(
+        conversation.status,
+        StatusCode::CREATED,
+        "{}",
+        conversation.text
+    );
+    let conversation_id = conversation.body["id"].as_str().unwrap().to_owned();
+    upstream.push("/v1/chat/completions", Upstream::sse(&events));
+    let response = tokio::time::timeout(
+        Duration::from_secs(20),
+        server
+            .client
+            .post(server.url(&format!("/api/v1/conversations/{conversation_id}/messages")))
+            .bearer_auth(&alice)
+            .json(&json!({"content": "tomatoes planted when?", "stream": true, "knowledge": {}}))
+            .send(),
+    )
+    .await
+    .expect("the streamed message answers")
+    .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = tokio::time::timeout(Duration::from_secs(20), response.text())
+        .await
+        .expect("the streamed message ends")
+        .unwrap();
+    assert!(text.contains("\"sources\""), "{text}");
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+
     // A collection that is not the caller's, and a bad limit, are named.
     for (knowledge, param) in [
         (

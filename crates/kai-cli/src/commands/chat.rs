@@ -7,7 +7,7 @@ use anyhow::{Context, anyhow, bail};
 use futures_util::StreamExt;
 use kai_config::{Environment, Settings};
 use kai_proto::openai::MessageContent;
-use kai_proto::{CreateConversationRequest, SendMessageRequest};
+use kai_proto::{CreateConversationRequest, KnowledgeOptions, KnowledgeSource, SendMessageRequest};
 use uuid::Uuid;
 
 use super::connect;
@@ -64,6 +64,28 @@ fn prompt(words: &[String]) -> anyhow::Result<Option<String>> {
     Ok(Some(text.trim_end().to_owned()))
 }
 
+/// The passages an answer was given, numbered as it cites them, to stderr (the answer alone
+/// goes to stdout).
+fn show_sources(sources: &[KnowledgeSource], asked: bool) {
+    if sources.is_empty() {
+        if asked {
+            output::note("nothing in your knowledge matched; the model answered on its own");
+        }
+        return;
+    }
+    for source in sources {
+        let heading = source
+            .heading
+            .as_deref()
+            .map(|h| format!(" > {h}"))
+            .unwrap_or_default();
+        output::note(&format!(
+            "[{}] {} (version {}){heading}",
+            source.number, source.title, source.version
+        ));
+    }
+}
+
 /// A conversation under way, or about to start.
 struct Chat {
     client: Client,
@@ -73,6 +95,8 @@ struct Chat {
     model: String,
     /// The title of the conversation to start.
     title: Option<String>,
+    /// What knowledge each message asks to be answered from, if any.
+    knowledge: Option<KnowledgeOptions>,
     /// Whether stdout is at the start of a line, so that an answer ends with exactly one
     /// newline, even one stopped half-way.
     at_line_start: bool,
@@ -110,11 +134,25 @@ impl Chat {
             }
             None => (None, args.title.clone()),
         };
+        let knowledge = if args.knowledge || args.memory || !args.collections.is_empty() {
+            let mut collections = Vec::new();
+            for given in &args.collections {
+                collections.push(super::knowledge::collection_id(&client, given).await?);
+            }
+            Some(KnowledgeOptions {
+                collections,
+                limit: None,
+                memory: args.memory,
+            })
+        } else {
+            None
+        };
         Ok(Chat {
             client,
             conversation,
             model,
             title,
+            knowledge,
             at_line_start: true,
         })
     }
@@ -124,8 +162,10 @@ impl Chat {
         let id = self.conversation().await?;
         let mut waiting = output::Waiting::start(&format!("asking {}", self.model));
         let mut pieces = pin!(self.client.send_streaming(id, &self.message(text)).await?);
+        let mut sources = Vec::new();
         let result = loop {
             match pieces.next().await {
+                Some(Ok(Piece::Sources(given))) => sources = given,
                 Some(Ok(Piece::Text(text))) => {
                     waiting.done();
                     output::partial(&text).context("cannot write the answer")?;
@@ -143,6 +183,7 @@ impl Chat {
         };
         waiting.done();
         self.end_line()?;
+        show_sources(&sources, self.knowledge.is_some());
         result
     }
 
@@ -160,7 +201,7 @@ impl Chat {
             content: MessageContent::Text(text),
             model: Some(self.model.clone()),
             stream: false,
-            knowledge: None,
+            knowledge: self.knowledge.clone(),
         }
     }
 

@@ -69,7 +69,7 @@ pub(crate) async fn artifact(
 }
 
 /// The id of a collection given by name or id.
-async fn collection_id(client: &Client, given: &str) -> anyhow::Result<Uuid> {
+pub(crate) async fn collection_id(client: &Client, given: &str) -> anyhow::Result<Uuid> {
     let list: CollectionList = client
         .call(Method::GET, "/api/v1/collections", None::<&()>)
         .await?;
