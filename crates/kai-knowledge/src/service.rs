@@ -433,15 +433,7 @@ impl Knowledge {
             return Ok(Location::Embedded);
         }
         let model = &settings.embedding_model;
-        let dimensions = match store.embedded_chunk_ids(model).await?.first() {
-            Some(&id) => store
-                .chunks_by_id(&[id], model)
-                .await?
-                .first()
-                .and_then(|c| c.embedding.as_ref().map(Vec::len)),
-            None => None,
-        };
-        let probe = match dimensions {
+        let probe = match store.vector_dimensions(model).await? {
             Some(dimensions) => store.create_vector_index(model, dimensions).await,
             None => store.probe_vector_index().await,
         };
@@ -1336,17 +1328,11 @@ impl Knowledge {
     /// on disk, removes entries of chunks no longer stored. Returns (added, removed).
     async fn reconcile_vectors(&self, model: &str) -> Result<(usize, Vec<i64>), KnowledgeError> {
         let store = &self.inner.store;
-        let embedded: HashSet<i64> = store.embedded_chunk_ids(model).await?.into_iter().collect();
         if self.inner.location == Location::Database {
-            let Some(&first) = embedded.iter().next() else {
+            // Cheap when nothing is amiss: no ids are read, only what the index lacks.
+            let Some(dimensions) = store.vector_dimensions(model).await? else {
                 return Ok((0, Vec::new()));
             };
-            let dimensions = store
-                .chunks_by_id(&[first], model)
-                .await?
-                .first()
-                .and_then(|c| c.embedding.as_ref().map(Vec::len))
-                .unwrap_or(0);
             store.create_vector_index(model, dimensions).await?;
             let added = store.fill_vector_index(model).await?;
             if let Ok(mut known) = self.inner.database_vectors.lock() {
@@ -1354,6 +1340,7 @@ impl Knowledge {
             }
             return Ok((added, Vec::new()));
         }
+        let embedded: HashSet<i64> = store.embedded_chunk_ids(model).await?.into_iter().collect();
         let index = self.vector_index(model).await?;
         let indexed = {
             let index = index.clone();

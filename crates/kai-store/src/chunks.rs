@@ -373,6 +373,17 @@ impl Store {
         })
     }
 
+    /// How many dimensions `model`'s stored vectors have; `None` before it has made one.
+    pub async fn vector_dimensions(&self, model: &str) -> Result<Option<usize>, StoreError> {
+        let stored: Option<Vec<u8>> = with_pool!(self, |pool| {
+            sqlx::query_scalar("SELECT embedding FROM chunk_vectors WHERE model = $1 LIMIT 1")
+                .bind(model)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(stored.map(|bytes| bytes.len() / 4))
+    }
+
     /// The ids of every chunk whose vector `model` made, in order.
     pub async fn embedded_chunk_ids(&self, model: &str) -> Result<Vec<i64>, StoreError> {
         Ok(with_pool!(self, |pool| {

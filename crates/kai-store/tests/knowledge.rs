@@ -230,6 +230,8 @@ async fn search_answers_only_with_the_searchable_version_of_what_still_exists() 
         .await
         .unwrap();
     assert_eq!(store.embedded_chunk_ids("minilm").await.unwrap(), ids);
+    assert_eq!(store.vector_dimensions("minilm").await.unwrap(), Some(2));
+    assert_eq!(store.vector_dimensions("other").await.unwrap(), None);
     assert_eq!(
         store.chunks_by_id(&ids[1..], "minilm").await.unwrap()[0].embedding,
         Some(vec![0.0, 1.0])
