@@ -15,9 +15,9 @@
 //!   quantized matrix products of kai's own (`quant`): Q4_0 and Q4_1 weights stay 4-bit,
 //!   other types are re-quantised to 8 bits at load, and activations are quantized to 8 bits
 //!   so the inner loops are integer multiply-adds (AVX2 where the CPU has it).
-//! - [`EmbeddingModel`]: a BERT encoder of kai's own (`bert`: texts packed, not padded; the
-//!   float matrix products are candle's) with the sentence-transformer's pooling, unit-length
-//!   vectors and truncation to the model's input limit (reported).
+//! - [`EmbeddingModel`]: a BERT encoder of kai's own (`bert`: texts packed, not padded; float
+//!   matrix products over weights laid out once at load) with the sentence-transformer's
+//!   pooling, unit-length vectors and truncation to the model's input limit (reported).
 //! - Sampling (temperature, top-k, top-p, repetition, frequency and presence penalties,
 //!   seeds), stop sequences, and the scheduler that shares the CPU between answers.
 //!
@@ -26,8 +26,8 @@
 //! Arithmetic runs on one rayon pool of [`LocalOptions::threads`] threads: every product,
 //! attention head and element-wise loop of both models. candle 0.11 would send element-wise
 //! work on large tensors to a process-wide pool of its own, whose workers spin while they
-//! wait (costly on a busy machine), so kai writes those loops itself and uses candle only for
-//! reading weights and for BERT's float matrix products, which run on the caller's pool.
+//! wait (costly on a busy machine), so kai writes those loops itself, BERT's float matrix
+//! products included, and uses candle for reading weights.
 //!
 //! Chat generations are driven by one scheduler thread: up to
 //! [`LocalOptions::max_concurrent`] take turns (a chunk of prompt, or one token, per turn), the
