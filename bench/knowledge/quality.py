@@ -28,6 +28,11 @@ counts, later ones are dropped):
   - LangChain's BM25Retriever alone; rank-bm25's BM25Okapi on lower-cased word tokens; exact
     cosine (numpy) over the same vectors (a check on kai's semantic ranking).
 
+With --postgres URL, kai's database is that PostgreSQL database (dropped and made afresh, with
+pgvector) and its search runs inside it: keyword is PostgreSQL's full-text search (ts_rank_cd
+over an OR of the query's words), semantic pgvector's HNSW index. The peers' figures do not
+depend on it (same chunks, same vectors) and are printed again as a check.
+
 Prints a JSON summary on stdout; run.sh turns it into Markdown.
 """
 
@@ -36,8 +41,6 @@ import json
 import math
 import os
 import re
-import sqlite3
-import struct
 import sys
 import time
 import warnings
@@ -104,15 +107,11 @@ def kai_rankings(kai, docs, item_doc, mode, fusion, limit):
     return out
 
 
-def read_chunks(db_path):
+def read_chunks(kai):
     """kai's chunks of the current versions: (id, item_id, heading, text, stored vector)."""
-    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    rows = con.execute(
-        "SELECT id, item_id, heading, text, embedding FROM chunks ORDER BY id").fetchall()
-    con.close()
     out = []
-    for cid, item, heading, text, blob in rows:
-        vec = np.array(struct.unpack(f"<{len(blob) // 4}f", blob), dtype=np.float32) if blob else None
+    for cid, item, heading, text, blob in kai.read_chunks():
+        vec = np.frombuffer(blob, dtype="<f4").astype(np.float32) if blob else None
         out.append((cid, item, heading, text, vec))
     return out
 
@@ -132,16 +131,23 @@ def main():
     ap.add_argument("--sweep-weights", default="0 10 20 30 40 50 60 70 80 90 100")
     ap.add_argument("--sweep-rrf-k", default="60 10")
     ap.add_argument("--cpus", default=None)
+    ap.add_argument("--postgres", help="kai's database: postgres://ROLE:PASSWORD@HOST:PORT/DB, "
+                    "dropped and made afresh; search runs inside it")
+    ap.add_argument("--postgres-admin", help="a superuser URL on that server (default: user "
+                    "postgres, database postgres)")
+    ap.add_argument("--psql", default="psql")
     args = ap.parse_args()
+    pg = kaictl.Postgres(args.postgres, args.psql, args.postgres_admin) if args.postgres else None
 
     docs, sims = load_lee()
     gains_sets = {
         "rescaled": np.clip((sims - 0.2) / 0.8, 0.0, 1.0),
         "raw": sims,
     }
-    results = {"methods": [], "sweep": [], "notes": {}}
+    results = {"methods": [], "sweep": [], "notes": {},
+               "database": "postgres" if pg else "sqlite"}
 
-    kai = kaictl.Kai(args.kai, args.models, cpus=args.cpus)
+    kai = kaictl.Kai(args.kai, args.models, cpus=args.cpus, postgres=pg)
     try:
         kai.start()
         log(f"kai serve at {kai.base}; uploading {len(docs)} documents")
@@ -152,8 +158,11 @@ def main():
             item_doc[art["id"]] = i
         st = kai.wait_indexed(len(docs))
         log(f"indexed in {time.time() - t0:.1f} s: {st}")
+        if pg:
+            results["notes"]["postgres"] = pg.version()
+        results["notes"]["search_index"] = kai.get_json("/api/v1/knowledge/status").get("search_index")
 
-        chunks = read_chunks(kai.db_path())
+        chunks = read_chunks(kai)
         per_doc = {}
         for _, item, _, _, _ in chunks:
             per_doc[item_doc[item]] = per_doc.get(item_doc[item], 0) + 1
@@ -161,10 +170,16 @@ def main():
         results["notes"]["max_chunks_per_doc"] = max(per_doc.values())
         results["notes"]["docs_with_several_chunks"] = sum(1 for v in per_doc.values() if v > 1)
 
-        for label, mode, fusion in [("kai keyword (BM25, tantivy)", "keyword", None),
-                                    ("kai semantic (exact cosine)", "semantic", None),
-                                    ("kai hybrid, rrf (default)", "hybrid", "rrf"),
-                                    ("kai hybrid, weighted", "hybrid", "weighted")]:
+        if pg:
+            kw_label = "kai keyword (PostgreSQL full-text, ts_rank_cd)"
+            sem_label = "kai semantic (pgvector HNSW)"
+        else:
+            kw_label = "kai keyword (BM25, tantivy)"
+            sem_label = "kai semantic (8-bit scan, exact re-rank)"
+        for label, mode, fusion in [(kw_label, "keyword", None),
+                                    (sem_label, "semantic", None),
+                                    ("kai hybrid, rrf", "hybrid", "rrf"),
+                                    ("kai hybrid, weighted (default)", "hybrid", "weighted")]:
             t = time.time()
             rankings = kai_rankings(kai, docs, item_doc, mode, fusion, args.limit)
             scores = score_all(rankings, gains_sets)

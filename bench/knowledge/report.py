@@ -12,9 +12,17 @@ def f3(x):
     return f"{x:.3f}"
 
 
+def where(d):
+    if d.get("database") == "postgres":
+        pgv = d.get("postgres") or d.get("notes", {}).get("postgres")
+        ver = f" (PostgreSQL {pgv[0]}, pgvector {pgv[1]})" if pgv else ""
+        return f"kai on PostgreSQL, search in the database{ver}"
+    return "kai on SQLite, embedded indexes"
+
+
 def quality(q):
-    out = ["**Quality: nDCG@10 on the Lee corpus** (50 documents, each the query for the other 49; "
-           "gain = (rating - 0.2) / 0.8, raw rating in the second column)", "",
+    out = [f"**Quality: nDCG@10 on the Lee corpus, {where(q)}** (50 documents, each the query for "
+           "the other 49; gain = (rating - 0.2) / 0.8, raw rating in the second column)", "",
            "| method | nDCG@10 | nDCG@10, raw gain |", "| --- | ---: | ---: |"]
     for m in q["methods"]:
         out.append(f"| {m['method']} | {f3(m['rescaled'])} | {f3(m['raw'])} |")
@@ -51,20 +59,29 @@ def quality(q):
 def speed(s):
     out = []
     kib = lambda v: f"{v / 1024:.0f} MiB"
-    out.append(f"**Speed at {s['chunks']:,} chunks** ({s['chunks_requested']:,} sections in "
+    out.append(f"**Speed at {s['chunks']:,} chunks, {where(s)}** ({s['chunks_requested']:,} sections in "
                f"{s['chunks_requested'] // s['per_artifact']:,} artifacts; {s['distinct_keys']:,} "
                f"distinct (artifact, heading); {s['queries']} queries; servers on CPU "
                f"{s['server_cpu']}, load on CPU {s['load_cpu']}; {s['rounds']} rounds of "
                f"{s['duration_s']:g} s, alternating; medians across rounds)")
-    out += ["", "| target | clients | queries/s | p50 ms | p99 ms | per round (q/s, p99 ms) |",
-            "| --- | ---: | ---: | ---: | ---: | --- |"]
+    pg = s.get("database") == "postgres"
+    if pg:
+        out[-1] = out[-1][:-1] + (f"; PostgreSQL's backends serving kai pinned to CPU {s['db_cpu']})"
+                                  if s.get("db_cpu") is not None else "; PostgreSQL not pinned)")
+    out += ["", "| target | clients | queries/s | p50 ms | p99 ms | CPU ms/query, kai + PostgreSQL "
+            "| per round (q/s, p99 ms) |", "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
     med = {}
     for key in sorted({(r["target"], r["clients"]) for r in s["runs"]}, key=lambda k: (k[1], k[0])):
         rows = [r for r in s["runs"] if (r["target"], r["clients"]) == key]
         m = {x: statistics.median(r[x] for r in rows) for x in ("qps", "p50", "p99")}
         med[key] = m
         per = "; ".join(f"{r['qps']:.0f}, {r['p99']:.1f}" for r in rows)
-        out.append(f"| {key[0]} | {key[1]} | {m['qps']:.0f} | {m['p50']:.2f} | {m['p99']:.2f} | {per} |")
+        cpu = ""
+        if all("kai_cpu_ms_per_q" in r for r in rows):
+            cpu = f"{statistics.median(r['kai_cpu_ms_per_q'] for r in rows):.2f}"
+            if all("db_cpu_ms_per_q" in r for r in rows):
+                cpu += f" + {statistics.median(r['db_cpu_ms_per_q'] for r in rows):.2f}"
+        out.append(f"| {key[0]} | {key[1]} | {m['qps']:.0f} | {m['p50']:.2f} | {m['p99']:.2f} | {cpu} | {per} |")
     out.append("")
     for c in sorted({k[1] for k in med}):
         for mine, theirs in [("kai hybrid", "Chroma"), ("kai semantic", "Chroma"),
@@ -78,8 +95,19 @@ def speed(s):
         out.append(f"- kai hybrid p99 at 1 client, one core, query embedding included: "
                    f"{k1['p99']:.1f} ms (target < 30 ms)")
     r = s["recall"]
-    out.append(f"- recall@10 against exact search (numpy): kai semantic {f3(r['kai semantic'])}, "
-               f"Chroma {f3(r['Chroma'])} (target ≥ 0.95)")
+    chroma_recall = f", Chroma {f3(r['Chroma'])}" if r.get("Chroma") is not None else ""
+    out.append(f"- recall@10 against exact search (numpy): kai semantic "
+               f"{'(pgvector HNSW) ' if pg else ''}{f3(r['kai semantic'])}{chroma_recall} "
+               f"(target ≥ 0.95)")
+    db = s.get("db_search_alone")
+    if db:
+        out.append(f"- The database's own time for kai's search statements (EXPLAIN ANALYZE "
+                   f"execution time, {db['queries']} queries × {db['passes']}, not pinned): "
+                   f"full-text (ts_rank_cd, limit 40) p50 {db['keyword_p50_ms']:.2f} ms, p99 "
+                   f"{db['keyword_p99_ms']:.2f} ms; HNSW (limit 10, ef_search 40) p50 "
+                   f"{db['vector_p50_ms']:.2f} ms, p99 {db['vector_p99_ms']:.2f} ms "
+                   f"({db.get('vector_plans_using_hnsw', '?')} of "
+                   f"{db['queries'] * db['passes']} plans through the HNSW index)")
     va = s.get("vector_alone")
     if va:
         out.append(f"- kai's vector index alone (in process, no HTTP or embedding, one core, "
@@ -91,7 +119,10 @@ def speed(s):
                    f"{va['add_per_s']:,.0f} vectors/s added (log appends and the 8-bit copy)")
     ix = s["indexing"]
     out.append(f"- Indexing with local/minilm (both cores): {ix['chunks']:,} chunks in {ix['seconds']:.0f} s = "
-               f"{ix['chunks_per_s']:.0f} chunks/s; the model alone, same texts in batches of 32: "
+               f"{ix['chunks_per_s']:.0f} chunks/s"
+               + (f" ({s['indexing_db_cpu_s']:.0f} s of PostgreSQL backend CPU)"
+                  if s.get("indexing_db_cpu_s") is not None else "")
+               + f"; the model alone, same texts in batches of 32: "
                f"{ix['embed_chunks_per_s']:.0f} chunks/s (~{ix['model_seconds_est']:.0f} s of it); "
                + (f"without the model's time: {ix['without_model_chunks_per_s']:.0f} chunks/s"
                   if ix["without_model_chunks_per_s"] else "the model's time is all of it, within noise"))
@@ -100,9 +131,15 @@ def speed(s):
         out.append(f"- Indexing with no embedding model (keyword_only; chunk sizes estimated, not "
                    f"tokenized): {ko['chunks']:,} chunks in {ko['seconds']:.1f} s = "
                    f"{ko['chunks_per_s']:.0f} chunks/s (target ≥ 2,000), {ko['server_cpu_s']:.0f} s of "
-                   f"server CPU")
-    out.append(f"- Chroma {s['chroma_version']}: {s['chroma_count']:,} vectors added in "
-               f"{s['chroma_add_seconds']:.0f} s; resident after the load {kib(s['chroma_rss_after_load_kib'])}")
+                   f"server CPU"
+                   + (f", {ko['db_cpu_s']:.0f} s of PostgreSQL backend CPU"
+                      if ko.get("db_cpu_s") is not None else ""))
+    if "chroma_version" in s:
+        out.append(f"- Chroma {s['chroma_version']}: {s['chroma_count']:,} vectors added in "
+                   f"{s['chroma_add_seconds']:.0f} s; resident after the load "
+                   f"{kib(s['chroma_rss_after_load_kib'])}")
+    if s.get("db_size_bytes"):
+        out.append(f"- kai's PostgreSQL database after indexing: {s['db_size_bytes'] / 2**20:,.0f} MiB")
     out.append(f"- kai serve resident: {kib(s['rss_after_indexing_kib']['VmRSS'])} after indexing "
                f"(peak {kib(s['rss_after_indexing_kib']['VmHWM'])}), "
                f"{kib(s['rss_after_restart_kib']['VmRSS'])} after a restart on that data, "

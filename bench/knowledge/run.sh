@@ -8,6 +8,19 @@
 #   KAI_BENCH_BIN=target/quick/kai bench/knowledge/run.sh   # skip the cargo build
 #   KAI_BENCH_PROFILE=quick bench/knowledge/run.sh          # scripts/run's profile (default release)
 #   KAI_BENCH_VECTOR_BIN=target/quick/deps/kai_knowledge-… # kai-knowledge's test binary, prebuilt
+#   bench/knowledge/run.sh --postgres postgres://kai:kai@127.0.0.1:5432/kai_bench
+#                                    # each part on SQLite (embedded indexes), then on PostgreSQL
+#   DATABASES=postgres CHUNKS=20000 bench/knowledge/run.sh --postgres URL   # PostgreSQL alone
+#
+# --postgres URL: kai's database for the PostgreSQL side (KAI_DATABASE_URL), its search inside
+# it (KAI_KNOWLEDGE_SEARCH_INDEX=database: full-text search and pgvector's HNSW). The database
+# named in URL is DROPPED and made afresh for every new server, through PG_ADMIN_URL (a
+# superuser on the same server; default the URL's host as user postgres, database postgres),
+# which also creates the vector extension in it (pgvector 0.8+). psql comes from PSQL (default:
+# the one on PATH). DATABASES picks the sides (default "sqlite postgres" with --postgres,
+# "sqlite" without). On PostgreSQL, speed leaves Chroma out (TARGETS default "kai-hybrid
+# kai-semantic"), pins the backends serving kai to DB_CPU (default SERVER_CPU; "none" leaves
+# them unpinned) and times the database's own statements instead of kai's embedded vector index.
 #
 # - quality (quality.py): the 50 Lee documents uploaded to a fresh kai serve, each the query
 #   for the other 49, nDCG@10 with the human similarity ratings as graded relevance, for
@@ -49,6 +62,25 @@ SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 SWEEP_WEIGHTS=${SWEEP_WEIGHTS:-0 10 20 30 40 50 60 70 80 90 100}
 SWEEP_RRF_K=${SWEEP_RRF_K:-60 20}
+POSTGRES=
+while (($#)); do
+    case $1 in
+        --postgres) POSTGRES=${2:?--postgres wants a URL}; shift 2 ;;
+        --postgres=*) POSTGRES=${1#--postgres=}; shift ;;
+        *) printf 'usage: %s [--postgres postgres://ROLE:PASSWORD@HOST:PORT/DATABASE]\n' "$0" >&2; exit 2 ;;
+    esac
+done
+if [[ -n $POSTGRES ]]; then DATABASES=${DATABASES:-sqlite postgres}; else DATABASES=${DATABASES:-sqlite}; fi
+[[ " $DATABASES " != *" postgres "* || -n $POSTGRES ]] || { echo "DATABASES=postgres needs --postgres URL" >&2; exit 2; }
+PG_TARGETS=${PG_TARGETS:-kai-hybrid kai-semantic}
+DB_CPU=${DB_CPU:-$SERVER_CPU}
+PG_ARGS=()
+if [[ -n $POSTGRES ]]; then
+    PSQL=${PSQL:-$(command -v psql || true)}
+    [[ -x $PSQL ]] || { echo "--postgres needs psql: put it on PATH or set PSQL" >&2; exit 2; }
+    PG_ARGS=(--postgres "$POSTGRES" --psql "$PSQL")
+    [[ -z ${PG_ADMIN_URL:-} ]] || PG_ARGS+=(--postgres-admin "$PG_ADMIN_URL")
+fi
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { printf '\n[bench] FAILED: %s\n' "$*" >&2; exit 1; }
@@ -75,7 +107,7 @@ fi
 [[ -x $KAI ]] || die "no kai binary at $KAI"
 
 VECTOR_BENCH=${KAI_BENCH_VECTOR_BIN:+$(cd "$(dirname "$KAI_BENCH_VECTOR_BIN")" && pwd)/$(basename "$KAI_BENCH_VECTOR_BIN")}
-if [[ " $PARTS " == *" speed "* && -z $VECTOR_BENCH ]]; then
+if [[ " $PARTS " == *" speed "* && " $DATABASES " == *" sqlite "* && -z $VECTOR_BENCH ]]; then
     log "building kai-knowledge's search_speed (${KAI_BENCH_PROFILE:-release})"
     VECTOR_BENCH=$(cd "$ROOT" && cargo test --profile "${KAI_BENCH_PROFILE:-release}" --locked \
         -p kai-knowledge --lib --no-run --message-format=json |
@@ -107,29 +139,42 @@ DIRTY=$(git -C "$ROOT" status --porcelain --untracked-files=no | grep -q . && ec
     echo
     echo "- Machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(uname -sr); load average at the start $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "- kai: $PROFILE build, $KAI"
+    if [[ -n $POSTGRES ]]; then
+        echo "- PostgreSQL: $("$PSQL" -X -At -d "${POSTGRES%/*}/postgres" -c "SELECT current_setting('server_version')" 2>/dev/null || echo '?') at ${POSTGRES%%/*}//…@${POSTGRES##*@}"
+    fi
     echo
 } >"$OUT"
 
 cd "$HERE"
-if [[ " $PARTS " == *" quality "* ]]; then
-    log "quality: the Lee corpus"
-    "$VENV/bin/python" quality.py --kai "$KAI" --models "$MODELS" \
-        --sweep-weights "$SWEEP_WEIGHTS" --sweep-rrf-k "$SWEEP_RRF_K" >"$WORK/quality.json" ||
-        die "quality.py failed"
-    cp "$WORK/quality.json" "$CACHE/results/knowledge-quality-$STAMP.json"
-    "$VENV/bin/python" report.py --quality "$WORK/quality.json" >>"$OUT"
-fi
-if [[ " $PARTS " == *" speed "* ]]; then
-    log "speed: $CHUNKS chunks, kai and Chroma"
-    "$VENV/bin/python" speed.py --kai "$KAI" --models "$MODELS" --chroma "$VENV/bin/chroma" \
-        --work "$WORK/speed" --chunks "$CHUNKS" --per-artifact "$PER_ARTIFACT" \
-        --queries "$QUERIES" --rounds "$ROUNDS" --duration "$DURATION" --warmup "$WARMUP" \
-        --clients "$CLIENTS" --targets "$TARGETS" --server-cpu "$SERVER_CPU" \
-        --load-cpu "$LOAD_CPU" --vector-bench "$VECTOR_BENCH" >"$WORK/speed.json" ||
-        die "speed.py failed"
-    cp "$WORK/speed.json" "$CACHE/results/knowledge-speed-$STAMP.json"
-    "$VENV/bin/python" report.py --speed "$WORK/speed.json" >>"$OUT"
-fi
+for DB in $DATABASES; do
+    DB_ARGS=()
+    SPEED_ARGS=()
+    SPEED_TARGETS=$TARGETS
+    if [[ $DB == postgres ]]; then
+        DB_ARGS=("${PG_ARGS[@]}")
+        SPEED_ARGS=(--db-cpu "$DB_CPU")
+        SPEED_TARGETS=$PG_TARGETS
+    fi
+    if [[ " $PARTS " == *" quality "* ]]; then
+        log "quality: the Lee corpus, kai on $DB"
+        "$VENV/bin/python" quality.py --kai "$KAI" --models "$MODELS" \
+            --sweep-weights "$SWEEP_WEIGHTS" --sweep-rrf-k "$SWEEP_RRF_K" \
+            "${DB_ARGS[@]}" >"$WORK/quality-$DB.json" || die "quality.py ($DB) failed"
+        cp "$WORK/quality-$DB.json" "$CACHE/results/knowledge-quality-$DB-$STAMP.json"
+        "$VENV/bin/python" report.py --quality "$WORK/quality-$DB.json" >>"$OUT"
+    fi
+    if [[ " $PARTS " == *" speed "* ]]; then
+        log "speed: $CHUNKS chunks, kai on $DB ($SPEED_TARGETS)"
+        "$VENV/bin/python" speed.py --kai "$KAI" --models "$MODELS" --chroma "$VENV/bin/chroma" \
+            --work "$WORK/speed-$DB" --chunks "$CHUNKS" --per-artifact "$PER_ARTIFACT" \
+            --queries "$QUERIES" --rounds "$ROUNDS" --duration "$DURATION" --warmup "$WARMUP" \
+            --clients "$CLIENTS" --targets "$SPEED_TARGETS" --server-cpu "$SERVER_CPU" \
+            --load-cpu "$LOAD_CPU" ${VECTOR_BENCH:+--vector-bench "$VECTOR_BENCH"} \
+            "${DB_ARGS[@]}" "${SPEED_ARGS[@]}" >"$WORK/speed-$DB.json" || die "speed.py ($DB) failed"
+        cp "$WORK/speed-$DB.json" "$CACHE/results/knowledge-speed-$DB-$STAMP.json"
+        "$VENV/bin/python" report.py --speed "$WORK/speed-$DB.json" >>"$OUT"
+    fi
+done
 echo "- Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT"
 cat "$OUT"
 log "results: $OUT"

@@ -32,17 +32,25 @@ indexing throughput; kai serve's resident memory.
    same vectors and queries, pinned to SERVER_CPU: the ignored test `search_speed` of
    kai-knowledge, which also times the exact scan the index used before.
 
+With --postgres URL, kai's database is that PostgreSQL database (dropped and made afresh for
+each new server, with pgvector) and search runs inside it (full-text search and pgvector's
+HNSW index). Chroma is then left out unless a Chroma target is asked for, the vector index
+alone (8.) is replaced by the database's own time for kai's two search statements (EXPLAIN
+ANALYZE, 200 queries × 3, in one psql session), and the backends serving kai's connections are
+pinned to --db-cpu (by default the server's core; `none` leaves them where the scheduler puts
+them) before each warm-up and round, their CPU time read from /proc beside kai's.
+
 Prints a JSON summary on stdout.
 """
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
 import random
 import re
 import socket
-import sqlite3
 import statistics
 import struct
 import subprocess
@@ -104,21 +112,10 @@ def make_corpus(n_chunks, per_artifact, seed=1):
 
 # ------------------------------------------------------------------------------ helpers
 
-def read_vectors(db_path):
+def read_vectors(kai):
     """kai's stored chunks: ids, (item, heading) keys, vectors (N x d, float32)."""
-    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    if "chunk_vectors" in tables:
-        # Since migration 0007, one row per chunk and model in a table of their own.
-        rows = con.execute("SELECT c.id, c.item_id, c.heading, c.text, v.embedding FROM chunks c "
-                           "JOIN chunk_vectors v ON v.chunk_id = c.id "
-                           "WHERE v.model = 'local/minilm' ORDER BY c.id").fetchall()
-    else:
-        rows = con.execute("SELECT id, item_id, heading, text, embedding FROM chunks "
-                           "WHERE embedding IS NOT NULL ORDER BY id").fetchall()
-    con.close()
     ids, keys, texts, vecs = [], [], [], []
-    for cid, item, heading, text, blob in rows:
+    for cid, item, heading, text, blob in kai.read_chunks(only_embedded=True):
         ids.append(cid)
         keys.append((item, heading))
         texts.append(text)
@@ -275,6 +272,95 @@ def closed_loop(target, queries, clients, duration):
     return lat, len(lat) / wall, errors
 
 
+class DbWatch:
+    """CPU time of the PostgreSQL backends serving kai, sampled every half second from a
+    thread (backends come and go with kai's pool): the most each pid was seen to use."""
+
+    def __init__(self, kai):
+        self.kai, self.seen, self.stop_evt = kai, {}, threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self):
+        try:
+            pids = self.kai.postgres.backend_pids()
+        except kaictl.KaiError:
+            return
+        for pid in pids:
+            self.seen[pid] = max(self.seen.get(pid, 0.0), kaictl.proc_cpu_seconds(pid))
+
+    def _run(self):
+        while not self.stop_evt.wait(0.5):
+            self._sample()
+
+    def __enter__(self):
+        self._sample()
+        self.base = dict(self.seen)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_evt.set()
+        self.thread.join()
+        self._sample()
+
+    def seconds(self):
+        return sum(v - self.base.get(pid, 0.0) for pid, v in self.seen.items())
+
+
+def pin_backends(kai, cpu):
+    """Pins the PostgreSQL backends now serving kai to `cpu`; returns how many."""
+    if not kai.postgres or cpu is None:
+        return 0
+    n = 0
+    for pid in kai.postgres.backend_pids():
+        try:
+            os.sched_setaffinity(pid, {int(cpu)})
+            n += 1
+        except (ProcessLookupError, PermissionError):
+            pass
+    return n
+
+
+def db_search_alone(pg, qtexts, qvecs, passes=3):
+    """The database's own time (EXPLAIN ANALYZE's execution time, no planning, no client)
+    for kai's two search statements as kai-store's search.rs sends them: the full-text query
+    (an OR of the query's words, ts_rank_cd, limit 40: hybrid's depth for a limit of 10) and
+    the HNSW query (limit 10, ef_search 40, iterative scan relaxed_order)."""
+    owner = pg.rows("SELECT owner_id FROM chunks LIMIT 1")[0][0]
+    table = "vector_index_" + pg.rows("SELECT id FROM vector_indexes "
+                                      "WHERE model = 'local/minilm'")[0][0]
+    hnsw = [r[0] for r in pg.rows("SELECT indexname FROM pg_indexes WHERE tablename = "
+                                   f"'{table}' AND indexdef ILIKE '%USING hnsw%'")]
+    lines = ["SET hnsw.ef_search = 40;", "SET hnsw.iterative_scan = relaxed_order;"]
+    for _ in range(passes):
+        for text, vec in zip(qtexts, qvecs):
+            words = []
+            for w in re.split(r"[^\w]+", text.lower()):
+                if w and w not in words and not w.startswith("_"):
+                    words.append(w)
+            tsq = " | ".join(f"''{w}''" for w in words[:64])
+            lines.append("EXPLAIN (ANALYZE, TIMING OFF) SELECT c.id, ts_rank_cd(c.search_text, q)::real "
+                         f"AS score FROM chunks c, to_tsquery('english', '{tsq}') q WHERE c.owner_id = "
+                         f"'{owner}' AND c.search_text @@ q ORDER BY score DESC, c.id LIMIT 40;")
+            vtext = "[" + ",".join(repr(float(x)) for x in vec) + "]"
+            lines.append(f"EXPLAIN (ANALYZE, TIMING OFF) SELECT chunk_id, (1 - (embedding <=> "
+                         f"'{vtext}'::vector))::real AS score FROM {table} WHERE owner_id = "
+                         f"'{owner}' ORDER BY embedding <=> '{vtext}'::vector LIMIT 10;")
+    script = "\n".join(lines) + "\n"
+    out = subprocess.run([pg.psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d",
+                          getattr(pg, "_db_admin", pg.url), "-f", "-"],
+                         input=script, capture_output=True, text=True, check=True).stdout
+    times = [float(m) for m in re.findall(r"Execution Time: ([0-9.]+) ms", out)]
+    kw, vec = times[0::2], times[1::2]
+    return {"queries": len(qtexts), "passes": passes, "vector_table": table,
+            "keyword_p50_ms": pct(kw, 50), "keyword_p99_ms": pct(kw, 99),
+            "vector_p50_ms": pct(vec, 50), "vector_p99_ms": pct(vec, 99),
+            "vector_plans_using_hnsw": sum(
+                1 for plan in out.split("Execution Time")
+                if any(f"Index Scan using {ix} " in plan for ix in hnsw)),
+            "hnsw_indexes": hnsw}
+
+
 def vector_search_alone(binary, cpu, work, vecs, qvecs):
     """kai's vector index by itself (VectorIndex::search, in process, no HTTP and no
     embedding) on the same vectors and queries: the ignored test `search_speed` of
@@ -289,6 +375,42 @@ def vector_search_alone(binary, cpu, work, vecs, qvecs):
                          env=env, capture_output=True, text=True, check=True).stdout
     line = next(l for l in out.splitlines() if "{" in l)
     return json.loads(line[line.index("{"):])
+
+
+def start_chroma(args, cleanup, res, ids, vecs, texts, n):
+    """`chroma run` on the server's core, given kai's vectors and chunk texts."""
+    chroma_port = free_port()
+    chroma_dir = os.path.join(args.work, "chroma")
+    chroma_log = open(os.path.join(args.work, "chroma.log"), "wb")
+    chroma = subprocess.Popen(["taskset", "-c", args.server_cpu, args.chroma, "run",
+                               "--path", chroma_dir, "--port", str(chroma_port)],
+                              stdout=chroma_log, stderr=subprocess.STDOUT,
+                              stdin=subprocess.DEVNULL)
+    cleanup.append(chroma)
+    base = f"http://127.0.0.1:{chroma_port}"
+    deadline = time.time() + 120
+    while True:
+        try:
+            urllib.request.urlopen(base + "/api/v2/heartbeat", timeout=2).read()
+            break
+        except OSError:
+            if chroma.poll() is not None or time.time() > deadline:
+                raise RuntimeError("chroma run did not start; see chroma.log")
+            time.sleep(0.2)
+    import chromadb
+    client = chromadb.HttpClient(host="127.0.0.1", port=chroma_port)
+    res["chroma_version"] = chromadb.__version__
+    coll = client.create_collection("bench", metadata={"hnsw:space": "cosine"})
+    batch = min(client.get_max_batch_size(), 5000)
+    c0 = time.time()
+    for at in range(0, n, batch):
+        coll.add(ids=[str(i) for i in ids[at:at + batch]],
+                 embeddings=vecs[at:at + batch],
+                 documents=texts[at:at + batch])
+    res["chroma_add_seconds"] = time.time() - c0
+    res["chroma_count"] = coll.count()
+    log(f"Chroma: {res['chroma_count']} vectors added in {res['chroma_add_seconds']:.1f} s")
+    return chroma_port, coll
 
 
 # ------------------------------------------------------------------------------ main
@@ -312,12 +434,25 @@ def main():
     ap.add_argument("--load-cpu", type=int, default=1)
     ap.add_argument("--skip-keyword-only", action="store_true")
     ap.add_argument("--vector-bench", help="kai-knowledge's test binary, for search_speed")
+    ap.add_argument("--postgres", help="kai's database: postgres://ROLE:PASSWORD@HOST:PORT/DB, "
+                    "dropped and made afresh; search runs inside it")
+    ap.add_argument("--postgres-admin", help="a superuser URL on that server (default: user "
+                    "postgres, database postgres)")
+    ap.add_argument("--psql", default="psql")
+    ap.add_argument("--db-cpu", default=None, help="the core for PostgreSQL's backends serving "
+                    "kai (default: --server-cpu; `none`: not pinned)")
     args = ap.parse_args()
+    pg = kaictl.Postgres(args.postgres, args.psql, args.postgres_admin) if args.postgres else None
+    db_cpu = None
+    if pg:
+        db_cpu = args.server_cpu if args.db_cpu is None else args.db_cpu
+        db_cpu = None if db_cpu == "none" else db_cpu
 
     chunk_env = {"KAI_KNOWLEDGE_CHUNK_TOKENS": "64", "KAI_KNOWLEDGE_CHUNK_OVERLAP": "0"}
     res = {"chunks_requested": args.chunks, "per_artifact": args.per_artifact,
            "queries": args.queries, "duration_s": args.duration, "rounds": args.rounds,
-           "server_cpu": args.server_cpu, "load_cpu": args.load_cpu}
+           "server_cpu": args.server_cpu, "load_cpu": args.load_cpu,
+           "database": "postgres" if pg else "sqlite", "db_cpu": db_cpu}
     t = time.time()
     artifacts, chain, qrng = make_corpus(args.chunks, args.per_artifact)
     res["corpus_bytes"] = sum(len(a) for a in artifacts)
@@ -340,18 +475,20 @@ def main():
         if not args.skip_keyword_only:
             env = dict(chunk_env, KAI_KNOWLEDGE_EMBEDDING_MODEL="local/absent")
             kai = kaictl.Kai(args.kai, args.models, env=env,
-                             data_dir=os.path.join(args.work, "kai-keyword-only"))
+                             data_dir=os.path.join(args.work, "kai-keyword-only"), postgres=pg)
             cleanup.append(kai)
             kai.start()
             log("indexing without an embedding model (keyword_only)")
             cpu0 = kai.cpu_seconds()
-            t0, up = upload_all(kai)
-            st = kai.wait_indexed(len(artifacts), allow_keyword_only=True, progress=progress)
-            wall = time.time() - t0
-            n = sqlite3.connect(kai.db_path()).execute("SELECT count(*) FROM chunks").fetchone()[0]
+            with DbWatch(kai) if pg else contextlib.nullcontext() as watch:
+                t0, up = upload_all(kai)
+                st = kai.wait_indexed(len(artifacts), allow_keyword_only=True, progress=progress)
+                wall = time.time() - t0
+            n = kai.count_chunks()
             res["keyword_only"] = {"chunks": n, "seconds": wall, "upload_seconds": up,
                                    "chunks_per_s": n / wall,
                                    "server_cpu_s": kai.cpu_seconds() - cpu0,
+                                   "db_cpu_s": watch.seconds() if pg else None,
                                    "status": st}
             log(f"  {n} chunks keyword_only in {wall:.1f} s ({n / wall:.0f}/s)")
             kai.remove()
@@ -359,16 +496,22 @@ def main():
 
         # -------------------------------------------------- indexing with the model
         kai = kaictl.Kai(args.kai, args.models, env=chunk_env,
-                         data_dir=os.path.join(args.work, "kai"))
+                         data_dir=os.path.join(args.work, "kai"), postgres=pg)
         cleanup.append(kai)
         kai.start()
         log("indexing with local/minilm")
         cpu0 = kai.cpu_seconds()
-        t0, up = upload_all(kai)
-        st = kai.wait_indexed(len(artifacts), progress=progress)
-        wall = time.time() - t0
+        with DbWatch(kai) if pg else contextlib.nullcontext() as watch:
+            t0, up = upload_all(kai)
+            st = kai.wait_indexed(len(artifacts), progress=progress)
+            wall = time.time() - t0
         cpu = kai.cpu_seconds() - cpu0
-        ids, keys, texts, vecs = read_vectors(kai.db_path())
+        res["indexing_db_cpu_s"] = watch.seconds() if pg else None
+        if pg:
+            res["postgres"] = pg.version()
+            res["search_index"] = kai.status().get("search_index")
+            res["db_size_bytes"] = int(pg.rows("SELECT pg_database_size(current_database())")[0][0])
+        ids, keys, texts, vecs = read_vectors(kai)
         n = len(ids)
         res["chunks"] = n
         res["distinct_keys"] = len(set(keys))
@@ -400,38 +543,14 @@ def main():
         log(f"kai serve restarted on CPU {args.server_cpu}: {res['rss_after_restart_kib']}")
 
         # -------------------------------------------------- Chroma with the same vectors
-        chroma_port = free_port()
-        chroma_dir = os.path.join(args.work, "chroma")
-        chroma_log = open(os.path.join(args.work, "chroma.log"), "wb")
-        chroma = subprocess.Popen(["taskset", "-c", args.server_cpu, args.chroma, "run",
-                                   "--path", chroma_dir, "--port", str(chroma_port)],
-                                  stdout=chroma_log, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL)
-        cleanup.append(chroma)
-        base = f"http://127.0.0.1:{chroma_port}"
-        deadline = time.time() + 120
-        while True:
-            try:
-                urllib.request.urlopen(base + "/api/v2/heartbeat", timeout=2).read()
-                break
-            except OSError:
-                if chroma.poll() is not None or time.time() > deadline:
-                    raise RuntimeError("chroma run did not start; see chroma.log")
-                time.sleep(0.2)
-        import chromadb
-        client = chromadb.HttpClient(host="127.0.0.1", port=chroma_port)
-        res["chroma_version"] = chromadb.__version__
-        coll = client.create_collection("bench", metadata={"hnsw:space": "cosine"})
-        batch = min(client.get_max_batch_size(), 5000)
-        c0 = time.time()
-        for at in range(0, n, batch):
-            coll.add(ids=[str(i) for i in ids[at:at + batch]],
-                     embeddings=vecs[at:at + batch],
-                     documents=texts[at:at + batch])
-        res["chroma_add_seconds"] = time.time() - c0
-        res["chroma_count"] = coll.count()
-        log(f"Chroma: {res['chroma_count']} vectors added in {res['chroma_add_seconds']:.1f} s")
+        use_chroma = any(t in ("chroma", "embed-chroma") for t in args.targets.split())
+        if use_chroma:
+            chroma_port, coll = start_chroma(args, cleanup, res, ids, vecs, texts, n)
+        else:
+            chroma_port = coll = None
 
+        # -------------------------------------------------- queries, exact answers, recall
+        qtexts = [chain.paragraph(qrng, qrng.randint(8, 16)) for _ in range(args.queries)]
         # -------------------------------------------------- queries, exact answers, recall
         qtexts = [chain.paragraph(qrng, qrng.randint(8, 16)) for _ in range(args.queries)]
         qvecs = np.array(kai.embed(qtexts), dtype=np.float32)
@@ -449,19 +568,24 @@ def main():
             unknown += len([k for k in got if k not in key_index])
             kai_rec.append(len(got & truth_keys) / 10)
             truth = {ids[i] for i in exact[q]}
-            r = coll.query(query_embeddings=[qvecs[q]], n_results=10, include=[])
-            chroma_rec.append(len({int(x) for x in r["ids"][0]} & truth) / 10)
-        res["recall"] = {"kai semantic": float(np.mean(kai_rec)), "Chroma": float(np.mean(chroma_rec)),
+            if coll is not None:
+                r = coll.query(query_embeddings=[qvecs[q]], n_results=10, include=[])
+                chroma_rec.append(len({int(x) for x in r["ids"][0]} & truth) / 10)
+        res["recall"] = {"kai semantic": float(np.mean(kai_rec)),
+                         "Chroma": float(np.mean(chroma_rec)) if chroma_rec else None,
                          "kai_unmapped_hits": unknown}
         log(f"recall@10: {res['recall']}")
-        if args.vector_bench:
+        if pg:
+            res["db_search_alone"] = db_search_alone(pg, qtexts, qvecs)
+            log(f"the database's own search time: {res['db_search_alone']}")
+        elif args.vector_bench:
             res["vector_alone"] = vector_search_alone(args.vector_bench, args.server_cpu,
                                                       args.work, vecs, qvecs)
             log(f"kai's vector index alone: {res['vector_alone']}")
 
         # -------------------------------------------------- load
         os.sched_setaffinity(0, {args.load_cpu})
-        coll_id = str(coll.id)
+        coll_id = str(coll.id) if coll is not None else None
         targets = []
         for name in args.targets.split():
             if name.startswith("kai-"):
@@ -474,27 +598,37 @@ def main():
         runs = []
         for clients in [int(c) for c in args.clients.split()]:
             for tgt in targets:
+                pin_backends(kai, db_cpu)
                 lat, qps, errs = closed_loop(tgt, queries, clients, args.warmup)
                 if errs:
                     raise RuntimeError(f"{tgt.name} warm-up errors: {errs[:3]}")
             for rnd in range(args.rounds):
                 order = targets[rnd % len(targets):] + targets[:rnd % len(targets)]
                 for tgt in order:
-                    lat, qps, errs = closed_loop(tgt, queries, clients, args.duration)
+                    pinned = pin_backends(kai, db_cpu)
+                    kcpu0 = kai.cpu_seconds()
+                    with DbWatch(kai) if pg else contextlib.nullcontext() as watch:
+                        lat, qps, errs = closed_loop(tgt, queries, clients, args.duration)
                     if errs:
                         raise RuntimeError(f"{tgt.name}: {len(errs)} errors, e.g. {errs[:3]}")
                     row = {"target": tgt.name, "clients": clients, "round": rnd + 1,
                            "qps": qps, "p50": pct(lat, 50), "p99": pct(lat, 99),
                            "n": len(lat)}
+                    if len(lat):
+                        row["kai_cpu_ms_per_q"] = (kai.cpu_seconds() - kcpu0) * 1000 / len(lat)
+                        if pg:
+                            row["db_cpu_ms_per_q"] = watch.seconds() * 1000 / len(lat)
+                            row["db_backends_pinned"] = pinned
                     runs.append(row)
                     log(f"  {tgt.name} x{clients} round {rnd + 1}: {qps:.0f} q/s, "
                         f"p50 {row['p50']:.2f} ms, p99 {row['p99']:.2f} ms")
                     time.sleep(1)
         res["runs"] = runs
         res["rss_after_load_kib"] = kai.rss_kib()
-        res["chroma_rss_after_load_kib"] = tree_rss_kib(chroma.pid)
+        if use_chroma:
+            res["chroma_rss_after_load_kib"] = tree_rss_kib(cleanup[-1].pid)
         log(f"kai serve after the load: {res['rss_after_load_kib']}; "
-            f"Chroma: {res['chroma_rss_after_load_kib']} KiB")
+            f"Chroma: {res.get('chroma_rss_after_load_kib')} KiB")
     finally:
         for thing in reversed(cleanup):
             if isinstance(thing, kaictl.Kai):
