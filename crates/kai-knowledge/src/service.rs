@@ -1358,8 +1358,8 @@ impl Knowledge {
 
     /// Decides which model's vectors search by meaning answers with: the configured model
     /// once it has embedded every chunk (or when no other has embedded more), else the model
-    /// that embedded the most, until the configured one catches up. Models no longer searched
-    /// lose their vectors.
+    /// that embedded the most, until the configured one catches up. Nothing is dropped here:
+    /// another process sharing the database may still be configured with another model.
     async fn choose_vectors(&self) -> Result<(), KnowledgeError> {
         let configured = &self.inner.settings.embedding_model;
         let (total, coverage) = self.inner.store.vector_coverage().await?;
@@ -1385,17 +1385,12 @@ impl Knowledge {
                  answers with the previous model's vectors meanwhile"
             );
         }
-        self.set_previous_model(previous.clone());
-        for (model, _) in &coverage {
-            if model != configured && Some(model) != previous.as_ref() {
-                self.drop_model(model).await?;
-            }
-        }
+        self.set_previous_model(previous);
         Ok(())
     }
 
     /// Once the configured model has embedded every chunk, stops answering with the previous
-    /// model and forgets its vectors.
+    /// model and forgets every other model's vectors.
     async fn retire_previous_model(&self) -> Result<(), KnowledgeError> {
         let configured = &self.inner.settings.embedding_model;
         let (total, coverage) = self.inner.store.vector_coverage().await?;
@@ -1406,7 +1401,18 @@ impl Knowledge {
         if done && let Some(previous) = self.previous_model() {
             self.set_previous_model(None);
             tracing::info!(model = %configured, previous = %previous, "re-embedding finished: search by meaning answers with the new model");
-            self.drop_model(&previous).await?;
+            self.drop_other_models(&coverage).await?;
+        }
+        Ok(())
+    }
+
+    /// Forgets the vectors of every model in `coverage` that search does not use.
+    async fn drop_other_models(&self, coverage: &[(String, u64)]) -> Result<(), KnowledgeError> {
+        let searched = self.searched_models();
+        for (model, _) in coverage {
+            if !searched.contains(model) {
+                self.drop_model(model).await?;
+            }
         }
         Ok(())
     }
@@ -1489,8 +1495,12 @@ impl Knowledge {
     }
 
     /// Rebuilds the indexes on disk from the database. The database's own indexes cannot
-    /// drift from its rows; there it fills in what a model's vector index lacks.
+    /// drift from its rows; there it fills in what a model's vector index lacks. Either way,
+    /// the vectors of models search no longer uses (left by an earlier change of model) go.
     pub async fn reindex(&self) -> Result<Reconciled, KnowledgeError> {
+        self.choose_vectors().await?;
+        let (_, coverage) = self.inner.store.vector_coverage().await?;
+        self.drop_other_models(&coverage).await?;
         if self.inner.location == Location::Embedded {
             let vectors = self.open_vector_indexes().await?;
             let inner = self.inner.clone();

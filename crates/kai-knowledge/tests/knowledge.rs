@@ -1179,6 +1179,30 @@ async fn a_new_embedding_model_re_embeds_while_the_old_vectors_answer() {
             h.knowledge().progress(alice).await.unwrap().vectors_from,
             SECOND_MODEL
         );
+        // Vectors of a model no longer configured are left to `reindex`: reconciling must not
+        // drop them, as another process sharing the database may still use that model.
+        let chunk = h.store.embedded_chunk_ids(SECOND_MODEL).await.unwrap()[0];
+        h.store
+            .set_embeddings("stale", &[(chunk, vec![1.0, 0.0])])
+            .await
+            .unwrap();
+        h.knowledge().reconcile().await.unwrap();
+        assert_eq!(h.store.embedded_chunk_ids("stale").await.unwrap(), [chunk]);
+        h.knowledge().reindex().await.unwrap();
+        assert!(
+            h.store
+                .embedded_chunk_ids("stale")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            h.search(alice, "dough knead", SearchMode::Semantic)
+                .await
+                .first()
+                .map(String::as_str),
+            Some("kitchen.txt")
+        );
     }
 }
 
