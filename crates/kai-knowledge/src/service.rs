@@ -1616,14 +1616,24 @@ impl Knowledge {
         let found = self.inner.store.chunk_hits(owner, &ids).await?;
         let mut by_id: std::collections::HashMap<i64, kai_store::ChunkHit> =
             found.into_iter().map(|hit| (hit.id, hit)).collect();
-        let mut hits = Vec::with_capacity(query.limit);
+        let mut chosen = Vec::with_capacity(query.limit);
         for ranked in fused {
-            let Some(hit) = by_id.remove(&ranked.id) else {
-                continue;
-            };
-            let passage = self.passage(text, &hit.text).await?;
-            let chunk_text = hit.text;
-            hits.push(SearchHit {
+            if let Some(hit) = by_id.remove(&ranked.id) {
+                chosen.push((ranked, hit));
+                if chosen.len() == query.limit {
+                    break;
+                }
+            }
+        }
+        let texts: Vec<String> = chosen
+            .iter_mut()
+            .map(|(_, hit)| std::mem::take(&mut hit.text))
+            .collect();
+        let (texts, passages) = self.passages(text, texts).await?;
+        let hits = chosen
+            .into_iter()
+            .zip(texts.into_iter().zip(passages))
+            .map(|((ranked, hit), (chunk_text, passage))| SearchHit {
                 chunk_id: hit.id,
                 item_id: hit.item_id,
                 item_kind: hit.item_kind,
@@ -1636,11 +1646,8 @@ impl Knowledge {
                 vector_rank: ranked.vector_rank,
                 passage,
                 text: chunk_text,
-            });
-            if hits.len() == query.limit {
-                break;
-            }
-        }
+            })
+            .collect();
         Ok(SearchResults { hits, degraded })
     }
 
@@ -1740,26 +1747,35 @@ impl Knowledge {
         Err(failure.unwrap_or_else(|| KnowledgeError::Storage("no embedding model".into())))
     }
 
-    /// The best passage of a chunk for the query, terms marked; its beginning when no term
-    /// matches (a hit by meaning alone).
-    async fn passage(&self, query: &str, text: &str) -> Result<Highlight, KnowledgeError> {
+    /// The best passage of each chunk text for the query, terms marked; its beginning when no
+    /// term matches (a hit by meaning alone). All of a search's in one blocking task, which
+    /// hands the texts back.
+    async fn passages(
+        &self,
+        query: &str,
+        texts: Vec<String>,
+    ) -> Result<(Vec<String>, Vec<Highlight>), KnowledgeError> {
         let inner = self.inner.clone();
-        let (query, text) = (query.to_owned(), text.to_owned());
+        let query = query.to_owned();
         blocking(move || {
-            let highlight = inner
-                .keyword
-                .highlight(&query, &text, PASSAGE_CHARS)
-                .map_err(storage)?;
-            Ok(highlight.unwrap_or_else(|| {
-                let end = text
-                    .char_indices()
-                    .nth(PASSAGE_CHARS)
-                    .map_or(text.len(), |(at, _)| at);
-                Highlight {
-                    text: text[..end].to_owned(),
-                    ranges: Vec::new(),
-                }
-            }))
+            let mut passages = Vec::with_capacity(texts.len());
+            for text in &texts {
+                let highlight = inner
+                    .keyword
+                    .highlight(&query, text, PASSAGE_CHARS)
+                    .map_err(storage)?;
+                passages.push(highlight.unwrap_or_else(|| {
+                    let end = text
+                        .char_indices()
+                        .nth(PASSAGE_CHARS)
+                        .map_or(text.len(), |(at, _)| at);
+                    Highlight {
+                        text: text[..end].to_owned(),
+                        ranges: Vec::new(),
+                    }
+                }));
+            }
+            Ok((texts, passages))
         })
         .await?
     }
