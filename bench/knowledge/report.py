@@ -59,6 +59,13 @@ def quality(q):
 def speed(s):
     out = []
     kib = lambda v: f"{v / 1024:.0f} MiB"
+    if "runs" not in s and "keyword_only" in s:
+        ko = s["keyword_only"]
+        return [f"**Indexing with no embedding model at {ko['chunks']:,} chunks, {where(s)}**: "
+                f"{ko['seconds']:.1f} s = {ko['chunks_per_s']:.0f} chunks/s (target ≥ 2,000), "
+                f"{ko['server_cpu_s']:.0f} s of server CPU"
+                + (f", {ko['db_cpu_s']:.0f} s of PostgreSQL backend CPU"
+                   if ko.get("db_cpu_s") is not None else "")]
     out.append(f"**Speed at {s['chunks']:,} chunks, {where(s)}** ({s['chunks_requested']:,} sections in "
                f"{s['chunks_requested'] // s['per_artifact']:,} artifacts; {s['distinct_keys']:,} "
                f"distinct (artifact, heading); {s['queries']} queries; servers on CPU "
@@ -117,6 +124,12 @@ def speed(s):
                    f"of 40); the exact float scan it replaced: {va['exact_p50_ms']:.2f} / "
                    f"{va['exact_p99_ms']:.2f} ms; recall@10 {f3(va['recall_at_10'])}; "
                    f"{va['add_per_s']:,.0f} vectors/s added (log appends and the 8-bit copy)")
+    if s.get("hnsw_sweep"):
+        out.append("- pgvector's HNSW index (m 16, ef_construction 64) at limit 10 by "
+                   "`hnsw.ef_search` (kai uses 40 at limit 10), recall@10 against exact search and "
+                   "the database's own time p50 / p99: " + "; ".join(
+                       f"{h['ef_search']}: {f3(h['recall_at_10'])}, {h['p50_ms']:.2f} / "
+                       f"{h['p99_ms']:.2f} ms" for h in s["hnsw_sweep"]))
     ix = s["indexing"]
     out.append(f"- Indexing with local/minilm (both cores): {ix['chunks']:,} chunks in {ix['seconds']:.0f} s = "
                f"{ix['chunks_per_s']:.0f} chunks/s"

@@ -11,6 +11,7 @@
 #   bench/knowledge/run.sh --postgres postgres://kai:kai@127.0.0.1:5432/kai_bench
 #                                    # each part on SQLite (embedded indexes), then on PostgreSQL
 #   DATABASES=postgres CHUNKS=20000 bench/knowledge/run.sh --postgres URL   # PostgreSQL alone
+#   KEYWORD_ONLY=1 PARTS=speed bench/knowledge/run.sh   # speed's indexing without the model alone
 #
 # --postgres URL: kai's database for the PostgreSQL side (KAI_DATABASE_URL), its search inside
 # it (KAI_KNOWLEDGE_SEARCH_INDEX=database: full-text search and pgvector's HNSW). The database
@@ -170,6 +171,7 @@ for DB in $DATABASES; do
             --queries "$QUERIES" --rounds "$ROUNDS" --duration "$DURATION" --warmup "$WARMUP" \
             --clients "$CLIENTS" --targets "$SPEED_TARGETS" --server-cpu "$SERVER_CPU" \
             --load-cpu "$LOAD_CPU" ${VECTOR_BENCH:+--vector-bench "$VECTOR_BENCH"} \
+            ${KEYWORD_ONLY:+--keyword-only-alone} \
             "${DB_ARGS[@]}" "${SPEED_ARGS[@]}" >"$WORK/speed-$DB.json" || die "speed.py ($DB) failed"
         cp "$WORK/speed-$DB.json" "$CACHE/results/knowledge-speed-$DB-$STAMP.json"
         "$VENV/bin/python" report.py --speed "$WORK/speed-$DB.json" >>"$OUT"

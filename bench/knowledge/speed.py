@@ -321,6 +321,36 @@ def pin_backends(kai, cpu):
     return n
 
 
+def hnsw_sweep(pg, qvecs, exact_ids, efs):
+    """Recall@10 and the database's own time of the HNSW query (limit 10, as kai sends it)
+    at other `hnsw.ef_search` values (kai uses max(limit × 4, 40)), one psql session each:
+    what a wider search would buy."""
+    owner = pg.rows("SELECT owner_id FROM chunks LIMIT 1")[0][0]
+    table = "vector_index_" + pg.rows("SELECT id FROM vector_indexes "
+                                      "WHERE model = 'local/minilm'")[0][0]
+    out = []
+    for ef in efs:
+        lines = [f"SET hnsw.ef_search = {ef};", "SET hnsw.iterative_scan = relaxed_order;",
+                 "\\pset format unaligned", "\\pset tuples_only on"]
+        for vec in qvecs:
+            vtext = "[" + ",".join(repr(float(x)) for x in vec) + "]"
+            sql = (f"SELECT chunk_id FROM {table} WHERE owner_id = '{owner}' "
+                   f"ORDER BY embedding <=> '{vtext}'::vector LIMIT 10")
+            lines.append("SELECT string_agg(chunk_id::text, ' ') FROM (" + sql + ") x;")
+            lines.append("EXPLAIN (ANALYZE, TIMING OFF) " + sql + ";")
+        text = subprocess.run([pg.psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d",
+                               getattr(pg, "_db_admin", pg.url), "-f", "-"],
+                              input="\n".join(lines) + "\n", capture_output=True, text=True,
+                              check=True).stdout
+        got = [l for l in text.splitlines() if re.fullmatch(r"[0-9 ]+", l.strip() or "x")]
+        times = [float(m) for m in re.findall(r"Execution Time: ([0-9.]+) ms", text)]
+        rec = [len({int(x) for x in g.split()} & truth) / 10 for g, truth in zip(got, exact_ids)]
+        out.append({"ef_search": ef, "recall_at_10": float(np.mean(rec)) if rec else None,
+                    "answers": len(rec), "p50_ms": pct(times, 50), "p99_ms": pct(times, 99)})
+        log(f"  HNSW at ef_search {ef}: {out[-1]}")
+    return out
+
+
 def db_search_alone(pg, qtexts, qvecs, passes=3):
     """The database's own time (EXPLAIN ANALYZE's execution time, no planning, no client)
     for kai's two search statements as kai-store's search.rs sends them: the full-text query
@@ -433,12 +463,16 @@ def main():
     ap.add_argument("--server-cpu", default="0")
     ap.add_argument("--load-cpu", type=int, default=1)
     ap.add_argument("--skip-keyword-only", action="store_true")
+    ap.add_argument("--keyword-only-alone", action="store_true",
+                    help="stop after indexing without the model (no model, no load)")
     ap.add_argument("--vector-bench", help="kai-knowledge's test binary, for search_speed")
     ap.add_argument("--postgres", help="kai's database: postgres://ROLE:PASSWORD@HOST:PORT/DB, "
                     "dropped and made afresh; search runs inside it")
     ap.add_argument("--postgres-admin", help="a superuser URL on that server (default: user "
                     "postgres, database postgres)")
     ap.add_argument("--psql", default="psql")
+    ap.add_argument("--ef-sweep", default="40 100 200 400",
+                    help="hnsw.ef_search values for the HNSW recall sweep (PostgreSQL)")
     ap.add_argument("--db-cpu", default=None, help="the core for PostgreSQL's backends serving "
                     "kai (default: --server-cpu; `none`: not pinned)")
     args = ap.parse_args()
@@ -493,6 +527,10 @@ def main():
             log(f"  {n} chunks keyword_only in {wall:.1f} s ({n / wall:.0f}/s)")
             kai.remove()
             cleanup.remove(kai)
+            if args.keyword_only_alone:
+                json.dump(res, sys.stdout, indent=1)
+                print()
+                return
 
         # -------------------------------------------------- indexing with the model
         kai = kaictl.Kai(args.kai, args.models, env=chunk_env,
@@ -577,6 +615,10 @@ def main():
         log(f"recall@10: {res['recall']}")
         if pg:
             res["db_search_alone"] = db_search_alone(pg, qtexts, qvecs)
+            if args.ef_sweep.split():
+                res["hnsw_sweep"] = hnsw_sweep(pg, qvecs, [{ids[i] for i in exact[q]}
+                                                           for q in range(args.queries)],
+                                               [int(e) for e in args.ef_sweep.split()])
             log(f"the database's own search time: {res['db_search_alone']}")
         elif args.vector_bench:
             res["vector_alone"] = vector_search_alone(args.vector_bench, args.server_cpu,
