@@ -26,7 +26,7 @@ use candle_core::quantized::{GgmlDType, QTensor};
 use half::f16;
 use rayon::prelude::*;
 
-use crate::vector::with_simd;
+use crate::vector::{Isa, with_simd};
 
 /// Values per block, in every format here.
 pub(crate) const BLOCK: usize = 32;
@@ -363,23 +363,7 @@ fn nibbles_at(bytes: &[u8], at: usize) -> [u8; 16] {
     nibbles
 }
 
-/// The instruction set the products use, found once per product.
-#[derive(Clone, Copy)]
-enum Isa {
-    #[cfg(target_arch = "x86_64")]
-    Avx2(pulp::x86::V3),
-    Portable,
-}
-
 impl Isa {
-    fn detect() -> Isa {
-        #[cfg(target_arch = "x86_64")]
-        if let Some(simd) = pulp::x86::V3::try_new() {
-            return Isa::Avx2(simd);
-        }
-        Isa::Portable
-    }
-
     /// Rows of `matrix` from `first` on, as many as `out` holds, times every input; `out` is
     /// by row.
     fn band(self, matrix: &QMatrix, first: usize, x: &Activations, out: &mut [f32]) {

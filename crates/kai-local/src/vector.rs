@@ -182,16 +182,17 @@ impl Packed {
     }
 }
 
-/// The instruction set of a product, found once per product.
+/// The instruction set of a product, found once per product: the float products here and the
+/// quantized ones (`quant`).
 #[derive(Clone, Copy)]
-enum Isa {
+pub(crate) enum Isa {
     #[cfg(target_arch = "x86_64")]
     Avx2(pulp::x86::V3),
     Portable,
 }
 
 impl Isa {
-    fn detect() -> Isa {
+    pub(crate) fn detect() -> Isa {
         #[cfg(target_arch = "x86_64")]
         if let Some(simd) = pulp::x86::V3::try_new() {
             return Isa::Avx2(simd);
