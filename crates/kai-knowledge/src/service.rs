@@ -1305,9 +1305,19 @@ impl Knowledge {
             .database_vectors
             .lock()
             .is_ok_and(|known| known.contains(model));
-        if known {
-            return Ok(());
+        if !known {
+            self.fill_database_vectors(model, dimensions).await?;
         }
+        Ok(())
+    }
+
+    /// Makes `model`'s index in the database and copies in the vectors it lacks; returns how
+    /// many.
+    async fn fill_database_vectors(
+        &self,
+        model: &str,
+        dimensions: usize,
+    ) -> Result<usize, KnowledgeError> {
         let store = &self.inner.store;
         store.create_vector_index(model, dimensions).await?;
         let filled = store.fill_vector_index(model).await?;
@@ -1321,7 +1331,7 @@ impl Knowledge {
         if let Ok(mut known) = self.inner.database_vectors.lock() {
             known.insert(model.to_owned());
         }
-        Ok(())
+        Ok(filled)
     }
 
     /// Brings `model`'s vector index in line with the vectors stored: adds what it lacks and,
@@ -1333,11 +1343,7 @@ impl Knowledge {
             let Some(dimensions) = store.vector_dimensions(model).await? else {
                 return Ok((0, Vec::new()));
             };
-            store.create_vector_index(model, dimensions).await?;
-            let added = store.fill_vector_index(model).await?;
-            if let Ok(mut known) = self.inner.database_vectors.lock() {
-                known.insert(model.to_owned());
-            }
+            let added = self.fill_database_vectors(model, dimensions).await?;
             return Ok((added, Vec::new()));
         }
         let embedded: HashSet<i64> = store.embedded_chunk_ids(model).await?.into_iter().collect();
