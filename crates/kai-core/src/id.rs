@@ -102,6 +102,23 @@ id_type!(
     MemoryId
 );
 
+id_type!(
+    /// Identifies a stored prompt template.
+    PromptId
+);
+id_type!(
+    /// Identifies an agent definition.
+    AgentId
+);
+id_type!(
+    /// Identifies one run of an agent towards a goal.
+    RunId
+);
+id_type!(
+    /// Identifies something a run asked its owner: consent, an answer, a decision.
+    RunRequestId
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

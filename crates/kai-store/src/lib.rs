@@ -7,6 +7,7 @@
 //! integer Unix-millisecond times, blobs). Each backend has its own migrations under
 //! `migrations/`, applied at start and never edited once released.
 
+mod agents;
 mod api_keys;
 mod artifacts;
 mod audit;
@@ -18,6 +19,7 @@ mod memories;
 mod migrations;
 mod notes;
 mod row;
+mod runs;
 mod search;
 mod secrets;
 mod sessions;
@@ -33,6 +35,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{ConnectOptions, Connection, PgPool, SqlitePool};
 use std::str::FromStr;
 
+pub use agents::{AgentRecord, ConsentGrant, NewAgent, NewPrompt, PromptRecord};
 pub use api_keys::NewApiKey;
 pub use artifacts::{
     ArtifactFilter, ArtifactRecord, ArtifactUpdate, CollectionRecord, IndexState, ItemFilter,
@@ -45,6 +48,10 @@ pub use conversations::{ConversationRecord, NewMessage, StoredMessage};
 pub use jobs::{FailOutcome, Job, JobState, NewJob};
 pub use memories::{MemoryRecord, NewMemory};
 pub use notes::{LinkTarget, NewNote, NoteLink, NoteRecord, NoteUpdate, NoteVersionRecord};
+pub use runs::{
+    NewRun, NewRunEvent, NewRunRequest, RunEventRecord, RunRecord, RunRequestKind,
+    RunRequestRecord, RunRequestStatus, RunRequested, RunSave, RunStatus, ToolCallRecord,
+};
 pub use sessions::{NewSession, RotateOutcome, Session};
 pub use usage::USAGE_ROWS_PER_INSERT;
 pub use users::{LoginAttempt, NewUser, UserRecord, UserUpdate};
