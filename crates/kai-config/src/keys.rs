@@ -373,6 +373,30 @@ pub const KEYS: &[Key] = &[
         "Where search indexes live: `embedded` (on disk under the data directory, one copy per process), `database` (inside PostgreSQL with pgvector, shared by every process) or `auto` (the database when it can hold them, else on disk).",
     ),
     key(
+        "agents.default_model",
+        Text,
+        "local/smollm2",
+        "Model (any the gateway serves) of an agent whose definition names none.",
+    ),
+    key(
+        "agents.run_workers",
+        Integer,
+        "2",
+        "Agent runs this process works on at once; more wait in the queue.",
+    ),
+    key(
+        "agents.consent_timeout",
+        Text,
+        "24h",
+        "How long a run waits for its owner to answer a request for consent (or a question) before the request expires as a denial.",
+    ),
+    key(
+        "agents.workspace_dir",
+        Text,
+        "<data_dir>/agents/workspaces",
+        "Directory holding each run's workspace, the only place its file tools and sandboxed shell may write.",
+    ),
+    key(
         "client.url",
         Text,
         "http://<bind>",

@@ -28,8 +28,9 @@ pub use gateway::{
 };
 pub use keys::{KEYS, Key, KeyKind, find as find_key, reference_markdown};
 pub use settings::{
-    AuditSettings, AuthSettings, ClientSettings, DatabaseSettings, Fusion, HttpSettings,
-    KnowledgeSettings, LocalSettings, LogFormat, LogSettings, SearchIndex, Settings, VaultSettings,
+    AgentSettings, AuditSettings, AuthSettings, ClientSettings, DatabaseSettings, Fusion,
+    HttpSettings, KnowledgeSettings, LocalSettings, LogFormat, LogSettings, SearchIndex, Settings,
+    VaultSettings,
 };
 pub use values::{DatabaseKind, DatabaseUrl, REDACTED, Secret};
 
@@ -41,7 +42,7 @@ pub const CONFIG_ENV_VAR: &str = "KAI_CONFIG";
 const TOOLING_PREFIXES: [&str; 3] = ["KAI_TEST_", "KAI_CI_", "KAI_BENCH_"];
 
 /// The sections of the file, each a TOML table.
-const SECTIONS: [&str; 10] = [
+const SECTIONS: [&str; 11] = [
     "log",
     "database",
     "http",
@@ -51,6 +52,7 @@ const SECTIONS: [&str; 10] = [
     "vault",
     "audit",
     "knowledge",
+    "agents",
     "client",
 ];
 
@@ -579,6 +581,18 @@ fn validate(settings: &Settings, origins: &HashMap<String, Origin>) -> Result<()
     }
     if !(1..=64).contains(&knowledge.index_workers) {
         return Err(invalid("knowledge.index_workers", "must be from 1 to 64"));
+    }
+    if settings.agents.default_model.trim().is_empty() {
+        return Err(invalid(
+            "agents.default_model",
+            "must name a model, such as local/smollm2",
+        ));
+    }
+    if !(1..=256).contains(&settings.agents.run_workers) {
+        return Err(invalid("agents.run_workers", "must be from 1 to 256"));
+    }
+    if settings.agents.consent_timeout < std::time::Duration::from_secs(1) {
+        return Err(invalid("agents.consent_timeout", "must be at least 1s"));
     }
     if settings.local.max_concurrent == 0 {
         return Err(invalid("local.max_concurrent", "must be at least 1"));

@@ -41,6 +41,8 @@ pub struct Settings {
     pub audit: AuditSettings,
     /// Knowledge: artifacts, their indexing and search.
     pub knowledge: KnowledgeSettings,
+    /// Agents: their runs, workspaces and consent.
+    pub agents: AgentSettings,
     /// How `kai login` and `kai chat` reach a server. Left out of `config show` when unset:
     /// a server has no use for it.
     #[serde(default, skip_serializing_if = "ClientSettings::is_unset")]
@@ -193,6 +195,34 @@ pub enum SearchIndex {
     /// In PostgreSQL (full-text search and pgvector), shared by every process; refused at
     /// start when the database cannot hold them.
     Database,
+}
+
+/// Agents: which model they use unless told, where their runs work, and how long a question to
+/// their owner waits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSettings {
+    /// The model of an agent whose definition names none.
+    pub default_model: String,
+    /// Runs this process works on at once.
+    pub run_workers: usize,
+    /// How long a request for consent (or a question) waits for its owner before it counts as
+    /// a denial.
+    #[serde(with = "duration")]
+    pub consent_timeout: Duration,
+    /// Where each run's workspace directory is made, when not under the data directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_dir: Option<PathBuf>,
+}
+
+impl AgentSettings {
+    /// The directory that holds each run's workspace.
+    #[must_use]
+    pub fn workspaces(&self, data_dir: &std::path::Path) -> PathBuf {
+        self.workspace_dir
+            .clone()
+            .unwrap_or_else(|| data_dir.join("agents").join("workspaces"))
+    }
 }
 
 /// Knowledge: artifacts, how they are cut up and embedded, and how search ranks them.
@@ -362,6 +392,12 @@ impl Settings {
                 search_index: SearchIndex::Auto,
                 extract_timeout: Duration::from_secs(300),
                 content_dir: None,
+            },
+            agents: AgentSettings {
+                default_model: "local/smollm2".into(),
+                run_workers: 2,
+                consent_timeout: Duration::from_secs(24 * 3600),
+                workspace_dir: None,
             },
             client: ClientSettings::default(),
             providers: Vec::new(),

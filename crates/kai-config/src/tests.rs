@@ -335,6 +335,7 @@ fn documented_defaults_are_the_real_ones() {
                 "vault.key_file",
                 "vault.passphrase_file",
                 "knowledge.content_dir",
+                "agents.workspace_dir",
             ]
             .contains(&key.path)
         })
@@ -364,6 +365,8 @@ fn every_key_is_a_field_and_every_field_a_key() {
             ("local.pypi_index" | "local.huggingface_url", _) => "http://127.0.0.1:9/",
             ("local.models_dir", _) => "/srv/kai-models",
             ("knowledge.content_dir", _) => "/srv/kai-content",
+            ("agents.workspace_dir", _) => "/srv/kai-workspaces",
+            ("agents.default_model", _) => "openai/gpt-4o-mini",
             ("vault.kdf_memory", _) => "32 MiB",
             ("log.format", _) => "json",
             ("knowledge.chunk_tokens", _) => "128",
@@ -397,6 +400,7 @@ fn every_key_is_a_field_and_every_field_a_key() {
     settings.vault.key_file = Some("/k".into());
     settings.vault.passphrase_file = Some("/p".into());
     settings.knowledge.content_dir = Some("/c".into());
+    settings.agents.workspace_dir = Some("/w".into());
     let table = toml::Table::try_from(settings).unwrap();
     let mut leaves = Vec::new();
     collect_leaves(&table, "", &mut leaves);
