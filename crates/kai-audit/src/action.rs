@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use kai_core::UserId;
+use kai_core::{AgentId, UserId};
 
 /// Who performed an action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -18,6 +18,8 @@ pub enum Actor {
     /// Someone not signed in (a failed login, which names the account tried in its details),
     /// as `anonymous`.
     Anonymous,
+    /// An agent, acting for its owner in a run (which its entries name), as `agent:<id>`.
+    Agent(AgentId),
 }
 
 impl fmt::Display for Actor {
@@ -27,6 +29,7 @@ impl fmt::Display for Actor {
             Actor::Node => f.write_str("node"),
             Actor::Cli => f.write_str("cli"),
             Actor::Anonymous => f.write_str("anonymous"),
+            Actor::Agent(id) => write!(f, "agent:{id}"),
         }
     }
 }
@@ -77,11 +80,30 @@ pub enum Action {
     ModelUpdate,
     /// A model was removed from the model catalog.
     ModelDelete,
+    /// An agent was defined.
+    AgentCreate,
+    /// An agent's definition was replaced.
+    AgentUpdate,
+    /// An agent was deleted, with its runs.
+    AgentDelete,
+    /// A run started (or resumed after a stop).
+    AgentRunStart,
+    /// A run ended: succeeded, failed or cancelled.
+    AgentRunEnd,
+    /// An agent is about to call a tool: recorded before the call, with its arguments.
+    AgentToolCall,
+    /// A tool call's outcome, with a hash of its result.
+    AgentToolResult,
+    /// A run asked its owner for consent, an answer, or what to do about a call whose outcome
+    /// is unknown.
+    AgentConsentRequest,
+    /// The owner answered a run's request, or it expired.
+    AgentConsentDecision,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 21] = [
+    pub const ALL: [Action; 30] = [
         Action::AuthLogin,
         Action::AuthPassword,
         Action::UserCreate,
@@ -103,6 +125,15 @@ impl Action {
         Action::ModelCreate,
         Action::ModelUpdate,
         Action::ModelDelete,
+        Action::AgentCreate,
+        Action::AgentUpdate,
+        Action::AgentDelete,
+        Action::AgentRunStart,
+        Action::AgentRunEnd,
+        Action::AgentToolCall,
+        Action::AgentToolResult,
+        Action::AgentConsentRequest,
+        Action::AgentConsentDecision,
     ];
 
     /// The dotted name entries carry.
@@ -130,6 +161,15 @@ impl Action {
             Action::ModelCreate => "config.model.create",
             Action::ModelUpdate => "config.model.update",
             Action::ModelDelete => "config.model.delete",
+            Action::AgentCreate => "agent.create",
+            Action::AgentUpdate => "agent.update",
+            Action::AgentDelete => "agent.delete",
+            Action::AgentRunStart => "agent.run.start",
+            Action::AgentRunEnd => "agent.run.end",
+            Action::AgentToolCall => "agent.tool.call",
+            Action::AgentToolResult => "agent.tool.result",
+            Action::AgentConsentRequest => "agent.consent.request",
+            Action::AgentConsentDecision => "agent.consent.decision",
         }
     }
 }
@@ -168,5 +208,7 @@ mod tests {
         assert_eq!(Actor::Node.to_string(), "node");
         assert_eq!(Actor::Cli.to_string(), "cli");
         assert_eq!(Actor::Anonymous.to_string(), "anonymous");
+        let agent = AgentId::new();
+        assert_eq!(Actor::Agent(agent).to_string(), format!("agent:{agent}"));
     }
 }
