@@ -105,6 +105,14 @@ pub struct Agents {
     pub(crate) inner: Arc<Inner>,
 }
 
+impl std::fmt::Debug for Agents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agents")
+            .field("workspaces", &self.inner.workspaces)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Where to find an agent: its id, or its owner's name for it.
 fn agent_key(key: &str) -> Result<AgentId, &str> {
     key.parse().map_err(|_| key)
@@ -814,9 +822,7 @@ impl Agents {
             .decide_run_request(owner, id, approve, answer, remember)
             .await?
             .ok_or_else(|| {
-                AgentError::Conflict(
-                    "the request has expired; it counts as a denial".into(),
-                )
+                AgentError::Conflict("the request has expired; it counts as a denial".into())
             })?;
         if remember {
             self.store()

@@ -93,9 +93,246 @@ pub(crate) enum Command {
     /// Knowledge's indexing: progress, and rebuilding the search indexes
     #[command(subcommand)]
     Knowledge(KnowledgeCommand),
-    /// Run the background workers (indexing) without the HTTP server, for a machine that only
-    /// works; with PostgreSQL, beside `kai serve` on other machines
+    /// Agents: define them, run them towards a goal (live at the terminal), answer what they
+    /// ask, read their runs
+    #[command(subcommand, after_help = AGENT_EXAMPLES)]
+    Agent(AgentCommand),
+    /// Prompt templates (minijinja, versioned) for agents' instructions
+    #[command(subcommand)]
+    Prompt(PromptCommand),
+    /// Run the background workers (indexing, agent runs) without the HTTP server, for a
+    /// machine that only works; with PostgreSQL, beside `kai serve` on other machines
     Worker,
+}
+
+const AGENT_EXAMPLES: &str = "Examples:
+  kai agent create scribe --instructions 'You keep tidy notes.' --tool write_file --tool read_file
+  kai agent create careful --instructions 'Be careful.' --tool write_file --ask write_file
+  kai agent run scribe \"summarise todo.txt into summary.md\"   follow it live, answer its questions
+  kai agent run scribe \"...\" --detach                           start it and return
+  kai agent requests                                   what runs are waiting on
+  kai agent approve REQUEST --always                  yes, and do not ask again for this tool
+  kai agent log RUN --follow";
+
+/// What defines an agent, as flags (or a JSON file, with flags laid over it).
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct AgentDefinitionArgs {
+    /// The definition as JSON (what `kai agent show --json` prints as `definition`)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) file: Option<PathBuf>,
+    /// Its instructions: a prompt template that may use {{ goal }}, {{ agent }}, {{ date }}
+    /// and --var names
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) instructions: Option<String>,
+    /// A stored prompt template for its instructions: NAME or NAME@VERSION
+    #[arg(long, value_name = "NAME", conflicts_with = "instructions")]
+    pub(crate) prompt: Option<String>,
+    /// What it is for
+    #[arg(long)]
+    pub(crate) description: Option<String>,
+    /// The model it thinks with (default: agents.default_model)
+    #[arg(long)]
+    pub(crate) model: Option<String>,
+    /// A tool it may use (repeatable): read_file, write_file, list_files, search_knowledge,
+    /// write_note, remember, recall, ask_user
+    #[arg(long = "tool", value_name = "TOOL")]
+    pub(crate) tools: Vec<String>,
+    /// Let calls of this tool go ahead without asking (repeatable)
+    #[arg(long, value_name = "TOOL")]
+    pub(crate) allow: Vec<String>,
+    /// Ask before each call of this tool (repeatable)
+    #[arg(long, value_name = "TOOL")]
+    pub(crate) ask: Vec<String>,
+    /// Refuse calls of this tool (repeatable)
+    #[arg(long, value_name = "TOOL")]
+    pub(crate) deny: Vec<String>,
+    /// A value for the instructions' template (repeatable)
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub(crate) vars: Vec<String>,
+    /// Limit knowledge search to this collection id (repeatable)
+    #[arg(long = "collection", value_name = "ID")]
+    pub(crate) collections: Vec<uuid::Uuid>,
+    /// Let it read and keep your memory
+    #[arg(long)]
+    pub(crate) memory: bool,
+    /// Describe tools in the prompt instead of native tool calls (for small models)
+    #[arg(long)]
+    pub(crate) prompted_tools: bool,
+    /// The most plan steps one run may take
+    #[arg(long, value_name = "N")]
+    pub(crate) max_steps: Option<u32>,
+    /// The longest one run may work, as 30m or 2h
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) max_duration: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AgentCommand {
+    /// Define an agent
+    Create {
+        /// Its name: letters, digits, -, _ and .
+        name: String,
+        #[command(flatten)]
+        definition: AgentDefinitionArgs,
+        /// Print the agent as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change an agent: each flag changes what it names (tools and policies are added to)
+    Edit {
+        /// Its name or id
+        agent: String,
+        /// A new name
+        #[arg(long, value_name = "NAME")]
+        rename: Option<String>,
+        #[command(flatten)]
+        definition: AgentDefinitionArgs,
+        /// Print the agent as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// List your agents
+    List {
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show an agent's definition and standing answers
+    Show {
+        /// Its name or id
+        agent: String,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete an agent with its runs
+    Rm {
+        /// Its name or id
+        agent: String,
+    },
+    /// Forget your standing answer ("always") for one of an agent's tools
+    Forget {
+        /// Its name or id
+        agent: String,
+        /// The tool
+        tool: String,
+    },
+    /// Run an agent towards a goal and follow it live; requests are asked at the terminal
+    Run {
+        /// Its name or id
+        agent: String,
+        /// What it should do (read from stdin when left out)
+        goal: Option<String>,
+        /// Start it and return without following it
+        #[arg(long)]
+        detach: bool,
+        /// Print the run's events as JSON lines
+        #[arg(long)]
+        json: bool,
+    },
+    /// List your runs, newest first
+    Runs {
+        /// Only this agent's
+        #[arg(long)]
+        agent: Option<String>,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// A run's timeline: plan, steps, model and tool calls, requests, errors
+    Log {
+        /// The run's id
+        run: uuid::Uuid,
+        /// Keep following it until it ends
+        #[arg(long, short)]
+        follow: bool,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pause a run (at its next step when it is working)
+    Pause {
+        /// The run's id
+        run: uuid::Uuid,
+    },
+    /// Resume a paused run
+    Resume {
+        /// The run's id
+        run: uuid::Uuid,
+    },
+    /// Cancel a run
+    Cancel {
+        /// The run's id
+        run: uuid::Uuid,
+    },
+    /// What runs are waiting for you to answer
+    Requests {
+        /// Answered and expired ones too
+        #[arg(long)]
+        all: bool,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a request (or answer a question with --answer)
+    Approve {
+        /// The request's id
+        request: uuid::Uuid,
+        /// Approve this agent's calls of this tool from now on
+        #[arg(long)]
+        always: bool,
+        /// The answer to a question
+        #[arg(long)]
+        answer: Option<String>,
+    },
+    /// Deny a request
+    Deny {
+        /// The request's id
+        request: uuid::Uuid,
+        /// Deny this agent's calls of this tool from now on
+        #[arg(long)]
+        always: bool,
+        /// A reason the agent is told
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PromptCommand {
+    /// Store a template from --file or stdin, as a new version when the name exists
+    Add {
+        /// Its name
+        name: String,
+        /// Read the template from this file
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// A variable it declares (repeatable)
+        #[arg(long = "var", value_name = "NAME")]
+        vars: Vec<String>,
+        /// What it is for
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// List your templates
+    List {
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a template: NAME or NAME@VERSION
+    Show {
+        /// NAME or NAME@VERSION
+        prompt: String,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a template with its versions
+    Rm {
+        /// Its name
+        name: String,
+    },
 }
 
 const ARTIFACT_EXAMPLES: &str = "Examples:

@@ -1,14 +1,14 @@
 //! Knowledge's wiring, shared by `kai serve`, `kai worker` and `kai knowledge`: the service
-//! over the data directory, and the workers that index in the background.
+//! over the data directory, and its upkeep in the background.
 
 use std::time::Duration;
 
 use anyhow::Context;
 use kai_config::Settings;
 use kai_gateway::{Gateway, LOCAL_MODEL_PREFIX};
-use kai_jobs::{JobContext, KindSettings, Queue, Workers, WorkersHandle};
+use kai_jobs::Queue;
+use kai_knowledge::Knowledge;
 use kai_knowledge::chunk::TokenSizer;
-use kai_knowledge::{INDEX_JOB, Knowledge};
 use kai_model_store::ModelStore;
 use kai_store::Store;
 use kai_vault::Vault;
@@ -64,24 +64,6 @@ pub(crate) async fn open(
     )
     .await
     .with_context(|| format!("cannot open knowledge in {}", dir.display()))
-}
-
-/// Starts this process's indexing workers.
-pub(crate) fn start_workers(knowledge: &Knowledge, queue: Queue) -> WorkersHandle {
-    let handler = knowledge.clone();
-    Workers::new(queue)
-        .handle(
-            INDEX_JOB,
-            KindSettings {
-                concurrency: knowledge.settings().index_workers,
-                ..KindSettings::default()
-            },
-            move |job: JobContext| {
-                let knowledge = handler.clone();
-                async move { knowledge.run_index_job(job).await }
-            },
-        )
-        .start()
 }
 
 /// Brings the indexes in line with the database, then collects unreferenced content every

@@ -1,6 +1,7 @@
 //! `kai`: the one binary. Parses arguments, loads configuration, and hands each command to the
 //! library crates; no logic of its own lives here.
 
+mod background;
 mod cli;
 mod client;
 mod commands;

@@ -12,6 +12,7 @@
 //! rather than silently ignored.
 
 mod accounts;
+mod agents;
 mod gateway;
 mod knowledge;
 mod local;
@@ -24,6 +25,12 @@ pub use accounts::{
     ApiKey, AuthMethod, ChangePasswordRequest, CreateApiKeyRequest, CreateUserRequest,
     CreatedApiKey, Credential, LoginRequest, LogoutRequest, Me, Password, RefreshRequest, Role,
     Scope, TokenResponse, UpdateUserRequest, User,
+};
+pub use agents::{
+    Agent, AgentDefinition, AgentLimits, AgentList, AgentRequest, ConsentGrant, ConsentPolicy,
+    DecideRequest, Prompt, PromptList, PromptQuery, PromptRequest, PromptVersionRequest,
+    RequestKind, RequestStatus, Run, RunEvent, RunEvents, RunEventsQuery, RunList, RunListQuery,
+    RunRequest, RunRequestList, RunRequestQuery, RunStatus, RunUsage, StartRunRequest, ToolCalling,
 };
 pub use gateway::{
     ConversationDetail, ConversationMessage, ConversationPage, ConversationReply,

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
+use kai_agent::AgentError;
 use kai_audit::AuditError;
 use kai_auth::AuthError;
 use kai_core::InvalidInput;
@@ -566,6 +567,25 @@ impl From<ModelStoreError> for ApiError {
                 detail,
             ),
             ModelStoreError::Io { .. } => ApiError::internal(&err),
+        }
+    }
+}
+
+impl From<AgentError> for ApiError {
+    fn from(err: AgentError) -> Self {
+        match err {
+            AgentError::NotFound(what) => ApiError::not_found(&what),
+            AgentError::Invalid(message) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation-failed",
+                "Validation failed",
+                message,
+            ),
+            AgentError::Conflict(message) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", "Conflict", message)
+            }
+            AgentError::Audit(err) => err.into(),
+            AgentError::Store(err) => err.into(),
         }
     }
 }

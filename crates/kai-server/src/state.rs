@@ -3,6 +3,7 @@
 use std::sync::{Arc, OnceLock};
 
 use axum::body::Bytes;
+use kai_agent::Agents;
 use kai_audit::AuditLog;
 use kai_auth::Accounts;
 use kai_config::HttpSettings;
@@ -25,6 +26,7 @@ pub struct Services {
     pub(crate) trust: Trust,
     pub(crate) gateway: Gateway,
     pub(crate) knowledge: Knowledge,
+    pub(crate) agents: Agents,
     pub(crate) metrics: Metrics,
     pub(crate) http: HttpSettings,
     pub(crate) models: ModelStore,
@@ -49,6 +51,7 @@ impl AppState {
         trust: Trust,
         gateway: Gateway,
         knowledge: Knowledge,
+        agents: Agents,
         http: HttpSettings,
         models: ModelStore,
         fetcher: Fetcher,
@@ -58,6 +61,7 @@ impl AppState {
             trust,
             gateway,
             knowledge,
+            agents,
             metrics,
             http,
             models,

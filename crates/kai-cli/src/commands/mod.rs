@@ -2,9 +2,11 @@
 //! touches the database, `user` never opens a port, `login` and `chat` only talk to a server
 //! over HTTP, `models` only touches the model store and the registries models come from;
 //! `vault`, `secret`, `identity` and `audit` work on the database (or, with `--server`, talk to a
-//! server); `artifact`, `collection`, `search` and `knowledge status` talk to a server, and
+//! server); `artifact`, `collection`, `search`, `knowledge status`, `agent` and `prompt` talk
+//! to a server, and
 //! `worker` and `knowledge reindex` work on the database and the data directory.
 
+mod agents;
 mod audit;
 mod chat;
 mod config;
@@ -114,6 +116,14 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Artifact(command) => {
             quiet_logging(&loaded, cli.global.log_level.is_some())?;
             runtime()?.block_on(knowledge::artifact(&loaded.settings, &sources.env, command))
+        }
+        Command::Agent(command) => {
+            quiet_logging(&loaded, cli.global.log_level.is_some())?;
+            runtime()?.block_on(agents::run(&loaded.settings, &sources.env, command))
+        }
+        Command::Prompt(command) => {
+            quiet_logging(&loaded, cli.global.log_level.is_some())?;
+            runtime()?.block_on(agents::prompts(&loaded.settings, &sources.env, command))
         }
         Command::Note(command) => {
             quiet_logging(&loaded, cli.global.log_level.is_some())?;

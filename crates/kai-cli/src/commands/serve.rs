@@ -148,7 +148,15 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
         gateway.clone(),
     )
     .await?;
-    let workers = crate::knowledge::start_workers(&knowledge, queue);
+    let agents = crate::background::agents(
+        &settings,
+        &core.store,
+        &core.gateway,
+        &core.audit,
+        queue.clone(),
+        knowledge.clone(),
+    );
+    let workers = crate::background::start_workers(&knowledge, &agents, &settings, queue);
     if store.count_users().await? == 0 {
         tracing::warn!("no users yet: create the first admin with `kai user create --admin NAME`");
     }
@@ -174,6 +182,7 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
         gateway.clone(),
         CATALOG_INTERVAL,
     ));
+    let agent_maintenance = tokio::spawn(crate::background::maintain_agents(agents.clone()));
     let knowledge_maintenance = tokio::spawn(crate::knowledge::maintain(
         knowledge.clone(),
         settings.database_url.kind() == DatabaseKind::Postgres,
@@ -183,6 +192,7 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
         core.trust.clone(),
         gateway.clone(),
         knowledge,
+        agents,
         settings.http.clone(),
         ModelStore::new(&settings.local.models_dir),
         fetcher,
@@ -191,6 +201,7 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
     maintenance.abort();
     catalog.abort();
     knowledge_maintenance.abort();
+    agent_maintenance.abort();
     // A job cut short keeps its lease, which runs out; another worker (or the next start)
     // resumes it.
     let unfinished = workers.shutdown().await;

@@ -19,8 +19,17 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
         core.gateway.clone(),
     )
     .await?;
+    let agents = crate::background::agents(
+        &settings,
+        &core.store,
+        &core.gateway,
+        &core.audit,
+        queue.clone(),
+        knowledge.clone(),
+    );
     let signals = ShutdownSignals::install()?;
-    let workers = crate::knowledge::start_workers(&knowledge, queue);
+    let workers = crate::background::start_workers(&knowledge, &agents, &settings, queue);
+    let agent_maintenance = tokio::spawn(crate::background::maintain_agents(agents));
     tracing::info!(
         worker = workers.worker_id(),
         database = %settings.database_url,
@@ -32,6 +41,7 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
     ));
     signals.wait().await;
     maintenance.abort();
+    agent_maintenance.abort();
     let unfinished = workers.shutdown().await;
     if unfinished > 0 {
         tracing::info!(

@@ -1,5 +1,6 @@
 //! One module per resource, each building its own router with its OpenAPI paths.
 
+pub(crate) mod agents;
 pub(crate) mod auth;
 pub(crate) mod catalog;
 pub(crate) mod conversations;
@@ -40,6 +41,10 @@ pub(crate) fn all() -> OpenApiRouter<AppState> {
         .nest("/api/v1/memory", memory::router())
         .nest("/api/v1/search", knowledge::search())
         .nest("/api/v1/knowledge", knowledge::status())
+        .nest("/api/v1/agents", agents::agents())
+        .nest("/api/v1/runs", agents::runs())
+        .nest("/api/v1/requests", agents::requests())
+        .nest("/api/v1/prompts", agents::prompts())
         .nest("/api/v1/vault", trust::vault())
         .nest("/api/v1/identity", trust::identity())
         .nest("/api/v1/secrets", trust::secrets())

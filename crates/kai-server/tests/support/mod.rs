@@ -89,6 +89,15 @@ impl TestServer {
         )
         .await
         .unwrap();
+        let agents = kai_agent::Agents::new(
+            store.clone(),
+            gateway.clone(),
+            queue.clone(),
+            trust.audit().clone(),
+            Some(knowledge.clone()),
+            settings.agents.clone(),
+            db.dir().join("workspaces"),
+        );
         let handler = knowledge.clone();
         let workers = kai_jobs::Workers::new(queue)
             .poll_interval(Duration::from_millis(100))
@@ -100,11 +109,17 @@ impl TestServer {
                     async move { knowledge.run_index_job(job).await }
                 },
             )
+            .handle(
+                kai_agent::RUN_JOB,
+                kai_jobs::KindSettings::default(),
+                agents.handler(),
+            )
             .start();
         let state = AppState::new(
             trust,
             gateway,
             knowledge,
+            agents,
             settings.http.clone(),
             kai_model_store::ModelStore::new(&settings.local.models_dir),
             fetcher,

@@ -1,0 +1,87 @@
+//! What `kai serve` and `kai worker` run in the background: the workers that index knowledge
+//! and work on agent runs, and the agents' upkeep.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use kai_agent::{Agents, RUN_JOB};
+use kai_audit::AuditLog;
+use kai_config::Settings;
+use kai_gateway::Gateway;
+use kai_jobs::{JobContext, KindSettings, Queue, Workers, WorkersHandle};
+use kai_knowledge::{INDEX_JOB, Knowledge};
+use kai_store::Store;
+
+/// How often requests that runs made of their owners are checked for expiry.
+const EXPIRY_INTERVAL: Duration = Duration::from_secs(30);
+
+/// How long a worker holds a run before another may take it over: the time a run waits after
+/// its worker was killed. Renewed every third of it while the run works.
+const RUN_LEASE: Duration = Duration::from_secs(30);
+
+/// The agents service, over this process's database, gateway, audit log and knowledge.
+pub(crate) fn agents(
+    settings: &Settings,
+    store: &Store,
+    gateway: &Gateway,
+    audit: &AuditLog,
+    queue: Queue,
+    knowledge: Knowledge,
+) -> Agents {
+    let workspaces: PathBuf = settings.agents.workspaces(&settings.data_dir);
+    Agents::new(
+        store.clone(),
+        gateway.clone(),
+        queue,
+        audit.clone(),
+        Some(knowledge),
+        settings.agents.clone(),
+        workspaces,
+    )
+}
+
+/// Starts this process's workers: indexing, and agent runs.
+pub(crate) fn start_workers(
+    knowledge: &Knowledge,
+    agents: &Agents,
+    settings: &Settings,
+    queue: Queue,
+) -> WorkersHandle {
+    let indexer = knowledge.clone();
+    Workers::new(queue)
+        .handle(
+            INDEX_JOB,
+            KindSettings {
+                concurrency: knowledge.settings().index_workers,
+                ..KindSettings::default()
+            },
+            move |job: JobContext| {
+                let knowledge = indexer.clone();
+                async move { knowledge.run_index_job(job).await }
+            },
+        )
+        .handle(
+            RUN_JOB,
+            KindSettings {
+                concurrency: settings.agents.run_workers,
+                lease: RUN_LEASE,
+                ..KindSettings::default()
+            },
+            agents.handler(),
+        )
+        .start()
+}
+
+/// Expires requests runs made that nobody answered in time, as denials, so that their runs go
+/// on. Runs until aborted.
+pub(crate) async fn maintain_agents(agents: Agents) {
+    let mut every = tokio::time::interval(EXPIRY_INTERVAL);
+    loop {
+        every.tick().await;
+        match agents.expire_requests().await {
+            Ok(0) => {}
+            Ok(expired) => tracing::info!(expired, "requests to owners expired as denials"),
+            Err(err) => tracing::warn!(error = %err, "cannot expire requests to owners"),
+        }
+    }
+}
