@@ -2,6 +2,8 @@
 //! request answered over the API, the timeline as JSON and as server-sent events, prompt
 //! templates, and bad input.
 
+#![allow(clippy::unwrap_used)] // helpers outside #[test] functions unwrap too
+
 mod support;
 
 use std::time::Duration;
