@@ -22,6 +22,16 @@ pub(crate) fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints a value as one line of JSON to stdout and flushes it: a stream of events, one per
+/// line, for a program reading as they come.
+pub(crate) fn json_line<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    serde_json::to_writer(&mut stdout, value)?;
+    writeln!(stdout)?;
+    stdout.flush()?;
+    Ok(())
+}
+
 /// Writes text to stdout as it comes, without a newline, and flushes it so that it shows at
 /// once (a streamed answer).
 pub(crate) fn partial(text: &str) -> std::io::Result<()> {

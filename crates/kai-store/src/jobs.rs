@@ -292,6 +292,23 @@ impl Store {
         }
     }
 
+    /// Ends every lease now, so that running jobs can be taken again at once. Only for a
+    /// database no other process works on (SQLite under the data directory's lock) at start:
+    /// whatever was running then belonged to a process that died. Returns how many.
+    pub async fn expire_leases(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        with_pool!(self, |pool| {
+            let released = sqlx::query(
+                "UPDATE jobs SET lease_until = $1 WHERE state = 'running' AND lease_until > $1",
+            )
+            // A lease is over once `lease_until` is before the leasing time.
+            .bind(millis(now) - 1)
+            .execute(pool)
+            .await?
+            .rows_affected();
+            Ok(released)
+        })
+    }
+
     /// Extends `worker`'s lease on a running job to `until`. `false` when the worker no longer
     /// holds it: it must stop, since another may be running the job.
     pub async fn heartbeat_job(

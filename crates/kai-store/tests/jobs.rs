@@ -228,3 +228,26 @@ async fn a_dedupe_key_enqueues_once_and_a_kind_limit_holds_under_concurrency() {
     leased.dedup();
     assert_eq!(leased.len(), 3, "no job is leased twice");
 }
+
+#[tokio::test]
+async fn leases_ended_at_start_let_another_worker_resume_at_once() {
+    let db = TestDatabase::new().await;
+    let store = db.store().await;
+    store.enqueue_job(&new_job("index", 0, 3)).await.unwrap();
+    let held = lease(&store, "dead-worker").await.unwrap();
+    assert!(lease(&store, "new-worker").await.is_none(), "still leased");
+    assert_eq!(
+        store
+            .expire_leases(OffsetDateTime::now_utc())
+            .await
+            .unwrap(),
+        1
+    );
+    let resumed = lease(&store, "new-worker").await.unwrap();
+    assert_eq!(resumed.id, held.id);
+    assert_eq!(resumed.attempts, 2, "the dead worker's lease counted");
+    assert!(
+        !store.complete_job(held.id, "dead-worker").await.unwrap(),
+        "the old worker holds nothing"
+    );
+}

@@ -292,7 +292,7 @@ async fn follow(client: &Client, id: Uuid, json: bool) -> anyhow::Result<Run> {
                 .context("the server sent an event kai cannot read")?;
             after = wire.seq;
             if json {
-                output::json(&wire)?;
+                output::json_line(&wire)?;
             } else if let Some(line) = describe(&wire.kind, &wire.data) {
                 output::line(&line);
             }
@@ -575,7 +575,10 @@ pub(crate) async fn run(
                 )
                 .await?;
             if json {
-                return output::json(&events.events);
+                for event in &events.events {
+                    output::json_line(event)?;
+                }
+                return Ok(());
             }
             for event in &events.events {
                 if let Some(line) = describe(&event.kind, &event.data) {

@@ -61,6 +61,17 @@ impl Core {
         }
 
         let store = Store::connect(&settings.database_url, &settings.database).await?;
+        if settings.database_url.kind() == DatabaseKind::Sqlite {
+            // The data directory's lock is held: jobs still running were left by a process
+            // that died, and can be resumed now rather than when their leases run out.
+            let released = store.expire_leases(time::OffsetDateTime::now_utc()).await?;
+            if released > 0 {
+                tracing::info!(
+                    jobs = released,
+                    "resuming background jobs a stopped kai left running"
+                );
+            }
+        }
         let accounts = Arc::new(Accounts::new(store.clone(), settings.auth.clone()).await?);
         let vault = Vault::new(store.clone(), &settings.vault);
         let audit = AuditLog::new(store.clone(), vault.clone(), &settings.audit);
