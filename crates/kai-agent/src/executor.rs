@@ -206,6 +206,7 @@ impl<'a> Executor<'a> {
             workspace,
             knowledge: agents.inner.knowledge.clone(),
             collections: definition.collection_ids(),
+            web: agents.inner.web.clone(),
         };
         Ok(Executor {
             prompted: definition.prompted_tools(&model),
@@ -946,11 +947,12 @@ impl<'a> Executor<'a> {
         if call.tool == ASK_USER {
             return self.ask_user(&call, &arguments).await;
         }
+        let subject = tools::consent_subject(&call.tool, &arguments);
         let configured = self.definition.consent.get(&call.tool).copied();
         let granted = self
             .grants
             .iter()
-            .find(|grant| grant.tool == call.tool)
+            .find(|grant| grant.tool == subject)
             .map(|grant| grant.allow);
         match consent::decide(configured, granted, spec.effect) {
             Policy::Allow => {}
@@ -984,8 +986,17 @@ impl<'a> Executor<'a> {
                 match existing.map(|request| (request.status, request.answer)) {
                     None => {
                         let details = json!({"tool": call.tool, "arguments": arguments});
+                        let subject_call = PendingCall {
+                            tool: subject,
+                            ..call.clone()
+                        };
                         return self
-                            .ask(&call, RunRequestKind::Consent, call.key.clone(), details)
+                            .ask(
+                                &subject_call,
+                                RunRequestKind::Consent,
+                                call.key.clone(),
+                                details,
+                            )
                             .await;
                     }
                     Some((RunRequestStatus::Pending, _)) => {

@@ -93,6 +93,7 @@ pub(crate) struct Inner {
     pub(crate) knowledge: Option<Knowledge>,
     pub(crate) settings: AgentSettings,
     pub(crate) workspaces: PathBuf,
+    pub(crate) web: crate::tools::Web,
     /// Per run worked on in this process, a signal to look at what its owner asked now.
     pub(crate) controls: Mutex<HashMap<RunId, watch::Sender<u64>>>,
     /// Bumped whenever this process changes a run, for event streams to look again.
@@ -120,8 +121,7 @@ fn agent_key(key: &str) -> Result<AgentId, &str> {
 
 impl Agents {
     /// The service. `knowledge` is `None` in processes that do not serve it; agents' knowledge
-    /// tools then say so.
-    #[must_use]
+    /// tools then say so. Fails when `settings.http_allow` does not parse.
     pub fn new(
         store: Store,
         gateway: Gateway,
@@ -130,8 +130,9 @@ impl Agents {
         knowledge: Option<Knowledge>,
         settings: AgentSettings,
         workspaces: PathBuf,
-    ) -> Agents {
-        Agents {
+    ) -> Result<Agents, AgentError> {
+        let web = crate::tools::Web::new(&settings.http_allow).map_err(AgentError::Invalid)?;
+        Ok(Agents {
             inner: Arc::new(Inner {
                 store,
                 gateway,
@@ -140,10 +141,11 @@ impl Agents {
                 knowledge,
                 settings,
                 workspaces,
+                web,
                 controls: Mutex::default(),
                 changes: watch::Sender::new(0),
             }),
-        }
+        })
     }
 
     pub(crate) fn store(&self) -> &Store {

@@ -49,6 +49,8 @@ impl Harness {
         settings.gateway.retry_base_delay = Duration::from_millis(1);
         settings.gateway.retry_max_delay = Duration::from_millis(2);
         settings.agents.default_model = "scripted".into();
+        // The loopback upstream doubles as the web site agents' HTTP requests may reach.
+        settings.agents.http_allow = "127.0.0.1".into();
         let gateway = Gateway::new(store.clone(), &settings, Environment::default(), None, None)
             .await
             .unwrap();
@@ -63,7 +65,8 @@ impl Harness {
             None,
             settings.agents.clone(),
             dir.path().join("workspaces"),
-        );
+        )
+        .unwrap();
         let owner = store
             .create_user(&NewUser {
                 username: "ada".parse().unwrap(),
@@ -847,4 +850,76 @@ async fn definitions_and_templates_are_checked_when_written() {
         err.to_string().contains("agent `nobody` not found"),
         "{err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http_requests_ask_per_host_and_never_reach_private_addresses() {
+    let h = Harness::new().await;
+    h.agent(
+        "browser",
+        json!({"instructions": "Browse.", "tools": ["http_request"]}),
+    )
+    .await;
+    h.upstream.push(
+        "/page",
+        Reply::raw(200, "text/plain", "hello from the page"),
+    );
+    h.upstream
+        .push("/page", Reply::raw(200, "text/plain", "hello again"));
+    let page = h.upstream.url("/page");
+    h.upstream.push(CHAT, plan(&["Fetch"]));
+    h.upstream
+        .push(CHAT, calls(&[("http_request", json!({"url": page}))]));
+    h.upstream.push(
+        CHAT,
+        calls(&[(
+            "http_request",
+            json!({"url": "http://169.254.169.254/latest/meta-data/"}),
+        )]),
+    );
+    h.upstream.push(
+        CHAT,
+        calls(&[("http_request", json!({"url": page, "method": "GET"}))]),
+    );
+    h.upstream.push(CHAT, says("Fetched twice."));
+    let run = h
+        .agents
+        .start(h.owner, "browser", "fetch the page", None)
+        .await
+        .unwrap();
+    h.until(run.record.id, &[RunStatus::Waiting]).await;
+    let request = &h.agents.requests(h.owner, None, true).await.unwrap()[0];
+    assert_eq!(
+        request.tool, "http_request:127.0.0.1",
+        "consent is per host"
+    );
+    h.agents
+        .decide(h.owner, request.id, true, None, true)
+        .await
+        .unwrap();
+    // The metadata address is asked about as another host, and refused when approved.
+    h.until(run.record.id, &[RunStatus::Waiting]).await;
+    let request = &h.agents.requests(h.owner, None, true).await.unwrap()[0];
+    assert_eq!(request.tool, "http_request:169.254.169.254");
+    h.agents
+        .decide(h.owner, request.id, true, None, false)
+        .await
+        .unwrap();
+    let done = h
+        .until(run.record.id, &[RunStatus::Succeeded, RunStatus::Failed])
+        .await;
+    assert_eq!(done.record.status, RunStatus::Succeeded);
+    let results: Vec<String> = h
+        .events(run.record.id)
+        .await
+        .into_iter()
+        .filter(|e| e["type"] == "tool_result")
+        .map(|e| e["output"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        results[0].starts_with("HTTP 200 OK") && results[0].contains("hello from the page"),
+        "{results:?}"
+    );
+    assert!(results[1].contains("agents.http_allow"), "{results:?}");
+    assert!(results[2].contains("hello again"), "{results:?}");
 }

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::Context;
 use kai_agent::{Agents, RUN_JOB};
 use kai_audit::AuditLog;
 use kai_config::Settings;
@@ -27,7 +28,7 @@ pub(crate) fn agents(
     audit: &AuditLog,
     queue: Queue,
     knowledge: Knowledge,
-) -> Agents {
+) -> anyhow::Result<Agents> {
     let workspaces: PathBuf = settings.agents.workspaces(&settings.data_dir);
     Agents::new(
         store.clone(),
@@ -38,6 +39,7 @@ pub(crate) fn agents(
         settings.agents.clone(),
         workspaces,
     )
+    .context("cannot start agents")
 }
 
 /// Starts this process's workers: indexing, and agent runs.

@@ -397,6 +397,12 @@ pub const KEYS: &[Key] = &[
         "Directory holding each run's workspace, the only place its file tools and sandboxed shell may write.",
     ),
     key(
+        "agents.http_allow",
+        Text,
+        "",
+        "Private, loopback and link-local hosts or networks (comma-separated: `nas.local, 192.168.1.0/24, 127.0.0.1`) that agents' `http_request` tool may reach; every other address of that kind is refused, so that an agent cannot reach services on kai's own machine or network.",
+    ),
+    key(
         "client.url",
         Text,
         "http://<bind>",

@@ -213,6 +213,9 @@ pub struct AgentSettings {
     /// Where each run's workspace directory is made, when not under the data directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workspace_dir: Option<PathBuf>,
+    /// Private, loopback and link-local hosts and networks agents' HTTP requests may reach,
+    /// comma-separated (`nas.local, 192.168.1.0/24`); every other such address is refused.
+    pub http_allow: String,
 }
 
 impl AgentSettings {
@@ -398,6 +401,7 @@ impl Settings {
                 run_workers: 2,
                 consent_timeout: Duration::from_secs(24 * 3600),
                 workspace_dir: None,
+                http_allow: String::new(),
             },
             client: ClientSettings::default(),
             providers: Vec::new(),

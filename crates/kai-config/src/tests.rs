@@ -366,6 +366,7 @@ fn every_key_is_a_field_and_every_field_a_key() {
             ("local.models_dir", _) => "/srv/kai-models",
             ("knowledge.content_dir", _) => "/srv/kai-content",
             ("agents.workspace_dir", _) => "/srv/kai-workspaces",
+            ("agents.http_allow", _) => "127.0.0.1, 10.0.0.0/8",
             ("agents.default_model", _) => "openai/gpt-4o-mini",
             ("vault.kdf_memory", _) => "32 MiB",
             ("log.format", _) => "json",

@@ -30,6 +30,8 @@ pub struct ToolEnv {
     pub knowledge: Option<Knowledge>,
     /// The collections knowledge search is limited to; all when empty.
     pub collections: Vec<CollectionId>,
+    /// The client HTTP requests go through.
+    pub web: super::web::Web,
 }
 
 /// A string argument the schema check has made sure of, or a clear error.

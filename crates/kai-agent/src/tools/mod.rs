@@ -3,6 +3,8 @@
 //!
 //! - `env`: what a call may reach, and how it fails.
 //! - `files`: reading, writing and listing files inside the run's workspace.
+//! - `http` and `web`: requests to the web, never to kai's own machine or network unless
+//!   allowed.
 //! - `knowledge`: the owner's knowledge search, notes and memory.
 //!
 //! `ask_user` is a tool to the model, but the executor answers it: it pauses the run until the
@@ -10,11 +12,14 @@
 
 mod env;
 mod files;
+mod http;
 mod knowledge;
+mod web;
 
 use serde_json::{Value, json};
 
 pub use env::{ToolEnv, ToolError};
+pub use web::Web;
 
 /// What a tool does, which sets the consent it needs by default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -47,17 +52,32 @@ pub struct ToolSpec {
 /// The name of the tool the executor answers by asking the owner.
 pub const ASK_USER: &str = "ask_user";
 
+/// The name of the web tool, whose consent is asked per host.
+pub const HTTP_REQUEST: &str = "http_request";
+
 /// Every built-in tool's name.
-pub const BUILTIN_NAMES: [&str; 8] = [
+pub const BUILTIN_NAMES: [&str; 9] = [
     "read_file",
     "write_file",
     "list_files",
+    HTTP_REQUEST,
     "search_knowledge",
     "write_note",
     "remember",
     "recall",
     ASK_USER,
 ];
+
+/// What consent for a call is asked and remembered for: the tool, except for HTTP requests,
+/// which are asked about per host (`http_request:example.com`), so that approving one site
+/// does not approve them all.
+#[must_use]
+pub fn consent_subject(tool: &str, arguments: &Value) -> String {
+    match (tool, Web::host_of(arguments)) {
+        (HTTP_REQUEST, Some(host)) => format!("{HTTP_REQUEST}:{host}"),
+        _ => tool.to_owned(),
+    }
+}
 
 /// A built-in tool's spec, by name.
 #[must_use]
@@ -98,6 +118,20 @@ pub fn builtin_spec(name: &str) -> Option<ToolSpec> {
                 &[],
             ),
             effect: Effect::ReadOnly,
+        },
+        HTTP_REQUEST => ToolSpec {
+            name: HTTP_REQUEST,
+            description: "Send an HTTP request to a public web address and read the answer.",
+            parameters: object(
+                json!({
+                    "url": string("The http:// or https:// URL."),
+                    "method": string("GET (the default), HEAD, POST, PUT, PATCH or DELETE."),
+                    "headers": {"type": "object", "description": "Request headers, name to value."},
+                    "body": string("The request body.")
+                }),
+                &["url"],
+            ),
+            effect: Effect::External,
         },
         "search_knowledge" => ToolSpec {
             name: "search_knowledge",
@@ -216,6 +250,7 @@ pub async fn call(env: &ToolEnv, name: &str, arguments: &Value) -> Result<String
         "read_file" => files::read(&env.workspace, arguments).await,
         "write_file" => files::write(&env.workspace, arguments).await,
         "list_files" => files::list(&env.workspace, arguments).await,
+        HTTP_REQUEST => http::request(env, arguments).await,
         "search_knowledge" => knowledge::search(env, arguments).await,
         "write_note" => knowledge::write_note(env, arguments).await,
         "remember" => knowledge::remember(env, arguments).await,

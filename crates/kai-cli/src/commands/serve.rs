@@ -166,7 +166,7 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
         &core.audit,
         queue.clone(),
         knowledge.clone(),
-    );
+    )?;
     let workers = crate::background::start_workers(&knowledge, &agents, &settings, queue);
     if store.count_users().await? == 0 {
         tracing::warn!("no users yet: create the first admin with `kai user create --admin NAME`");

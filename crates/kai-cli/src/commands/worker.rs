@@ -26,7 +26,7 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
         &core.audit,
         queue.clone(),
         knowledge.clone(),
-    );
+    )?;
     let signals = ShutdownSignals::install()?;
     let workers = crate::background::start_workers(&knowledge, &agents, &settings, queue);
     let agent_maintenance = tokio::spawn(crate::background::maintain_agents(agents));

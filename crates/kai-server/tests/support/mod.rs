@@ -97,7 +97,8 @@ impl TestServer {
             Some(knowledge.clone()),
             settings.agents.clone(),
             db.dir().join("workspaces"),
-        );
+        )
+        .unwrap();
         let handler = knowledge.clone();
         let workers = kai_jobs::Workers::new(queue)
             .poll_interval(Duration::from_millis(100))
