@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::consent::Policy;
+use crate::hooks::Hook;
 use crate::tools;
 
 /// The longest instructions accepted, in characters.
@@ -55,6 +56,9 @@ pub struct AgentDefinition {
     /// What one run may spend.
     #[serde(default)]
     pub limits: Limits,
+    /// Webhooks told of its steps, tool calls and end, which may veto steps and calls.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hooks: Vec<Hook>,
 }
 
 /// How the model is asked to call tools.
@@ -181,6 +185,12 @@ impl AgentDefinition {
                     "the consent policy names `{tool}`, which is not among the agent's tools"
                 ));
             }
+        }
+        if self.hooks.len() > 8 {
+            return Err("an agent has at most 8 hooks".into());
+        }
+        for hook in &self.hooks {
+            hook.check()?;
         }
         let limits = &self.limits;
         if limits.max_steps == 0 || limits.max_steps > 100 {

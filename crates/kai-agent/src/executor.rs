@@ -25,6 +25,7 @@ use tokio::sync::watch;
 
 use crate::consent::{self, Policy};
 use crate::definition::AgentDefinition;
+use crate::hooks::{self, HookEvent};
 use crate::plan::{self, Plan, PlannedStep};
 use crate::service::{AgentError, Agents, RunJob, declared};
 use crate::state::{PendingCall, RunEvent, RunState, StepResult, shorten};
@@ -270,11 +271,52 @@ impl<'a> Executor<'a> {
         Ok(())
     }
 
+    /// Tells the agent's hooks of `event`; the reason when one vetoed it (recorded in the
+    /// timeline and the audit log).
+    async fn hook(&mut self, event: HookEvent, mut payload: Value) -> Result<Option<String>, Stop> {
+        if self.definition.hooks.is_empty() {
+            return Ok(None);
+        }
+        payload["run"] = json!(self.run.id.to_string());
+        payload["agent"] = json!(self.run.agent_id.to_string());
+        payload["goal"] = json!(self.run.goal);
+        payload["step"] = json!(self.state.step + 1);
+        let verdict = hooks::call(&self.env.web, &self.definition.hooks, event, payload).await;
+        for (hook, why) in verdict.failures {
+            self.event(RunEvent::Error {
+                message: format!("hook {hook} ({}) failed: {why}", event.as_str()),
+            });
+        }
+        let Some((hook, reason)) = verdict.veto else {
+            return Ok(None);
+        };
+        self.audit(
+            Event::new(
+                Actor::Agent(self.run.agent_id),
+                Action::AgentHookVeto,
+                format!("run:{}", self.run.id),
+                Outcome::Denied,
+            )
+            .with("hook", hook.as_str())
+            .with("event", event.as_str())
+            .with("reason", reason.as_str()),
+        )
+        .await?;
+        self.event(RunEvent::Vetoed {
+            hook,
+            event: event.as_str().into(),
+            reason: reason.clone(),
+        });
+        Ok(Some(reason))
+    }
+
     /// Ends the run.
     async fn finish(&mut self, status: RunStatus, error: Option<String>) -> Result<(), Stop> {
         let answer = (status == RunStatus::Succeeded)
             .then(|| self.state.results.last().map(|r| r.output.clone()))
             .flatten();
+        let end = json!({"status": status.as_str(), "answer": answer, "error": error});
+        self.hook(HookEvent::RunEnd, end).await?;
         self.event(RunEvent::Finished {
             status: status.as_str().into(),
             answer,
@@ -636,6 +678,13 @@ impl<'a> Executor<'a> {
     }
 
     async fn begin_step(&mut self, plan: &Plan, step: &PlannedStep) -> Result<(), Stop> {
+        let announce = json!({"title": step.title, "instructions": step.instructions});
+        if let Some(reason) = self.hook(HookEvent::BeforeStep, announce).await? {
+            self.state.used.steps += 1;
+            return self
+                .step_failed(step, format!("a hook vetoed the step: {reason}"))
+                .await;
+        }
         let instructions = match self.instructions().await {
             Ok(text) => text,
             Err(err) => return self.finish(RunStatus::Failed, Some(err)).await,
@@ -746,6 +795,9 @@ impl<'a> Executor<'a> {
                 output: text,
                 ok: true,
             });
+            let output = self.state.results.last().map(|r| r.output.clone());
+            let done = json!({"title": self.current_title(), "ok": true, "output": output});
+            self.hook(HookEvent::AfterStep, done).await?;
             self.state.step += 1;
             self.state.messages.clear();
             self.state.last_calls = None;
@@ -796,6 +848,8 @@ impl<'a> Executor<'a> {
 
     /// A failed step: the plan is remade for the rest, or the run fails.
     async fn step_failed(&mut self, step: &PlannedStep, error: String) -> Result<(), Stop> {
+        let failed = json!({"title": step.title, "ok": false, "error": error});
+        self.hook(HookEvent::AfterStep, failed).await?;
         let number = self.state.step + 1;
         self.event(RunEvent::StepFailed {
             number,
@@ -1121,6 +1175,22 @@ impl<'a> Executor<'a> {
                 }
             }
         }
+        let announce = json!({"key": call.key, "tool": call.tool, "arguments": arguments});
+        if let Some(reason) = self.hook(HookEvent::BeforeTool, announce).await? {
+            let text = format!("a hook vetoed this call: {reason}");
+            if side_effects {
+                self.agents
+                    .store()
+                    .finish_tool_call(
+                        self.run.id,
+                        &call.key,
+                        &json!({"ok": false, "output": text}).to_string(),
+                    )
+                    .await?;
+            }
+            self.answer(call, false, text, false).await?;
+            return Ok(true);
+        }
         self.audit(
             Event::new(
                 Actor::Agent(self.run.agent_id),
@@ -1190,6 +1260,9 @@ impl<'a> Executor<'a> {
             ),
         )
         .await?;
+        let ran = json!({"key": call.key, "tool": call.tool, "arguments": arguments, "ok": ok,
+                         "output": shorten(&output, EVENT_TEXT_CHARS)});
+        self.hook(HookEvent::AfterTool, ran).await?;
         self.answer(call, ok, output, false).await?;
         Ok(true)
     }

@@ -6,6 +6,7 @@
 //! - [`Agents`] (`service`): definitions, prompt templates, starting and steering runs,
 //!   answering their requests; its [`Agents::handler`] works on runs as `kai-jobs` jobs.
 //! - `executor`: one run's loop: plan, steps, model calls, tool calls, consent, limits.
+//! - [`hooks`]: webhooks told of steps, tool calls and the end of a run, which may veto.
 //! - [`AgentDefinition`] (`definition`), [`Policy`] and [`consent::decide`] (`consent`),
 //!   [`prompt`] (templates with declared variables), [`plan`] (the planner's schema and
 //!   parsing), [`tools`] (the built-in tools and argument checks), [`state`] (a run's saved
@@ -19,6 +20,7 @@
 pub mod consent;
 mod definition;
 mod executor;
+pub mod hooks;
 pub mod plan;
 pub mod prompt;
 mod service;

@@ -199,6 +199,15 @@ pub enum RunEvent {
         /// Why.
         error: String,
     },
+    /// A hook vetoed a step or a tool call.
+    Vetoed {
+        /// The hook's URL.
+        hook: String,
+        /// What it vetoed: `before_step` or `before_tool`.
+        event: String,
+        /// Why.
+        reason: String,
+    },
     /// Something went wrong that the run survives (a model call failed and will be retried).
     Error {
         /// What.
@@ -237,6 +246,7 @@ impl RunEvent {
             RunEvent::Decided { .. } => "decided",
             RunEvent::StepFinished { .. } => "step_finished",
             RunEvent::StepFailed { .. } => "step_failed",
+            RunEvent::Vetoed { .. } => "vetoed",
             RunEvent::Error { .. } => "error",
             RunEvent::Paused => "paused",
             RunEvent::Queued => "queued",

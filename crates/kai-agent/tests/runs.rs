@@ -923,3 +923,139 @@ async fn http_requests_ask_per_host_and_never_reach_private_addresses() {
     assert!(results[1].contains("agents.http_allow"), "{results:?}");
     assert!(results[2].contains("hello again"), "{results:?}");
 }
+
+/// A webhook that records what it is told and vetoes writes to `secret.txt`.
+async fn webhook() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    use axum::Json;
+    use axum::routing::post;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let app = axum::Router::new()
+        .route(
+            "/hook",
+            post(move |Json(event): Json<Value>| {
+                let record = record.clone();
+                async move {
+                    let veto = event["event"] == "before_tool"
+                        && event["arguments"]["path"] == "secret.txt";
+                    record.lock().unwrap().push(event);
+                    if veto {
+                        Json(json!({"allow": false, "reason": "secrets stay put"}))
+                    } else {
+                        Json(json!({"allow": true}))
+                    }
+                }
+            }),
+        )
+        .route(
+            "/broken",
+            post(|| async { (http::StatusCode::INTERNAL_SERVER_ERROR, "down") }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}"), seen)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hooks_observe_and_veto_and_a_dead_veto_hook_fails_closed() {
+    let h = Harness::new().await;
+    let (base, seen) = webhook().await;
+    h.agent(
+        "hooked",
+        json!({"instructions": "Write.", "tools": ["write_file"],
+               "hooks": [{"webhook": format!("{base}/hook"), "veto": true}]}),
+    )
+    .await;
+    h.upstream.push(CHAT, plan(&["Write"]));
+    h.upstream.push(
+        CHAT,
+        calls(&[("write_file", json!({"path": "secret.txt", "content": "s"}))]),
+    );
+    h.upstream.push(
+        CHAT,
+        calls(&[("write_file", json!({"path": "public.txt", "content": "p"}))]),
+    );
+    h.upstream.push(CHAT, says("Wrote the public one."));
+    let run = h
+        .agents
+        .start(h.owner, "hooked", "write", None)
+        .await
+        .unwrap();
+    let done = h
+        .until(run.record.id, &[RunStatus::Succeeded, RunStatus::Failed])
+        .await;
+    assert_eq!(done.record.status, RunStatus::Succeeded);
+    assert!(h.workspace_file(run.record.id, "secret.txt").is_none());
+    assert_eq!(
+        h.workspace_file(run.record.id, "public.txt").as_deref(),
+        Some("p")
+    );
+    let told: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        told,
+        [
+            "before_step",
+            "before_tool",
+            "before_tool",
+            "after_tool",
+            "after_step",
+            "run_end"
+        ]
+    );
+    let vetoed = h
+        .events(run.record.id)
+        .await
+        .into_iter()
+        .find(|e| e["type"] == "vetoed")
+        .unwrap();
+    assert_eq!(vetoed["reason"], "secrets stay put");
+    assert!(h.audited().await.contains(&"agent.hook.veto".to_owned()));
+
+    // A veto hook that is down stops every step; an observer that is down is only noted.
+    h.agent(
+        "guarded",
+        json!({"instructions": "Go.", "tools": [],
+               "hooks": [{"webhook": format!("{base}/broken"), "events": ["run_end"]},
+                         {"webhook": format!("{base}/broken"), "veto": true,
+                          "events": ["before_step"]}]}),
+    )
+    .await;
+    for _ in 0..3 {
+        h.upstream.push(CHAT, plan(&["Go"]));
+    }
+    let run = h
+        .agents
+        .start(h.owner, "guarded", "go", None)
+        .await
+        .unwrap();
+    let done = h
+        .until(run.record.id, &[RunStatus::Succeeded, RunStatus::Failed])
+        .await;
+    assert_eq!(done.record.status, RunStatus::Failed);
+    assert!(
+        done.record
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("a veto hook that cannot answer vetoes"),
+        "{:?}",
+        done.record.error
+    );
+    let errors: Vec<Value> = h
+        .events(run.record.id)
+        .await
+        .into_iter()
+        .filter(|e| e["type"] == "error")
+        .collect();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e["message"].as_str().unwrap().contains("(run_end) failed"))
+    );
+}

@@ -99,11 +99,13 @@ pub enum Action {
     AgentConsentRequest,
     /// The owner answered a run's request, or it expired.
     AgentConsentDecision,
+    /// A hook vetoed a step or a tool call.
+    AgentHookVeto,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 30] = [
+    pub const ALL: [Action; 31] = [
         Action::AuthLogin,
         Action::AuthPassword,
         Action::UserCreate,
@@ -134,6 +136,7 @@ impl Action {
         Action::AgentToolResult,
         Action::AgentConsentRequest,
         Action::AgentConsentDecision,
+        Action::AgentHookVeto,
     ];
 
     /// The dotted name entries carry.
@@ -170,6 +173,7 @@ impl Action {
             Action::AgentToolResult => "agent.tool.result",
             Action::AgentConsentRequest => "agent.consent.request",
             Action::AgentConsentDecision => "agent.consent.decision",
+            Action::AgentHookVeto => "agent.hook.veto",
         }
     }
 }

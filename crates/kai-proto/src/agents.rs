@@ -95,6 +95,44 @@ pub struct AgentDefinition {
     /// What one run may spend.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<AgentLimits>,
+    /// Webhooks told of its steps, tool calls and end (at most 8).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hooks: Vec<AgentHook>,
+}
+
+/// When a hook is called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HookEvent {
+    /// A step is about to begin (a veto hook may stop it).
+    BeforeStep,
+    /// A step ended.
+    AfterStep,
+    /// A tool call is about to run, consent given (a veto hook may stop it).
+    BeforeTool,
+    /// A tool call ran.
+    AfterTool,
+    /// The run ended.
+    RunEnd,
+}
+
+/// A webhook kai POSTs a run's events to, as JSON with `event`, `run`, `agent`, `goal`, `step`
+/// and the event's details. A veto hook answers `before_*` events with `{"allow": true}` or
+/// `{"allow": false, "reason": "..."}`; one that cannot be reached vetoes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentHook {
+    /// The http:// or https:// URL (agents.http_allow applies, as to `http_request`).
+    pub webhook: String,
+    /// The events it gets; all when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<HookEvent>,
+    /// Whether it may stop steps and tool calls.
+    #[serde(default)]
+    pub veto: bool,
+    /// How long it may take to answer, as `5s` (default 10s, at most 2m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
 }
 
 /// Creating or replacing an agent: its name and definition, in the shape [`Agent`] shows

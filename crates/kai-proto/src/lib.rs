@@ -27,10 +27,11 @@ pub use accounts::{
     Scope, TokenResponse, UpdateUserRequest, User,
 };
 pub use agents::{
-    Agent, AgentDefinition, AgentLimits, AgentList, AgentRequest, ConsentGrant, ConsentPolicy,
-    DecideRequest, Prompt, PromptList, PromptQuery, PromptRequest, PromptVersionRequest,
-    RequestKind, RequestStatus, Run, RunEvent, RunEvents, RunEventsQuery, RunList, RunListQuery,
-    RunRequest, RunRequestList, RunRequestQuery, RunStatus, RunUsage, StartRunRequest, ToolCalling,
+    Agent, AgentDefinition, AgentHook, AgentLimits, AgentList, AgentRequest, ConsentGrant,
+    ConsentPolicy, DecideRequest, HookEvent, Prompt, PromptList, PromptQuery, PromptRequest,
+    PromptVersionRequest, RequestKind, RequestStatus, Run, RunEvent, RunEvents, RunEventsQuery,
+    RunList, RunListQuery, RunRequest, RunRequestList, RunRequestQuery, RunStatus, RunUsage,
+    StartRunRequest, ToolCalling,
 };
 pub use gateway::{
     ConversationDetail, ConversationMessage, ConversationPage, ConversationReply,

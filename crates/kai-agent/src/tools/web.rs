@@ -12,6 +12,9 @@ use std::time::Duration;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use serde_json::Value;
 
+/// The largest answer read from a hook.
+const MAX_HOOK_ANSWER: usize = 64 * 1024;
+
 /// The most redirects one request follows.
 const MAX_REDIRECTS: usize = 5;
 /// The longest a whole request may take.
@@ -203,6 +206,48 @@ impl Web {
             .build()
             .map_err(|err| format!("cannot make the HTTP client: {err}"))?;
         Ok(Web { client, allowed })
+    }
+
+    /// POSTs `body` as JSON to `url` and reads a JSON answer (an empty one reads as `{}`);
+    /// the error says what went wrong, for a hook's record.
+    pub(crate) async fn post_json(
+        &self,
+        url: &str,
+        body: &Value,
+        timeout: Duration,
+    ) -> Result<Value, String> {
+        let parsed =
+            reqwest::Url::parse(url).map_err(|err| format!("`{url}` is not a URL: {err}"))?;
+        check_url(&parsed, &self.allowed)?;
+        let response = self
+            .client
+            .post(parsed)
+            .json(body)
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|err| {
+                if err.is_timeout() {
+                    format!("no answer within {}", humantime::format_duration(timeout))
+                } else {
+                    format!("cannot reach it: {err}")
+                }
+            })?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(format!("it answered {status}"));
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|err| format!("its answer broke off: {err}"))?;
+        if bytes.len() > MAX_HOOK_ANSWER {
+            return Err(format!("its answer is over {MAX_HOOK_ANSWER} bytes"));
+        }
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Value::Object(serde_json::Map::new()));
+        }
+        serde_json::from_slice(&bytes).map_err(|err| format!("its answer is not JSON: {err}"))
     }
 
     /// The host a call's URL names, for consent asked per host; `None` when it does not parse.

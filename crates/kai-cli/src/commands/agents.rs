@@ -40,6 +40,7 @@ fn empty() -> AgentDefinition {
         memory: false,
         tool_calling: None,
         limits: None,
+        hooks: Vec::new(),
     }
 }
 
