@@ -45,8 +45,6 @@ const TOOL_TIMEOUT: Duration = Duration::from_secs(300);
 const MAX_RESULT_CHARS: usize = 16_000;
 /// The most of a text kept in a timeline event.
 const EVENT_TEXT_CHARS: usize = 2_000;
-/// The most tokens one model answer may take.
-const MAX_ANSWER_TOKENS: u32 = 2_048;
 
 impl Agents {
     /// The handler for [`RUN_JOB`] jobs.
@@ -537,7 +535,8 @@ impl<'a> Executor<'a> {
                     _ => false,
                 };
                 self.state.model_failures += 1;
-                let message = format!("model `{}`: {err}", self.model);
+                // The gateway's error names the model already.
+                let message = err.to_string();
                 if fatal || self.state.model_failures > MAX_MODEL_FAILURES {
                     self.finish(RunStatus::Failed, Some(message)).await?;
                     // The run has ended: nothing more to write.
@@ -596,7 +595,6 @@ impl<'a> Executor<'a> {
         let mut plan = None;
         for _ in 0..2 {
             let mut request = ChatRequest::new(self.model.clone(), messages.clone());
-            request.sampling.max_tokens = Some(MAX_ANSWER_TOKENS);
             if !self.prompted {
                 request.response_format = Some(ResponseFormat::JsonSchema {
                     name: "plan".into(),
@@ -759,7 +757,6 @@ impl<'a> Executor<'a> {
             )));
         }
         let mut request = ChatRequest::new(self.model.clone(), self.state.messages.clone());
-        request.sampling.max_tokens = Some(MAX_ANSWER_TOKENS);
         if !self.prompted {
             request.tools = self
                 .specs()

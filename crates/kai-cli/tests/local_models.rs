@@ -183,3 +183,78 @@ async fn openais_python_sdk_streams_from_the_local_model() {
     );
     assert!(stdout(&out).contains("checks passed"), "{}", stdout(&out));
 }
+
+/// An agent on the default local model, with nothing configured: a 135M model plans badly
+/// and calls tools rarely, so the run is held to what must hold whatever it writes: it is
+/// planned (or worked on as one step), the model answers in prompted mode, and the run ends
+/// with an answer or a reason.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_runs_on_the_default_local_model() {
+    let Some(models) = models_dir() else { return };
+    let kai = Kai::new().await;
+    let server = serve(&kai, &models);
+    let key = server.api_key("alice", &["read", "write"]).await;
+    let client = reqwest::Client::new();
+    let created = client
+        .post(format!("{}/api/v1/agents", server.base))
+        .bearer_auth(&key)
+        .json(&json!({"name": "local", "definition": {
+            "instructions": "You are a helpful assistant. Be brief.",
+            "tools": ["list_files"],
+            "limits": {"max_model_calls": 6, "max_steps": 3, "max_duration": "5m"}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
+    let run: Value = client
+        .post(format!("{}/api/v1/agents/local/runs", server.base))
+        .bearer_auth(&key)
+        .json(&json!({"goal": "Say hello to the user."}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = run["id"].as_str().unwrap().to_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(600);
+    let ended = loop {
+        let run: Value = client
+            .get(format!("{}/api/v1/runs/{id}", server.base))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if ["succeeded", "failed"].contains(&run["status"].as_str().unwrap()) {
+            break run;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run did not end: {run}\n{}",
+            server.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let events: Value = client
+        .get(format!("{}/api/v1/runs/{id}/events", server.base))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let events = events["events"].as_array().unwrap();
+    assert!(events.iter().any(|e| e["kind"] == "plan"), "{events:?}");
+    let model_call = events.iter().find(|e| e["kind"] == "model_call").unwrap();
+    assert_eq!(model_call["data"]["model"], "local/smollm2");
+    match ended["status"].as_str().unwrap() {
+        "succeeded" => assert!(!ended["answer"].as_str().unwrap().is_empty(), "{ended}"),
+        _ => assert!(!ended["error"].as_str().unwrap().is_empty(), "{ended}"),
+    }
+    // A prompted model gets the tools in its system prompt, not as native tools.
+    assert!(ended["usage"]["model_calls"].as_u64().unwrap() >= 1);
+}
