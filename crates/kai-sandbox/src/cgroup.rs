@@ -12,7 +12,7 @@ use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::error::SandboxError;
 use crate::request::Limits;
@@ -21,7 +21,7 @@ use crate::request::Limits;
 const BASE: &str = "kai-sandbox";
 
 /// How long a run's cgroup may take to empty after its sandbox ended: its processes are
-/// already being killed with their pid namespace, which takes milliseconds.
+/// already dead or being killed with their pid namespace, which takes milliseconds.
 const EMPTY_WITHIN: Duration = Duration::from_secs(5);
 
 /// Where this process makes its runs' cgroups.
@@ -98,11 +98,7 @@ impl Cgroups {
             source,
         })?;
         // From here on, dropping the group removes its directory.
-        let group = RunCgroup {
-            dir,
-            v2: self.v2,
-            removed: false,
-        };
+        let group = RunCgroup { dir, v2: self.v2 };
         group.set("pids.max", &limits.processes.to_string())?;
         if self.memory {
             group.set("memory.max", &limits.memory.to_string())?;
@@ -201,13 +197,12 @@ fn sweep(base: &Path) {
     }
 }
 
-/// The cgroup of one run. Removed by [`RunCgroup::remove`] once the sandbox has ended, or,
-/// when a run is abandoned (its future dropped), by `Drop` on a thread of its own.
+/// The cgroup of one run, removed when dropped: once its sandbox has ended, or when a run is
+/// abandoned (its future dropped).
 #[derive(Debug)]
 pub(crate) struct RunCgroup {
     dir: PathBuf,
     v2: bool,
-    removed: bool,
 }
 
 impl RunCgroup {
@@ -220,59 +215,39 @@ impl RunCgroup {
         let path = self.dir.join(file);
         fs::write(&path, value).map_err(|source| SandboxError::Cgroup { path, source })
     }
-
-    /// Kills whatever is left in the group (cgroup v2's `cgroup.kill`, Linux 5.14 and later;
-    /// under v1 the pid namespace's end kills them) and waits for it to empty.
-    pub(crate) async fn remove(mut self) {
-        self.removed = true;
-        remove_within(self.dir.clone(), self.v2, EMPTY_WITHIN).await;
-    }
 }
 
 impl Drop for RunCgroup {
+    /// Kills whatever is left in the group (cgroup v2's `cgroup.kill`, Linux 5.14 and later;
+    /// under v1 the end of the pid namespace kills them) and removes it.
     fn drop(&mut self) {
-        if self.removed {
-            return;
+        if self.v2 {
+            // Missing before Linux 5.14: the pid namespace's end kills them anyway.
+            let _ = fs::write(self.dir.join("cgroup.kill"), "1");
         }
-        kill(&self.dir, self.v2);
         if fs::remove_dir(&self.dir).is_ok() {
             return;
         }
-        // Its processes are still dying. A thread, not a task: a run is often abandoned
-        // because its runtime is shutting down. Where no thread can start (a fork bomb
-        // elsewhere), the next start's sweep removes it.
+        // Even after a clean exit the group stays busy for a moment: the sandbox's first
+        // process is reaped by the host's init shortly after bubblewrap exits (measured:
+        // every time, about a millisecond). Nobody needs to wait for that, so a thread
+        // retries off the caller's path, a thread rather than a task so that a runtime
+        // shutting down cannot cut it short. Where no thread can start, the next start's
+        // sweep removes the group.
         let dir = self.dir.clone();
-        let _ = std::thread::Builder::new()
-            .name("kai-sandbox-cgroup".into())
-            .spawn(move || {
-                let deadline = std::time::Instant::now() + EMPTY_WITHIN;
-                while fs::remove_dir(&dir).is_err() && std::time::Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_millis(5));
+        let _ = std::thread::Builder::new().name("kai-sandbox-cgroup".into()).spawn(move || {
+            let deadline = Instant::now() + EMPTY_WITHIN;
+            while let Err(error) = fs::remove_dir(&dir) {
+                if error.kind() == ErrorKind::NotFound {
+                    return;
                 }
-            });
-    }
-}
-
-fn kill(dir: &Path, v2: bool) {
-    if v2 {
-        // Missing before Linux 5.14; the pid namespace's end kills them anyway.
-        let _ = fs::write(dir.join("cgroup.kill"), "1");
-    }
-}
-
-async fn remove_within(dir: PathBuf, v2: bool, within: Duration) {
-    let deadline = tokio::time::Instant::now() + within;
-    kill(&dir, v2);
-    loop {
-        match fs::remove_dir(&dir) {
-            Ok(()) => return,
-            Err(error) if error.kind() == ErrorKind::NotFound => return,
-            Err(error) if tokio::time::Instant::now() >= deadline => {
-                tracing::warn!(cgroup = %dir.display(), %error, "sandbox cgroup left behind");
-                return;
+                if Instant::now() >= deadline {
+                    tracing::warn!(cgroup = %dir.display(), %error, "sandbox cgroup left behind");
+                    return;
+                }
+                std::thread::sleep(Duration::from_micros(200));
             }
-            Err(_) => tokio::time::sleep(Duration::from_millis(1)).await,
-        }
+        });
     }
 }
 

@@ -207,9 +207,8 @@ impl Sandbox {
             feed(stdin, &request.stdin, drain_until),
         );
         let elapsed = start.elapsed();
-        if let Some(cgroup) = cgroup {
-            cgroup.remove().await;
-        }
+        // Removes the run's cgroup, killing anything left in it.
+        drop(cgroup);
         let (status, timed_out) = waited?;
         for read in [read_out, read_err] {
             match read {
