@@ -10,6 +10,22 @@
 //!   bytes and [`Limits`]) and returns an [`Outcome`]: how it ended, whether its time ran
 //!   out, its stdout and stderr up to the output limit, and how long it took.
 //!
+//! ```no_run
+//! # async fn shell_tool() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use kai_sandbox::{Command, Limits, Request, Sandbox};
+//!
+//! // Once, at start: where this fails, the tool is unavailable and shows the message.
+//! let sandbox = Sandbox::detect().await?;
+//! let request = Request::new(Command::shell("ls -la | head -n 5")?, "/srv/kai/runs/42")
+//!     .limits(Limits { wall_time: Duration::from_secs(30), ..Limits::default() });
+//! let outcome = sandbox.run(&request).await?;
+//! let (exit, timed_out, text) = (outcome.exit, outcome.timed_out, outcome.stdout.text());
+//! # let _ = (exit, timed_out, text);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Each run gets a fresh sandbox: new user, pid, network, IPC, UTS and cgroup namespaces;
 //! the host's `/usr` (and `/bin`, `/lib*`) read-only, with a short list of `/etc`; an empty,
 //! sized `/tmp` and `/dev/shm`; a minimal `/dev`, a read-only `/proc`; the workspace

@@ -50,8 +50,8 @@ impl Command {
     }
 }
 
-/// How far one run may go. Every limit applies to the sandbox as a whole, the two processes
-/// of bubblewrap's own included, except `memory` and `file_size`, which bind each process.
+/// How far one run may go. Every limit applies to the sandbox as a whole, bubblewrap's own
+/// processes included, except `memory` and `file_size`, which bind each process.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Wall-clock time from start; when it runs out every process of the sandbox is killed

@@ -58,14 +58,18 @@ const ETC: [&str; 16] = [
 /// bound on something going wrong.
 const DRAIN_GRACE: Duration = Duration::from_secs(5);
 
-/// Limits of the trial run of `true` that [`Sandbox::with_bwrap`] makes.
+/// Time limit of the trial run of `true` that [`Sandbox::with_bwrap`] makes: it takes
+/// milliseconds, so running out of this means bubblewrap hangs.
 const PROBE_TIME: Duration = Duration::from_secs(10);
 
+/// What to do when the trial run fails as bubblewrap does where user namespaces are off:
+/// the switch differs by distribution, so each known one is named.
 const USERNS_HINT: &str = "; this usually means user namespaces are not allowed: \
     `user.max_user_namespaces` must be above 0, Debian kernels before 11 need \
     `sysctl -w kernel.unprivileged_userns_clone=1`, Ubuntu 23.10 and later \
     `sysctl -w kernel.apparmor_restrict_unprivileged_userns=0` (or an AppArmor profile for \
     bwrap), and inside a container its seccomp profile must allow unshare and mount";
+/// What to do when bubblewrap does not know one of kai's options.
 const VERSION_HINT: &str = "; kai needs bubblewrap 0.8 or later (for --size and --disable-userns)";
 
 /// A working bubblewrap, and how this host's system is laid out for it. Every command goes
@@ -308,7 +312,9 @@ impl Sandbox {
             // Run as root, bubblewrap leaves the command every capability unless told.
             s("--cap-drop"),
             s("ALL"),
-            // If kai dies, the sandbox dies (bubblewrap, then its pid namespace).
+            // If kai dies, the sandbox dies (bubblewrap, then its pid namespace). The
+            // kernel's "parent" is the thread that spawned bubblewrap: a runtime worker,
+            // which lives as long as the runtime, and a runtime's end ends its runs anyway.
             s("--die-with-parent"),
             // A session of its own: no TIOCSTI into a terminal kai may hold.
             s("--new-session"),
@@ -328,9 +334,9 @@ impl Sandbox {
         args.extend(self.system.iter().cloned());
         let mut add = |items: &[&OsStr]| args.extend(items.iter().map(|item| item.to_os_string()));
         add(&[
-            // A minimal /dev (null, zero, random, tty, pts) made read-only, with a sized
-            // /dev/shm: bubblewrap's own /dev and an unsized tmpfs could each grow to half
-            // the host's memory.
+            // A minimal /dev (null, zero, random, tty, pts). bubblewrap makes it a tmpfs
+            // without a size, which could grow to half the host's memory, so it is
+            // remounted read-only, with a sized tmpfs of its own at /dev/shm.
             s("--dev"),
             s("/dev"),
             s("--size"),
@@ -406,6 +412,8 @@ async fn feed(stdin: Option<ChildStdin>, bytes: &[u8], until: Instant) {
     let _ = timeout_at(until, stdin.write_all(bytes)).await;
 }
 
+/// The workspace with its symlinks resolved (bubblewrap is given the directory itself), or
+/// why it cannot be bound.
 fn checked_workspace(path: &Path) -> Result<PathBuf, SandboxError> {
     let wrong = |reason: String| SandboxError::Workspace {
         path: path.to_owned(),
