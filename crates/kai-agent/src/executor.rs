@@ -206,6 +206,7 @@ impl<'a> Executor<'a> {
             knowledge: agents.inner.knowledge.clone(),
             collections: definition.collection_ids(),
             web: agents.inner.web.clone(),
+            shell: agents.inner.shell.clone(),
         };
         Ok(Executor {
             prompted: definition.prompted_tools(&model),

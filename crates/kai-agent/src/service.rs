@@ -94,6 +94,7 @@ pub(crate) struct Inner {
     pub(crate) settings: AgentSettings,
     pub(crate) workspaces: PathBuf,
     pub(crate) web: crate::tools::Web,
+    pub(crate) shell: Arc<crate::tools::Shell>,
     /// Per run worked on in this process, a signal to look at what its owner asked now.
     pub(crate) controls: Mutex<HashMap<RunId, watch::Sender<u64>>>,
     /// Bumped whenever this process changes a run, for event streams to look again.
@@ -142,6 +143,7 @@ impl Agents {
                 settings,
                 workspaces,
                 web,
+                shell: Arc::default(),
                 controls: Mutex::default(),
                 changes: watch::Sender::new(0),
             }),

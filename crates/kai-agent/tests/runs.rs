@@ -1059,3 +1059,56 @@ async fn hooks_observe_and_veto_and_a_dead_veto_hook_fails_closed() {
             .any(|e| e["message"].as_str().unwrap().contains("(run_end) failed"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shell_commands_run_only_in_the_sandbox() {
+    let h = Harness::new().await;
+    h.agent(
+        "sh",
+        json!({"instructions": "Use the shell.", "tools": ["shell"], "consent": {"shell": "allow"}}),
+    )
+    .await;
+    h.upstream.push(CHAT, plan(&["Shell"]));
+    h.upstream.push(
+        CHAT,
+        calls(&[(
+            "shell",
+            json!({"command": "echo hello > out.txt && cat out.txt && touch /usr/owned"}),
+        )]),
+    );
+    h.upstream.push(CHAT, says("Ran it."));
+    let run = h
+        .agents
+        .start(h.owner, "sh", "run a command", None)
+        .await
+        .unwrap();
+    let done = h
+        .until(run.record.id, &[RunStatus::Succeeded, RunStatus::Failed])
+        .await;
+    assert_eq!(done.record.status, RunStatus::Succeeded);
+    let result = h
+        .events(run.record.id)
+        .await
+        .into_iter()
+        .find(|e| e["type"] == "tool_result")
+        .unwrap();
+    let output = result["output"].as_str().unwrap();
+    match kai_sandbox::Sandbox::detect().await {
+        Ok(_) => {
+            assert!(output.contains("hello"), "{output}");
+            assert!(output.contains("Read-only file system"), "{output}");
+            assert_eq!(
+                h.workspace_file(run.record.id, "out.txt").as_deref(),
+                Some("hello\n")
+            );
+        }
+        Err(why) => {
+            assert!(
+                std::env::var("KAI_TEST_SANDBOX").is_err(),
+                "KAI_TEST_SANDBOX is set but no sandbox can be made: {why}"
+            );
+            assert!(output.contains("the shell is unavailable"), "{output}");
+            assert!(h.workspace_file(run.record.id, "out.txt").is_none());
+        }
+    }
+}

@@ -32,6 +32,8 @@ pub struct ToolEnv {
     pub collections: Vec<CollectionId>,
     /// The client HTTP requests go through.
     pub web: super::web::Web,
+    /// The sandbox shell commands run in.
+    pub shell: std::sync::Arc<super::shell::Shell>,
 }
 
 /// A string argument the schema check has made sure of, or a clear error.

@@ -6,6 +6,7 @@
 //! - `http` and `web`: requests to the web, never to kai's own machine or network unless
 //!   allowed.
 //! - `knowledge`: the owner's knowledge search, notes and memory.
+//! - `shell`: command lines in the run's workspace, inside bubblewrap (kai-sandbox) only.
 //!
 //! `ask_user` is a tool to the model, but the executor answers it: it pauses the run until the
 //! owner replies.
@@ -14,11 +15,13 @@ mod env;
 mod files;
 mod http;
 mod knowledge;
+mod shell;
 mod web;
 
 use serde_json::{Value, json};
 
 pub use env::{ToolEnv, ToolError};
+pub use shell::Shell;
 pub use web::Web;
 
 /// What a tool does, which sets the consent it needs by default.
@@ -56,10 +59,11 @@ pub const ASK_USER: &str = "ask_user";
 pub const HTTP_REQUEST: &str = "http_request";
 
 /// Every built-in tool's name.
-pub const BUILTIN_NAMES: [&str; 9] = [
+pub const BUILTIN_NAMES: [&str; 10] = [
     "read_file",
     "write_file",
     "list_files",
+    "shell",
     HTTP_REQUEST,
     "search_knowledge",
     "write_note",
@@ -118,6 +122,21 @@ pub fn builtin_spec(name: &str) -> Option<ToolSpec> {
                 &[],
             ),
             effect: Effect::ReadOnly,
+        },
+        "shell" => ToolSpec {
+            name: "shell",
+            description: "Run a shell command line in the workspace, in a sandbox without \
+                          network: a read-only system, the workspace writable, limited time, \
+                          memory and output.",
+            parameters: object(
+                json!({
+                    "command": string("The command line, run by /bin/sh -c in the workspace."),
+                    "stdin": string("Text given to the command on its standard input."),
+                    "timeout_seconds": {"type": "integer", "description": "At most 120 (the default)."}
+                }),
+                &["command"],
+            ),
+            effect: Effect::External,
         },
         HTTP_REQUEST => ToolSpec {
             name: HTTP_REQUEST,
@@ -251,6 +270,7 @@ pub async fn call(env: &ToolEnv, name: &str, arguments: &Value) -> Result<String
         "write_file" => files::write(&env.workspace, arguments).await,
         "list_files" => files::list(&env.workspace, arguments).await,
         HTTP_REQUEST => http::request(env, arguments).await,
+        "shell" => shell::run(env, arguments).await,
         "search_knowledge" => knowledge::search(env, arguments).await,
         "write_note" => knowledge::write_note(env, arguments).await,
         "remember" => knowledge::remember(env, arguments).await,
