@@ -6,15 +6,17 @@ use std::time::Duration;
 use rmcp::model::{
     CallToolRequestParams, ClientConfig, ClientRequest, Implementation, PingRequest, Tool,
 };
-use rmcp::service::{NotificationContext, RunningService};
+use rmcp::service::{ClientInitializeError, NotificationContext, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::streamable_http_client::{
+    StreamableHttpClientTransportConfig, StreamableHttpError,
+};
 use rmcp::{ClientHandler, RoleClient, ServiceError, ServiceExt};
 use serde_json::Value;
 
 use crate::config::{McpServerConfig, McpTransport, header_map};
 use crate::error::{McpError, chain};
-use crate::process::{Launch, ServerProcess, Spawned};
+use crate::process::{Ending, Launch, ServerProcess, Spawned};
 use crate::tool::{McpCallResult, McpTool};
 
 /// How long an ending connection may take to say how it ended (exit status, last stderr).
@@ -50,21 +52,29 @@ struct Shared {
     server: String,
     tools: RwLock<Vec<McpTool>>,
     /// How the connection ended, once it has; then every call fails with it.
-    ended: Mutex<Option<String>>,
+    ended: Mutex<Option<Ending>>,
     /// The limit on re-listing tools when the server says they changed.
     list_timeout: Duration,
 }
 
 impl Shared {
-    fn end(&self, why: &str) {
+    /// Records how the connection ended, unless it already has; returns the first ending.
+    fn end(&self, ending: Ending) -> Ending {
         let mut ended = self.ended.lock().unwrap_or_else(PoisonError::into_inner);
-        if ended.is_none() {
-            tracing::warn!(server = %self.server, why, "MCP server connection ended");
-            *ended = Some(why.to_owned());
-        }
+        ended
+            .get_or_insert_with(|| {
+                tracing::warn!(
+                    server = %self.server,
+                    how = %ending.how,
+                    stderr = %ending.stderr,
+                    "MCP server connection ended"
+                );
+                ending
+            })
+            .clone()
     }
 
-    fn ended(&self) -> Option<String> {
+    fn ended(&self) -> Option<Ending> {
         self.ended
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -257,32 +267,38 @@ impl McpClient {
 
     /// `Ok` while the connection stands; otherwise the [`McpError::Dead`] every call gets.
     fn check_alive(&self) -> Result<(), McpError> {
-        if self.shared.ended().is_none() {
-            let exited = self
-                .process
-                .as_ref()
-                .and_then(|process| process.exit_status());
-            if let (Some(status), Some(process)) = (exited, &self.process) {
-                self.shared
-                    .end(&format!("exited ({status}){}", process.stderr_detail()));
+        let ended = self.shared.ended().or_else(|| {
+            let process = self.process.as_ref();
+            if let Some((status, process)) =
+                process.and_then(|process| Some((process.exit_status()?, process)))
+            {
+                Some(self.shared.end(Ending {
+                    how: format!("exited ({status})"),
+                    stderr: process.stderr_detail(),
+                }))
             } else if self.service.is_closed() || self.service.peer().is_transport_closed() {
-                self.shared.end(&self.transport_gone());
+                Some(self.shared.end(self.transport_gone()))
+            } else {
+                None
             }
-        }
-        match self.shared.ended() {
+        });
+        match ended {
             None => Ok(()),
-            Some(why) => Err(McpError::Dead {
+            Some(ending) => Err(McpError::Dead {
                 server: self.shared.server.clone(),
-                why,
+                why: format!("{}{}", ending.how, ending.stderr),
             }),
         }
     }
 
-    /// What to say when the transport has closed and no exit status is known (yet).
-    fn transport_gone(&self) -> String {
+    /// How the connection ended when the transport has closed and no exit status is known.
+    fn transport_gone(&self) -> Ending {
         match &self.process {
-            Some(process) => format!("closed its output{}", process.stderr_detail()),
-            None => "closed the connection".to_owned(),
+            Some(process) => Ending {
+                how: "closed its output".to_owned(),
+                stderr: process.stderr_detail(),
+            },
+            None => Ending::new("closed the connection"),
         }
     }
 
@@ -297,10 +313,10 @@ impl McpClient {
             let ping = ClientRequest::PingRequest(PingRequest::default());
             let answered = tokio::time::timeout(PROBE_TIMEOUT, peer.send_request(ping)).await;
             if !matches!(answered, Ok(Ok(_))) {
-                shared.end(&format!(
+                shared.end(Ending::new(format!(
                     "stopped answering (a request timed out, then a ping got no answer within {})",
                     humantime::format_duration(PROBE_TIMEOUT)
-                ));
+                )));
                 if let Some(process) = process {
                     process.kill();
                 }
@@ -326,7 +342,7 @@ impl McpClient {
             ServiceError::Timeout { timeout } => self.timed_out(what, timeout),
             ServiceError::TransportClosed => McpError::Disconnected {
                 server,
-                why: self.connection_ended().await,
+                why: self.connection_ended(what).await,
             },
             // Over stdio, a failed write means the pipe is gone with the process; over HTTP it
             // is one request's failure, and the server may answer the next.
@@ -334,7 +350,20 @@ impl McpClient {
                 tracing::debug!(server = %server, error = %chain(&err), "MCP write failed");
                 McpError::Disconnected {
                     server,
-                    why: self.connection_ended().await,
+                    why: self.connection_ended(what).await,
+                }
+            }
+            // Over HTTP the session may be lost with it (a restarted server forgets its
+            // sessions, and some answer a stale one in a way rmcp cannot match to the request,
+            // leaving the call to time out), so the next request starts a new session.
+            ServiceError::TransportSend(err) => {
+                let why = transport_failure(err.error.as_ref());
+                self.shared
+                    .end(Ending::new(format!("could not be reached ({why})")));
+                McpError::Transport {
+                    server,
+                    what: what.to_owned(),
+                    why,
                 }
             }
             other => McpError::Transport {
@@ -345,22 +374,19 @@ impl McpClient {
         }
     }
 
-    /// Marks the connection ended and says how: the process's exit and last stderr for
-    /// stdio. Kills what is left of the process.
-    async fn connection_ended(&self) -> String {
-        if let Some(why) = self.shared.ended() {
-            return why;
-        }
-        let why = match &self.process {
-            Some(process) => {
-                let why = process.describe_end(DESCRIBE_WAIT).await;
+    /// Marks the connection ended and says how, and during `what`: the process's exit and
+    /// last stderr for stdio. Kills what is left of the process.
+    async fn connection_ended(&self, what: &str) -> String {
+        let ending = match (self.shared.ended(), &self.process) {
+            (Some(ending), _) => ending,
+            (None, Some(process)) => {
+                let ending = process.describe_end(DESCRIBE_WAIT).await;
                 process.kill();
-                why
+                self.shared.end(ending)
             }
-            None => self.transport_gone(),
+            (None, None) => self.shared.end(self.transport_gone()),
         };
-        self.shared.end(&why);
-        self.shared.ended().unwrap_or(why)
+        format!("{} during {what}{}", ending.how, ending.stderr)
     }
 }
 
@@ -393,7 +419,7 @@ where
     let service = handler
         .serve(transport)
         .await
-        .map_err(|err| StartFailure::Handshake(chain(&err)))?;
+        .map_err(|err| StartFailure::Handshake(init_error(&err)))?;
     let tools = service
         .peer()
         .list_all_tools()
@@ -429,16 +455,20 @@ async fn connect_stdio(
             })
         }
         Ok(Err(failure)) => {
-            let end = if process.exit_status().is_some() {
-                format!("; it {}", process.describe_end(DESCRIBE_WAIT).await)
+            // A server that exited explains itself better (its status, its stderr) than the
+            // protocol error its exit caused.
+            let ending = process.describe_end(DESCRIBE_WAIT).await;
+            let why = if process.exit_status().is_some() {
+                let stage = match failure {
+                    StartFailure::Handshake(_) => "the MCP handshake",
+                    StartFailure::Listing(_) => "listing its tools",
+                };
+                format!("it {} during {stage}{}", ending.how, ending.stderr)
             } else {
-                process.stderr_detail()
+                format!("{}{}", failure_text(failure), ending.stderr)
             };
             process.kill();
-            Err(McpError::Start {
-                server,
-                why: format!("{}{end}", failure_text(failure)),
-            })
+            Err(McpError::Start { server, why })
         }
         Err(_) => {
             process.kill();
@@ -497,12 +527,42 @@ async fn connect_http(
     }
 }
 
+/// A failed handshake in words. rmcp's message for a transport failure names the transport's
+/// Rust type and hides the cause (not linked as its source), so that case is taken apart.
+fn init_error(err: &ClientInitializeError) -> String {
+    match err {
+        ClientInitializeError::TransportError { error, context } => {
+            format!(
+                "{} (while trying to {context})",
+                transport_failure(error.error.as_ref())
+            )
+        }
+        ClientInitializeError::ConnectionClosed(waiting_for) => {
+            format!("the connection closed while kai waited for the {waiting_for}")
+        }
+        other => chain(other),
+    }
+}
+
+/// A transport failure in words. rmcp wraps the HTTP client's error without linking it as the
+/// source, which would lose the cause (connection refused, a certificate refused).
+fn transport_failure(err: &(dyn std::error::Error + Send + Sync + 'static)) -> String {
+    match err.downcast_ref::<StreamableHttpError<reqwest::Error>>() {
+        Some(StreamableHttpError::Client(inner)) => chain(inner),
+        _ => chain(err),
+    }
+}
+
 fn failure_text(failure: StartFailure) -> String {
     match failure {
         StartFailure::Handshake(why) => format!("the MCP handshake failed: {why}"),
         StartFailure::Listing(ServiceError::McpError(data)) => format!(
             "listing its tools was refused: {} (JSON-RPC error {})",
             data.message, data.code.0
+        ),
+        StartFailure::Listing(ServiceError::TransportSend(err)) => format!(
+            "listing its tools failed: {}",
+            transport_failure(err.error.as_ref())
         ),
         StartFailure::Listing(err) => format!("listing its tools failed: {}", chain(&err)),
     }

@@ -11,12 +11,7 @@ use crate::error::McpError;
 
 /// Headers the streamable-HTTP transport sets itself; a configured value would break the
 /// session or the stream, so configuring one is refused.
-const RESERVED_HEADERS: [&str; 4] = [
-    "accept",
-    "content-type",
-    "mcp-session-id",
-    "last-event-id",
-];
+const RESERVED_HEADERS: [&str; 4] = ["accept", "content-type", "mcp-session-id", "last-event-id"];
 
 /// One MCP server a user configured, as kai's configuration file holds it:
 ///
@@ -298,7 +293,10 @@ impl TryFrom<ServerTable> for McpServerConfig {
                 }
                 McpTransport::Stdio {
                     command: table.command.ok_or_else(|| {
-                        format!("MCP server `{}`: a stdio server needs `command`", table.name)
+                        format!(
+                            "MCP server `{}`: a stdio server needs `command`",
+                            table.name
+                        )
                     })?,
                     args: table.args,
                     env: table.env,
@@ -417,7 +415,10 @@ mod tests {
         assert_eq!(args.len(), 3);
         assert!(config.check().is_ok());
         let shown = format!("{config:?}");
-        assert!(shown.contains("TOKEN") && !shown.contains("s3cret"), "{shown}");
+        assert!(
+            shown.contains("TOKEN") && !shown.contains("s3cret"),
+            "{shown}"
+        );
     }
 
     #[test]
@@ -445,7 +446,12 @@ mod tests {
             "name = \"x\"\ntransport = \"stdio\"\ncommand = \"a\"\nurl = \"http://x\"\n",
         )
         .expect_err("url on stdio");
-        assert!(misplaced.to_string().contains("`url` is not a setting of a stdio server"), "{misplaced}");
+        assert!(
+            misplaced
+                .to_string()
+                .contains("`url` is not a setting of a stdio server"),
+            "{misplaced}"
+        );
         let unknown = toml::from_str::<McpServerConfig>(
             "name = \"x\"\ntransport = \"stdio\"\ncommand = \"a\"\ncmd = \"b\"\n",
         )
@@ -458,7 +464,10 @@ mod tests {
             "name = \"x\"\ntransport = \"stdio\"\ncommand = \"a\"\ncall_timeout = \"soon\"\n",
         )
         .expect_err("not a duration");
-        assert!(bad_duration.to_string().contains("not a duration"), "{bad_duration}");
+        assert!(
+            bad_duration.to_string().contains("not a duration"),
+            "{bad_duration}"
+        );
 
         let mut config = McpServerConfig::http("web", "ftp://example.com");
         let err = config.check().expect_err("not http");
@@ -475,6 +484,12 @@ mod tests {
         assert!(config.check().is_err());
         let mut config = McpServerConfig::stdio("cat", "cat", Vec::<String>::new());
         config.call_timeout = Duration::ZERO;
-        assert!(config.check().expect_err("zero").to_string().contains("call_timeout"));
+        assert!(
+            config
+                .check()
+                .expect_err("zero")
+                .to_string()
+                .contains("call_timeout")
+        );
     }
 }

@@ -55,11 +55,12 @@ pub enum McpError {
     Disconnected {
         /// The server's configured name.
         server: String,
-        /// What happened, such as "exited with exit status: 1", with the end of its stderr.
+        /// What happened and during which request, such as "exited (exit status: 1) during
+        /// the call of tool `x`", with the end of its stderr.
         why: String,
     },
     /// The client was already dead when asked, so nothing was sent; connect again.
-    #[error("MCP server `{server}` is not running ({why}); it must be connected again")]
+    #[error("MCP server `{server}` is not connected, so nothing was sent: it {why}")]
     Dead {
         /// The server's configured name.
         server: String,
@@ -89,7 +90,9 @@ pub enum McpError {
         why: String,
     },
     /// A tool's arguments were not a JSON object, which MCP requires.
-    #[error("the arguments of tool `{tool}` of MCP server `{server}` must be a JSON object, not {found}")]
+    #[error(
+        "the arguments of tool `{tool}` of MCP server `{server}` must be a JSON object, not {found}"
+    )]
     InvalidArguments {
         /// The server's configured name.
         server: String,

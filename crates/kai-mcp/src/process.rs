@@ -23,6 +23,26 @@ const TAIL_LINES: usize = 12;
 /// The longest stderr line logged whole; longer ones are logged in pieces.
 const LOG_LINE_BYTES: usize = 4096;
 
+/// How a server's connection ended, in two parts so that an error message can put what it
+/// was doing between them.
+#[derive(Debug, Clone)]
+pub(crate) struct Ending {
+    /// What happened, such as "exited (exit status: 1)".
+    pub(crate) how: String,
+    /// The end of its stderr as `; its stderr ended with:` and the lines, or nothing.
+    pub(crate) stderr: String,
+}
+
+impl Ending {
+    /// An ending with nothing on stderr to quote.
+    pub(crate) fn new(how: impl Into<String>) -> Ending {
+        Ending {
+            how: how.into(),
+            stderr: String::new(),
+        }
+    }
+}
+
 /// The process of one stdio server.
 pub(crate) struct ServerProcess {
     child: Mutex<Child>,
@@ -134,10 +154,10 @@ impl ServerProcess {
         self.kill();
     }
 
-    /// Says how its connection ended, for an error message: its exit status if it has one,
-    /// and the end of its stderr. Waits up to `wait` for both to settle, since the pipe closes
-    /// a moment before the process is reaped and its last words are read.
-    pub(crate) async fn describe_end(&self, wait: Duration) -> String {
+    /// How it ended, for an error message: its exit status if it has one, and the end of its
+    /// stderr. Waits up to `wait` for both to settle, since the pipe closes a moment before the
+    /// process is reaped and its last words are read.
+    pub(crate) async fn describe_end(&self, wait: Duration) -> Ending {
         let deadline = tokio::time::Instant::now() + wait;
         let mut status = self.exit_status();
         while (status.is_none() || !self.stderr.closed.load(Ordering::Acquire))
@@ -146,11 +166,14 @@ impl ServerProcess {
             tokio::time::sleep(Duration::from_millis(10)).await;
             status = status.or_else(|| self.exit_status());
         }
-        let what = match status {
+        let how = match status {
             Some(status) => format!("exited ({status})"),
             None => "closed its output but is still running".to_owned(),
         };
-        format!("{what}{}", self.stderr_detail())
+        Ending {
+            how,
+            stderr: self.stderr_detail(),
+        }
     }
 
     /// The end of its stderr as `; its stderr ended with:` and the lines, or nothing.

@@ -30,9 +30,7 @@ struct Slot {
 
 impl McpServers {
     /// The servers of `configs`, each checked; none is started yet.
-    pub fn new(
-        configs: impl IntoIterator<Item = McpServerConfig>,
-    ) -> Result<McpServers, McpError> {
+    pub fn new(configs: impl IntoIterator<Item = McpServerConfig>) -> Result<McpServers, McpError> {
         let mut servers = BTreeMap::new();
         for config in configs {
             config.check()?;

@@ -111,8 +111,12 @@ impl ServedTool {
                 ));
             }
         };
-        Ok(Tool::new(self.name.clone(), self.description.clone(), Arc::new(schema))
-            .annotate(self.annotations.to_wire()))
+        Ok(Tool::new(
+            self.name.clone(),
+            self.description.clone(),
+            Arc::new(schema),
+        )
+        .annotate(self.annotations.to_wire()))
     }
 }
 
@@ -244,11 +248,10 @@ impl McpToolServer {
         T: rmcp::transport::IntoTransport<RoleServer, E, A>,
         E: std::error::Error + Send + Sync + 'static,
     {
-        let running = self
-            .clone()
-            .serve(transport)
-            .await
-            .map_err(|err| McpError::Serve(format!("the MCP handshake failed: {}", chain(&err))))?;
+        let running =
+            self.clone().serve(transport).await.map_err(|err| {
+                McpError::Serve(format!("the MCP handshake failed: {}", chain(&err)))
+            })?;
         running
             .waiting()
             .await

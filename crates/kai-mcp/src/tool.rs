@@ -162,7 +162,9 @@ fn describe(block: &ContentBlock) -> String {
             ),
             other => format!("[resource: {}]", serde_json::json!(other)),
         },
-        ContentBlock::ResourceLink(link) => format!("[resource link: {} ({})]", link.uri, link.name),
+        ContentBlock::ResourceLink(link) => {
+            format!("[resource link: {} ({})]", link.uri, link.name)
+        }
         // A kind of content newer than this code: say so rather than drop it silently.
         other => format!("[content: {}]", serde_json::json!(other)),
     }

@@ -30,12 +30,17 @@ fn fault_tools() -> Vec<ServedTool> {
             std::future::pending::<()>().await;
             Ok(String::new())
         }),
-        ServedTool::new("freeze", "Stops the whole server.", no_arguments(), |_| async {
-            eprintln!("test server: freezing");
-            // Blocks the runtime's only thread: nothing else is read or answered.
-            std::thread::sleep(Duration::from_secs(3600));
-            Ok(String::new())
-        }),
+        ServedTool::new(
+            "freeze",
+            "Stops the whole server.",
+            no_arguments(),
+            |_| async {
+                eprintln!("test server: freezing");
+                // Blocks the runtime's only thread: nothing else is read or answered.
+                std::thread::sleep(Duration::from_secs(3600));
+                Ok(String::new())
+            },
+        ),
     ]
 }
 
