@@ -277,7 +277,13 @@ impl McpClient {
                     stderr: process.stderr_detail(),
                 }))
             } else if self.service.is_closed() || self.service.peer().is_transport_closed() {
-                Some(self.shared.end(self.transport_gone()))
+                let gone = self.transport_gone();
+                // A process is reaped a moment after its pipe closes: leave the ending for
+                // the exit status to fill in, rather than fix "closed its output" for good.
+                Some(match self.process {
+                    Some(_) => gone,
+                    None => self.shared.end(gone),
+                })
             } else {
                 None
             }
@@ -312,14 +318,23 @@ impl McpClient {
         tokio::spawn(async move {
             let ping = ClientRequest::PingRequest(PingRequest::default());
             let answered = tokio::time::timeout(PROBE_TIMEOUT, peer.send_request(ping)).await;
-            if !matches!(answered, Ok(Ok(_))) {
-                shared.end(Ending::new(format!(
-                    "stopped answering (a request timed out, then a ping got no answer within {})",
-                    humantime::format_duration(PROBE_TIMEOUT)
-                )));
-                if let Some(process) = process {
-                    process.kill();
+            let why = match answered {
+                // An answer, even an error, shows it alive; a closed transport is found and
+                // described (exit status and all) by the next request.
+                Ok(Ok(_) | Err(ServiceError::McpError(_) | ServiceError::TransportClosed)) => {
+                    return;
                 }
+                Ok(Err(err)) => format!("a ping failed: {}", chain(&err)),
+                Err(_) => format!(
+                    "a ping got no answer within {}",
+                    humantime::format_duration(PROBE_TIMEOUT)
+                ),
+            };
+            shared.end(Ending::new(format!(
+                "stopped answering (a request timed out, then {why})"
+            )));
+            if let Some(process) = process {
+                process.kill();
             }
         });
         McpError::Timeout {
