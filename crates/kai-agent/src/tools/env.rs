@@ -33,7 +33,7 @@ pub struct ToolEnv {
     /// The client HTTP requests go through.
     pub web: super::web::Web,
     /// The sandbox shell commands run in.
-    pub shell: std::sync::Arc<super::shell::Shell>,
+    pub shell: std::sync::Arc<super::sandbox::Shell>,
 }
 
 /// A string argument the schema check has made sure of, or a clear error.

@@ -6,7 +6,8 @@
 //! - `http` and `web`: requests to the web, never to kai's own machine or network unless
 //!   allowed.
 //! - `knowledge`: the owner's knowledge search, notes and memory.
-//! - `shell`: command lines in the run's workspace, inside bubblewrap (kai-sandbox) only.
+//! - `shell` and `sandbox`: command lines in the run's workspace, inside bubblewrap
+//!   (kai-sandbox) only.
 //!
 //! `ask_user` is a tool to the model, but the executor answers it: it pauses the run until the
 //! owner replies.
@@ -15,13 +16,14 @@ mod env;
 mod files;
 mod http;
 mod knowledge;
+mod sandbox;
 mod shell;
 mod web;
 
 use serde_json::{Value, json};
 
 pub use env::{ToolEnv, ToolError};
-pub use shell::Shell;
+pub use sandbox::Shell;
 pub use web::Web;
 
 /// What a tool does, which sets the consent it needs by default.

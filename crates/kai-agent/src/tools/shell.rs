@@ -4,33 +4,13 @@
 
 use std::time::Duration;
 
-use kai_sandbox::{Command, Exit, Limits, Request, Sandbox};
+use kai_sandbox::{Command, Exit, Limits, Request};
 use serde_json::Value;
-use tokio::sync::OnceCell;
 
 use super::env::{ToolEnv, ToolError, text};
 
 /// The longest a command may run unless the call asks for less.
 const MAX_WALL_TIME: Duration = Duration::from_secs(120);
-
-/// The sandbox, found at the first `shell` call of the process (bubblewrap's trial run costs
-/// tens of milliseconds, and most processes never run a shell), or why there is none.
-#[derive(Debug, Default)]
-pub struct Shell {
-    sandbox: OnceCell<Result<Sandbox, String>>,
-}
-
-impl Shell {
-    async fn sandbox(&self) -> Result<&Sandbox, ToolError> {
-        let found = self
-            .sandbox
-            .get_or_init(|| async { Sandbox::detect().await.map_err(|err| err.to_string()) })
-            .await;
-        found
-            .as_ref()
-            .map_err(|why| ToolError::Failed(format!("the shell is unavailable: {why}")))
-    }
-}
 
 pub(super) async fn run(env: &ToolEnv, arguments: &Value) -> Result<String, ToolError> {
     let line = text(arguments, "command")?;
@@ -55,7 +35,8 @@ pub(super) async fn run(env: &ToolEnv, arguments: &Value) -> Result<String, Tool
     let outcome = env
         .shell
         .sandbox()
-        .await?
+        .await
+        .map_err(ToolError::Failed)?
         .run(&request)
         .await
         .map_err(|err| ToolError::Failed(err.to_string()))?;
