@@ -39,6 +39,10 @@ pub struct AgentDefinition {
     /// The tools it may use, by name.
     #[serde(default)]
     pub tools: Vec<String>,
+    /// The MCP servers (configured as `[[mcp_servers]]`) whose tools it may use, each tool as
+    /// `SERVER__TOOL`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mcp_servers: Vec<String>,
     /// Per tool, whether calls are allowed, asked about, or refused; tools not named here get
     /// the default for what they do.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -179,8 +183,16 @@ impl AgentDefinition {
                 ));
             }
         }
+        for server in &self.mcp_servers {
+            if self.mcp_servers.iter().filter(|s| *s == server).count() > 1 {
+                return Err(format!("MCP server `{server}` is listed twice"));
+            }
+        }
         for tool in self.consent.keys() {
-            if !self.tools.contains(tool) {
+            let from_server = tool
+                .split_once(tools::MCP_SEPARATOR)
+                .is_some_and(|(server, _)| self.mcp_servers.iter().any(|s| s == server));
+            if !self.tools.contains(tool) && !from_server {
                 return Err(format!(
                     "the consent policy names `{tool}`, which is not among the agent's tools"
                 ));

@@ -58,7 +58,7 @@ impl Agents {
                 let id: RunId = payload.run.parse().map_err(|_| {
                     JobError::permanent(format!("`{}` is not a run id", payload.run))
                 })?;
-                work(&agents, id, &job).await
+                Box::pin(work(&agents, id, &job)).await
             }
         }
     }
@@ -108,7 +108,7 @@ pub(crate) async fn work(agents: &Agents, id: RunId, job: &JobContext) -> Result
         Err(Stop::Lost) => return Ok(()),
         Err(Stop::Retry(reason)) => return Err(JobError::Transient(reason)),
     };
-    let outcome = executor.drive().await;
+    let outcome = Box::pin(executor.drive()).await;
     agents
         .inner
         .controls
@@ -163,6 +163,9 @@ struct Executor<'a> {
     env: ToolEnv,
     grants: Vec<ConsentGrant>,
     control: watch::Receiver<u64>,
+    /// The tools this run may call, built-in and from its MCP servers: listed once per
+    /// attempt, at the first need.
+    catalog: Option<Vec<ToolSpec>>,
     /// Events waiting for the next save.
     events: Vec<NewRunEvent>,
     /// Since when the running time was last added to the state.
@@ -207,6 +210,7 @@ impl<'a> Executor<'a> {
             collections: definition.collection_ids(),
             web: agents.inner.web.clone(),
             shell: agents.inner.shell.clone(),
+            mcp: agents.inner.mcp.clone(),
         };
         Ok(Executor {
             prompted: definition.prompted_tools(&model),
@@ -220,6 +224,7 @@ impl<'a> Executor<'a> {
             env,
             grants,
             control,
+            catalog: None,
             events: Vec::new(),
             clock: Instant::now(),
         })
@@ -427,7 +432,7 @@ impl<'a> Executor<'a> {
                 return self.finish(RunStatus::Failed, Some(reason)).await;
             }
             if let Some(call) = self.state.pending.front().cloned() {
-                if !self.answer_call(call).await? {
+                if !Box::pin(self.answer_call(call)).await? {
                     return Ok(());
                 }
                 continue;
@@ -489,12 +494,32 @@ impl<'a> Executor<'a> {
         }
     }
 
-    fn specs(&self) -> Vec<ToolSpec> {
-        self.definition
+    /// The tools the run may call. An MCP server that cannot be reached is recorded in the
+    /// timeline and its tools left out; the run goes on with the rest.
+    async fn specs(&mut self) -> Vec<ToolSpec> {
+        if let Some(catalog) = &self.catalog {
+            return catalog.clone();
+        }
+        let mut catalog: Vec<ToolSpec> = self
+            .definition
             .tools
             .iter()
             .filter_map(|name| tools::builtin_spec(name))
-            .collect()
+            .collect();
+        for server in self.definition.mcp_servers.clone() {
+            match self.env.mcp.tools(&server).await {
+                Ok(found) => {
+                    catalog.extend(found.iter().map(|tool| tools::mcp_spec(&server, tool)))
+                }
+                Err(err) => self.event(RunEvent::Error {
+                    message: format!(
+                        "MCP server `{server}` is unavailable, its tools left out: {err}"
+                    ),
+                }),
+            }
+        }
+        self.catalog = Some(catalog.clone());
+        catalog
     }
 
     /// Calls the model; `Ok(None)` after a failure worth retrying (recorded, with a pause).
@@ -564,6 +589,7 @@ impl<'a> Executor<'a> {
             .max(1);
         let tools = self
             .specs()
+            .await
             .iter()
             .map(|spec| format!("- {}: {}", spec.name, spec.description))
             .collect::<Vec<_>>()
@@ -709,7 +735,8 @@ impl<'a> Executor<'a> {
             self.results_text()
         ));
         if self.prompted {
-            system.push_str(&self.prompted_tools());
+            let tools = self.prompted_tools().await;
+            system.push_str(&tools);
         }
         self.state.messages = vec![
             Message::text(Role::System, system),
@@ -728,8 +755,8 @@ impl<'a> Executor<'a> {
     }
 
     /// The tools described for a model without tool calling, and how to call them.
-    fn prompted_tools(&self) -> String {
-        let specs = self.specs();
+    async fn prompted_tools(&mut self) -> String {
+        let specs = self.specs().await;
         if specs.is_empty() {
             return "\n\nAnswer with your result as plain text.".into();
         }
@@ -761,10 +788,11 @@ impl<'a> Executor<'a> {
         if !self.prompted {
             request.tools = self
                 .specs()
+                .await
                 .into_iter()
                 .map(|spec| ToolDefinition {
-                    name: spec.name.into(),
-                    description: Some(spec.description.into()),
+                    name: spec.name,
+                    description: Some(spec.description),
                     parameters: spec.parameters,
                     strict: None,
                 })
@@ -958,14 +986,15 @@ impl<'a> Executor<'a> {
 
     /// Answers the first pending call; `false` when the run now waits for its owner.
     async fn answer_call(&mut self, call: PendingCall) -> Result<bool, Stop> {
-        let Some(spec) = self
-            .definition
-            .tools
-            .contains(&call.tool)
-            .then(|| tools::builtin_spec(&call.tool))
-            .flatten()
-        else {
-            let tools = self.definition.tools.join(", ");
+        let catalog = self.specs().await;
+        let Some(spec) = catalog.into_iter().find(|spec| spec.name == call.tool) else {
+            let tools = self
+                .specs()
+                .await
+                .iter()
+                .map(|spec| spec.name.clone())
+                .collect::<Vec<_>>()
+                .join(", ");
             self.answer(
                 &call,
                 false,
@@ -1074,7 +1103,7 @@ impl<'a> Executor<'a> {
                 }
             }
         }
-        self.execute(&call, &spec, &arguments).await
+        Box::pin(self.execute(&call, &spec, &arguments)).await
     }
 
     async fn ask_user(&mut self, call: &PendingCall, arguments: &Value) -> Result<bool, Stop> {
@@ -1130,49 +1159,83 @@ impl<'a> Executor<'a> {
                     }
                     None => {
                         // Started before a crash, never settled: ask rather than repeat.
-                        let key = format!("{}/outcome", call.key);
-                        let request = self
-                            .agents
-                            .store()
-                            .run_request_for_call(self.run.id, &key)
-                            .await?;
-                        match request.map(|r| r.status) {
-                            None => {
-                                let details = json!({
-                                    "tool": call.tool,
-                                    "arguments": arguments,
-                                    "started_at": recorded.started_at
-                                        .format(&time::format_description::well_known::Rfc3339)
-                                        .unwrap_or_default(),
-                                    "question": "this call was started before kai stopped, and \
-                                        whether it finished is unknown: run it again?",
-                                });
-                                return self.ask(call, RunRequestKind::Outcome, key, details).await;
-                            }
-                            Some(RunRequestStatus::Pending) => {
-                                self.save(RunStatus::Waiting, None).await?;
-                                return Ok(false);
-                            }
-                            Some(RunRequestStatus::Approved) => {}
-                            Some(_) => {
-                                let text = "kai stopped during this call and its outcome is \
-                                    unknown; the owner chose not to run it again";
-                                self.agents
-                                    .store()
-                                    .finish_tool_call(
-                                        self.run.id,
-                                        &call.key,
-                                        &json!({"ok": false, "output": text}).to_string(),
-                                    )
-                                    .await?;
-                                self.answer(call, false, text.into(), false).await?;
-                                return Ok(true);
-                            }
-                        }
+                        return Box::pin(self.unknown_outcome(
+                            call,
+                            spec,
+                            arguments,
+                            recorded.started_at,
+                        ))
+                        .await;
                     }
                 }
             }
         }
+        Box::pin(self.run_call(call, spec, arguments)).await
+    }
+
+    /// A call begun and never settled (the process died during it, or its MCP server's
+    /// connection broke): whether it ran is unknown, so the owner decides whether to run it
+    /// again. Returns `false` while the run waits for the answer.
+    async fn unknown_outcome(
+        &mut self,
+        call: &PendingCall,
+        spec: &ToolSpec,
+        arguments: &Value,
+        started_at: OffsetDateTime,
+    ) -> Result<bool, Stop> {
+        let key = format!("{}/outcome", call.key);
+        let request = self
+            .agents
+            .store()
+            .run_request_for_call(self.run.id, &key)
+            .await?;
+        match request.map(|r| r.status) {
+            None => {
+                let details = json!({
+                    "tool": call.tool,
+                    "arguments": arguments,
+                    "started_at": started_at
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_default(),
+                    "question": "this call was started and whether it finished is \
+                        unknown (kai stopped, or its server stopped answering): \
+                        run it again?",
+                });
+                self.ask(call, RunRequestKind::Outcome, key, details).await
+            }
+            Some(RunRequestStatus::Pending) => {
+                self.save(RunStatus::Waiting, None).await?;
+                Ok(false)
+            }
+            Some(RunRequestStatus::Approved) => {
+                Box::pin(self.run_call(call, spec, arguments)).await
+            }
+            Some(_) => {
+                let text = "whether this call ran is unknown, and the owner chose not to run \
+                            it again";
+                self.agents
+                    .store()
+                    .finish_tool_call(
+                        self.run.id,
+                        &call.key,
+                        &json!({"ok": false, "output": text}).to_string(),
+                    )
+                    .await?;
+                self.answer(call, false, text.into(), false).await?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Runs an allowed call whose record (for one with side effects) is begun: hooks first,
+    /// then the audit entry, then the call, then its settled result.
+    async fn run_call(
+        &mut self,
+        call: &PendingCall,
+        spec: &ToolSpec,
+        arguments: &Value,
+    ) -> Result<bool, Stop> {
+        let side_effects = spec.effect != tools::Effect::ReadOnly;
         let announce = json!({"key": call.key, "tool": call.tool, "arguments": arguments});
         if let Some(reason) = self.hook(HookEvent::BeforeTool, announce).await? {
             let text = format!("a hook vetoed this call: {reason}");
@@ -1212,7 +1275,7 @@ impl<'a> Executor<'a> {
         let result = match self
             .interruptible(tokio::time::timeout(
                 TOOL_TIMEOUT,
-                tools::call(&env, &tool, arguments),
+                Box::pin(tools::call(&env, &tool, arguments)),
             ))
             .await
         {
@@ -1227,6 +1290,27 @@ impl<'a> Executor<'a> {
         };
         let (ok, output) = match result {
             Ok(output) => (true, output),
+            Err(ToolError::Unknown(why)) if side_effects => {
+                self.event(RunEvent::Error {
+                    message: format!("`{}`: {why}", call.tool),
+                });
+                let asked = self
+                    .agents
+                    .store()
+                    .run_request_for_call(self.run.id, &format!("{}/outcome", call.key))
+                    .await?
+                    .is_some();
+                if !asked {
+                    // Left unsettled and pending: the next turn of the loop finds it so and
+                    // asks the owner whether to run it again.
+                    self.save(RunStatus::Running, None).await?;
+                    return Ok(true);
+                }
+                (
+                    false,
+                    format!("{why}; it was already run again once, so it is not repeated"),
+                )
+            }
             Err(err) => (false, err.to_string()),
         };
         if side_effects {

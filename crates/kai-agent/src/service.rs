@@ -95,6 +95,7 @@ pub(crate) struct Inner {
     pub(crate) workspaces: PathBuf,
     pub(crate) web: crate::tools::Web,
     pub(crate) shell: Arc<crate::tools::Shell>,
+    pub(crate) mcp: Arc<kai_mcp::McpServers>,
     /// Per run worked on in this process, a signal to look at what its owner asked now.
     pub(crate) controls: Mutex<HashMap<RunId, watch::Sender<u64>>>,
     /// Bumped whenever this process changes a run, for event streams to look again.
@@ -122,13 +123,16 @@ fn agent_key(key: &str) -> Result<AgentId, &str> {
 
 impl Agents {
     /// The service. `knowledge` is `None` in processes that do not serve it; agents' knowledge
-    /// tools then say so. Fails when `settings.http_allow` does not parse.
+    /// tools then say so. `mcp` are the MCP servers agents may name. Fails when
+    /// `settings.http_allow` does not parse.
+    #[allow(clippy::too_many_arguments)] // the services an agent reaches, each its own
     pub fn new(
         store: Store,
         gateway: Gateway,
         queue: Queue,
         audit: AuditLog,
         knowledge: Option<Knowledge>,
+        mcp: kai_mcp::McpServers,
         settings: AgentSettings,
         workspaces: PathBuf,
     ) -> Result<Agents, AgentError> {
@@ -144,6 +148,7 @@ impl Agents {
                 workspaces,
                 web,
                 shell: Arc::default(),
+                mcp: Arc::new(mcp),
                 controls: Mutex::default(),
                 changes: watch::Sender::new(0),
             }),
@@ -206,6 +211,24 @@ impl Agents {
     ) -> Result<(), AgentError> {
         check_name("an agent's name", name)?;
         definition.check().map_err(AgentError::Invalid)?;
+        for server in &definition.mcp_servers {
+            if !self
+                .inner
+                .mcp
+                .configs()
+                .any(|config| &config.name == server)
+            {
+                let known: Vec<&str> = self.inner.mcp.configs().map(|c| c.name.as_str()).collect();
+                return Err(AgentError::Invalid(format!(
+                    "there is no MCP server `{server}`; {}",
+                    if known.is_empty() {
+                        "an admin configures them as [[mcp_servers]]".to_owned()
+                    } else {
+                        format!("the configured ones are {}", known.join(", "))
+                    }
+                )));
+            }
+        }
         match (&definition.instructions, &definition.prompt) {
             (Some(text), _) => {
                 let declared: Vec<String> = definition.variables.keys().cloned().collect();

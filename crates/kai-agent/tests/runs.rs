@@ -34,6 +34,10 @@ struct Harness {
 
 impl Harness {
     async fn new() -> Harness {
+        Harness::with_mcp(Vec::new()).await
+    }
+
+    async fn with_mcp(mcp: Vec<kai_mcp::McpServerConfig>) -> Harness {
         let db = TestDatabase::new().await;
         let store = db.store().await;
         let upstream = MockUpstream::start().await;
@@ -63,6 +67,7 @@ impl Harness {
             queue.clone(),
             audit,
             None,
+            kai_mcp::McpServers::new(mcp).unwrap(),
             settings.agents.clone(),
             dir.path().join("workspaces"),
         )
@@ -755,7 +760,7 @@ async fn a_call_begun_before_a_crash_is_asked_about_not_repeated() {
     assert_eq!(done.record.status, RunStatus::Succeeded);
     assert!(h.workspace_file(id, "once.txt").is_none());
     let settled = h.store.tool_call(id, "1.1.1").await.unwrap().unwrap();
-    assert!(settled.result.unwrap().contains("outcome is unknown"));
+    assert!(settled.result.unwrap().contains("is unknown"));
 }
 
 #[tokio::test]
@@ -1111,4 +1116,94 @@ async fn shell_commands_run_only_in_the_sandbox() {
             assert!(h.workspace_file(run.record.id, "out.txt").is_none());
         }
     }
+}
+
+/// The npm reference servers, when `scripts/mcp-test-deps` installed them.
+#[allow(clippy::print_stderr)] // a skipped test says so
+fn mcp_servers_dir() -> Option<std::path::PathBuf> {
+    match std::env::var_os("KAI_TEST_MCP_SERVERS") {
+        Some(dir) if !dir.is_empty() => Some(dir.into()),
+        _ => {
+            assert!(
+                !std::env::var("KAI_TEST_REQUIRE_MCP").is_ok_and(|v| v == "1"),
+                "KAI_TEST_REQUIRE_MCP is set but KAI_TEST_MCP_SERVERS is not: run scripts/mcp-test-deps"
+            );
+            eprintln!("skipped: KAI_TEST_MCP_SERVERS is not set (scripts/mcp-test-deps)");
+            None
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mcp_tools_reach_agents_with_their_annotations_as_consent() {
+    let Some(dir) = mcp_servers_dir() else { return };
+    let bin = dir.join("node_modules/.bin/mcp-server-everything");
+    let mut everything =
+        kai_mcp::McpServerConfig::stdio("everything", bin.display().to_string(), ["stdio"]);
+    everything.startup_timeout = Duration::from_secs(60);
+    let h = Harness::with_mcp(vec![everything]).await;
+    let err = h
+        .agents
+        .create(
+            h.owner,
+            "wrong",
+            serde_json::from_value(json!({"instructions": "x", "mcp_servers": ["nowhere"]}))
+                .unwrap(),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no MCP server `nowhere`"), "{err}");
+    h.agent(
+        "mcp",
+        json!({"instructions": "Use the server.", "mcp_servers": ["everything"]}),
+    )
+    .await;
+    h.upstream.push(CHAT, plan(&["Echo"]));
+    h.upstream.push(
+        CHAT,
+        calls(&[("everything__echo", json!({"message": "hi from kai"}))]),
+    );
+    h.upstream.push(
+        CHAT,
+        calls(&[("everything__toggle-simulated-logging", json!({}))]),
+    );
+    h.upstream.push(CHAT, says("Echoed."));
+    let run = h.agents.start(h.owner, "mcp", "echo", None).await.unwrap();
+    // echo is read-only by its annotations: it runs; the logging switch is not: it is asked.
+    h.until(run.record.id, &[RunStatus::Waiting, RunStatus::Failed])
+        .await;
+    let request = &h.agents.requests(h.owner, None, true).await.unwrap()[0];
+    assert_eq!(request.tool, "everything__toggle-simulated-logging");
+    h.agents
+        .decide(h.owner, request.id, false, None, false)
+        .await
+        .unwrap();
+    let done = h
+        .until(run.record.id, &[RunStatus::Succeeded, RunStatus::Failed])
+        .await;
+    assert_eq!(
+        done.record.status,
+        RunStatus::Succeeded,
+        "{:?}",
+        h.events(run.record.id).await
+    );
+    let results: Vec<String> = h
+        .events(run.record.id)
+        .await
+        .into_iter()
+        .filter(|e| e["type"] == "tool_result")
+        .map(|e| e["output"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(results[0], "Echo: hi from kai");
+    assert!(results[1].contains("denied"), "{results:?}");
+    // The model was offered the server's tools under the server's name.
+    let offered = &h.upstream.requests()[1].json["tools"];
+    assert!(
+        offered
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["function"]["name"] == "everything__echo"),
+        "{offered}"
+    );
 }

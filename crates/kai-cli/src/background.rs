@@ -11,6 +11,7 @@ use kai_config::Settings;
 use kai_gateway::Gateway;
 use kai_jobs::{JobContext, KindSettings, Queue, Workers, WorkersHandle};
 use kai_knowledge::{INDEX_JOB, Knowledge};
+use kai_mcp::{McpServerConfig, McpServers};
 use kai_store::Store;
 
 /// How often requests that runs made of their owners are checked for expiry.
@@ -36,10 +37,30 @@ pub(crate) fn agents(
         queue,
         audit.clone(),
         Some(knowledge),
+        mcp_servers(settings)?,
         settings.agents.clone(),
         workspaces,
     )
     .context("cannot start agents")
+}
+
+/// The `[[mcp_servers]]` of the configuration, each read and checked by kai-mcp; none is
+/// started until an agent uses it.
+fn mcp_servers(settings: &Settings) -> anyhow::Result<McpServers> {
+    let mut configs = Vec::new();
+    for (index, table) in settings.mcp_servers.iter().enumerate() {
+        let config: McpServerConfig = toml::Value::Table(table.0.clone())
+            .try_into()
+            .with_context(|| {
+                format!(
+                    "[[mcp_servers]] number {} (`{}`) is not valid",
+                    index + 1,
+                    table.name()
+                )
+            })?;
+        configs.push(config);
+    }
+    McpServers::new(configs).context("the [[mcp_servers]] of the configuration are not valid")
 }
 
 /// Starts this process's workers: indexing, and agent runs.

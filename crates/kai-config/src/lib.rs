@@ -56,8 +56,9 @@ const SECTIONS: [&str; 11] = [
     "client",
 ];
 
-/// The lists of tables in the file, taken whole: `[[providers]]`, `[[models]]`, `[[prices]]`.
-const LISTS: [&str; 3] = ["providers", "models", "prices"];
+/// The lists of tables in the file, taken whole: `[[providers]]`, `[[models]]`, `[[prices]]`,
+/// `[[mcp_servers]]`.
+const LISTS: [&str; 4] = ["providers", "models", "prices", "mcp_servers"];
 
 /// A snapshot of environment variables.
 #[derive(Debug, Clone, Default)]

@@ -56,6 +56,49 @@ pub struct Settings {
     /// What upstream models cost (`[[prices]]`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub prices: Vec<PriceSettings>,
+    /// MCP servers agents may use (`[[mcp_servers]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mcp_servers: Vec<McpServerTable>,
+}
+
+/// One `[[mcp_servers]]` table, kept as written: kai-mcp owns its shape and checks it when
+/// agents start, so that the configuration does not build MCP's dependencies. Its `env` and
+/// `headers` values (which carry tokens) are redacted wherever it is shown.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(transparent)]
+pub struct McpServerTable(pub toml::Table);
+
+impl McpServerTable {
+    /// The server's name, as written.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        self.0
+            .get("name")
+            .and_then(toml::Value::as_str)
+            .unwrap_or("")
+    }
+}
+
+impl std::fmt::Debug for McpServerTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpServerTable")
+            .field("name", &self.name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Serialize for McpServerTable {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut shown = self.0.clone();
+        for secret in ["env", "headers"] {
+            if let Some(toml::Value::Table(values)) = shown.get_mut(secret) {
+                for (_, value) in values.iter_mut() {
+                    *value = toml::Value::String(crate::REDACTED.into());
+                }
+            }
+        }
+        shown.serialize(serializer)
+    }
 }
 
 /// How kai logs.
@@ -407,6 +450,7 @@ impl Settings {
             providers: Vec::new(),
             models: Vec::new(),
             prices: Vec::new(),
+            mcp_servers: Vec::new(),
         }
     }
 

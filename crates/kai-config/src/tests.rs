@@ -567,3 +567,31 @@ fn bad_gateway_lists_are_refused_by_key() {
         "{err}"
     );
 }
+
+#[test]
+fn mcp_servers_are_kept_as_written_and_their_secrets_redacted() {
+    let file = r#"
+[[mcp_servers]]
+name = "files"
+transport = "stdio"
+command = "npx"
+env = { TOKEN = "s3cret" }
+
+[[mcp_servers]]
+name = "search"
+transport = "http"
+url = "https://mcp.example.com/mcp"
+headers = { Authorization = "Bearer s3cret" }
+"#;
+    let settings = load_with(&[], Some(file)).unwrap().settings;
+    assert_eq!(settings.mcp_servers.len(), 2);
+    assert_eq!(settings.mcp_servers[1].name(), "search");
+    assert_eq!(
+        settings.mcp_servers[0].0["env"]["TOKEN"].as_str(),
+        Some("s3cret")
+    );
+    let shown = settings.to_redacted_toml();
+    assert!(!shown.contains("s3cret"), "{shown}");
+    assert!(shown.contains("[[mcp_servers]]"), "{shown}");
+    assert!(!format!("{:?}", settings.mcp_servers).contains("s3cret"));
+}

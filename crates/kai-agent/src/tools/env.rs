@@ -15,6 +15,9 @@ pub enum ToolError {
     /// The tool could not do it.
     #[error("{0}")]
     Failed(String),
+    /// Whether the call ran is unknown: its server's connection broke or it timed out.
+    #[error("{0}; whether the call ran is unknown")]
+    Unknown(String),
 }
 
 /// What a call may reach: the run's workspace and its owner's knowledge.
@@ -32,6 +35,8 @@ pub struct ToolEnv {
     pub collections: Vec<CollectionId>,
     /// The client HTTP requests go through.
     pub web: super::web::Web,
+    /// The MCP servers agents may use.
+    pub mcp: std::sync::Arc<kai_mcp::McpServers>,
     /// The sandbox shell commands run in.
     pub shell: std::sync::Arc<super::sandbox::Shell>,
 }

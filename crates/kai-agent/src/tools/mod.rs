@@ -45,9 +45,9 @@ pub enum Effect {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ToolSpec {
     /// Its name.
-    pub name: &'static str,
+    pub name: String,
     /// What it does, for the model.
-    pub description: &'static str,
+    pub description: String,
     /// Its arguments, a JSON Schema object.
     pub parameters: Value,
     /// What it does, for consent.
@@ -56,6 +56,34 @@ pub struct ToolSpec {
 
 /// The name of the tool the executor answers by asking the owner.
 pub const ASK_USER: &str = "ask_user";
+
+/// What joins an MCP server's name and its tool's in the name agents see: `files__read_file`.
+pub const MCP_SEPARATOR: &str = "__";
+
+/// An MCP server's tool as agents see it: named `SERVER__TOOL`, its effect read from the
+/// server's annotations (read-only is read-only; destructive is destructive; anything else
+/// reaches outside), which set its default consent.
+#[must_use]
+pub fn mcp_spec(server: &str, tool: &kai_mcp::McpTool) -> ToolSpec {
+    let effect = if tool.annotations.read_only_hint {
+        Effect::ReadOnly
+    } else if tool.annotations.destructive_hint {
+        Effect::Destructive
+    } else {
+        Effect::External
+    };
+    let description = match (&tool.title, tool.description.is_empty()) {
+        (_, false) => tool.description.clone(),
+        (Some(title), true) => title.clone(),
+        (None, true) => format!("`{}` of the MCP server `{server}`", tool.name),
+    };
+    ToolSpec {
+        name: format!("{server}{MCP_SEPARATOR}{}", tool.name),
+        description,
+        parameters: tool.input_schema.clone(),
+        effect,
+    }
+}
 
 /// The name of the web tool, whose consent is asked per host.
 pub const HTTP_REQUEST: &str = "http_request";
@@ -95,8 +123,8 @@ pub fn builtin_spec(name: &str) -> Option<ToolSpec> {
     };
     Some(match name {
         "read_file" => ToolSpec {
-            name: "read_file",
-            description: "Read a text file in the workspace.",
+            name: "read_file".into(),
+            description: "Read a text file in the workspace.".into(),
             parameters: object(
                 json!({"path": string("Path relative to the workspace.")}),
                 &["path"],
@@ -104,8 +132,9 @@ pub fn builtin_spec(name: &str) -> Option<ToolSpec> {
             effect: Effect::ReadOnly,
         },
         "write_file" => ToolSpec {
-            name: "write_file",
-            description: "Write a text file in the workspace, replacing it or appending to it.",
+            name: "write_file".into(),
+            description: "Write a text file in the workspace, replacing it or appending to it."
+                .into(),
             parameters: object(
                 json!({
                     "path": string("Path relative to the workspace."),
@@ -117,8 +146,8 @@ pub fn builtin_spec(name: &str) -> Option<ToolSpec> {
             effect: Effect::Workspace,
         },
         "list_files" => ToolSpec {
-            name: "list_files",
-            description: "List the files under a directory of the workspace.",
+            name: "list_files".into(),
+            description: "List the files under a directory of the workspace.".into(),
             parameters: object(
                 json!({"path": string("Directory relative to the workspace; the workspace itself when left out.")}),
                 &[],
@@ -126,10 +155,11 @@ pub fn builtin_spec(name: &str) -> Option<ToolSpec> {
             effect: Effect::ReadOnly,
         },
         "shell" => ToolSpec {
-            name: "shell",
+            name: "shell".into(),
             description: "Run a shell command line in the workspace, in a sandbox without \
                           network: a read-only system, the workspace writable, limited time, \
-                          memory and output.",
+                          memory and output."
+                .into(),
             parameters: object(
                 json!({
                     "command": string("The command line, run by /bin/sh -c in the workspace."),
@@ -141,8 +171,8 @@ pub fn builtin_spec(name: &str) -> Option<ToolSpec> {
             effect: Effect::External,
         },
         HTTP_REQUEST => ToolSpec {
-            name: HTTP_REQUEST,
-            description: "Send an HTTP request to a public web address and read the answer.",
+            name: HTTP_REQUEST.into(),
+            description: "Send an HTTP request to a public web address and read the answer.".into(),
             parameters: object(
                 json!({
                     "url": string("The http:// or https:// URL."),
@@ -155,8 +185,8 @@ pub fn builtin_spec(name: &str) -> Option<ToolSpec> {
             effect: Effect::External,
         },
         "search_knowledge" => ToolSpec {
-            name: "search_knowledge",
-            description: "Search the user's documents and notes by keywords and meaning.",
+            name: "search_knowledge".into(),
+            description: "Search the user's documents and notes by keywords and meaning.".into(),
             parameters: object(
                 json!({
                     "query": string("What to look for."),
@@ -167,8 +197,8 @@ pub fn builtin_spec(name: &str) -> Option<ToolSpec> {
             effect: Effect::ReadOnly,
         },
         "write_note" => ToolSpec {
-            name: "write_note",
-            description: "Write a new Markdown note into the user's knowledge.",
+            name: "write_note".into(),
+            description: "Write a new Markdown note into the user's knowledge.".into(),
             parameters: object(
                 json!({
                     "title": string("The note's title."),
@@ -180,8 +210,8 @@ pub fn builtin_spec(name: &str) -> Option<ToolSpec> {
             effect: Effect::Workspace,
         },
         "remember" => ToolSpec {
-            name: "remember",
-            description: "Keep a fact about the user in their memory.",
+            name: "remember".into(),
+            description: "Keep a fact about the user in their memory.".into(),
             parameters: object(
                 json!({"fact": string("The fact, one sentence.")}),
                 &["fact"],
@@ -189,14 +219,14 @@ pub fn builtin_spec(name: &str) -> Option<ToolSpec> {
             effect: Effect::Workspace,
         },
         "recall" => ToolSpec {
-            name: "recall",
-            description: "Read what the user's memory holds.",
+            name: "recall".into(),
+            description: "Read what the user's memory holds.".into(),
             parameters: object(json!({}), &[]),
             effect: Effect::ReadOnly,
         },
         ASK_USER => ToolSpec {
-            name: ASK_USER,
-            description: "Ask the user a question and wait for the answer.",
+            name: ASK_USER.into(),
+            description: "Ask the user a question and wait for the answer.".into(),
             parameters: object(json!({"question": string("The question.")}), &["question"]),
             effect: Effect::ReadOnly,
         },
@@ -264,8 +294,8 @@ pub fn check_arguments(spec: &ToolSpec, arguments: &Value) -> Result<(), ToolErr
     Ok(())
 }
 
-/// Runs built-in tool `name` (not `ask_user`, which the executor answers) with checked
-/// `arguments`; the result is text for the model.
+/// Runs tool `name` (a built-in one other than `ask_user`, which the executor answers, or an
+/// MCP server's `SERVER__TOOL`) with checked `arguments`; the result is text for the model.
 pub async fn call(env: &ToolEnv, name: &str, arguments: &Value) -> Result<String, ToolError> {
     match name {
         "read_file" => files::read(&env.workspace, arguments).await,
@@ -277,7 +307,26 @@ pub async fn call(env: &ToolEnv, name: &str, arguments: &Value) -> Result<String
         "write_note" => knowledge::write_note(env, arguments).await,
         "remember" => knowledge::remember(env, arguments).await,
         "recall" => knowledge::recall(env).await,
-        other => Err(ToolError::Failed(format!("there is no tool `{other}`"))),
+        other => match other.split_once(MCP_SEPARATOR) {
+            Some((server, tool)) => mcp(env, server, tool, arguments).await,
+            None => Err(ToolError::Failed(format!("there is no tool `{other}`"))),
+        },
+    }
+}
+
+/// Calls `tool` on the MCP server `server`. A call whose connection broke or timed out may
+/// have run: that is [`ToolError::Unknown`], for the executor to ask about.
+async fn mcp(
+    env: &ToolEnv,
+    server: &str,
+    tool: &str,
+    arguments: &Value,
+) -> Result<String, ToolError> {
+    match env.mcp.call(server, tool, arguments.clone(), None).await {
+        Ok(result) if result.is_error => Err(ToolError::Failed(result.text)),
+        Ok(result) => Ok(result.text),
+        Err(err) if err.outcome_unknown() => Err(ToolError::Unknown(err.to_string())),
+        Err(err) => Err(ToolError::Failed(err.to_string())),
     }
 }
 

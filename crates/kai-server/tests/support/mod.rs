@@ -95,6 +95,7 @@ impl TestServer {
             queue.clone(),
             trust.audit().clone(),
             Some(knowledge.clone()),
+            kai_mcp::McpServers::new(Vec::new()).unwrap(),
             settings.agents.clone(),
             db.dir().join("workspaces"),
         )
