@@ -15,7 +15,7 @@ pub use account::{
 };
 pub use budget::{Budget, BudgetLimit, BudgetPeriod, format_usd};
 pub use id::{
-    ApiKeyId, ArtifactId, CollectionId, ConversationId, JobId, MemoryId, NoteId, SessionId,
-    UsageId, UserId,
+    ApiKeyId, ArtifactId, CollectionId, ConversationId, JobId, MemoryId, NoteId, ScheduleId,
+    SessionId, UsageId, UserId,
 };
 pub use usage::{UsageFilter, UsageGroup, UsageRecord, UsageTotals};

@@ -106,6 +106,19 @@ macro_rules! job_columns {
     };
 }
 
+/// Inserts a queued job unless its dedupe key is taken, returning its id if inserted. Binds:
+/// id, kind, payload, priority, max attempts, run at, dedupe key, now. Shared with the
+/// schedules' fires, which enqueue in their own transactions.
+macro_rules! insert_job_sql {
+    () => {
+        "INSERT INTO jobs (id, kind, payload, priority, state, attempts, max_attempts, \
+             run_at, dedupe_key, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, 'queued', 0, $5, $6, $7, $8, $8) \
+         ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"
+    };
+}
+pub(crate) use insert_job_sql;
+
 /// Leases the next job of a kind (see [`Store::lease_job`]); `$lock` is PostgreSQL's row lock
 /// clause, or nothing on SQLite, whose single writer serialises this statement by itself.
 macro_rules! lease_sql {
@@ -177,22 +190,17 @@ impl Store {
         let id = JobId::new();
         let now = millis(OffsetDateTime::now_utc());
         let inserted: Option<String> = with_pool!(self, |pool| {
-            sqlx::query_scalar(
-                "INSERT INTO jobs (id, kind, payload, priority, state, attempts, max_attempts, \
-                     run_at, dedupe_key, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, 'queued', 0, $5, $6, $7, $8, $8) \
-                 ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
-            )
-            .bind(id.to_string())
-            .bind(&new.kind)
-            .bind(&new.payload)
-            .bind(i64::from(new.priority))
-            .bind(i64::from(new.max_attempts.max(1)))
-            .bind(millis(new.run_at))
-            .bind(&new.dedupe_key)
-            .bind(now)
-            .fetch_optional(pool)
-            .await?
+            sqlx::query_scalar(insert_job_sql!())
+                .bind(id.to_string())
+                .bind(&new.kind)
+                .bind(&new.payload)
+                .bind(i64::from(new.priority))
+                .bind(i64::from(new.max_attempts.max(1)))
+                .bind(millis(new.run_at))
+                .bind(&new.dedupe_key)
+                .bind(now)
+                .fetch_optional(pool)
+                .await?
         });
         if inserted.is_some() {
             return Ok(id);

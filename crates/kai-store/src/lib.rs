@@ -18,6 +18,7 @@ mod memories;
 mod migrations;
 mod notes;
 mod row;
+mod schedules;
 mod search;
 mod secrets;
 mod sessions;
@@ -45,6 +46,9 @@ pub use conversations::{ConversationRecord, NewMessage, StoredMessage};
 pub use jobs::{FailOutcome, Job, JobState, NewJob};
 pub use memories::{MemoryRecord, NewMemory};
 pub use notes::{LinkTarget, NewNote, NoteLink, NoteRecord, NoteUpdate, NoteVersionRecord};
+pub use schedules::{
+    FireOutcome, MissedRuns, NewSchedule, ScheduleFire, ScheduleRecord, ScheduledJob,
+};
 pub use sessions::{NewSession, RotateOutcome, Session};
 pub use usage::USAGE_ROWS_PER_INSERT;
 pub use users::{LoginAttempt, NewUser, UserRecord, UserUpdate};
