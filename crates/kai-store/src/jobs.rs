@@ -121,17 +121,30 @@ pub(crate) use insert_job_sql;
 
 /// Leases the next job of a kind (see [`Store::lease_job`]); `$lock` is PostgreSQL's row lock
 /// clause, or nothing on SQLite, whose single writer serialises this statement by itself.
+///
+/// The best queued job and the best job whose lease ran out are found apart, each by walking
+/// `jobs_next` in order and stopping at the first, and the better of the two is leased: one
+/// condition over both states can use the index for neither, and then every lease would sort
+/// the whole queue of its kind.
 macro_rules! lease_sql {
     ($lock:literal) => {
         concat!(
             "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = $3, \
                  worker = $4, updated_at = $2 \
-             WHERE id = (SELECT id FROM jobs \
-                 WHERE kind = $1 AND ((state = 'queued' AND run_at <= $2) \
-                     OR (state = 'running' AND lease_until < $2)) \
-                 ORDER BY priority DESC, run_at, id LIMIT 1 ",
+             WHERE id = (SELECT id FROM ( \
+                     SELECT id, priority, run_at FROM (SELECT id, priority, run_at FROM jobs \
+                         WHERE kind = $1 AND state = 'queued' AND run_at <= $2 \
+                         ORDER BY priority DESC, run_at, id LIMIT 1 ",
             $lock,
-            ") AND (SELECT COUNT(*) FROM jobs WHERE kind = $1 AND state = 'running' \
+            ") AS due \
+                     UNION ALL \
+                     SELECT id, priority, run_at FROM (SELECT id, priority, run_at FROM jobs \
+                         WHERE kind = $1 AND state = 'running' AND lease_until < $2 \
+                         ORDER BY priority DESC, run_at, id LIMIT 1 ",
+            $lock,
+            ") AS expired \
+                 ) AS candidates ORDER BY priority DESC, run_at, id LIMIT 1) \
+               AND (SELECT COUNT(*) FROM jobs WHERE kind = $1 AND state = 'running' \
                      AND lease_until >= $2) < $5 \
              RETURNING ",
             job_columns!()
