@@ -417,6 +417,8 @@ mod tests {
             ("  cron:   0  */2 * * *  ", "cron: 0 */2 * * *"),
             ("cron: @daily", "cron: @daily"),
             ("cron: */10 * * * * *", "cron: */10 * * * * *"),
+            ("cron: 0 18 * * 5#2", "cron: 0 18 * * 5#2"),
+            ("cron: 0 0 L * *", "cron: 0 0 L * *"),
             ("every 15m", "every 15m"),
             ("every 90m", "every 1h30m"),
             ("every 1h 30m", "every 1h30m"),
