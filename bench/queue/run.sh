@@ -8,7 +8,7 @@
 #
 # Environment: JOBS (20000 per run), WORKERS (4: kai's concurrency, Celery's prefork
 # processes), PRODUCERS ("1 8": concurrent enqueuers, one run each), ROUNDS (3), PARTS
-# ("throughput accuracy"), SCHEDULES (1000 due at once) and SECONDS (60 fires of an `every 1s`
+# ("throughput accuracy"), SCHEDULES (1000 due at once) and FIRES (60 fires of an `every 1s`
 # schedule) for accuracy, REDIS_PORT (56390), KAI_BENCH_PROFILE (release), KAI_BENCH_CACHE
 # (~/.cache/kai-bench: results), PYTHON (python3).
 #
@@ -32,7 +32,7 @@ PRODUCERS=${PRODUCERS:-1 8}
 ROUNDS=${ROUNDS:-3}
 PARTS=${PARTS:-throughput accuracy}
 SCHEDULES=${SCHEDULES:-1000}
-SECONDS_RUN=${SECONDS:-60}
+FIRES=${FIRES:-60}
 REDIS_PORT=${REDIS_PORT:-56390}
 POSTGRES=
 if [[ ${1:-} == --postgres ]]; then
@@ -129,7 +129,7 @@ if [[ " $PARTS " == *" accuracy "* ]]; then
     for round in $(seq "$ROUNDS"); do
         for backend in "${backends[@]}"; do
             log "accuracy round $round, $backend"
-            kai_run "$backend" "$ACCURACY" "$SCHEDULES" "$WORKERS" "$SECONDS_RUN"
+            kai_run "$backend" "$ACCURACY" "$SCHEDULES" "$WORKERS" "$FIRES"
         done
     done
 fi

@@ -2,11 +2,11 @@
 //! scheduler and WORKERS workers running as `kai serve` runs them. Run by `bench/queue/run.sh`;
 //! prints one JSON line per part.
 //!
-//! `cargo run --release -p kai-jobs --example schedule_accuracy -- [SCHEDULES] [WORKERS] [SECONDS]`
+//! `cargo run --release -p kai-jobs --example schedule_accuracy -- [SCHEDULES] [WORKERS] [FIRES]`
 //!
 //! - `burst`: SCHEDULES interval schedules all due at the same instant, two seconds after the
 //!   start: how late each of their jobs starts.
-//! - `every-second`: one `every 1s` schedule for SECONDS seconds: how late each fire's job starts.
+//! - `every-second`: one `every 1s` schedule for FIRES fires: how late each fire's job starts.
 //!
 //! Lateness is the handler's clock at its start minus the job's `run_at`, which the scheduler
 //! sets to the fire time. The database is a SQLite file in a temporary directory, or, with
@@ -89,7 +89,11 @@ async fn main() {
     let mut args = std::env::args().skip(1);
     let schedules: usize = args.next().map_or(1_000, |n| n.parse().unwrap());
     let workers: usize = args.next().map_or(4, |n| n.parse().unwrap());
-    let seconds: usize = args.next().map_or(60, |n| n.parse().unwrap());
+    let fires: usize = args.next().map_or(60, |n| n.parse().unwrap());
+    assert!(
+        schedules > 0 && fires > 0,
+        "SCHEDULES and FIRES must be at least 1"
+    );
     let db = TestDatabase::new().await;
     let mut settings = TestDatabase::settings();
     settings.max_connections = u32::try_from(workers + 4).unwrap();
@@ -138,7 +142,7 @@ async fn main() {
         })
         .await
         .unwrap();
-    let samples = lateness(&queue, workers, seconds).await;
+    let samples = lateness(&queue, workers, fires).await;
     report("every-second", &backend, workers, &samples);
 
     store.close().await;
