@@ -86,6 +86,10 @@ id_type!(
     JobId
 );
 id_type!(
+    /// Identifies a schedule: a recurring job the scheduler enqueues.
+    ScheduleId
+);
+id_type!(
     /// Identifies a collection of knowledge (artifacts and notes).
     CollectionId
 );

@@ -16,6 +16,6 @@ pub use account::{
 pub use budget::{Budget, BudgetLimit, BudgetPeriod, format_usd};
 pub use id::{
     AgentId, ApiKeyId, ArtifactId, CollectionId, ConversationId, JobId, MemoryId, NoteId, PromptId,
-    RunId, RunRequestId, SessionId, UsageId, UserId,
+    RunId, RunRequestId, ScheduleId, SessionId, UsageId, UserId,
 };
 pub use usage::{UsageFilter, UsageGroup, UsageRecord, UsageTotals};

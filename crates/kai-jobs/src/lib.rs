@@ -12,6 +12,12 @@
 //!   out) or permanent (dead at once, with its reason). A handler that panics is retried as a
 //!   transient failure; the worker carries on.
 //!
+//! - [`Schedules`] adds, lists, enables and removes schedules: a job enqueued on a cron
+//!   expression in an IANA time zone, or at an interval ([`Recurrence`]; the syntax and the
+//!   daylight-saving rules are in [`schedule`]); [`Scheduler::start`] runs them beside the
+//!   workers until [`SchedulerHandle::shutdown`], each fire once across every process sharing
+//!   the database, with a [`MissedRuns`] policy for fires missed while kai was down.
+//!
 //! A job runs at least once, not exactly once. While its handler runs, the worker renews the
 //! job's lease every third of the lease; a worker that dies, or is stopped past its grace
 //! period, stops renewing, and once the lease has run out another worker takes the job over
@@ -21,8 +27,15 @@
 
 mod handler;
 mod queue;
+pub mod schedule;
+mod scheduler;
+mod schedules;
 mod workers;
 
 pub use handler::{Handler, JobContext, JobError, StopReason};
+pub use kai_store::{MissedRuns, ScheduleRecord, ScheduledJob};
 pub use queue::Queue;
+pub use schedule::{Recurrence, ScheduleError, Spec};
+pub use scheduler::{Fired, Scheduler, SchedulerHandle};
+pub use schedules::{ScheduleDraft, Schedules, parse_missed_runs};
 pub use workers::{Backoff, KindSettings, Workers, WorkersHandle};

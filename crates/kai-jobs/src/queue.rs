@@ -17,6 +17,8 @@ pub struct Queue {
     /// Per kind, the wake-up of each running dispatcher; weak, so that a stopped one's goes
     /// with it.
     wakers: Arc<Mutex<HashMap<String, Vec<Weak<Notify>>>>>,
+    /// The wake-up of each running scheduler, for schedules added or enabled here.
+    schedulers: Arc<Mutex<Vec<Weak<Notify>>>>,
 }
 
 impl Queue {
@@ -26,6 +28,7 @@ impl Queue {
         Queue {
             store,
             wakers: Arc::default(),
+            schedulers: Arc::default(),
         }
     }
 
@@ -39,9 +42,15 @@ impl Queue {
     /// that took it), then wakes this process's workers of its kind.
     pub async fn enqueue(&self, job: &NewJob) -> Result<JobId, StoreError> {
         let id = self.store.enqueue_job(job).await?;
+        self.wake(&job.kind);
+        Ok(id)
+    }
+
+    /// Wakes this process's idle workers of `kind`: a job of that kind was just enqueued.
+    pub(crate) fn wake(&self, kind: &str) {
         let wakers: Vec<Arc<Notify>> = {
             let mut all = self.wakers.lock().unwrap_or_else(PoisonError::into_inner);
-            all.get_mut(&job.kind).map_or_else(Vec::new, |wakers| {
+            all.get_mut(kind).map_or_else(Vec::new, |wakers| {
                 wakers.retain(|waker| waker.strong_count() > 0);
                 wakers.iter().filter_map(Weak::upgrade).collect()
             })
@@ -51,7 +60,34 @@ impl Queue {
         for waker in wakers {
             waker.notify_one();
         }
-        Ok(id)
+    }
+
+    /// Wakes this process's schedulers: a schedule was added or enabled, and may fire before
+    /// the time they sleep until.
+    pub(crate) fn wake_schedulers(&self) {
+        let wakers: Vec<Arc<Notify>> = {
+            let mut all = self
+                .schedulers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            all.retain(|waker| waker.strong_count() > 0);
+            all.iter().filter_map(Weak::upgrade).collect()
+        };
+        for waker in wakers {
+            waker.notify_one();
+        }
+    }
+
+    /// Registers a scheduler to be woken by [`Queue::wake_schedulers`].
+    pub(crate) fn subscribe_scheduler(&self) -> Arc<Notify> {
+        let waker = Arc::new(Notify::new());
+        let mut all = self
+            .schedulers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        all.retain(|waker| waker.strong_count() > 0);
+        all.push(Arc::downgrade(&waker));
+        waker
     }
 
     /// Registers a dispatcher of `kind` to be woken by [`Queue::enqueue`].

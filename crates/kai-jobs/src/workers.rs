@@ -532,7 +532,7 @@ async fn keep_lease(runner: &Runner, id: JobId) {
 }
 
 /// Resolves once shutdown has begun (the handle dropped its sender); at once if it had.
-async fn shutting_down(stopping: &mut watch::Receiver<()>) {
+pub(crate) async fn shutting_down(stopping: &mut watch::Receiver<()>) {
     // Nothing is ever sent: the only change is the channel closing.
     while stopping.changed().await.is_ok() {}
 }

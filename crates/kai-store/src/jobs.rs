@@ -106,19 +106,45 @@ macro_rules! job_columns {
     };
 }
 
+/// Inserts a queued job unless its dedupe key is taken, returning its id if inserted. Binds:
+/// id, kind, payload, priority, max attempts, run at, dedupe key, now. Shared with the
+/// schedules' fires, which enqueue in their own transactions.
+macro_rules! insert_job_sql {
+    () => {
+        "INSERT INTO jobs (id, kind, payload, priority, state, attempts, max_attempts, \
+             run_at, dedupe_key, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, 'queued', 0, $5, $6, $7, $8, $8) \
+         ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"
+    };
+}
+pub(crate) use insert_job_sql;
+
 /// Leases the next job of a kind (see [`Store::lease_job`]); `$lock` is PostgreSQL's row lock
 /// clause, or nothing on SQLite, whose single writer serialises this statement by itself.
+///
+/// The best queued job and the best job whose lease ran out are found apart, each by walking
+/// `jobs_next` in order and stopping at the first, and the better of the two is leased: one
+/// condition over both states can use the index for neither, and then every lease would sort
+/// the whole queue of its kind.
 macro_rules! lease_sql {
     ($lock:literal) => {
         concat!(
             "UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = $3, \
                  worker = $4, updated_at = $2 \
-             WHERE id = (SELECT id FROM jobs \
-                 WHERE kind = $1 AND ((state = 'queued' AND run_at <= $2) \
-                     OR (state = 'running' AND lease_until < $2)) \
-                 ORDER BY priority DESC, run_at, id LIMIT 1 ",
+             WHERE id = (SELECT id FROM ( \
+                     SELECT id, priority, run_at FROM (SELECT id, priority, run_at FROM jobs \
+                         WHERE kind = $1 AND state = 'queued' AND run_at <= $2 \
+                         ORDER BY priority DESC, run_at, id LIMIT 1 ",
             $lock,
-            ") AND (SELECT COUNT(*) FROM jobs WHERE kind = $1 AND state = 'running' \
+            ") AS due \
+                     UNION ALL \
+                     SELECT id, priority, run_at FROM (SELECT id, priority, run_at FROM jobs \
+                         WHERE kind = $1 AND state = 'running' AND lease_until < $2 \
+                         ORDER BY priority DESC, run_at, id LIMIT 1 ",
+            $lock,
+            ") AS expired \
+                 ) AS candidates ORDER BY priority DESC, run_at, id LIMIT 1) \
+               AND (SELECT COUNT(*) FROM jobs WHERE kind = $1 AND state = 'running' \
                      AND lease_until >= $2) < $5 \
              RETURNING ",
             job_columns!()
@@ -177,22 +203,17 @@ impl Store {
         let id = JobId::new();
         let now = millis(OffsetDateTime::now_utc());
         let inserted: Option<String> = with_pool!(self, |pool| {
-            sqlx::query_scalar(
-                "INSERT INTO jobs (id, kind, payload, priority, state, attempts, max_attempts, \
-                     run_at, dedupe_key, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, 'queued', 0, $5, $6, $7, $8, $8) \
-                 ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
-            )
-            .bind(id.to_string())
-            .bind(&new.kind)
-            .bind(&new.payload)
-            .bind(i64::from(new.priority))
-            .bind(i64::from(new.max_attempts.max(1)))
-            .bind(millis(new.run_at))
-            .bind(&new.dedupe_key)
-            .bind(now)
-            .fetch_optional(pool)
-            .await?
+            sqlx::query_scalar(insert_job_sql!())
+                .bind(id.to_string())
+                .bind(&new.kind)
+                .bind(&new.payload)
+                .bind(i64::from(new.priority))
+                .bind(i64::from(new.max_attempts.max(1)))
+                .bind(millis(new.run_at))
+                .bind(&new.dedupe_key)
+                .bind(now)
+                .fetch_optional(pool)
+                .await?
         });
         if inserted.is_some() {
             return Ok(id);

@@ -20,6 +20,7 @@ mod migrations;
 mod notes;
 mod row;
 mod runs;
+mod schedules;
 mod search;
 mod secrets;
 mod sessions;
@@ -51,6 +52,9 @@ pub use notes::{LinkTarget, NewNote, NoteLink, NoteRecord, NoteUpdate, NoteVersi
 pub use runs::{
     NewRun, NewRunEvent, NewRunRequest, RunEventRecord, RunRecord, RunRequestKind,
     RunRequestRecord, RunRequestStatus, RunRequested, RunSave, RunStatus, ToolCallRecord,
+};
+pub use schedules::{
+    FireOutcome, MissedRuns, NewSchedule, ScheduleFire, ScheduleRecord, ScheduledJob,
 };
 pub use sessions::{NewSession, RotateOutcome, Session};
 pub use usage::USAGE_ROWS_PER_INSERT;

@@ -20,11 +20,13 @@ macro_rules! migrations {
     };
 }
 
+// Version 8 is the agents' migration, written on another branch at the same time as 9: each
+// list takes it when that branch lands, and sqlx applies a missing version whatever its place.
 static SQLITE: LazyLock<Migrator> = LazyLock::new(|| {
     Migrator::with_migrations(migrations!(
         "sqlite": 1 "0001_accounts", 2 "0002_gateway", 3 "0003_vault_audit",
         4 "0004_login_checks", 5 "0005_jobs", 6 "0006_knowledge", 7 "0007_chunk_vectors",
-        8 "0008_agents"
+        8 "0008_agents", 9 "0009_schedules"
     ))
 });
 
@@ -32,7 +34,7 @@ static POSTGRES: LazyLock<Migrator> = LazyLock::new(|| {
     Migrator::with_migrations(migrations!(
         "postgres": 1 "0001_accounts", 2 "0002_gateway", 3 "0003_vault_audit",
         4 "0004_login_checks", 5 "0005_jobs", 6 "0006_knowledge", 7 "0007_chunk_vectors",
-        8 "0008_agents"
+        8 "0008_agents", 9 "0009_schedules"
     ))
 });
 

@@ -251,3 +251,34 @@ async fn leases_ended_at_start_let_another_worker_resume_at_once() {
         "the old worker holds nothing"
     );
 }
+
+#[tokio::test]
+async fn queued_jobs_and_jobs_whose_lease_ran_out_are_leased_in_one_order() {
+    let db = TestDatabase::new().await;
+    let store = db.store().await;
+    let now = OffsetDateTime::now_utc();
+    let short = Duration::seconds(1);
+    // A job leased by a worker that then dies, and a queued job of lower priority.
+    let abandoned = store.enqueue_job(&new_job("index", 5, 3)).await.unwrap();
+    store
+        .lease_job("index", "dead-worker", short, None, now)
+        .await
+        .unwrap()
+        .unwrap();
+    let queued = store.enqueue_job(&new_job("index", 1, 3)).await.unwrap();
+    let urgent = store.enqueue_job(&new_job("index", 9, 3)).await.unwrap();
+    let later = now + Duration::seconds(5);
+    let mut order = Vec::new();
+    while let Some(job) = store
+        .lease_job("index", "w2", Duration::minutes(5), None, later)
+        .await
+        .unwrap()
+    {
+        order.push(job.id);
+    }
+    assert_eq!(
+        order,
+        [urgent, abandoned, queued],
+        "by priority, whether queued or taken over"
+    );
+}
