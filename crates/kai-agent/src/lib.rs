@@ -7,6 +7,7 @@
 //!   answering their requests; its [`Agents::handler`] works on runs as `kai-jobs` jobs.
 //! - `executor`: one run's loop: plan, steps, model calls, tool calls, consent, limits.
 //! - [`hooks`]: webhooks told of steps, tool calls and the end of a run, which may veto.
+//! - `schedules`: agents run on a schedule (kai-jobs' cron and intervals), one run per fire.
 //! - [`AgentDefinition`] (`definition`), [`Policy`] and [`consent::decide`] (`consent`),
 //!   [`prompt`] (templates with declared variables), [`plan`] (the planner's schema and
 //!   parsing), [`tools`] (the built-in tools and argument checks), [`state`] (a run's saved
@@ -23,10 +24,12 @@ mod executor;
 pub mod hooks;
 pub mod plan;
 pub mod prompt;
+mod schedules;
 mod service;
 pub mod state;
 pub mod tools;
 
 pub use consent::Policy;
 pub use definition::{AgentDefinition, Limits, ToolCalling};
+pub use schedules::{NewAgentSchedule, SCHEDULED_RUN_JOB, ScheduleView};
 pub use service::{AgentError, AgentView, Agents, RUN_JOB, RunView};

@@ -526,6 +526,22 @@ impl Agents {
         goal: &str,
         api_key: Option<ApiKeyId>,
     ) -> Result<RunView, AgentError> {
+        self.start_as(owner, key, goal, api_key, RunId::new()).await
+    }
+
+    /// [`Agents::start`] with the run's id chosen by the caller; a run that already has it is
+    /// returned as it is (a scheduled fire retried after a crash).
+    pub(crate) async fn start_as(
+        &self,
+        owner: UserId,
+        key: &str,
+        goal: &str,
+        api_key: Option<ApiKeyId>,
+        id: RunId,
+    ) -> Result<RunView, AgentError> {
+        if let Some(existing) = self.store().run(id).await? {
+            return Self::run_view(existing);
+        }
         let goal = goal.trim();
         if goal.is_empty() {
             return Err(AgentError::Invalid(
@@ -549,7 +565,6 @@ impl Agents {
             api_key: api_key.map(|id| id.to_string()),
             ..RunState::default()
         };
-        let id = RunId::new();
         self.audit(
             Event::new(
                 Actor::User(owner),

@@ -1207,3 +1207,80 @@ async fn mcp_tools_reach_agents_with_their_annotations_as_consent() {
         "{offered}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_schedule_starts_one_run_per_fire() {
+    let h = Harness::new().await;
+    h.agent("daily", json!({"instructions": "Sum up.", "tools": []}))
+        .await;
+    let schedule = h
+        .agents
+        .add_schedule(
+            h.owner,
+            kai_agent::NewAgentSchedule {
+                name: "often",
+                agent: "daily",
+                goal: "sum up the day",
+                spec: "every 1s",
+                time_zone: "Europe/Berlin",
+                missed: "skip",
+                enabled: true,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(schedule.upcoming.len(), 3);
+    let fire_at = schedule.upcoming[0];
+    // The scheduled-run worker runs beside the run worker.
+    let queue = Queue::new(h.store.clone());
+    let scheduled = Workers::new(queue.clone())
+        .poll_interval(Duration::from_millis(50))
+        .handle(
+            kai_agent::SCHEDULED_RUN_JOB,
+            KindSettings::default(),
+            h.agents.scheduled_run_handler(),
+        )
+        .start();
+    h.upstream.push(CHAT, plan(&["Sum up"]));
+    h.upstream.push(CHAT, says("A quiet day."));
+    let scheduler = kai_jobs::Scheduler::new(queue);
+    let fired = scheduler.fire_due(fire_at).await.unwrap();
+    assert_eq!(fired.enqueued, 1, "{fired:?}");
+    // The same instant again fires nothing more.
+    let again = scheduler.fire_due(fire_at).await.unwrap();
+    assert_eq!(again.enqueued, 0);
+    let mut runs = Vec::new();
+    for _ in 0..300 {
+        runs = h.agents.runs(h.owner, Some("daily"), 10).await.unwrap();
+        if runs.iter().any(|r| r.record.status == RunStatus::Succeeded) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let jobs = h
+        .store
+        .job_counts(kai_agent::SCHEDULED_RUN_JOB)
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), 1, "{jobs:?}");
+    assert_eq!(runs[0].record.goal, "sum up the day");
+    assert_eq!(runs[0].answer(), Some("A quiet day."));
+    scheduled.shutdown().await;
+    let err = h
+        .agents
+        .add_schedule(
+            h.owner,
+            kai_agent::NewAgentSchedule {
+                name: "bad",
+                agent: "daily",
+                goal: "x",
+                spec: "at noon",
+                time_zone: "UTC",
+                missed: "skip",
+                enabled: true,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().starts_with("spec:"), "{err}");
+}

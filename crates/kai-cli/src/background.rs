@@ -1,15 +1,17 @@
 //! What `kai serve` and `kai worker` run in the background: the workers that index knowledge
-//! and work on agent runs, and the agents' upkeep.
+//! and work on agent runs, the scheduler, and the agents' upkeep.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use kai_agent::{Agents, RUN_JOB};
+use kai_agent::{Agents, RUN_JOB, SCHEDULED_RUN_JOB};
 use kai_audit::AuditLog;
 use kai_config::Settings;
 use kai_gateway::Gateway;
-use kai_jobs::{JobContext, KindSettings, Queue, Workers, WorkersHandle};
+use kai_jobs::{
+    JobContext, KindSettings, Queue, Scheduler, SchedulerHandle, Workers, WorkersHandle,
+};
 use kai_knowledge::{INDEX_JOB, Knowledge};
 use kai_mcp::{McpServerConfig, McpServers};
 use kai_store::Store;
@@ -92,7 +94,18 @@ pub(crate) fn start_workers(
             },
             agents.handler(),
         )
+        .handle(
+            SCHEDULED_RUN_JOB,
+            KindSettings::default(),
+            agents.scheduled_run_handler(),
+        )
         .start()
+}
+
+/// Starts this process's scheduler, which enqueues what schedules (agents' among them) have
+/// come due; with PostgreSQL every process runs one, and each fire happens once.
+pub(crate) fn start_scheduler(queue: Queue) -> SchedulerHandle {
+    Scheduler::new(queue).start()
 }
 
 /// Expires requests runs made that nobody answered in time, as denials, so that their runs go

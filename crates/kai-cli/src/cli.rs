@@ -100,6 +100,9 @@ pub(crate) enum Command {
     /// Prompt templates (minijinja, versioned) for agents' instructions
     #[command(subcommand)]
     Prompt(PromptCommand),
+    /// Run agents on a schedule: cron expressions or intervals, in a time zone
+    #[command(subcommand, after_help = SCHEDULE_EXAMPLES)]
+    Schedule(ScheduleCommand),
     /// Run the background workers (indexing, agent runs) without the HTTP server, for a
     /// machine that only works; with PostgreSQL, beside `kai serve` on other machines
     Worker,
@@ -295,6 +298,77 @@ pub(crate) enum AgentCommand {
         /// A reason the agent is told
         #[arg(long)]
         reason: Option<String>,
+    },
+}
+
+const SCHEDULE_EXAMPLES: &str = "Examples:
+  kai schedule add mornings --agent scribe --goal 'sum up my notes' --cron '30 7 * * MON-FRI' \\
+      --tz Europe/Berlin
+  kai schedule add often --agent watcher --goal 'check the feed' --every 15m --missed run-once
+  kai schedule list
+  kai schedule disable mornings; kai schedule enable mornings
+  kai schedule rm mornings
+
+A time a daylight-saving change skips fires at the first instant after the gap; a time that
+happens twice fires once, at its first occurrence. Fires missed while kai was down are skipped,
+or run once with --missed run-once.";
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ScheduleCommand {
+    /// Schedule an agent's runs
+    Add {
+        /// The schedule's name
+        name: String,
+        /// The agent each fire runs (its name or id)
+        #[arg(long)]
+        agent: String,
+        /// The goal each run is given
+        #[arg(long)]
+        goal: String,
+        /// A cron expression: MIN HOUR DAY MONTH WEEKDAY (or seconds first, or @daily)
+        #[arg(
+            long,
+            value_name = "EXPRESSION",
+            conflicts_with = "every",
+            required_unless_present = "every"
+        )]
+        cron: Option<String>,
+        /// An interval: 15m, 1h30m, 1d
+        #[arg(long, value_name = "DURATION")]
+        every: Option<String>,
+        /// The IANA time zone cron times are read in
+        #[arg(long = "tz", value_name = "ZONE", default_value = "UTC")]
+        time_zone: String,
+        /// Fires missed while kai was down: skip or run-once
+        #[arg(long, default_value = "skip")]
+        missed: String,
+        /// Add it disabled
+        #[arg(long)]
+        disabled: bool,
+        /// Print the schedule as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// List your schedules with their next fires
+    List {
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a schedule firing
+    Disable {
+        /// Its name or id
+        schedule: String,
+    },
+    /// Let a schedule fire again, from now on
+    Enable {
+        /// Its name or id
+        schedule: String,
+    },
+    /// Remove a schedule (runs it started go on)
+    Rm {
+        /// Its name or id
+        schedule: String,
     },
 }
 

@@ -232,3 +232,52 @@ async fn an_agent_runs_at_the_terminal_and_survives_kill_9() {
     let out = with_vault(&kai, &["audit", "verify"]).output().unwrap();
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn schedules_at_the_command_line() {
+    let kai = Kai::new().await;
+    let upstream = MockUpstream::start().await;
+    configure(&kai, &upstream);
+    kai.create_admin("alice");
+    let server = Server::start(&kai, &[]);
+    log_in(&kai, &server);
+    let out = kai.run(&["agent", "create", "daily", "--instructions", "Sum up."]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = kai.run(&[
+        "schedule",
+        "add",
+        "mornings",
+        "--agent",
+        "daily",
+        "--goal",
+        "sum up",
+        "--cron",
+        "30 7 * * MON-FRI",
+        "--tz",
+        "Europe/Berlin",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let schedule: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(schedule["spec"], "cron: 30 7 * * MON-FRI");
+    assert_eq!(schedule["time_zone"], "Europe/Berlin");
+    let out = kai.run(&[
+        "schedule",
+        "add",
+        "bad",
+        "--agent",
+        "daily",
+        "--goal",
+        "x",
+        "--cron",
+        "99 * * * *",
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("cron"), "{}", stderr(&out));
+    let out = kai.run(&["schedule", "list"]);
+    assert!(stdout(&out).contains("mornings"), "{}", stdout(&out));
+    let out = kai.run(&["schedule", "rm", "mornings"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = kai.run(&["schedule", "list", "--json"]);
+    assert_eq!(stdout(&out).trim(), "[]");
+}

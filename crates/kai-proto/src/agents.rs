@@ -471,3 +471,93 @@ pub struct PromptQuery {
     /// The version; the newest when absent.
     pub version: Option<u32>,
 }
+
+/// Scheduling an agent's runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleRequest {
+    /// Its name, unique among the caller's schedules.
+    pub name: String,
+    /// The agent each fire runs (its id or name).
+    pub agent: String,
+    /// The goal each run is given.
+    pub goal: String,
+    /// When it fires: `cron: MIN HOUR DAY MONTH WEEKDAY` (or with seconds first, or
+    /// `@daily`-style shortcuts), or `every DURATION` (`every 15m`, `every 1h30m`).
+    pub spec: String,
+    /// The IANA time zone cron times are read in (default `UTC`). A time skipped by a
+    /// daylight-saving change fires at the first instant after the gap; a time that happens
+    /// twice fires once, at its first occurrence.
+    #[serde(default)]
+    pub time_zone: Option<String>,
+    /// Fires missed while no kai was running: `skip` them (the default) or `run_once`.
+    #[serde(default)]
+    pub missed: Option<String>,
+    /// Whether it starts enabled (default true).
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}
+
+/// A schedule of an agent's runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Schedule {
+    /// Its id.
+    pub id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// The agent each fire runs.
+    pub agent_id: Uuid,
+    /// The goal each run is given.
+    pub goal: String,
+    /// When it fires.
+    pub spec: String,
+    /// The time zone cron times are read in.
+    pub time_zone: String,
+    /// `skip` or `run_once`.
+    pub missed: String,
+    /// Whether it fires.
+    pub enabled: bool,
+    /// Its next fires (the first is when it fires next), empty when disabled.
+    #[serde(with = "rfc3339_list")]
+    #[schema(value_type = Vec<String>)]
+    pub upcoming: Vec<OffsetDateTime>,
+    /// When it last fired.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_fire_at: Option<OffsetDateTime>,
+    /// When it was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// The caller's schedules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ScheduleList {
+    /// By name.
+    pub schedules: Vec<Schedule>,
+}
+
+/// Times as RFC 3339 text.
+mod rfc3339_list {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use time::OffsetDateTime;
+    use time::format_description::well_known::Rfc3339;
+
+    pub(super) fn serialize<S: Serializer>(
+        times: &[OffsetDateTime],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let texts: Result<Vec<String>, _> = times.iter().map(|t| t.format(&Rfc3339)).collect();
+        texts
+            .map_err(serde::ser::Error::custom)?
+            .serialize(serializer)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<OffsetDateTime>, D::Error> {
+        Vec::<String>::deserialize(deserializer)?
+            .iter()
+            .map(|text| OffsetDateTime::parse(text, &Rfc3339).map_err(serde::de::Error::custom))
+            .collect()
+    }
+}

@@ -31,7 +31,7 @@ pub use agents::{
     ConsentPolicy, DecideRequest, HookEvent, Prompt, PromptList, PromptQuery, PromptRequest,
     PromptVersionRequest, RequestKind, RequestStatus, Run, RunEvent, RunEvents, RunEventsQuery,
     RunList, RunListQuery, RunRequest, RunRequestList, RunRequestQuery, RunStatus, RunUsage,
-    StartRunRequest, ToolCalling,
+    Schedule, ScheduleList, ScheduleRequest, StartRunRequest, ToolCalling,
 };
 pub use gateway::{
     ConversationDetail, ConversationMessage, ConversationPage, ConversationReply,

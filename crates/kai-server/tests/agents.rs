@@ -303,3 +303,97 @@ async fn bad_input_is_refused_with_what_to_fix() {
     let versions = server.get("/api/v1/prompts/p/versions", &token).await;
     assert_eq!(versions.body["prompts"].as_array().unwrap().len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn schedules_are_checked_listed_and_switched() {
+    let upstream = MockUpstream::start().await;
+    let server = server(&upstream).await;
+    let token = server.user_token("ada").await;
+    server
+        .post(
+            "/api/v1/agents",
+            Some(&token),
+            json!({"name": "daily", "definition": {"instructions": "x"}}),
+        )
+        .await;
+    for (body, status, expected) in [
+        (json!({"spec": "cron: 61 * * * *"}), 422, "cron"),
+        (json!({"spec": "every 0s"}), 422, "every"),
+        (
+            json!({"spec": "every 1h", "time_zone": "Mars/Olympus"}),
+            422,
+            "Mars/Olympus",
+        ),
+        (
+            json!({"spec": "every 1h", "missed": "sometimes"}),
+            422,
+            "run_once",
+        ),
+        (
+            json!({"spec": "every 1h", "agent": "nobody"}),
+            404,
+            "agent `nobody`",
+        ),
+    ] {
+        let mut request = json!({"name": "s", "agent": "daily", "goal": "sum up"});
+        for (key, value) in body.as_object().unwrap() {
+            request[key] = value.clone();
+        }
+        let reply = server
+            .post("/api/v1/schedules", Some(&token), request)
+            .await;
+        assert_eq!(reply.status.as_u16(), status, "{}", reply.text);
+        assert!(reply.detail().contains(expected), "{}", reply.text);
+    }
+    let created = server
+        .post(
+            "/api/v1/schedules",
+            Some(&token),
+            json!({"name": "mornings", "agent": "daily", "goal": "sum up",
+                   "spec": "cron: 30 7 * * *", "time_zone": "Europe/Berlin"}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    assert_eq!(created.body["upcoming"].as_array().unwrap().len(), 3);
+    assert!(
+        created.body["upcoming"][0]
+            .as_str()
+            .unwrap()
+            .ends_with(":30:00Z"),
+        "{}",
+        created.text
+    );
+    server
+        .post(
+            "/api/v1/schedules",
+            Some(&token),
+            json!({"name": "mornings", "agent": "daily", "goal": "x", "spec": "every 1h"}),
+        )
+        .await
+        .assert_problem(StatusCode::CONFLICT, "conflict");
+    let disabled = server
+        .post(
+            "/api/v1/schedules/mornings/disable",
+            Some(&token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(disabled.body["enabled"], false);
+    assert!(disabled.body["upcoming"].as_array().unwrap().is_empty());
+    let listed = server.get("/api/v1/schedules", &token).await;
+    assert_eq!(listed.body["schedules"][0]["name"], "mornings");
+    let bob = server.user_token("bob").await;
+    server
+        .get("/api/v1/schedules/mornings", &bob)
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "not-found");
+    let deleted = server
+        .send(
+            reqwest::Method::DELETE,
+            "/api/v1/schedules/mornings",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+}

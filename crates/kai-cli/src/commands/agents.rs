@@ -10,14 +10,15 @@ use kai_config::{Environment, Settings};
 use kai_proto::{
     Agent, AgentDefinition, AgentLimits, AgentList, AgentRequest, ConsentPolicy, DecideRequest,
     Prompt, PromptList, PromptRequest, PromptVersionRequest, RequestKind, Run, RunEvents, RunList,
-    RunRequest, RunRequestList, RunStatus, StartRunRequest, ToolCalling,
+    RunRequest, RunRequestList, RunStatus, Schedule, ScheduleList, ScheduleRequest,
+    StartRunRequest, ToolCalling,
 };
 use kai_providers::sse::sse_events;
 use reqwest::Method;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::cli::{AgentCommand, AgentDefinitionArgs, PromptCommand};
+use crate::cli::{AgentCommand, AgentDefinitionArgs, PromptCommand, ScheduleCommand};
 use crate::client::Client;
 use crate::commands::connect;
 use crate::output;
@@ -822,6 +823,129 @@ pub(crate) async fn prompts(
                 )
                 .await?;
             output::note(&format!("deleted prompt `{name}`"));
+            Ok(())
+        }
+    }
+}
+
+pub(crate) async fn schedules(
+    settings: &Settings,
+    env: &Environment,
+    command: ScheduleCommand,
+) -> anyhow::Result<()> {
+    let client = connect::authenticated(settings, env)?;
+    let path = |name: &str| format!("/api/v1/schedules/{}", encode(name));
+    match command {
+        ScheduleCommand::Add {
+            name,
+            agent,
+            goal,
+            cron,
+            every,
+            time_zone,
+            missed,
+            disabled,
+            json,
+        } => {
+            let spec = match (cron, every) {
+                (Some(cron), _) => format!("cron: {cron}"),
+                (None, Some(every)) => format!("every {every}"),
+                (None, None) => bail!("give --cron EXPRESSION or --every DURATION"),
+            };
+            let schedule: Schedule = client
+                .call(
+                    Method::POST,
+                    "/api/v1/schedules",
+                    Some(&ScheduleRequest {
+                        name,
+                        agent,
+                        goal,
+                        spec,
+                        time_zone: Some(time_zone),
+                        missed: Some(missed),
+                        enabled: Some(!disabled),
+                    }),
+                )
+                .await?;
+            if json {
+                return output::json(&schedule);
+            }
+            output::note(&format!(
+                "scheduled `{}`{}",
+                schedule.name,
+                schedule
+                    .upcoming
+                    .first()
+                    .map(|next| format!("; next fire {}", output::timestamp(*next)))
+                    .unwrap_or_else(|| " (disabled)".into())
+            ));
+            Ok(())
+        }
+        ScheduleCommand::List { json } => {
+            let list: ScheduleList = client
+                .call(Method::GET, "/api/v1/schedules", None::<&()>)
+                .await?;
+            if json {
+                return output::json(&list.schedules);
+            }
+            if list.schedules.is_empty() {
+                output::note(
+                    "no schedules yet; add one with `kai schedule add NAME --agent A --goal G --every 1h`",
+                );
+                return Ok(());
+            }
+            let rows: Vec<Vec<String>> = list
+                .schedules
+                .iter()
+                .map(|s| {
+                    vec![
+                        s.name.clone(),
+                        s.spec.clone(),
+                        s.time_zone.clone(),
+                        s.upcoming
+                            .first()
+                            .map_or_else(|| "disabled".into(), |t| output::timestamp(*t)),
+                        s.goal.chars().take(40).collect(),
+                    ]
+                })
+                .collect();
+            output::table(&["NAME", "SPEC", "ZONE", "NEXT", "GOAL"], &rows);
+            Ok(())
+        }
+        ScheduleCommand::Disable { schedule } => {
+            let _: Schedule = client
+                .call(
+                    Method::POST,
+                    &format!("{}/disable", path(&schedule)),
+                    None::<&()>,
+                )
+                .await?;
+            output::note(&format!("`{schedule}` will not fire until enabled"));
+            Ok(())
+        }
+        ScheduleCommand::Enable { schedule } => {
+            let enabled: Schedule = client
+                .call(
+                    Method::POST,
+                    &format!("{}/enable", path(&schedule)),
+                    None::<&()>,
+                )
+                .await?;
+            output::note(&format!(
+                "`{schedule}` fires again{}",
+                enabled
+                    .upcoming
+                    .first()
+                    .map(|next| format!(", next at {}", output::timestamp(*next)))
+                    .unwrap_or_default()
+            ));
+            Ok(())
+        }
+        ScheduleCommand::Rm { schedule } => {
+            client
+                .call_empty(Method::DELETE, &path(&schedule), None::<&()>)
+                .await?;
+            output::note(&format!("removed `{schedule}`"));
             Ok(())
         }
     }

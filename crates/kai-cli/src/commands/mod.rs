@@ -125,6 +125,10 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
             quiet_logging(&loaded, cli.global.log_level.is_some())?;
             runtime()?.block_on(agents::prompts(&loaded.settings, &sources.env, command))
         }
+        Command::Schedule(command) => {
+            quiet_logging(&loaded, cli.global.log_level.is_some())?;
+            runtime()?.block_on(agents::schedules(&loaded.settings, &sources.env, command))
+        }
         Command::Note(command) => {
             quiet_logging(&loaded, cli.global.log_level.is_some())?;
             runtime()?.block_on(notes::run(&loaded.settings, &sources.env, command))

@@ -167,6 +167,7 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
         queue.clone(),
         knowledge.clone(),
     )?;
+    let scheduler = crate::background::start_scheduler(queue.clone());
     let workers = crate::background::start_workers(&knowledge, &agents, &settings, queue);
     if store.count_users().await? == 0 {
         tracing::warn!("no users yet: create the first admin with `kai user create --admin NAME`");
@@ -213,6 +214,7 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
     catalog.abort();
     knowledge_maintenance.abort();
     agent_maintenance.abort();
+    scheduler.shutdown().await;
     // A job cut short keeps its lease, which runs out; another worker (or the next start)
     // resumes it.
     let unfinished = workers.shutdown().await;

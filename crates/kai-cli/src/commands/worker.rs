@@ -28,6 +28,7 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
         knowledge.clone(),
     )?;
     let signals = ShutdownSignals::install()?;
+    let scheduler = crate::background::start_scheduler(queue.clone());
     let workers = crate::background::start_workers(&knowledge, &agents, &settings, queue);
     let agent_maintenance = tokio::spawn(crate::background::maintain_agents(agents));
     tracing::info!(
@@ -42,6 +43,7 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
     signals.wait().await;
     maintenance.abort();
     agent_maintenance.abort();
+    scheduler.shutdown().await;
     let unfinished = workers.shutdown().await;
     if unfinished > 0 {
         tracing::info!(

@@ -45,6 +45,7 @@ pub(crate) fn all() -> OpenApiRouter<AppState> {
         .nest("/api/v1/runs", agents::runs())
         .nest("/api/v1/requests", agents::requests())
         .nest("/api/v1/prompts", agents::prompts())
+        .nest("/api/v1/schedules", agents::schedules())
         .nest("/api/v1/vault", trust::vault())
         .nest("/api/v1/identity", trust::identity())
         .nest("/api/v1/secrets", trust::secrets())

@@ -116,6 +116,11 @@ impl TestServer {
                 kai_jobs::KindSettings::default(),
                 agents.handler(),
             )
+            .handle(
+                kai_agent::SCHEDULED_RUN_JOB,
+                kai_jobs::KindSettings::default(),
+                agents.scheduled_run_handler(),
+            )
             .start();
         let state = AppState::new(
             trust,
