@@ -155,6 +155,12 @@ impl Agents {
         })
     }
 
+    /// The model of agents whose definition names none (`agents.default_model`).
+    #[must_use]
+    pub fn default_model(&self) -> &str {
+        &self.inner.settings.default_model
+    }
+
     pub(crate) fn store(&self) -> &Store {
         &self.inner.store
     }

@@ -100,6 +100,9 @@ pub(crate) enum Command {
     /// Prompt templates (minijinja, versioned) for agents' instructions
     #[command(subcommand)]
     Prompt(PromptCommand),
+    /// Serve kai's tools (knowledge search, notes, memory, chat) to another agent over MCP's
+    /// stdio transport, through the server `kai login` reached
+    Mcp,
     /// Run agents on a schedule: cron expressions or intervals, in a time zone
     #[command(subcommand, after_help = SCHEDULE_EXAMPLES)]
     Schedule(ScheduleCommand),

@@ -435,6 +435,38 @@ impl Client {
         })
     }
 
+    /// `POST`s one JSON-RPC message of MCP to `/mcp` and returns the answer's text, or `None`
+    /// for a notification the server accepted without one. A refusal (a bad key, a missing
+    /// scope) is an error that says why.
+    pub(crate) async fn mcp(&self, message: String) -> anyhow::Result<Option<String>> {
+        let mut request = self
+            .patient
+            .post(self.endpoint("/mcp"))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(
+                reqwest::header::ACCEPT,
+                "application/json, text/event-stream",
+            )
+            .body(message);
+        if let Some(credential) = &self.credential {
+            request = request.bearer_auth(&credential.token);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|err| self.transport_error(&err))?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|err| self.transport_error(&err))?;
+        if !status.is_success() {
+            return Err(self.refusal(status, &bytes));
+        }
+        let text = String::from_utf8_lossy(&bytes).trim().to_owned();
+        Ok((!text.is_empty()).then_some(text))
+    }
+
     /// `GET`s `path` and hands over the response, to read its body as it comes.
     pub(crate) async fn fetch(&self, path: &str) -> anyhow::Result<Response> {
         self.send_request(&self.patient, Method::GET, path, None::<&()>)

@@ -281,3 +281,72 @@ async fn schedules_at_the_command_line() {
     let out = kai.run(&["schedule", "list", "--json"]);
     assert_eq!(stdout(&out).trim(), "[]");
 }
+
+/// The MCP Python SDK, when `scripts/mcp-test-deps` installed it.
+#[allow(clippy::print_stderr)] // a skipped test says so
+fn mcp_python() -> Option<String> {
+    match std::env::var("KAI_TEST_MCP_PYTHON") {
+        Ok(python) if !python.is_empty() => Some(python),
+        _ => {
+            assert!(
+                !std::env::var("KAI_TEST_REQUIRE_MCP").is_ok_and(|v| v == "1"),
+                "KAI_TEST_REQUIRE_MCP=1 but KAI_TEST_MCP_PYTHON is not set: run scripts/mcp-test-deps"
+            );
+            eprintln!("skipped: KAI_TEST_MCP_PYTHON is not set (scripts/mcp-test-deps)");
+            None
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kai_mcp_serves_the_python_sdk_over_stdio() {
+    let Some(python) = mcp_python() else { return };
+    let kai = Kai::new().await;
+    let upstream = MockUpstream::start().await;
+    configure(&kai, &upstream);
+    kai.create_admin("alice");
+    let server = Server::start(&kai, &[]);
+    log_in(&kai, &server);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/mcp_kai.py");
+    // The SDK starts `kai mcp` with the environment it is given: the sandbox's, which points
+    // kai at its stored login.
+    let sandbox = kai.command(&["mcp"]);
+    let environment: Vec<_> = sandbox
+        .get_envs()
+        .filter_map(|(name, value)| Some((name.to_owned(), value?.to_owned())))
+        .collect();
+    let out = std::process::Command::new(&python)
+        .arg(script)
+        .arg(sandbox.get_program())
+        .env_clear()
+        .envs(environment)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        stderr(&out),
+        server.log_text()
+    );
+    let answer: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        answer["tools"],
+        json!([
+            "chat",
+            "read_note",
+            "recall",
+            "remember",
+            "search_knowledge",
+            "write_note"
+        ])
+    );
+    assert_eq!(answer["written"]["is_error"], false, "{answer}");
+    assert!(
+        answer["read"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Written by another agent."),
+        "{answer}"
+    );
+    assert_eq!(answer["missing"]["is_error"], true, "{answer}");
+}

@@ -13,6 +13,7 @@ mod config;
 mod connect;
 mod knowledge;
 mod login;
+mod mcp;
 mod models;
 mod notes;
 mod openapi;
@@ -124,6 +125,10 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Prompt(command) => {
             quiet_logging(&loaded, cli.global.log_level.is_some())?;
             runtime()?.block_on(agents::prompts(&loaded.settings, &sources.env, command))
+        }
+        Command::Mcp => {
+            quiet_logging(&loaded, cli.global.log_level.is_some())?;
+            runtime()?.block_on(mcp::run(&loaded.settings, &sources.env))
         }
         Command::Schedule(command) => {
             quiet_logging(&loaded, cli.global.log_level.is_some())?;

@@ -8,6 +8,7 @@ pub(crate) mod docs;
 pub(crate) mod keys;
 pub(crate) mod knowledge;
 pub(crate) mod local_models;
+pub(crate) mod mcp;
 pub(crate) mod me;
 pub(crate) mod memory;
 pub(crate) mod notes;
@@ -51,4 +52,5 @@ pub(crate) fn all() -> OpenApiRouter<AppState> {
         .nest("/api/v1/secrets", trust::secrets())
         .nest("/api/v1/audit", trust::audit())
         .nest("/v1", openai::router())
+        .nest("/mcp", mcp::router())
 }
