@@ -120,13 +120,15 @@ deployments = [{{ provider = "mock", model = "m" }}]
            "KAI_DATA_DIR": os.path.join(work, "data"), "KAI_LOG_LEVEL": "info"}
     if database_url:
         env["KAI_DATABASE_URL"] = database_url
+    # With a PostgreSQL database shared by the rounds, alice is there from the first round on.
     subprocess.run([kai, "user", "create", "--admin", "alice"], env=env, input=PASSWORD + "\n",
-                   text=True, check=True, capture_output=True)
+                   text=True, check=not database_url, capture_output=True)
     log = open(os.path.join(work, "serve.log"), "w")
     process, base, _ = serve(kai, env, log)
     token = api(base, "POST", "/api/v1/auth/login", body={"username": "alice", "password": PASSWORD})["access_token"]
-    api(base, "POST", "/api/v1/agents", token, {"name": "w", "definition": {"instructions": "Write.", "tools": ["write_file"]}})
-    run = api(base, "POST", "/api/v1/agents/w/runs", token, {"goal": "write once"})["id"]
+    agent = "w-" + os.path.basename(work)
+    api(base, "POST", "/api/v1/agents", token, {"name": agent, "definition": {"instructions": "Write.", "tools": ["write_file"]}})
+    run = api(base, "POST", f"/api/v1/agents/{agent}/runs", token, {"goal": "write once"})["id"]
     while len(Upstream.calls) < 3:
         time.sleep(0.005)
     process.send_signal(signal.SIGKILL)

@@ -139,10 +139,14 @@ pub(crate) struct AgentDefinitionArgs {
     /// The model it thinks with (default: agents.default_model)
     #[arg(long)]
     pub(crate) model: Option<String>,
-    /// A tool it may use (repeatable): read_file, write_file, list_files, search_knowledge,
-    /// write_note, remember, recall, ask_user
+    /// A tool it may use (repeatable): read_file, write_file, list_files, shell, http_request,
+    /// search_knowledge, write_note, remember, recall, ask_user
     #[arg(long = "tool", value_name = "TOOL")]
     pub(crate) tools: Vec<String>,
+    /// An MCP server (one of [[mcp_servers]]) whose tools it may use, as SERVER__TOOL
+    /// (repeatable)
+    #[arg(long = "mcp", value_name = "SERVER")]
+    pub(crate) mcp_servers: Vec<String>,
     /// Let calls of this tool go ahead without asking (repeatable)
     #[arg(long, value_name = "TOOL")]
     pub(crate) allow: Vec<String>,

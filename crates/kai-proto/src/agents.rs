@@ -75,10 +75,15 @@ pub struct AgentDefinition {
     /// The model it thinks with; the configured default when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
-    /// The tools it may use: `read_file`, `write_file`, `list_files`, `search_knowledge`,
-    /// `write_note`, `remember`, `recall`, `ask_user`.
+    /// The tools it may use: `read_file`, `write_file`, `list_files`, `shell`,
+    /// `http_request`, `search_knowledge`, `write_note`, `remember`, `recall`, `ask_user`.
+    /// MCP servers' tools come with `mcp_servers`.
     #[serde(default)]
     pub tools: Vec<String>,
+    /// The MCP servers (configured by an admin as `[[mcp_servers]]`) whose tools it may use,
+    /// each tool as `SERVER__TOOL`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mcp_servers: Vec<String>,
     /// Per tool, allow, ask or deny; tools not named get the default for what they do
     /// (reading and workspace writes allowed, anything reaching outside asked about).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

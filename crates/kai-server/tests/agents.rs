@@ -273,6 +273,39 @@ async fn bad_input_is_refused_with_what_to_fix() {
         .unwrap();
     assert_eq!(stream.status(), StatusCode::NOT_FOUND);
 
+    // Every part of a definition comes back as it went in.
+    let hooked = json!({"instructions": "x", "tools": ["shell", "http_request"],
+        "consent": {"shell": "deny"},
+        "hooks": [{"webhook": "http://127.0.0.1:9/hook", "veto": true, "events": ["before_tool"]}],
+        "limits": {"max_steps": 3, "max_duration": "5m"}});
+    let created = server
+        .post(
+            "/api/v1/agents",
+            Some(&token),
+            json!({"name": "hooked", "definition": hooked}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let got = server.get("/api/v1/agents/hooked", &token).await;
+    assert_eq!(
+        got.body["definition"]["hooks"], hooked["hooks"],
+        "{}",
+        got.text
+    );
+    assert_eq!(got.body["definition"]["consent"], hooked["consent"]);
+    assert_eq!(got.body["definition"]["limits"]["max_duration"], "5m");
+    let reply = server
+        .post(
+            "/api/v1/agents",
+            Some(&token),
+            json!({"name": "m", "definition": {"instructions": "x", "mcp_servers": ["files"]}}),
+        )
+        .await;
+    assert!(
+        reply.detail().contains("no MCP server `files`"),
+        "{}",
+        reply.text
+    );
     let prompt = server
         .post(
             "/api/v1/prompts",

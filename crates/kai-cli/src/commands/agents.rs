@@ -36,6 +36,7 @@ fn empty() -> AgentDefinition {
         variables: serde_json::Map::new(),
         model: None,
         tools: Vec::new(),
+        mcp_servers: Vec::new(),
         consent: BTreeMap::new(),
         collections: Vec::new(),
         memory: false,
@@ -79,6 +80,11 @@ fn definition(base: AgentDefinition, args: AgentDefinitionArgs) -> anyhow::Resul
     for tool in args.tools {
         if !definition.tools.contains(&tool) {
             definition.tools.push(tool);
+        }
+    }
+    for server in args.mcp_servers {
+        if !definition.mcp_servers.contains(&server) {
+            definition.mcp_servers.push(server);
         }
     }
     for (policy, tools) in [
