@@ -285,7 +285,14 @@ impl<'a> Executor<'a> {
         payload["agent"] = json!(self.run.agent_id.to_string());
         payload["goal"] = json!(self.run.goal);
         payload["step"] = json!(self.state.step + 1);
-        let verdict = hooks::call(&self.env.web, &self.definition.hooks, event, payload).await;
+        let verdict = hooks::call(
+            &self.env.web,
+            &self.env.mcp,
+            &self.definition.hooks,
+            event,
+            payload,
+        )
+        .await;
         for (hook, why) in verdict.failures {
             self.event(RunEvent::Error {
                 message: format!("hook {hook} ({}) failed: {why}", event.as_str()),

@@ -1,6 +1,7 @@
 //! Hooks: plugins that watch a run, and may stop what it is about to do, without code in kai.
-//! A hook is a webhook: kai POSTs each event it subscribes to as JSON, and for the events that
-//! come before something happens (`before_step`, `before_tool`) a hook marked `veto` may answer
+//! A hook is a webhook (kai POSTs each event it subscribes to as JSON) or a tool of an MCP
+//! server (called with the event as its arguments). For the events that come before something
+//! happens (`before_step`, `before_tool`) a hook marked `veto` may answer
 //! `{"allow": false, "reason": "..."}` to stop it.
 //!
 //! A veto hook that cannot be reached, times out or answers nonsense vetoes ("fail closed"):
@@ -11,6 +12,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+
+use kai_mcp::McpServers;
 
 use crate::tools::Web;
 
@@ -53,12 +56,26 @@ impl HookEvent {
     }
 }
 
-/// A hook in an agent's definition.
+/// An MCP server's tool that a hook calls.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpHook {
+    /// The server, one of `[[mcp_servers]]`.
+    pub server: String,
+    /// The tool, called with the event as its arguments.
+    pub tool: String,
+}
+
+/// A hook in an agent's definition: a webhook or an MCP server's tool.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Hook {
     /// The URL kai POSTs events to; reached like `http_request` (agents.http_allow applies).
-    pub webhook: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<String>,
+    /// The MCP server's tool kai calls with each event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp: Option<McpHook>,
     /// The events it gets; all when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<HookEvent>,
@@ -73,13 +90,21 @@ pub struct Hook {
 impl Hook {
     /// Checks what serde cannot.
     pub fn check(&self) -> Result<(), String> {
-        let url = reqwest::Url::parse(&self.webhook)
-            .map_err(|err| format!("hook `{}` is not a URL: {err}", self.webhook))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!(
-                "hook `{}` must be an http:// or https:// URL",
-                self.webhook
-            ));
+        match (&self.webhook, &self.mcp) {
+            (Some(webhook), None) => {
+                let url = reqwest::Url::parse(webhook)
+                    .map_err(|err| format!("hook `{webhook}` is not a URL: {err}"))?;
+                if !matches!(url.scheme(), "http" | "https") {
+                    return Err(format!(
+                        "hook `{webhook}` must be an http:// or https:// URL"
+                    ));
+                }
+            }
+            (None, Some(mcp)) if mcp.server.is_empty() || mcp.tool.is_empty() => {
+                return Err("an MCP hook names its `server` and `tool`".into());
+            }
+            (None, Some(_)) => {}
+            _ => return Err("a hook is a `webhook` or an `mcp` tool: give one of them".into()),
         }
         if let Some(timeout) = &self.timeout {
             let parsed = humantime::parse_duration(timeout)
@@ -93,6 +118,39 @@ impl Hook {
 
     fn wants(&self, event: HookEvent) -> bool {
         self.events.is_empty() || self.events.contains(&event)
+    }
+
+    /// What it is, for records: the URL, or `mcp:SERVER/TOOL`.
+    #[must_use]
+    pub fn name(&self) -> String {
+        match (&self.webhook, &self.mcp) {
+            (Some(webhook), _) => webhook.clone(),
+            (None, Some(mcp)) => format!("mcp:{}/{}", mcp.server, mcp.tool),
+            (None, None) => String::new(),
+        }
+    }
+
+    /// Tells it of an event; its answer, as JSON (an empty answer reads as `{}`).
+    async fn send(&self, web: &Web, mcp: &McpServers, body: &Value) -> Result<Value, String> {
+        let timeout = self.timeout();
+        match (&self.webhook, &self.mcp) {
+            (Some(url), _) => web.post_json(url, body, timeout).await,
+            (None, Some(hook)) => {
+                let result = mcp
+                    .call(&hook.server, &hook.tool, body.clone(), Some(timeout))
+                    .await
+                    .map_err(|err| err.to_string())?;
+                if result.is_error {
+                    return Err(format!("the tool failed: {}", result.text));
+                }
+                if result.text.trim().is_empty() {
+                    return Ok(Value::Object(serde_json::Map::new()));
+                }
+                serde_json::from_str(&result.text)
+                    .map_err(|err| format!("its answer is not JSON: {err}"))
+            }
+            (None, None) => Err("the hook names neither a webhook nor an MCP tool".into()),
+        }
     }
 
     fn timeout(&self) -> Duration {
@@ -114,13 +172,19 @@ pub(crate) struct Verdict {
 
 /// Calls every hook of `hooks` that wants `event`, in order, with `payload` (to which the event's
 /// name is added). Stops at the first veto.
-pub(crate) async fn call(web: &Web, hooks: &[Hook], event: HookEvent, payload: Value) -> Verdict {
+pub(crate) async fn call(
+    web: &Web,
+    mcp: &McpServers,
+    hooks: &[Hook],
+    event: HookEvent,
+    payload: Value,
+) -> Verdict {
     let mut verdict = Verdict::default();
     let mut body = payload;
     body["event"] = json!(event.as_str());
     for hook in hooks.iter().filter(|hook| hook.wants(event)) {
         let may_veto = hook.veto && event.can_veto();
-        match web.post_json(&hook.webhook, &body, hook.timeout()).await {
+        match hook.send(web, mcp, &body).await {
             Ok(answer) => {
                 if !may_veto {
                     continue;
@@ -132,12 +196,12 @@ pub(crate) async fn call(web: &Web, hooks: &[Hook], event: HookEvent, payload: V
                             .as_str()
                             .unwrap_or("no reason given")
                             .to_owned();
-                        verdict.veto = Some((hook.webhook.clone(), reason));
+                        verdict.veto = Some((hook.name(), reason));
                         return verdict;
                     }
                     None => {
                         verdict.veto = Some((
-                            hook.webhook.clone(),
+                            hook.name(),
                             "its answer has no `allow` (true or false), so it counts as a veto"
                                 .into(),
                         ));
@@ -147,12 +211,12 @@ pub(crate) async fn call(web: &Web, hooks: &[Hook], event: HookEvent, payload: V
             }
             Err(err) if may_veto => {
                 verdict.veto = Some((
-                    hook.webhook.clone(),
+                    hook.name(),
                     format!("{err}; a veto hook that cannot answer vetoes"),
                 ));
                 return verdict;
             }
-            Err(err) => verdict.failures.push((hook.webhook.clone(), err)),
+            Err(err) => verdict.failures.push((hook.name(), err)),
         }
     }
     verdict

@@ -217,7 +217,11 @@ impl Agents {
     ) -> Result<(), AgentError> {
         check_name("an agent's name", name)?;
         definition.check().map_err(AgentError::Invalid)?;
-        for server in &definition.mcp_servers {
+        let hook_servers = definition
+            .hooks
+            .iter()
+            .filter_map(|hook| hook.mcp.as_ref().map(|mcp| &mcp.server));
+        for server in definition.mcp_servers.iter().chain(hook_servers) {
             if !self
                 .inner
                 .mcp

@@ -1196,6 +1196,37 @@ async fn mcp_tools_reach_agents_with_their_annotations_as_consent() {
         .collect();
     assert_eq!(results[0], "Echo: hi from kai");
     assert!(results[1].contains("denied"), "{results:?}");
+    // An MCP tool as a veto hook: everything's echo does not answer {"allow": ...}, so the
+    // hook vetoes every step (fail closed), and says why.
+    h.agent(
+        "mcp-guarded",
+        json!({"instructions": "Go.", "tools": [],
+               "hooks": [{"mcp": {"server": "everything", "tool": "echo"}, "veto": true,
+                          "events": ["before_step"]}]}),
+    )
+    .await;
+    for _ in 0..3 {
+        h.upstream.push(CHAT, plan(&["Go"]));
+    }
+    let guarded = h
+        .agents
+        .start(h.owner, "mcp-guarded", "go", None)
+        .await
+        .unwrap();
+    let ended = h
+        .until(
+            guarded.record.id,
+            &[RunStatus::Succeeded, RunStatus::Failed],
+        )
+        .await;
+    assert_eq!(ended.record.status, RunStatus::Failed);
+    let vetoed = h
+        .events(guarded.record.id)
+        .await
+        .into_iter()
+        .find(|e| e["type"] == "vetoed")
+        .unwrap();
+    assert_eq!(vetoed["hook"], "mcp:everything/echo");
     // The model was offered the server's tools under the server's name.
     let offered = &h.upstream.requests()[1].json["tools"];
     assert!(

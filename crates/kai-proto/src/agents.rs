@@ -105,6 +105,16 @@ pub struct AgentDefinition {
     pub hooks: Vec<AgentHook>,
 }
 
+/// An MCP server's tool that a hook calls.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct McpHook {
+    /// The server, one of `[[mcp_servers]]`.
+    pub server: String,
+    /// The tool.
+    pub tool: String,
+}
+
 /// When a hook is called.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -121,14 +131,19 @@ pub enum HookEvent {
     RunEnd,
 }
 
-/// A webhook kai POSTs a run's events to, as JSON with `event`, `run`, `agent`, `goal`, `step`
-/// and the event's details. A veto hook answers `before_*` events with `{"allow": true}` or
+/// A hook told of a run's events: a webhook kai POSTs each event to, or an MCP server's tool
+/// kai calls with it, as JSON with `event`, `run`, `agent`, `goal`, `step` and the event's
+/// details. A veto hook answers `before_*` events with `{"allow": true}` or
 /// `{"allow": false, "reason": "..."}`; one that cannot be reached vetoes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentHook {
     /// The http:// or https:// URL (agents.http_allow applies, as to `http_request`).
-    pub webhook: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<String>,
+    /// The MCP server's tool called with each event, instead of a webhook.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp: Option<McpHook>,
     /// The events it gets; all when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<HookEvent>,

@@ -28,10 +28,10 @@ pub use accounts::{
 };
 pub use agents::{
     Agent, AgentDefinition, AgentHook, AgentLimits, AgentList, AgentRequest, ConsentGrant,
-    ConsentPolicy, DecideRequest, HookEvent, Prompt, PromptList, PromptQuery, PromptRequest,
-    PromptVersionRequest, RequestKind, RequestStatus, Run, RunEvent, RunEvents, RunEventsQuery,
-    RunList, RunListQuery, RunRequest, RunRequestList, RunRequestQuery, RunStatus, RunUsage,
-    Schedule, ScheduleList, ScheduleRequest, StartRunRequest, ToolCalling,
+    ConsentPolicy, DecideRequest, HookEvent, McpHook, Prompt, PromptList, PromptQuery,
+    PromptRequest, PromptVersionRequest, RequestKind, RequestStatus, Run, RunEvent, RunEvents,
+    RunEventsQuery, RunList, RunListQuery, RunRequest, RunRequestList, RunRequestQuery, RunStatus,
+    RunUsage, Schedule, ScheduleList, ScheduleRequest, StartRunRequest, ToolCalling,
 };
 pub use gateway::{
     ConversationDetail, ConversationMessage, ConversationPage, ConversationReply,
