@@ -78,8 +78,8 @@ pub enum ToolCalling {
     Prompted,
 }
 
-/// What one run may spend before it stops as failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What one run may spend before it stops as failed (or, for money, asks).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Steps of the plan, re-plans included.
@@ -93,6 +93,10 @@ pub struct Limits {
     /// Time spent running (waiting for the owner does not count), as `30m`, `2h`.
     #[serde(with = "humantime_serde_compat")]
     pub max_duration: Duration,
+    /// Once its model calls have cost this many dollars (by the gateway's prices), the run
+    /// asks its owner before going on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ask_after_usd: Option<f64>,
 }
 
 impl Default for Limits {
@@ -103,6 +107,7 @@ impl Default for Limits {
             max_tool_calls: 100,
             max_tokens: 500_000,
             max_duration: Duration::from_secs(30 * 60),
+            ask_after_usd: None,
         }
     }
 }
@@ -216,6 +221,11 @@ impl AgentDefinition {
         }
         if limits.max_duration < Duration::from_secs(1) {
             return Err("limits.max_duration must be at least 1s".into());
+        }
+        if let Some(usd) = limits.ask_after_usd
+            && !(usd.is_finite() && usd > 0.0)
+        {
+            return Err("limits.ask_after_usd must be a positive number of dollars".into());
         }
         Ok(())
     }

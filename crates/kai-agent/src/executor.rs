@@ -39,6 +39,9 @@ const MAX_REPLANS: u32 = 2;
 const MAX_REPEATS: u32 = 2;
 /// Model calls in a row that may fail (each retried after a pause) before the run fails.
 const MAX_MODEL_FAILURES: u32 = 3;
+/// The key of the request for spending past `limits.ask_after_usd`, once per run.
+const SPEND_KEY: &str = "spend";
+
 /// The longest one tool call may take.
 const TOOL_TIMEOUT: Duration = Duration::from_secs(300);
 /// The most of a tool's result the model is given.
@@ -392,6 +395,59 @@ impl<'a> Executor<'a> {
         }
     }
 
+    /// Whether the run may go on spending: past `limits.ask_after_usd` only once its owner
+    /// said so. `false` when it now waits for them (or they said no, which ends it).
+    async fn spending_approved(&mut self) -> Result<bool, Stop> {
+        let Some(threshold) = self.definition.limits.ask_after_usd else {
+            return Ok(true);
+        };
+        let spent = self.state.used.cost_micros as f64 / 1_000_000.0;
+        if self.state.spend_approved || spent < threshold {
+            return Ok(true);
+        }
+        let request = self
+            .agents
+            .store()
+            .run_request_for_call(self.run.id, SPEND_KEY)
+            .await?;
+        match request.map(|r| r.status) {
+            None => {
+                let details = json!({
+                    "spent_usd": spent,
+                    "threshold_usd": threshold,
+                    "question": format!(
+                        "this run's model calls have cost ${spent:.4}, past the ${threshold} \
+                         its agent asks about: go on?"
+                    ),
+                });
+                let spend = PendingCall {
+                    key: SPEND_KEY.into(),
+                    id: String::new(),
+                    tool: SPEND_KEY.into(),
+                    arguments: String::new(),
+                };
+                self.ask(&spend, RunRequestKind::Consent, SPEND_KEY.into(), details)
+                    .await
+            }
+            Some(RunRequestStatus::Pending) => {
+                self.save(RunStatus::Waiting, None).await?;
+                Ok(false)
+            }
+            Some(RunRequestStatus::Approved) => {
+                self.state.spend_approved = true;
+                self.state.waiting = None;
+                Ok(true)
+            }
+            Some(_) => {
+                let reason = format!(
+                    "the owner did not let the run spend past ${threshold} (it had spent ${spent:.4})"
+                );
+                self.finish(RunStatus::Failed, Some(reason)).await?;
+                Ok(false)
+            }
+        }
+    }
+
     /// Which limit the run has reached, if any.
     fn limit_reached(&self) -> Option<String> {
         let limits = &self.definition.limits;
@@ -437,6 +493,9 @@ impl<'a> Executor<'a> {
             }
             if let Some(reason) = self.limit_reached() {
                 return self.finish(RunStatus::Failed, Some(reason)).await;
+            }
+            if !self.spending_approved().await? {
+                return Ok(());
             }
             if let Some(call) = self.state.pending.front().cloned() {
                 if !Box::pin(self.answer_call(call)).await? {
@@ -547,6 +606,7 @@ impl<'a> Executor<'a> {
             Ok(done) => {
                 self.state.model_failures = 0;
                 self.state.used.input_tokens += done.usage.input_tokens;
+                self.state.used.cost_micros += done.cost_micros;
                 self.state.used.output_tokens += done.usage.output_tokens;
                 let message = done.value.message;
                 self.event(RunEvent::ModelCall {

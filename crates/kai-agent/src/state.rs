@@ -52,6 +52,9 @@ pub struct RunState {
     /// Model calls in a row that failed.
     #[serde(default)]
     pub model_failures: u32,
+    /// Whether the owner let the run spend past `limits.ask_after_usd`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub spend_approved: bool,
 }
 
 /// A call the model asked for.
@@ -93,6 +96,9 @@ pub struct Used {
     pub output_tokens: u64,
     /// Milliseconds spent running.
     pub running_ms: u64,
+    /// What its model calls cost by the gateway's prices, in millionths of a dollar.
+    #[serde(default)]
+    pub cost_micros: u64,
 }
 
 /// One event of a run's timeline.

@@ -53,6 +53,12 @@ impl Harness {
         settings.gateway.retry_base_delay = Duration::from_millis(1);
         settings.gateway.retry_max_delay = Duration::from_millis(2);
         settings.agents.default_model = "scripted".into();
+        // Priced, for the runs that ask before spending: 1 and 2 cents per thousand tokens.
+        settings.prices.push(kai_config::PriceSettings {
+            model: "scripted-1".into(),
+            input: 10_000.0,
+            output: 20_000.0,
+        });
         // The loopback upstream doubles as the web site agents' HTTP requests may reach.
         settings.agents.http_allow = "127.0.0.1".into();
         let gateway = Gateway::new(store.clone(), &settings, Environment::default(), None, None)
@@ -1314,4 +1320,67 @@ async fn a_schedule_starts_one_run_per_fire() {
         .await
         .unwrap_err();
     assert!(err.to_string().starts_with("spec:"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spending_past_the_threshold_asks_the_owner() {
+    let h = Harness::new().await;
+    h.agent(
+        "thrifty",
+        json!({"instructions": "Go.", "tools": [], "limits": {"ask_after_usd": 0.1}}),
+    )
+    .await;
+    // The plan costs 10 × 1¢ + 5 × 2¢ = 20¢: past the 10¢ the agent asks about.
+    h.upstream.push(CHAT, plan(&["Go"]));
+    h.upstream.push(CHAT, says("Gone."));
+    let run = h
+        .agents
+        .start(h.owner, "thrifty", "go", None)
+        .await
+        .unwrap();
+    let waiting = h
+        .until(run.record.id, &[RunStatus::Waiting, RunStatus::Failed])
+        .await;
+    assert_eq!(waiting.record.status, RunStatus::Waiting);
+    assert_eq!(waiting.state.used.cost_micros, 200_000);
+    let request = &h.agents.requests(h.owner, None, true).await.unwrap()[0];
+    assert_eq!(request.tool, "spend");
+    assert!(request.details.contains("0.2000"), "{}", request.details);
+    h.agents
+        .decide(h.owner, request.id, true, None, false)
+        .await
+        .unwrap();
+    let done = h
+        .until(run.record.id, &[RunStatus::Succeeded, RunStatus::Failed])
+        .await;
+    assert_eq!(done.record.status, RunStatus::Succeeded);
+    assert_eq!(done.state.used.cost_micros, 400_000);
+
+    // Denied: the run ends there.
+    h.upstream.push(CHAT, plan(&["Go"]));
+    let run = h
+        .agents
+        .start(h.owner, "thrifty", "go again", None)
+        .await
+        .unwrap();
+    h.until(run.record.id, &[RunStatus::Waiting]).await;
+    let request = &h
+        .agents
+        .requests(h.owner, Some(run.record.id), true)
+        .await
+        .unwrap()[0];
+    h.agents
+        .decide(h.owner, request.id, false, None, false)
+        .await
+        .unwrap();
+    let done = h
+        .until(run.record.id, &[RunStatus::Succeeded, RunStatus::Failed])
+        .await;
+    assert_eq!(done.record.status, RunStatus::Failed);
+    assert!(
+        done.record
+            .error
+            .unwrap()
+            .contains("did not let the run spend")
+    );
 }

@@ -96,7 +96,7 @@ pub(crate) enum Command {
     /// Agents: define them, run them towards a goal (live at the terminal), answer what they
     /// ask, read their runs
     #[command(subcommand, after_help = AGENT_EXAMPLES)]
-    Agent(AgentCommand),
+    Agent(Box<AgentCommand>),
     /// Prompt templates (minijinja, versioned) for agents' instructions
     #[command(subcommand)]
     Prompt(PromptCommand),
@@ -174,6 +174,9 @@ pub(crate) struct AgentDefinitionArgs {
     /// The longest one run may work, as 30m or 2h
     #[arg(long, value_name = "DURATION")]
     pub(crate) max_duration: Option<String>,
+    /// Ask before a run spends past this many dollars on models (by the configured prices)
+    #[arg(long, value_name = "USD")]
+    pub(crate) ask_after_usd: Option<f64>,
 }
 
 #[derive(Debug, Subcommand)]

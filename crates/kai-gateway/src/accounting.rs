@@ -93,8 +93,8 @@ impl Accounting {
     }
 
     /// Records one request: metrics at once, its usage record in the next batch, and its
-    /// spend against the key's budgets.
-    pub(crate) fn record(&self, outcome: Outcome<'_>) {
+    /// spend against the key's budgets. Returns what it cost, in millionths of a dollar.
+    pub(crate) fn record(&self, outcome: Outcome<'_>) -> u64 {
         let (provider, upstream_model) = match outcome.provider {
             Some((p, m)) => (Some(p.to_owned()), Some(m.to_owned())),
             None => (None, None),
@@ -131,6 +131,7 @@ impl Accounting {
             self.budgets.spent(key, outcome.usage.total(), cost_micros);
         }
         self.writer.write(record);
+        cost_micros
     }
 
     /// Forgets what is known of a key's budgets, after they changed.

@@ -53,6 +53,9 @@ pub struct Completed<T> {
     pub provider: String,
     /// Tokens used.
     pub usage: Usage,
+    /// What it cost by the configured prices, in millionths of a dollar (0 for a model
+    /// without a price, local models among them).
+    pub cost_micros: u64,
 }
 
 /// One kind of routed request: what it asks the router, and what it is accounted as.
@@ -226,7 +229,7 @@ impl Gateway {
         started: Instant,
         ttft: Option<Duration>,
     ) -> Completed<T> {
-        self.inner.accounting.record(Outcome {
+        let cost_micros = self.inner.accounting.record(Outcome {
             caller,
             endpoint: C::ENDPOINT,
             model,
@@ -242,6 +245,7 @@ impl Gateway {
             model: routed.model,
             provider: routed.provider,
             usage,
+            cost_micros,
         }
     }
 

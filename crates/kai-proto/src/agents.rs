@@ -34,7 +34,7 @@ pub enum ToolCalling {
 }
 
 /// What one run may spend.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentLimits {
     /// Steps of the plan, re-plans included (1 to 100; default 12).
@@ -52,6 +52,10 @@ pub struct AgentLimits {
     /// Time spent running, waiting for the owner aside, as `30m` or `2h` (default 30m).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_duration: Option<String>,
+    /// Once the run's model calls have cost this many dollars (by the configured prices),
+    /// it asks its owner before going on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ask_after_usd: Option<f64>,
 }
 
 /// An agent's definition: what creating or replacing an agent takes.
@@ -230,7 +234,7 @@ pub enum RunStatus {
 }
 
 /// What a run has spent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct RunUsage {
     /// Steps begun.
     pub steps: u32,
@@ -244,10 +248,12 @@ pub struct RunUsage {
     pub output_tokens: u64,
     /// Milliseconds spent running.
     pub running_ms: u64,
+    /// What its model calls cost by the configured prices, in dollars.
+    pub cost_usd: f64,
 }
 
 /// A run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Run {
     /// Its id.
     pub id: Uuid,
@@ -283,7 +289,7 @@ pub struct Run {
 }
 
 /// The caller's runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct RunList {
     /// Newest first.
     pub runs: Vec<Run>,

@@ -111,14 +111,18 @@ fn definition(base: AgentDefinition, args: AgentDefinitionArgs) -> anyhow::Resul
     if args.prompted_tools {
         definition.tool_calling = Some(ToolCalling::Prompted);
     }
-    if args.max_steps.is_some() || args.max_duration.is_some() {
+    if args.max_steps.is_some() || args.max_duration.is_some() || args.ask_after_usd.is_some() {
         let limits = definition.limits.get_or_insert(AgentLimits {
             max_steps: None,
             max_model_calls: None,
             max_tool_calls: None,
             max_tokens: None,
             max_duration: None,
+            ask_after_usd: None,
         });
+        if args.ask_after_usd.is_some() {
+            limits.ask_after_usd = args.ask_after_usd;
+        }
         if args.max_steps.is_some() {
             limits.max_steps = args.max_steps;
         }

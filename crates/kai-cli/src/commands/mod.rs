@@ -120,7 +120,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Agent(command) => {
             quiet_logging(&loaded, cli.global.log_level.is_some())?;
-            runtime()?.block_on(agents::run(&loaded.settings, &sources.env, command))
+            runtime()?.block_on(agents::run(&loaded.settings, &sources.env, *command))
         }
         Command::Prompt(command) => {
             quiet_logging(&loaded, cli.global.log_level.is_some())?;

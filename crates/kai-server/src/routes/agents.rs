@@ -134,6 +134,7 @@ fn run_to_wire(view: &RunView) -> Run {
             input_tokens: used.input_tokens,
             output_tokens: used.output_tokens,
             running_ms: used.running_ms,
+            cost_usd: used.cost_micros as f64 / 1_000_000.0,
         },
         last_event: view.record.last_seq,
         created_at: view.record.created_at,
