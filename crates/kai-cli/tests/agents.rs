@@ -177,11 +177,12 @@ async fn an_agent_runs_at_the_terminal_and_survives_kill_9() {
         calls("write_file", json!({"path": "b.txt", "content": "two"})),
     );
     upstream.push(CHAT, says("late").after(Duration::from_secs(120)));
+    // Counted before the run starts: its worker may be quicker than the command's return.
+    let before = upstream.requests().len();
     let out = kai.run(&["agent", "run", "scribe", "write two", "--detach", "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let run: Value = serde_json::from_str(&stdout(&out)).unwrap();
     let run_id = run["id"].as_str().unwrap().to_owned();
-    let before = upstream.requests().len();
     wait_until("the model call after the write", || {
         upstream.requests().len() >= before + 3
     });

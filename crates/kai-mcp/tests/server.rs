@@ -188,6 +188,9 @@ async fn kai_client_over_stdio() {
 
 #[tokio::test]
 async fn the_http_service_checks_the_host() {
+    // reqwest's client needs a TLS provider even for http://; run alone (as nextest runs each
+    // test), nothing else here has installed one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let address = serve_http(&server(), AllowedHosts::Only(vec!["kai.example".into()])).await;
     let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
         "params": {"protocolVersion": "2025-06-18", "capabilities": {},

@@ -298,6 +298,7 @@ pub struct RunList {
 /// Which runs to list.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct RunListQuery {
     /// Only this agent's runs (its id or name).
     pub agent: Option<String>,
@@ -332,6 +333,7 @@ pub struct RunEvents {
 /// Which events to read.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct RunEventsQuery {
     /// Only events after this number (default 0: from the start).
     pub after: Option<u64>,
@@ -406,6 +408,7 @@ pub struct RunRequestList {
 /// Which requests to list.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct RunRequestQuery {
     /// Only this run's.
     pub run: Option<Uuid>,
@@ -493,6 +496,7 @@ pub struct PromptList {
 /// Which version of a template.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct PromptQuery {
     /// The version; the newest when absent.
     pub version: Option<u32>,

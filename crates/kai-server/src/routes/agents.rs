@@ -356,7 +356,9 @@ async fn start_run(
 /// The caller's runs, newest first. Needs `read`.
 #[utoipa::path(get, path = "", tag = "agents", security(("bearer" = [])),
     params(RunListQuery),
-    responses((status = 200, description = "The runs", body = RunList)))]
+    responses(
+        (status = 200, description = "The runs", body = RunList),
+        (status = 404, description = "No such agent of this user", body = Problem, content_type = "application/problem+json")))]
 async fn list_runs(
     State(state): State<AppState>,
     Auth(principal): Auth,
@@ -510,6 +512,7 @@ async fn control(
 #[utoipa::path(post, path = "/{id}/pause", tag = "agents", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "The run's id")),
     responses(
+        (status = 404, description = "No such run of this user", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "Paused, or asked to pause", body = Run),
         (status = 409, description = "The run has ended or is paused", body = Problem, content_type = "application/problem+json")))]
 async fn pause_run(
@@ -527,6 +530,7 @@ async fn pause_run(
 #[utoipa::path(post, path = "/{id}/resume", tag = "agents", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "The run's id")),
     responses(
+        (status = 404, description = "No such run of this user", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "Queued again", body = Run),
         (status = 409, description = "The run is not paused", body = Problem, content_type = "application/problem+json")))]
 async fn resume_run(
@@ -545,6 +549,7 @@ async fn resume_run(
 #[utoipa::path(post, path = "/{id}/cancel", tag = "agents", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "The run's id")),
     responses(
+        (status = 404, description = "No such run of this user", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "Cancelled, or asked to cancel", body = Run),
         (status = 409, description = "The run has ended", body = Problem, content_type = "application/problem+json")))]
 async fn cancel_run(

@@ -232,7 +232,8 @@ fn tools(state: &AppState, owner: UserId, request_id: String, write: bool) -> Ve
     request_body(content = Object, description = "A JSON-RPC message of the Model Context Protocol", content_type = "application/json"),
     responses(
         (status = 200, description = "The JSON-RPC answer", body = Object),
-        (status = 202, description = "A notification, accepted")))]
+        (status = 202, description = "A notification, accepted"),
+        (status = 406, description = "The request does not accept both application/json and text/event-stream, as MCP's streamable HTTP asks")))]
 async fn mcp(
     State(state): State<AppState>,
     Auth(principal): Auth,
