@@ -1384,3 +1384,73 @@ async fn spending_past_the_threshold_asks_the_owner() {
             .contains("did not let the run spend")
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_mcp_server_that_hangs_is_contained_and_reported() {
+    let Some(dir) = mcp_servers_dir() else { return };
+    let bin = dir.join("node_modules/.bin/mcp-server-everything");
+    let mut everything =
+        kai_mcp::McpServerConfig::stdio("everything", bin.display().to_string(), ["stdio"]);
+    everything.startup_timeout = Duration::from_secs(60);
+    everything.call_timeout = Duration::from_secs(1);
+    let h = Harness::with_mcp(vec![everything]).await;
+    h.agent(
+        "patient",
+        json!({"instructions": "Use the server.", "mcp_servers": ["everything"]}),
+    )
+    .await;
+    h.upstream.push(CHAT, plan(&["Wait"]));
+    // Thirty seconds of work against a one-second limit; then a call that must still work.
+    h.upstream.push(
+        CHAT,
+        calls(&[(
+            "everything__trigger-long-running-operation",
+            json!({"duration": 30, "steps": 2}),
+        )]),
+    );
+    h.upstream.push(
+        CHAT,
+        calls(&[("everything__echo", json!({"message": "still here"}))]),
+    );
+    h.upstream.push(CHAT, says("The long one timed out."));
+    let run = h
+        .agents
+        .start(h.owner, "patient", "wait", None)
+        .await
+        .unwrap();
+    let done = h
+        .until(run.record.id, &[RunStatus::Succeeded, RunStatus::Failed])
+        .await;
+    assert_eq!(
+        done.record.status,
+        RunStatus::Succeeded,
+        "{:?}",
+        h.events(run.record.id).await
+    );
+    let results: Vec<(bool, String)> = h
+        .events(run.record.id)
+        .await
+        .into_iter()
+        .filter(|e| e["type"] == "tool_result")
+        .map(|e| {
+            (
+                e["ok"].as_bool().unwrap(),
+                e["output"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(!results[0].0, "{results:?}");
+    assert!(
+        results[0].1.contains("whether the call ran is unknown"),
+        "{results:?}"
+    );
+    assert_eq!(results[1], (true, "Echo: still here".to_owned()));
+    assert!(
+        h.audited()
+            .await
+            .iter()
+            .filter(|a| *a == "agent.tool.result")
+            .count()
+            >= 2
+    );
+}
