@@ -420,14 +420,13 @@ impl<'a> Executor<'a> {
                          its agent asks about: go on?"
                     ),
                 });
-                let spend = PendingCall {
-                    key: SPEND_KEY.into(),
-                    id: String::new(),
-                    tool: SPEND_KEY.into(),
-                    arguments: String::new(),
-                };
-                self.ask(&spend, RunRequestKind::Consent, SPEND_KEY.into(), details)
-                    .await
+                self.ask(
+                    SPEND_KEY,
+                    RunRequestKind::Consent,
+                    SPEND_KEY.into(),
+                    details,
+                )
+                .await
             }
             Some(RunRequestStatus::Pending) => {
                 self.save(RunStatus::Waiting, None).await?;
@@ -1004,7 +1003,7 @@ impl<'a> Executor<'a> {
     /// Asks the owner and stops the run until they answer: returns `false`.
     async fn ask(
         &mut self,
-        call: &PendingCall,
+        subject: &str,
         kind: RunRequestKind,
         key: String,
         details: Value,
@@ -1022,7 +1021,7 @@ impl<'a> Executor<'a> {
                 agent_id: self.run.agent_id,
                 call_key: key,
                 kind,
-                tool: call.tool.clone(),
+                tool: subject.to_owned(),
                 details: details.to_string(),
                 expires_at,
             })
@@ -1036,14 +1035,14 @@ impl<'a> Executor<'a> {
             )
             .with("request", request.id.to_string())
             .with("kind", kind.as_str())
-            .with("tool", call.tool.as_str())
+            .with("tool", subject)
             .with("details", details.clone()),
         )
         .await?;
         self.event(RunEvent::Requested {
             request: request.id.to_string(),
             kind: kind.as_str().into(),
-            tool: call.tool.clone(),
+            tool: subject.to_owned(),
             details,
         });
         self.state.waiting = Some(request.id.to_string());
@@ -1054,12 +1053,10 @@ impl<'a> Executor<'a> {
     /// Answers the first pending call; `false` when the run now waits for its owner.
     async fn answer_call(&mut self, call: PendingCall) -> Result<bool, Stop> {
         let catalog = self.specs().await;
-        let Some(spec) = catalog.into_iter().find(|spec| spec.name == call.tool) else {
-            let tools = self
-                .specs()
-                .await
+        let Some(spec) = catalog.iter().find(|spec| spec.name == call.tool).cloned() else {
+            let tools = catalog
                 .iter()
-                .map(|spec| spec.name.clone())
+                .map(|spec| spec.name.as_str())
                 .collect::<Vec<_>>()
                 .join(", ");
             self.answer(
@@ -1134,17 +1131,8 @@ impl<'a> Executor<'a> {
                 match existing.map(|request| (request.status, request.answer)) {
                     None => {
                         let details = json!({"tool": call.tool, "arguments": arguments});
-                        let subject_call = PendingCall {
-                            tool: subject,
-                            ..call.clone()
-                        };
                         return self
-                            .ask(
-                                &subject_call,
-                                RunRequestKind::Consent,
-                                call.key.clone(),
-                                details,
-                            )
+                            .ask(&subject, RunRequestKind::Consent, call.key.clone(), details)
                             .await;
                     }
                     Some((RunRequestStatus::Pending, _)) => {
@@ -1182,8 +1170,13 @@ impl<'a> Executor<'a> {
         match existing {
             None => {
                 let details = json!({"question": arguments["question"]});
-                self.ask(call, RunRequestKind::Question, call.key.clone(), details)
-                    .await
+                self.ask(
+                    &call.tool,
+                    RunRequestKind::Question,
+                    call.key.clone(),
+                    details,
+                )
+                .await
             }
             Some(request) if request.status == RunRequestStatus::Pending => {
                 self.save(RunStatus::Waiting, None).await?;
@@ -1268,7 +1261,8 @@ impl<'a> Executor<'a> {
                         unknown (kai stopped, or its server stopped answering): \
                         run it again?",
                 });
-                self.ask(call, RunRequestKind::Outcome, key, details).await
+                self.ask(&call.tool, RunRequestKind::Outcome, key, details)
+                    .await
             }
             Some(RunRequestStatus::Pending) => {
                 self.save(RunStatus::Waiting, None).await?;

@@ -405,13 +405,11 @@ impl Agents {
     /// Deletes an agent with its runs. Refused while one of its runs is working.
     pub async fn delete(&self, owner: UserId, key: &str) -> Result<(), AgentError> {
         let id = self.agent(owner, key).await?.record.id;
-        let active = self
+        if self
             .store()
-            .runs(owner, Some(id), 1000)
+            .agent_has_run_in(id, RunStatus::Running)
             .await?
-            .into_iter()
-            .any(|run| run.status == RunStatus::Running);
-        if active {
+        {
             return Err(AgentError::Conflict(
                 "the agent has a run working now: cancel it first".into(),
             ));

@@ -354,18 +354,20 @@ fn request(row: &impl Columns) -> Result<RunRequestRecord, StoreError> {
         message,
     };
     let id = row.text("id")?;
-    let parse_id = |column: &str| -> Result<String, StoreError> { Ok(row.text(column)?) };
     Ok(RunRequestRecord {
         id: id
             .parse()
             .map_err(|_| bad(format!("`{id}` is not an id")))?,
-        run_id: parse_id("run_id")?
+        run_id: row
+            .text("run_id")?
             .parse()
             .map_err(|_| bad(format!("request {id}: bad run id")))?,
-        owner_id: parse_id("owner_id")?
+        owner_id: row
+            .text("owner_id")?
             .parse()
             .map_err(|_| bad(format!("request {id}: bad owner id")))?,
-        agent_id: parse_id("agent_id")?
+        agent_id: row
+            .text("agent_id")?
             .parse()
             .map_err(|_| bad(format!("request {id}: bad agent id")))?,
         call_key: row.text("call_key")?,
@@ -498,6 +500,24 @@ impl Store {
                 .map(run)
                 .collect()
         })
+    }
+
+    /// Whether one of the agent's runs is in `status`.
+    pub async fn agent_has_run_in(
+        &self,
+        agent: AgentId,
+        status: RunStatus,
+    ) -> Result<bool, StoreError> {
+        let found: Option<i32> = with_pool!(self, |pool| {
+            sqlx::query_scalar(
+                "SELECT 1 FROM agent_runs WHERE agent_id = $1 AND status = $2 LIMIT 1",
+            )
+            .bind(agent.to_string())
+            .bind(status.as_str())
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(found.is_some())
     }
 
     /// Saves a run's state, status and events, if it is still at `revision` (nobody else wrote

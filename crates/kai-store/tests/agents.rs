@@ -316,6 +316,18 @@ async fn a_save_needs_the_revision_it_read_and_events_are_numbered_in_order() {
     assert_eq!(store.runs(ada, Some(helper), 10).await.unwrap().len(), 1);
     assert!(
         store
+            .agent_has_run_in(helper, RunStatus::Failed)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .agent_has_run_in(helper, RunStatus::Running)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
             .runs(ada, Some(AgentId::new()), 10)
             .await
             .unwrap()
