@@ -145,6 +145,12 @@ pub const KEYS: &[Key] = &[
         "false",
         "Take the client address from `X-Forwarded-For`; only behind a reverse proxy you run.",
     ),
+    key(
+        "http.cors_origins",
+        Text,
+        "",
+        "Origins (comma-separated: `https://app.example, http://localhost:5173`) whose browser pages may call the API and open its WebSocket; none by default, so only the web UI kai serves itself can.",
+    ),
     secret(
         "auth.token_secret",
         "generated, kept in the database",
@@ -401,6 +407,12 @@ pub const KEYS: &[Key] = &[
         Text,
         "",
         "Private, loopback and link-local hosts or networks (comma-separated: `nas.local, 192.168.1.0/24, 127.0.0.1`) that agents' `http_request` tool may reach; every other address of that kind is refused, so that an agent cannot reach services on kai's own machine or network.",
+    ),
+    key(
+        "realtime.retention",
+        Text,
+        "7d",
+        "How long the real-time channel keeps durable events (consent requests, run progress, conversation changes) for a browser that reconnects to catch up on.",
     ),
     key(
         "client.url",

@@ -29,8 +29,8 @@ pub use gateway::{
 pub use keys::{KEYS, Key, KeyKind, find as find_key, reference_markdown};
 pub use settings::{
     AgentSettings, AuditSettings, AuthSettings, ClientSettings, DatabaseSettings, Fusion,
-    HttpSettings, KnowledgeSettings, LocalSettings, LogFormat, LogSettings, SearchIndex, Settings,
-    VaultSettings,
+    HttpSettings, KnowledgeSettings, LocalSettings, LogFormat, LogSettings, RealtimeSettings,
+    SearchIndex, Settings, VaultSettings,
 };
 pub use values::{DatabaseKind, DatabaseUrl, REDACTED, Secret};
 
@@ -42,7 +42,7 @@ pub const CONFIG_ENV_VAR: &str = "KAI_CONFIG";
 const TOOLING_PREFIXES: [&str; 3] = ["KAI_TEST_", "KAI_CI_", "KAI_BENCH_"];
 
 /// The sections of the file, each a TOML table.
-const SECTIONS: [&str; 11] = [
+const SECTIONS: [&str; 12] = [
     "log",
     "database",
     "http",
@@ -53,6 +53,7 @@ const SECTIONS: [&str; 11] = [
     "audit",
     "knowledge",
     "agents",
+    "realtime",
     "client",
 ];
 

@@ -43,6 +43,8 @@ pub struct Settings {
     pub knowledge: KnowledgeSettings,
     /// Agents: their runs, workspaces and consent.
     pub agents: AgentSettings,
+    /// The real-time channel (`/api/v1/ws`).
+    pub realtime: RealtimeSettings,
     /// How `kai login` and `kai chat` reach a server. Left out of `config show` when unset:
     /// a server has no use for it.
     #[serde(default, skip_serializing_if = "ClientSettings::is_unset")]
@@ -155,6 +157,9 @@ pub struct HttpSettings {
     pub shutdown_grace: Duration,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted reverse proxy).
     pub trust_forwarded_for: bool,
+    /// Origins (`https://app.example`) whose pages may call the API and open its WebSocket
+    /// from a browser, comma-separated; none by default, so only kai's own web UI can.
+    pub cors_origins: String,
 }
 
 /// Logins, tokens and API keys.
@@ -259,6 +264,16 @@ pub struct AgentSettings {
     /// Private, loopback and link-local hosts and networks agents' HTTP requests may reach,
     /// comma-separated (`nas.local, 192.168.1.0/24`); every other such address is refused.
     pub http_allow: String,
+}
+
+/// The real-time channel: how long its durable events are kept for clients to catch up on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RealtimeSettings {
+    /// How long durable events (consent requests, run progress, conversation changes) are kept
+    /// for a client that reconnects to replay.
+    #[serde(with = "duration")]
+    pub retention: Duration,
 }
 
 impl AgentSettings {
@@ -386,6 +401,7 @@ impl Settings {
                 request_timeout: Duration::from_secs(30),
                 shutdown_grace: Duration::from_secs(10),
                 trust_forwarded_for: false,
+                cors_origins: String::new(),
             },
             auth: AuthSettings {
                 token_secret: None,
@@ -445,6 +461,9 @@ impl Settings {
                 consent_timeout: Duration::from_secs(24 * 3600),
                 workspace_dir: None,
                 http_allow: String::new(),
+            },
+            realtime: RealtimeSettings {
+                retention: Duration::from_secs(7 * 24 * 3600),
             },
             client: ClientSettings::default(),
             providers: Vec::new(),

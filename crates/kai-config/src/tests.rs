@@ -367,6 +367,7 @@ fn every_key_is_a_field_and_every_field_a_key() {
             ("knowledge.content_dir", _) => "/srv/kai-content",
             ("agents.workspace_dir", _) => "/srv/kai-workspaces",
             ("agents.http_allow", _) => "127.0.0.1, 10.0.0.0/8",
+            ("http.cors_origins", _) => "https://app.example, http://localhost:5173",
             ("agents.default_model", _) => "openai/gpt-4o-mini",
             ("vault.kdf_memory", _) => "32 MiB",
             ("log.format", _) => "json",
@@ -377,6 +378,7 @@ fn every_key_is_a_field_and_every_field_a_key() {
             // Must stay below gateway.retry_max_delay's default.
             ("gateway.retry_base_delay", _) => "1s",
             ("gateway.cooldown", _) => "1m",
+            ("realtime.retention", _) => "2d",
             (_, KeyKind::Integer) => "3",
             (_, KeyKind::Bool) => "true",
             (path, KeyKind::Text) if path.contains("size") => "1 MiB",
