@@ -1,0 +1,109 @@
+import { apiUrl, setSessionRenewer } from "@/api/client";
+import { problemFromResponse } from "@/api/problem";
+import type { components } from "@/api/schema";
+import { csrfToken } from "./csrf";
+import { useAuthStore } from "./store";
+
+/** What login and refresh answer: the refresh token travels as an httpOnly cookie instead. */
+type TokenResponse = Pick<
+  components["schemas"]["TokenResponse"],
+  "access_token" | "token_type" | "expires_in"
+>;
+
+/** Renew this long before the access token expires. */
+const RENEW_MARGIN_MS = 60_000;
+
+let renewTimer: ReturnType<typeof setTimeout> | undefined;
+let refreshing: Promise<boolean> | null = null;
+
+function post(path: string, body: object, headers: Record<string, string> = {}) {
+  return fetch(apiUrl(`/api/v1/auth/${path}`), {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", ...headers },
+    body: JSON.stringify(body),
+  });
+}
+
+function scheduleRenewal(expiresInSeconds: number) {
+  clearTimeout(renewTimer);
+  const lifetime = expiresInSeconds * 1000;
+  const delay = Math.max(lifetime - RENEW_MARGIN_MS, lifetime / 2);
+  renewTimer = setTimeout(() => void refreshSession(), delay);
+}
+
+function accept(tokens: TokenResponse) {
+  useAuthStore.getState().signIn(tokens.access_token, tokens.expires_in);
+  scheduleRenewal(tokens.expires_in);
+}
+
+function endSession() {
+  clearTimeout(renewTimer);
+  useAuthStore.getState().signOut();
+}
+
+/** Runs `task` while holding a lock shared by every tab, so that two tabs never spend one refresh cookie. */
+function exclusively<T>(task: () => Promise<T>): Promise<T> {
+  if (typeof navigator !== "undefined" && navigator.locks) {
+    return navigator.locks.request("kai-auth-refresh", task);
+  }
+  return task();
+}
+
+export async function login(username: string, password: string): Promise<void> {
+  const response = await post("login", { username, password, cookie: true });
+  if (!response.ok) throw await problemFromResponse(response);
+  accept((await response.json()) as TokenResponse);
+}
+
+/** Exchanges the refresh cookie for a new access token; false (and signed out) when the session is over. */
+export function refreshSession(): Promise<boolean> {
+  refreshing ??= exclusively(async () => {
+    try {
+      const response = await post("refresh", {}, { "X-CSRF-Token": csrfToken() });
+      if (!response.ok) {
+        endSession();
+        return false;
+      }
+      accept((await response.json()) as TokenResponse);
+      return true;
+    } catch {
+      if (useAuthStore.getState().status === "restoring") useAuthStore.getState().goOffline();
+      return false;
+    }
+  }).finally(() => {
+    refreshing = null;
+  });
+  return refreshing;
+}
+
+export async function logout(): Promise<void> {
+  try {
+    await post("logout", {}, { "X-CSRF-Token": csrfToken() });
+  } finally {
+    endSession();
+  }
+}
+
+export async function logoutEverywhere(): Promise<void> {
+  const token = useAuthStore.getState().accessToken;
+  const response = await fetch(apiUrl("/api/v1/auth/logout-all"), {
+    method: "POST",
+    credentials: "same-origin",
+    headers: token ? { Authorization: `Bearer ${token}` } : {},
+  });
+  if (!response.ok && response.status !== 401) throw await problemFromResponse(response);
+  endSession();
+}
+
+/** Restores the session kept in the refresh cookie, now and whenever the network returns after failing. */
+export function restoreSession(): () => void {
+  const retry = () => {
+    if (useAuthStore.getState().status === "offline") void refreshSession();
+  };
+  window.addEventListener("online", retry);
+  void refreshSession();
+  return () => window.removeEventListener("online", retry);
+}
+
+setSessionRenewer(refreshSession);
