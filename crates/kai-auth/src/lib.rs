@@ -156,6 +156,8 @@ pub struct TokenPair {
     pub refresh_token: String,
     /// Seconds until the access token expires.
     pub expires_in: u64,
+    /// Seconds until the refresh token expires (a browser's cookie lives as long).
+    pub refresh_expires_in: u64,
 }
 
 impl std::fmt::Debug for TokenPair {
@@ -164,6 +166,7 @@ impl std::fmt::Debug for TokenPair {
             .field("access_token", &"<redacted>")
             .field("refresh_token", &"<redacted>")
             .field("expires_in", &self.expires_in)
+            .field("refresh_expires_in", &self.refresh_expires_in)
             .finish()
     }
 }
@@ -618,6 +621,16 @@ impl Accounts {
         }
     }
 
+    /// Ends every session of the user ("log out everywhere"): each device's refresh token and
+    /// access tokens stop working at once. API keys are left alone; they are revoked one by
+    /// one. Returns how many sessions ended.
+    pub async fn logout_everywhere(&self, user: UserId) -> Result<u64, AuthError> {
+        Ok(self
+            .store
+            .revoke_user_sessions(user, "logged out everywhere")
+            .await?)
+    }
+
     /// Deletes expired refresh tokens and the sessions they leave empty.
     pub async fn prune(&self) -> Result<u64, AuthError> {
         Ok(self
@@ -643,6 +656,7 @@ impl Accounts {
             ),
             refresh_token,
             expires_in: self.access.ttl().as_secs(),
+            refresh_expires_in: self.settings.refresh_token_ttl.as_secs(),
         }
     }
 

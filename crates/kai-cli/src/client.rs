@@ -127,6 +127,7 @@ impl Client {
         let body = LoginRequest {
             username: username.to_owned(),
             password: password.into(),
+            cookie: false,
         };
         self.call(Method::POST, "/api/v1/auth/login", Some(&body))
             .await
@@ -135,7 +136,7 @@ impl Client {
     /// `POST /api/v1/auth/logout`: ends the session a refresh token belongs to.
     pub(crate) async fn end_session(&self, refresh_token: String) -> anyhow::Result<()> {
         let body = LogoutRequest {
-            refresh_token: refresh_token.into(),
+            refresh_token: Some(refresh_token.into()),
         };
         self.call_empty(Method::POST, "/api/v1/auth/logout", Some(&body))
             .await

@@ -523,6 +523,9 @@ fn validate(settings: &Settings, origins: &HashMap<String, Origin>) -> Result<()
             "must be longer than zero",
         ));
     }
+    if let Err(message) = settings.http.cors_origin_list() {
+        return Err(invalid("http.cors_origins", &message));
+    }
     if settings.log.level.trim().is_empty() {
         return Err(invalid("log.level", "must name a level such as `info`"));
     }

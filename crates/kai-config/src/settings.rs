@@ -162,6 +162,38 @@ pub struct HttpSettings {
     pub cors_origins: String,
 }
 
+impl HttpSettings {
+    /// `cors_origins` as a list of origins in their serialised form (`https://app.example`,
+    /// lowercase, default port left out), or a sentence saying which entry is wrong.
+    pub fn cors_origin_list(&self) -> Result<Vec<String>, String> {
+        self.cors_origins
+            .split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| {
+                if entry == "*" {
+                    return Err(
+                        "`*` is not allowed: list each origin, since any site's pages could \
+                         otherwise act as a logged-in user"
+                            .to_owned(),
+                    );
+                }
+                let url = Url::parse(entry).map_err(|_| {
+                    format!("`{entry}` is not an origin such as https://app.example")
+                })?;
+                let bare = url.path() == "/" && url.query().is_none() && url.fragment().is_none();
+                if !matches!(url.scheme(), "http" | "https") || url.host().is_none() || !bare {
+                    return Err(format!(
+                        "`{entry}` is not an origin: write only a scheme (http or https), a host \
+                         and an optional port, such as https://app.example"
+                    ));
+                }
+                Ok(url.origin().ascii_serialization())
+            })
+            .collect()
+    }
+}
+
 /// Logins, tokens and API keys.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

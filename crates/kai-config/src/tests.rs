@@ -597,3 +597,41 @@ headers = { Authorization = "Bearer s3cret" }
     assert!(shown.contains("[[mcp_servers]]"), "{shown}");
     assert!(!format!("{:?}", settings.mcp_servers).contains("s3cret"));
 }
+
+#[test]
+fn cors_origins_are_origins() {
+    let loaded = load_with(
+        &[(
+            "KAI_HTTP_CORS_ORIGINS",
+            " HTTPS://App.Example:443 , http://localhost:5173",
+        )],
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        loaded.settings.http.cors_origin_list().unwrap(),
+        ["https://app.example", "http://localhost:5173"]
+    );
+    let defaults = load_with(&[], None).unwrap();
+    assert!(
+        defaults
+            .settings
+            .http
+            .cors_origin_list()
+            .unwrap()
+            .is_empty()
+    );
+    for (bad, says) in [
+        ("*", "`*` is not allowed"),
+        ("app.example", "is not an origin"),
+        ("https://app.example/path", "is not an origin"),
+        ("ftp://app.example", "is not an origin"),
+    ] {
+        let err = load_with(&[("KAI_HTTP_CORS_ORIGINS", bad)], None).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("http.cors_origins") && text.contains(says),
+            "{bad}: {text}"
+        );
+    }
+}

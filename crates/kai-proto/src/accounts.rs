@@ -53,24 +53,33 @@ pub struct LoginRequest {
     /// The password.
     #[schema(value_type = String, format = Password)]
     pub password: Password,
+    /// For browsers: keep the refresh token in an httpOnly cookie (`kai_refresh`, with a
+    /// `kai_csrf` cookie whose value goes back as `X-CSRF-Token`) instead of the body, where
+    /// page scripts could read it.
+    #[serde(default)]
+    pub cookie: bool,
 }
 
 /// `POST /api/v1/auth/refresh`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
-    /// The refresh token from the last login or refresh; it is spent by this call.
-    #[schema(value_type = String, format = Password)]
-    pub refresh_token: Password,
+    /// The refresh token from the last login or refresh; it is spent by this call. Left out,
+    /// the `kai_refresh` cookie is used, with the `X-CSRF-Token` header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Password)]
+    pub refresh_token: Option<Password>,
 }
 
 /// `POST /api/v1/auth/logout`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogoutRequest {
-    /// A refresh token of the session to end.
-    #[schema(value_type = String, format = Password)]
-    pub refresh_token: Password,
+    /// A refresh token of the session to end. Left out, the `kai_refresh` cookie's session
+    /// ends, with the `X-CSRF-Token` header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = Password)]
+    pub refresh_token: Option<Password>,
 }
 
 /// The credentials a login or refresh returns. `Debug` shows neither token.
@@ -78,8 +87,10 @@ pub struct LogoutRequest {
 pub struct TokenResponse {
     /// Send as `Authorization: Bearer <access_token>`.
     pub access_token: String,
-    /// Exchange at `/api/v1/auth/refresh` for the next pair; usable once.
-    pub refresh_token: String,
+    /// Exchange at `/api/v1/auth/refresh` for the next pair; usable once. Absent when it went
+    /// into the `kai_refresh` cookie instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     /// Always `Bearer`.
     #[schema(example = "Bearer")]
     pub token_type: String,

@@ -15,10 +15,12 @@ mod extract;
 mod metrics;
 mod middleware;
 mod openapi;
+mod origin;
 mod routes;
 mod serve;
 mod sse;
 mod state;
+mod web;
 mod wire;
 
 use std::sync::Arc;
@@ -30,6 +32,8 @@ use axum::extract::DefaultBodyLimit;
 use kai_auth::Accounts;
 use kai_gateway::Gateway;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa::Modify;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -60,16 +64,16 @@ pub fn app_from(routes: OpenApiRouter<AppState>, state: AppState) -> Router {
     let json = document.to_pretty_json().unwrap_or_default();
     let _ = state.openapi.set(Bytes::from(json));
     let body_limit = usize::try_from(state.http.max_body_size.as_u64()).unwrap_or(usize::MAX);
+    // Only the UI's files are compressed: compressing an event stream would hold its events
+    // back until a block fills.
+    let ui = tower::ServiceBuilder::new()
+        .layer(CompressionLayer::new())
+        .service(axum::routing::any(web::fallback));
+    let cors = cors(&state.http);
     router
-        .fallback(|| async {
-            ApiError::new(
-                http::StatusCode::NOT_FOUND,
-                "not-found",
-                "Not found",
-                "no such route; the API is described at /openapi.json and /docs",
-            )
-        })
+        .fallback_service(ui)
         // Layers apply bottom-up: the last added runs first.
+        .layer(axum::middleware::from_fn(web::security_headers))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::timeout,
@@ -80,7 +84,42 @@ pub fn app_from(routes: OpenApiRouter<AppState>, state: AppState) -> Router {
             state.clone(),
             middleware::request_context,
         ))
+        .layer(tower::util::option_layer(cors))
         .with_state(state)
+}
+
+/// Cross-origin access for the pages `http.cors_origins` lists, if any: they may call the API
+/// with a bearer token (no cookies: those stay with kai's own pages).
+fn cors(http: &kai_config::HttpSettings) -> Option<CorsLayer> {
+    let origins: Vec<http::HeaderValue> = http
+        .cors_origin_list()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|origin| http::HeaderValue::from_str(origin).ok())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([
+                http::Method::GET,
+                http::Method::POST,
+                http::Method::PUT,
+                http::Method::PATCH,
+                http::Method::DELETE,
+            ])
+            .allow_headers([
+                http::header::AUTHORIZATION,
+                http::header::CONTENT_TYPE,
+                http::header::ACCEPT,
+                http::header::HeaderName::from_static("last-event-id"),
+                REQUEST_ID.clone(),
+            ])
+            .expose_headers([REQUEST_ID.clone(), http::header::RETRY_AFTER])
+            .max_age(Duration::from_secs(3600)),
+    )
 }
 
 /// The OpenAPI document, as served at `/openapi.json`.

@@ -291,6 +291,18 @@ impl Store {
         session_id.as_deref().map(parse_session_id).transpose()
     }
 
+    /// Ends every open session of a user ("log out everywhere"). Returns how many ended.
+    pub async fn revoke_user_sessions(
+        &self,
+        user: UserId,
+        reason: &str,
+    ) -> Result<u64, StoreError> {
+        let now = millis(OffsetDateTime::now_utc());
+        Ok(with_pool!(self, |pool| {
+            crate::users::revoke_sessions_of!(pool, user, now, reason)
+        }))
+    }
+
     /// Ends one session. `false` if it does not exist or had already ended.
     pub async fn revoke_session(&self, id: SessionId, reason: &str) -> Result<bool, StoreError> {
         let now = millis(OffsetDateTime::now_utc());

@@ -32,6 +32,7 @@ macro_rules! revoke_sessions_of {
         .rows_affected()
     };
 }
+pub(crate) use revoke_sessions_of;
 
 /// A user as stored, with what only authentication may see.
 #[derive(Debug, Clone)]

@@ -546,6 +546,27 @@ async fn sessions_end_by_token_by_id_and_by_user() {
     assert_eq!(ended.revoked_reason.as_deref(), Some("password changed"));
     let (ended, _) = store.session_with_user(first.id).await.unwrap().unwrap();
     assert_eq!(ended.revoked_reason.as_deref(), Some("logout"));
+
+    // Everywhere: every open session of the user ends, and one already ended keeps its reason.
+    let fourth = session(&store, alice.id, 4).await;
+    let fifth = session(&store, alice.id, 5).await;
+    let bob = user(&store, "bob", Role::User).await;
+    let bobs = session(&store, bob.id, 6).await;
+    assert_eq!(
+        store
+            .revoke_user_sessions(alice.id, "logout everywhere")
+            .await
+            .unwrap(),
+        2
+    );
+    for id in [fourth.id, fifth.id] {
+        let (ended, _) = store.session_with_user(id).await.unwrap().unwrap();
+        assert_eq!(ended.revoked_reason.as_deref(), Some("logout everywhere"));
+    }
+    let (kept, _) = store.session_with_user(first.id).await.unwrap().unwrap();
+    assert_eq!(kept.revoked_reason.as_deref(), Some("logout"));
+    let (open, _) = store.session_with_user(bobs.id).await.unwrap().unwrap();
+    assert!(open.revoked_at.is_none());
 }
 
 #[tokio::test]

@@ -47,7 +47,9 @@ pub(crate) async fn login(
         .await
         .context("cannot create an API key")?;
     // Only the key is kept; a session left open would stay usable until it expired.
-    if let Err(err) = client.end_session(tokens.refresh_token).await {
+    if let Some(refresh_token) = tokens.refresh_token
+        && let Err(err) = client.end_session(refresh_token).await
+    {
         tracing::debug!(error = %format!("{err:#}"), "cannot end the login session");
     }
     let credentials = Credentials {
