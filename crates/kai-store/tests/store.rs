@@ -547,24 +547,37 @@ async fn sessions_end_by_token_by_id_and_by_user() {
     let (ended, _) = store.session_with_user(first.id).await.unwrap().unwrap();
     assert_eq!(ended.revoked_reason.as_deref(), Some("logout"));
 
-    // Everywhere: every open session of the user ends, and one already ended keeps its reason.
-    let fourth = session(&store, alice.id, 4).await;
-    let fifth = session(&store, alice.id, 5).await;
+    // Everywhere: every open session of the user ends, one already ended keeps its reason,
+    // and other users' sessions stay open.
+    let carol = user(&store, "carol", Role::User).await;
+    let ended_before = session(&store, carol.id, 4).await;
+    let fifth = session(&store, carol.id, 5).await;
+    let sixth = session(&store, carol.id, 6).await;
     let bob = user(&store, "bob", Role::User).await;
-    let bobs = session(&store, bob.id, 6).await;
+    let bobs = session(&store, bob.id, 7).await;
+    assert!(
+        store
+            .revoke_session(ended_before.id, "admin")
+            .await
+            .unwrap()
+    );
     assert_eq!(
         store
-            .revoke_user_sessions(alice.id, "logout everywhere")
+            .revoke_user_sessions(carol.id, "logout everywhere")
             .await
             .unwrap(),
         2
     );
-    for id in [fourth.id, fifth.id] {
+    for id in [fifth.id, sixth.id] {
         let (ended, _) = store.session_with_user(id).await.unwrap().unwrap();
         assert_eq!(ended.revoked_reason.as_deref(), Some("logout everywhere"));
     }
-    let (kept, _) = store.session_with_user(first.id).await.unwrap().unwrap();
-    assert_eq!(kept.revoked_reason.as_deref(), Some("logout"));
+    let (kept, _) = store
+        .session_with_user(ended_before.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.revoked_reason.as_deref(), Some("admin"));
     let (open, _) = store.session_with_user(bobs.id).await.unwrap().unwrap();
     assert!(open.revoked_at.is_none());
 }
