@@ -274,7 +274,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Logs in with a user name and password, returning an access token and a refresh token.
+         * Logs in with a user name and password, returning an access token and a refresh token (in
+         *     the body, or with `"cookie": true` in the `kai_refresh` cookie beside a `kai_csrf` one).
          * @description Repeated failures lock the account for `auth.lockout_duration`, and throttle the client
          *     address; both answer 429 with `Retry-After`.
          */
@@ -294,8 +295,31 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Ends the session a refresh token belongs to: its access tokens stop working at once. */
+        /**
+         * Ends the session a refresh token belongs to (from the body, or the `kai_refresh` cookie
+         *     with `X-CSRF-Token`): its access tokens stop working at once, and the cookies are cleared.
+         */
         post: operations["logout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/logout-all": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Logs the caller out everywhere: every session of theirs ends, on every device, and this
+         *     browser's cookies are cleared. API keys stay valid; revoke them at `/api/v1/keys`.
+         */
+        post: operations["logout_all"];
         delete?: never;
         options?: never;
         head?: never;
@@ -314,7 +338,9 @@ export interface paths {
         /**
          * Exchanges a refresh token for a new access token and a new refresh token.
          * @description Each refresh token works once. Presenting a spent one again ends its whole session: it
-         *     means the token was copied.
+         *     means the token was copied. Without `refresh_token` in the body, the `kai_refresh` cookie
+         *     is used; then `X-CSRF-Token` must hold the `kai_csrf` cookie's value, and the new refresh
+         *     token goes into the cookie again.
          */
         post: operations["refresh"];
         delete?: never;
@@ -2797,6 +2823,12 @@ export interface components {
         /** @description `POST /api/v1/auth/login`. */
         LoginRequest: {
             /**
+             * @description For browsers: keep the refresh token in an httpOnly cookie (`kai_refresh`, with a
+             *     `kai_csrf` cookie whose value goes back as `X-CSRF-Token`) instead of the body, where
+             *     page scripts could read it.
+             */
+            cookie?: boolean;
+            /**
              * Format: password
              * @description The password.
              */
@@ -2811,9 +2843,10 @@ export interface components {
         LogoutRequest: {
             /**
              * Format: password
-             * @description A refresh token of the session to end.
+             * @description A refresh token of the session to end. Left out, the `kai_refresh` cookie's session
+             *     ends, with the `X-CSRF-Token` header.
              */
-            refresh_token: string;
+            refresh_token?: string | null;
         };
         /** @description An MCP server's tool that a hook calls. */
         McpHook: {
@@ -3360,9 +3393,10 @@ export interface components {
         RefreshRequest: {
             /**
              * Format: password
-             * @description The refresh token from the last login or refresh; it is spent by this call.
+             * @description The refresh token from the last login or refresh; it is spent by this call. Left out,
+             *     the `kai_refresh` cookie is used, with the `X-CSRF-Token` header.
              */
-            refresh_token: string;
+            refresh_token?: string | null;
         };
         /**
          * @description What a run asks its owner.
@@ -3798,8 +3832,11 @@ export interface components {
              * @example 900
              */
             expires_in: number;
-            /** @description Exchange at `/api/v1/auth/refresh` for the next pair; usable once. */
-            refresh_token: string;
+            /**
+             * @description Exchange at `/api/v1/auth/refresh` for the next pair; usable once. Absent when it went
+             *     into the `kai_refresh` cookie instead.
+             */
+            refresh_token?: string | null;
             /**
              * @description Always `Bearer`.
              * @example Bearer
@@ -5927,7 +5964,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The account is disabled */
+            /** @description The account is disabled, or the page's origin is not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6004,7 +6041,10 @@ export interface operations {
     logout: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The `kai_csrf` cookie's value, when the refresh token is the cookie's */
+                "X-CSRF-Token"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -6030,8 +6070,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The refresh token is unknown */
+            /** @description The refresh token is missing or unknown */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A cookie came without the matching `X-CSRF-Token` or from another origin */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6095,10 +6144,67 @@ export interface operations {
             };
         };
     };
-    refresh: {
+    logout_all: {
         parameters: {
             query?: never;
             header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every session ended */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No credential, or an invalid, expired or revoked one; see `WWW-Authenticate` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The credential lacks the scope or role the operation needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description kai failed; the log has details under the request id */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request timed out (`http.request_timeout`) or the database is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    refresh: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The `kai_csrf` cookie's value, when the refresh token is the cookie's */
+                "X-CSRF-Token"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -6126,7 +6232,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The refresh token is unknown, expired, reused or its session ended */
+            /** @description The refresh token is missing, unknown, expired, reused or its session ended */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6135,7 +6241,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The account is disabled */
+            /** @description The account is disabled, or a cookie came without the matching `X-CSRF-Token` or from another origin */
             403: {
                 headers: {
                     [name: string]: unknown;
