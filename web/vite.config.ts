@@ -34,6 +34,7 @@ export default defineConfig({
       },
       workbox: {
         globPatterns: ["**/*.{js,css,html,svg,png,woff2,json}"],
+        globIgnores: [".vite/**"],
         navigateFallback: "/index.html",
         navigateFallbackDenylist: [/^\/api\//, /^\/v1\//, /^\/mcp/, /^\/openapi\.json/, /^\/docs/, /^\/healthz/, /^\/readyz/, /^\/metrics/],
         cleanupOutdatedCaches: true,
@@ -45,6 +46,7 @@ export default defineConfig({
   },
   build: {
     modulePreload: { polyfill: false },
+    manifest: true,
     sourcemap: false,
   },
   server: {

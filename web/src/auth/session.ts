@@ -43,9 +43,9 @@ function endSession() {
 }
 
 /** Runs `task` while holding a lock shared by every tab, so that two tabs never spend one refresh cookie. */
-function exclusively<T>(task: () => Promise<T>): Promise<T> {
+async function exclusively<T>(task: () => Promise<T>): Promise<T> {
   if (typeof navigator !== "undefined" && navigator.locks) {
-    return navigator.locks.request("kai-auth-refresh", task);
+    return await navigator.locks.request("kai-auth-refresh", task);
   }
   return task();
 }

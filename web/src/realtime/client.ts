@@ -114,7 +114,14 @@ export class RealtimeClient {
   /** Queues a chat message (persisted until acknowledged) and sends it when connected. */
   async sendChat(message: ChatMessage): Promise<void> {
     await this.options.outbox.put({ message, queuedAt: Date.now() });
-    this.send(message);
+    this.sendInRoom(message);
+  }
+
+  /** Sends a chat message, joining its conversation's room first so that no token of the answer is missed. */
+  private sendInRoom(message: ChatMessage): boolean {
+    const room: Room = `conversation:${message.conversation_id}`;
+    if (!this.rooms.has(room) && !this.send({ type: "join", room })) return false;
+    return this.send(message);
   }
 
   private send(message: WsClientMessage): boolean {
@@ -208,7 +215,7 @@ export class RealtimeClient {
 
   private async flush() {
     for (const { message } of await this.options.outbox.list()) {
-      if (!this.send(message)) return;
+      if (!this.sendInRoom(message)) return;
     }
   }
 

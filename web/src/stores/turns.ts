@@ -15,8 +15,8 @@ export interface Turn {
   userText: string | null;
   /** The highest message seq the conversation had when this was sent. */
   afterSeq: number;
-  /** The collections the answer was asked to draw from. */
-  collections: string[];
+  /** The collections the answer was asked to draw from (empty: all); null without knowledge. */
+  collections: string[] | null;
   status: TurnStatus;
   model: string | null;
   text: string;
@@ -31,7 +31,7 @@ export interface AnswerMeta {
   usage: ChatFinished["usage"];
   costMicros: number;
   finishReason: string | null;
-  collections: string[];
+  collections: string[] | null;
   /** The question asked, to look up the passages the answer drew on. */
   question: string | null;
 }
@@ -129,7 +129,7 @@ export const useTurnsStore = create<TurnsState>()((set) => ({
             conversationId,
             userText: null,
             afterSeq: Number.MAX_SAFE_INTEGER,
-            collections: [],
+            collections: null,
             status: "streaming",
             model,
             text: "",
