@@ -36,8 +36,3 @@ export function toProblem(body: unknown, status: number, statusText = ""): Probl
   }
   return { type: "about:blank", title: statusText, status, detail: statusText };
 }
-
-export async function problemFromResponse(response: Response): Promise<ApiError> {
-  const body: unknown = await response.json().catch(() => null);
-  return new ApiError(toProblem(body, response.status, response.statusText));
-}

@@ -1,29 +1,17 @@
-import { apiUrl, setSessionRenewer } from "@/api/client";
-import { problemFromResponse } from "@/api/problem";
+import { api, setSessionRenewer, unwrap } from "@/api/client";
+import { ApiError, toProblem } from "@/api/problem";
 import type { components } from "@/api/schema";
 import { csrfToken } from "./csrf";
 import { useAuthStore } from "./store";
 
-/** What login and refresh answer: the refresh token travels as an httpOnly cookie instead. */
-type TokenResponse = Pick<
-  components["schemas"]["TokenResponse"],
-  "access_token" | "token_type" | "expires_in"
->;
+/** What login and refresh answer; with `cookie: true` the refresh token travels as an httpOnly cookie. */
+type TokenResponse = components["schemas"]["TokenResponse"];
 
 /** Renew this long before the access token expires. */
 const RENEW_MARGIN_MS = 60_000;
 
 let renewTimer: ReturnType<typeof setTimeout> | undefined;
 let refreshing: Promise<boolean> | null = null;
-
-function post(path: string, body: object, headers: Record<string, string> = {}) {
-  return fetch(apiUrl(`/api/v1/auth/${path}`), {
-    method: "POST",
-    credentials: "same-origin",
-    headers: { "Content-Type": "application/json", ...headers },
-    body: JSON.stringify(body),
-  });
-}
 
 function scheduleRenewal(expiresInSeconds: number) {
   clearTimeout(renewTimer);
@@ -51,21 +39,26 @@ async function exclusively<T>(task: () => Promise<T>): Promise<T> {
 }
 
 export async function login(username: string, password: string): Promise<void> {
-  const response = await post("login", { username, password, cookie: true });
-  if (!response.ok) throw await problemFromResponse(response);
-  accept((await response.json()) as TokenResponse);
+  accept(
+    await unwrap(
+      api.POST("/api/v1/auth/login", { body: { username, password, cookie: true } }),
+    ),
+  );
 }
 
 /** Exchanges the refresh cookie for a new access token; false (and signed out) when the session is over. */
 export function refreshSession(): Promise<boolean> {
   refreshing ??= exclusively(async () => {
     try {
-      const response = await post("refresh", {}, { "X-CSRF-Token": csrfToken() });
-      if (!response.ok) {
+      const { data } = await api.POST("/api/v1/auth/refresh", {
+        body: {},
+        params: { header: { "X-CSRF-Token": csrfToken() } },
+      });
+      if (!data) {
         endSession();
         return false;
       }
-      accept((await response.json()) as TokenResponse);
+      accept(data);
       return true;
     } catch {
       if (useAuthStore.getState().status === "restoring") useAuthStore.getState().goOffline();
@@ -79,20 +72,20 @@ export function refreshSession(): Promise<boolean> {
 
 export async function logout(): Promise<void> {
   try {
-    await post("logout", {}, { "X-CSRF-Token": csrfToken() });
+    await api.POST("/api/v1/auth/logout", {
+      body: {},
+      params: { header: { "X-CSRF-Token": csrfToken() } },
+    });
   } finally {
     endSession();
   }
 }
 
 export async function logoutEverywhere(): Promise<void> {
-  const token = useAuthStore.getState().accessToken;
-  const response = await fetch(apiUrl("/api/v1/auth/logout-all"), {
-    method: "POST",
-    credentials: "same-origin",
-    headers: token ? { Authorization: `Bearer ${token}` } : {},
-  });
-  if (!response.ok && response.status !== 401) throw await problemFromResponse(response);
+  const { error, response } = await api.POST("/api/v1/auth/logout-all");
+  if (error !== undefined && response.status !== 401) {
+    throw new ApiError(toProblem(error, response.status, response.statusText));
+  }
   endSession();
 }
 
