@@ -1,74 +1,106 @@
-import { useQuery } from "@tanstack/react-query";
+import { useState } from "react";
 import { useTranslation } from "react-i18next";
+import { useSearchParams } from "react-router";
 
-import { api, unwrap } from "@/api/client";
-import { queryKeys } from "@/api/keys";
 import { PageSection } from "@/components/page/PageSection";
 import { QueryState } from "@/components/page/QueryState";
+import { Button } from "@/components/ui/button";
+import { CheckpointPanel } from "./CheckpointPanel";
+import { EntryTable } from "./EntryTable";
+import { FilterForm } from "./FilterForm";
+import { useAuditPage, type AuditFilters } from "./queries";
+import { trusted, useLatestCheckpoint } from "./useCheckpoint";
 
-interface EntryFields {
-  time?: string;
-  actor?: string;
-  action?: string;
-  target?: string;
-  outcome?: string;
+const FILTER_NAMES = ["actor", "action", "since", "until"] as const;
+
+function filtersFrom(params: URLSearchParams): AuditFilters {
+  return {
+    actor: params.get("actor") ?? "",
+    action: params.get("action") ?? "",
+    since: params.get("since") ?? "",
+    until: params.get("until") ?? "",
+  };
 }
 
-/** The fields of an entry's canonical JSON that the list shows. */
-function fields(entry: string): EntryFields {
-  try {
-    return JSON.parse(entry) as EntryFields;
-  } catch {
-    return {};
-  }
-}
-
-function useAuditEntries() {
-  return useQuery({
-    queryKey: queryKeys.audit,
-    queryFn: () => unwrap(api.GET("/api/v1/audit")),
-    select: (page) => [...page.entries].reverse(),
-  });
-}
-
+/** The audit log: filtered and paged, each entry checkable against the signed checkpoint. */
 export function Component() {
-  const { t, i18n } = useTranslation("audit");
-  const entries = useAuditEntries();
-  const date = new Intl.DateTimeFormat(i18n.language, { dateStyle: "short", timeStyle: "medium" });
+  const { t } = useTranslation("audit");
+  const [params, setParams] = useSearchParams();
+  const filters = filtersFrom(params);
+  // The cursors of the pages before this one, for going back (the API pages forwards only).
+  const [cursors, setCursors] = useState<(number | null)[]>([]);
+  const [after, setAfter] = useState<number | null>(null);
+  const page = useAuditPage(filters, after);
+  const checkpointState = useLatestCheckpoint();
+  const checkpoint = trusted(checkpointState);
+
+  const apply = (next: AuditFilters) => {
+    const search = new URLSearchParams();
+    for (const name of FILTER_NAMES) if (next[name]) search.set(name, next[name]);
+    setParams(search);
+    setCursors([]);
+    setAfter(null);
+  };
+
+  const nextAfter = page.data?.next_after ?? null;
+  const entries = page.data?.entries ?? [];
+  const pageNumber = cursors.length + 1;
+
   return (
     <PageSection title={t("title")}>
-      <QueryState
-        isPending={entries.isPending}
-        error={entries.error}
-        isEmpty={entries.data?.length === 0}
-        empty={t("empty")}
-      >
-        <table className="w-full text-left text-sm">
-          <thead className="text-muted-foreground">
-            <tr>
-              <th className="py-1 pr-2 font-medium">{t("seq")}</th>
-              <th className="py-1 pr-2 font-medium">{t("time")}</th>
-              <th className="py-1 pr-2 font-medium">{t("actor")}</th>
-              <th className="py-1 pr-2 font-medium">{t("action")}</th>
-              <th className="py-1 pr-2 font-medium">{t("outcome")}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {entries.data?.map((entry) => {
-              const { time, actor, action, outcome } = fields(entry.entry);
-              return (
-                <tr key={entry.seq} className="border-t">
-                  <td className="py-1 pr-2 tabular-nums">{entry.seq}</td>
-                  <td className="py-1 pr-2">{time ? date.format(new Date(time)) : ""}</td>
-                  <td className="py-1 pr-2">{actor}</td>
-                  <td className="py-1 pr-2">{action}</td>
-                  <td className="py-1 pr-2">{outcome}</td>
-                </tr>
-              );
-            })}
-          </tbody>
-        </table>
-      </QueryState>
+      <section aria-labelledby="audit-checkpoint" className="flex flex-col gap-2">
+        <h2 id="audit-checkpoint" className="text-lg font-medium">
+          {t("checkpoint.heading")}
+        </h2>
+        <p className="text-muted-foreground text-sm">{t("checkpoint.explain")}</p>
+        <CheckpointPanel state={checkpointState} />
+      </section>
+
+      <section aria-labelledby="audit-entries" className="flex flex-col gap-4">
+        <h2 id="audit-entries" className="text-lg font-medium">
+          {t("entries")}
+        </h2>
+        <FilterForm filters={filters} onApply={apply} />
+        <QueryState
+          isPending={page.isPending}
+          error={page.error}
+          isEmpty={entries.length === 0}
+          empty={t("empty")}
+        >
+          <EntryTable
+            key={checkpoint ? `${checkpoint.size}` : "none"}
+            entries={entries}
+            checkpoint={checkpoint}
+          />
+        </QueryState>
+        <nav aria-label={t("pagination.label")} className="flex items-center gap-2">
+          <Button
+            variant="outline"
+            size="sm"
+            disabled={cursors.length === 0}
+            onClick={() => {
+              setAfter(cursors.at(-1) ?? null);
+              setCursors(cursors.slice(0, -1));
+            }}
+          >
+            {t("pagination.previous")}
+          </Button>
+          <span className="text-muted-foreground text-sm" aria-live="polite">
+            {t("pagination.page", { page: pageNumber })}
+          </span>
+          <Button
+            variant="outline"
+            size="sm"
+            disabled={nextAfter === null || page.isPlaceholderData}
+            onClick={() => {
+              setCursors([...cursors, after]);
+              setAfter(nextAfter);
+            }}
+          >
+            {t("pagination.next")}
+          </Button>
+        </nav>
+      </section>
     </PageSection>
   );
 }
