@@ -5,11 +5,12 @@ import "./index.css";
 import { App } from "./app/App";
 import { restoreSession } from "./auth/session";
 import { i18nReady } from "./i18n";
-import { bindRealtimeToSession } from "./realtime/connection";
+import { bindRealtimeToSession, restoreQueuedTurns } from "./realtime/connection";
 import { bindTheme } from "./stores/theme";
 
 bindTheme();
 bindRealtimeToSession();
+void restoreQueuedTurns();
 restoreSession();
 
 if (import.meta.env.PROD) {

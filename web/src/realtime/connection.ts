@@ -56,6 +56,20 @@ export function bindRealtimeToSession(): () => void {
   };
 }
 
+/** Shows the messages still waiting in the outbox (written offline before a reload) as queued. */
+export async function restoreQueuedTurns() {
+  const turns = useTurnsStore.getState();
+  for (const { message } of await outbox.list()) {
+    turns.add({
+      clientId: message.client_id,
+      conversationId: message.conversation_id,
+      userText: typeof message.content === "string" ? message.content : null,
+      afterSeq: 0,
+      collections: message.knowledge?.collections ?? null,
+    });
+  }
+}
+
 /** Joins a room of the real-time channel while the calling component is mounted. */
 export function useRoom(room: Room | null) {
   useEffect(() => {

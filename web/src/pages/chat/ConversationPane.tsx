@@ -64,7 +64,7 @@ export function ConversationPane({ conversationId }: { conversationId: string | 
         />
         <KnowledgePicker settings={settings} onChange={(change) => update(key, change)} />
       </header>
-      {conversation.error ? (
+      {conversation.error && !conversation.data ? (
         <p role="alert" className="text-destructive p-4">
           {conversation.error.message}
         </p>
