@@ -1,74 +1,59 @@
-import { useQuery } from "@tanstack/react-query";
 import { useTranslation } from "react-i18next";
+import { Route, Routes, useParams } from "react-router";
 
-import { api, unwrap } from "@/api/client";
-import { queryKeys } from "@/api/keys";
 import { PageSection } from "@/components/page/PageSection";
 import { QueryState } from "@/components/page/QueryState";
-import { Badge } from "@/components/ui/badge";
+import { AgentDetail } from "./AgentDetail";
+import { AgentForm } from "./AgentForm";
+import { AgentsHome } from "./AgentsHome";
+import { useAgent } from "./queries";
+import { RunPage } from "./RunPage";
 
-function useAgents() {
-  return useQuery({
-    queryKey: queryKeys.agents,
-    queryFn: () => unwrap(api.GET("/api/v1/agents")),
-    select: (list) => list.agents,
-  });
-}
-
-function useRuns() {
-  return useQuery({
-    queryKey: queryKeys.runs,
-    queryFn: () => unwrap(api.GET("/api/v1/runs")),
-    select: (list) => list.runs,
-  });
-}
-
-export function Component() {
+function NewAgent() {
   const { t } = useTranslation("agents");
-  const agents = useAgents();
-  const runs = useRuns();
-  const agentName = (id: string) => agents.data?.find((agent) => agent.id === id)?.name ?? id;
   return (
-    <PageSection title={t("title")}>
-      <section className="flex flex-col gap-2">
-        <h2 className="font-medium">{t("agents", { count: agents.data?.length ?? 0 })}</h2>
-        <QueryState
-          isPending={agents.isPending}
-          error={agents.error}
-          isEmpty={agents.data?.length === 0}
-          empty={t("noAgents")}
-        >
-          <ul className="flex flex-col gap-1">
-            {agents.data?.map((agent) => (
-              <li key={agent.id} className="rounded-md border px-3 py-2">
-                <p className="font-medium">{agent.name}</p>
-                {agent.definition.description && (
-                  <p className="text-muted-foreground text-sm">{agent.definition.description}</p>
-                )}
-              </li>
-            ))}
-          </ul>
-        </QueryState>
-      </section>
-      <section className="flex flex-col gap-2">
-        <h2 className="font-medium">{t("runs", { count: runs.data?.length ?? 0 })}</h2>
-        <QueryState
-          isPending={runs.isPending}
-          error={runs.error}
-          isEmpty={runs.data?.length === 0}
-          empty={t("noRuns")}
-        >
-          <ul className="flex flex-col gap-1">
-            {runs.data?.map((run) => (
-              <li key={run.id} className="flex items-center gap-2 rounded-md border px-3 py-2">
-                <span className="min-w-0 flex-1 truncate">{run.goal}</span>
-                <span className="text-muted-foreground text-xs">{agentName(run.agent_id)}</span>
-                <Badge variant="outline">{t(`status.${run.status}`)}</Badge>
-              </li>
-            ))}
-          </ul>
-        </QueryState>
-      </section>
+    <PageSection title={t("form.newTitle")}>
+      <AgentForm agent={null} />
     </PageSection>
+  );
+}
+
+/** Loads the agent the URL names, then shows it (or its form). */
+function WithAgent({ edit }: { edit: boolean }) {
+  const { t } = useTranslation("agents");
+  const { agentName = "" } = useParams();
+  const agent = useAgent(agentName);
+  if (!agent.data) {
+    return (
+      <PageSection title={agentName}>
+        <QueryState isPending={agent.isPending} error={agent.error} isEmpty={false} empty="">
+          {null}
+        </QueryState>
+      </PageSection>
+    );
+  }
+  if (!edit) return <AgentDetail key={agent.data.id} agent={agent.data} />;
+  return (
+    <PageSection title={t("form.editTitle", { name: agent.data.name })}>
+      <AgentForm key={agent.data.updated_at} agent={agent.data} />
+    </PageSection>
+  );
+}
+
+function Run() {
+  const { runId = "" } = useParams();
+  return <RunPage key={runId} runId={runId} />;
+}
+
+/** The agents section: its own routes under `/agents`. */
+export function Component() {
+  return (
+    <Routes>
+      <Route index element={<AgentsHome />} />
+      <Route path="new" element={<NewAgent />} />
+      <Route path="runs/:runId" element={<Run />} />
+      <Route path=":agentName" element={<WithAgent edit={false} />} />
+      <Route path=":agentName/edit" element={<WithAgent edit />} />
+    </Routes>
   );
 }
