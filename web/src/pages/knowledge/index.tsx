@@ -1,73 +1,56 @@
-import { useQuery } from "@tanstack/react-query";
 import { useTranslation } from "react-i18next";
+import { Navigate, NavLink, Route, Routes } from "react-router";
 
-import { api, unwrap } from "@/api/client";
-import { queryKeys } from "@/api/keys";
 import { PageSection } from "@/components/page/PageSection";
-import { QueryState } from "@/components/page/QueryState";
-import { Badge } from "@/components/ui/badge";
+import { cn } from "@/lib/utils";
+import { ArtifactsView, CollectionDetail, CollectionsView } from "./CollectionsView";
+import { MemoryView } from "./MemoryView";
+import { NotesView } from "./NotesView";
+import { SearchView } from "./SearchView";
 
-function useArtifacts() {
-  return useQuery({
-    queryKey: queryKeys.artifacts,
-    queryFn: () => unwrap(api.GET("/api/v1/artifacts")),
-    select: (page) => page.artifacts,
-  });
-}
+const SECTIONS = [
+  { to: "/knowledge", key: "collections", end: true },
+  { to: "/knowledge/artifacts", key: "artifacts", end: false },
+  { to: "/knowledge/search", key: "search", end: false },
+  { to: "/knowledge/notes", key: "notes", end: false },
+  { to: "/knowledge/memory", key: "memory", end: false },
+] as const;
 
-function useCollectionList() {
-  return useQuery({
-    queryKey: queryKeys.collections,
-    queryFn: () => unwrap(api.GET("/api/v1/collections")),
-    select: (list) => list.collections,
-  });
-}
-
+/** Knowledge: collections and uploads, search, notes and memory, each under its own path. */
 export function Component() {
   const { t } = useTranslation("knowledge");
-  const collections = useCollectionList();
-  const artifacts = useArtifacts();
   return (
     <PageSection title={t("title")}>
-      <section className="flex flex-col gap-2">
-        <h2 className="font-medium">{t("collections", { count: collections.data?.length ?? 0 })}</h2>
-        <QueryState
-          isPending={collections.isPending}
-          error={collections.error}
-          isEmpty={collections.data?.length === 0}
-          empty={t("noCollections")}
-        >
-          <ul className="flex flex-col gap-1">
-            {collections.data?.map((collection) => (
-              <li key={collection.id} className="rounded-md border px-3 py-2">
-                <p className="font-medium">{collection.name}</p>
-                {collection.description && (
-                  <p className="text-muted-foreground text-sm">{collection.description}</p>
-                )}
-              </li>
-            ))}
-          </ul>
-        </QueryState>
-      </section>
-      <section className="flex flex-col gap-2">
-        <h2 className="font-medium">{t("artifacts", { count: artifacts.data?.length ?? 0 })}</h2>
-        <QueryState
-          isPending={artifacts.isPending}
-          error={artifacts.error}
-          isEmpty={artifacts.data?.length === 0}
-          empty={t("noArtifacts")}
-        >
-          <ul className="flex flex-col gap-1">
-            {artifacts.data?.map((artifact) => (
-              <li key={artifact.id} className="flex items-center gap-2 rounded-md border px-3 py-2">
-                <span className="min-w-0 flex-1 truncate">{artifact.title}</span>
-                <span className="text-muted-foreground text-xs">{artifact.current.mime}</span>
-                <Badge variant="outline">{t(`index.${artifact.current.index_state}`)}</Badge>
-              </li>
-            ))}
-          </ul>
-        </QueryState>
-      </section>
+      <nav aria-label={t("sections.label")}>
+        <ul className="flex flex-wrap gap-1 border-b pb-2">
+          {SECTIONS.map((section) => (
+            <li key={section.key}>
+              <NavLink
+                to={section.to}
+                end={section.end}
+                className={({ isActive }) =>
+                  cn(
+                    "hover:bg-accent focus-visible:ring-ring/50 inline-flex rounded-md px-3 py-1.5 text-sm outline-none focus-visible:ring-[3px]",
+                    isActive ? "bg-accent text-accent-foreground font-medium" : "text-muted-foreground",
+                  )
+                }
+              >
+                {t(`sections.${section.key}`)}
+              </NavLink>
+            </li>
+          ))}
+        </ul>
+      </nav>
+      <Routes>
+        <Route index element={<CollectionsView />} />
+        <Route path="collections/:collectionId" element={<CollectionDetail />} />
+        <Route path="artifacts" element={<ArtifactsView />} />
+        <Route path="search" element={<SearchView />} />
+        <Route path="notes" element={<NotesView />} />
+        <Route path="notes/:noteId" element={<NotesView />} />
+        <Route path="memory" element={<MemoryView />} />
+        <Route path="*" element={<Navigate to="/knowledge" replace />} />
+      </Routes>
     </PageSection>
   );
 }
