@@ -57,7 +57,7 @@ export async function startKai(modelUrl: string, logFile: string): Promise<Kai> 
       "",
     ].join("\n"),
   );
-  const env = {
+  const env: Record<string, string> = {
     PATH: process.env.PATH ?? "/usr/bin:/bin",
     HOME: dataDir,
     KAI_CONFIG: config,
@@ -70,6 +70,14 @@ export async function startKai(modelUrl: string, logFile: string): Promise<Kai> 
   if (created.status !== 0) {
     throw new Error(`kai user create failed: ${created.stderr.toString()}`);
   }
+  // A vault that unlocks by itself, so that the audit log is signed; checkpoints every two
+  // seconds, so that an entry can be verified in the browser without a minute's wait.
+  const keyFile = path.join(dataDir, "vault.key");
+  const vault = spawnSync(kaiBinary(), ["vault", "init", "--key-file", keyFile, "--no-passphrase"], { env });
+  if (vault.status !== 0) {
+    throw new Error(`kai vault init failed: ${vault.stderr.toString()}`);
+  }
+  Object.assign(env, { KAI_VAULT_KEY_FILE: keyFile, KAI_AUDIT_CHECKPOINT_INTERVAL: "2s" });
   const log = createWriteStream(logFile);
   const child: ChildProcess = spawn(kaiBinary(), ["serve"], { env, stdio: ["ignore", "pipe", "pipe"] });
   child.stdout?.pipe(log);
