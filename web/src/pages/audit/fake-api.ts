@@ -20,7 +20,7 @@ export function fakeApi(routes: Record<string, Handler>) {
     if (!handler) {
       return json({ type: "about:blank", title: "Not Found", status: 404, detail: url.pathname }, 404);
     }
-    const answer = await handler(url, request);
+    const answer = await handler(url, request.clone());
     return answer instanceof Response ? answer : json(answer);
   });
   vi.stubGlobal("fetch", fetch);
