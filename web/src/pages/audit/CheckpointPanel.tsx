@@ -11,7 +11,11 @@ export function CheckpointPanel({ state }: { state: CheckpointState }) {
   const date = new Intl.DateTimeFormat(i18n.language, { dateStyle: "medium", timeStyle: "medium" });
 
   if (state.status === "loading") {
-    return <p className="text-muted-foreground text-sm">{t("checkpoint.loading")}</p>;
+    return (
+      <p role="status" className="text-muted-foreground text-sm">
+        {t("checkpoint.loading")}
+      </p>
+    );
   }
   if (state.status === "error") {
     return (
@@ -24,7 +28,7 @@ export function CheckpointPanel({ state }: { state: CheckpointState }) {
   }
   if (state.status === "noIdentity" || state.status === "none") {
     return (
-      <Alert>
+      <Alert role="status">
         <CircleAlert aria-hidden />
         <AlertTitle>{t(`checkpoint.${state.status}`)}</AlertTitle>
       </Alert>
@@ -51,7 +55,7 @@ export function CheckpointPanel({ state }: { state: CheckpointState }) {
 
   if (state.status === "unsupported") {
     return (
-      <Alert>
+      <Alert role="status">
         <CircleAlert aria-hidden />
         <AlertTitle>{t("checkpoint.unsupported")}</AlertTitle>
         <AlertDescription>{facts}</AlertDescription>
@@ -61,7 +65,11 @@ export function CheckpointPanel({ state }: { state: CheckpointState }) {
 
   const verified = state.status === "verified";
   return (
-    <Alert variant={verified ? "default" : "destructive"} data-testid="checkpoint-status">
+    <Alert
+      variant={verified ? "default" : "destructive"}
+      role={verified ? "status" : "alert"}
+      data-testid="checkpoint-status"
+    >
       {verified ? <CircleCheck aria-hidden /> : <CircleX aria-hidden />}
       <AlertTitle>{t(verified ? "checkpoint.verified" : "checkpoint.failed")}</AlertTitle>
       <AlertDescription>

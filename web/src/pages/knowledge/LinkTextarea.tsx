@@ -87,7 +87,6 @@ export function LinkTextarea({
         aria-describedby={describedBy}
         aria-autocomplete="list"
         aria-controls={open ? listId : undefined}
-        aria-expanded={open}
         aria-activedescendant={open ? optionId(active) : undefined}
         onChange={(event) => {
           onChange(event.target.value);
@@ -97,6 +96,9 @@ export function LinkTextarea({
         onBlur={() => setLink(null)}
         onKeyDown={onKeyDown}
       />
+      <span className="sr-only" role="status">
+        {open ? t("notes.suggestionCount", { count: suggestions.length }) : ""}
+      </span>
       {open && (
         <ul
           id={listId}

@@ -401,7 +401,7 @@ describe("knowledge page", () => {
   });
 
   it("corrects and forgets memory entries", async () => {
-    let memories = [
+    let memories: object[] = [
       {
         id: "m1",
         text: "Likes tea",
