@@ -1,93 +1,73 @@
-import { useState } from "react";
+import type { ReactNode } from "react";
 import { useTranslation } from "react-i18next";
+import { Navigate, NavLink, Route, Routes } from "react-router";
 
 import { PageSection } from "@/components/page/PageSection";
-import { Button } from "@/components/ui/button";
-import { Label } from "@/components/ui/label";
-import { NativeSelect, NativeSelectOption } from "@/components/ui/native-select";
 import { useMe } from "@/hooks/useMe";
-import { useSignOut } from "@/hooks/useSignOut";
-import { changeLanguage, languages, type Language } from "@/i18n";
-import { useThemeStore, type ThemePreference } from "@/stores/theme";
+import { cn } from "@/lib/utils";
+import { ApiKeys } from "./ApiKeys";
+import { Models } from "./admin/Models";
+import { Users } from "./admin/Users";
+import { Profile } from "./Profile";
+import { Usage } from "./Usage";
+import { Vault } from "./Vault";
 
-const themes: ThemePreference[] = ["system", "light", "dark"];
+type SectionId = "profile" | "keys" | "usage" | "vault" | "models" | "users";
 
+const sections: { id: SectionId; admin: boolean; element: ReactNode }[] = [
+  { id: "profile", admin: false, element: <Profile /> },
+  { id: "keys", admin: false, element: <ApiKeys /> },
+  { id: "usage", admin: false, element: <Usage /> },
+  { id: "vault", admin: false, element: <Vault /> },
+  { id: "models", admin: true, element: <Models /> },
+  { id: "users", admin: true, element: <Users /> },
+];
+
+/** The settings section: profile, API keys, usage, vault, and for admins the catalog and users. */
 export function Component() {
-  const { t, i18n } = useTranslation("settings");
-  const { t: common } = useTranslation();
+  const { t } = useTranslation("settings");
   const me = useMe();
-  const preference = useThemeStore((state) => state.preference);
-  const setPreference = useThemeStore((state) => state.setPreference);
-  const signOut = useSignOut();
-  const [failure, setFailure] = useState<string | null>(null);
-
-  const signOutEverywhere = () => {
-    setFailure(null);
-    signOut(true).catch((error: unknown) =>
-      setFailure(error instanceof Error ? error.message : t("signOutFailed")),
-    );
-  };
-
+  const admin = me.data?.role === "admin";
+  const visible = sections.filter((section) => !section.admin || admin);
   return (
     <PageSection title={t("title")}>
-      <section className="flex flex-col gap-4">
-        <h2 className="font-medium">{t("appearance")}</h2>
-        <div className="flex items-center gap-4">
-          <Label htmlFor="theme" className="w-32">
-            {t("theme")}
-          </Label>
-          <NativeSelect
-            id="theme"
-            className="w-48"
-            value={preference}
-            onChange={(event) => setPreference(event.target.value as ThemePreference)}
-          >
-            {themes.map((theme) => (
-              <NativeSelectOption key={theme} value={theme}>
-                {common(`theme.${theme}`)}
-              </NativeSelectOption>
-            ))}
-          </NativeSelect>
-        </div>
-        <div className="flex items-center gap-4">
-          <Label htmlFor="language" className="w-32">
-            {common("language.label")}
-          </Label>
-          <NativeSelect
-            id="language"
-            className="w-48"
-            value={i18n.resolvedLanguage}
-            onChange={(event) => void changeLanguage(event.target.value as Language)}
-          >
-            {languages.map((language) => (
-              <NativeSelectOption key={language} value={language}>
-                {common(`language.${language}`)}
-              </NativeSelectOption>
-            ))}
-          </NativeSelect>
-        </div>
-      </section>
-      <section className="flex flex-col gap-3">
-        <h2 className="font-medium">{t("account")}</h2>
-        {me.data && (
-          <p className="text-sm">
-            {t("signedInAs", { username: me.data.username, role: me.data.role })}
-          </p>
-        )}
-        {failure && (
-          <p role="alert" className="text-destructive text-sm">
-            {failure}
-          </p>
-        )}
-        <div className="flex flex-wrap gap-2">
-          <Button variant="outline" onClick={() => void signOut()}>
-            {common("account.signOut")}
-          </Button>
-          <Button variant="destructive" onClick={signOutEverywhere}>
-            {t("signOutEverywhere")}
-          </Button>
-        </div>
-      </section>
+      <nav aria-label={t("nav.label")} className="-mt-2 border-b">
+        <ul className="flex flex-wrap gap-1">
+          {visible.map((section) => (
+            <li key={section.id}>
+              <NavLink
+                to={`/settings/${section.id}`}
+                className={({ isActive }) =>
+                  cn(
+                    "focus-visible:ring-ring/50 -mb-px inline-block border-b-2 px-3 py-2 text-sm outline-none focus-visible:ring-[3px]",
+                    isActive
+                      ? "border-primary text-foreground font-medium"
+                      : "text-muted-foreground hover:text-foreground border-transparent",
+                  )
+                }
+              >
+                {t(`nav.${section.id}`)}
+              </NavLink>
+            </li>
+          ))}
+        </ul>
+      </nav>
+      <Routes>
+        <Route index element={<Navigate to="profile" replace />} />
+        {visible.map((section) => (
+          <Route key={section.id} path={section.id} element={section.element} />
+        ))}
+        <Route
+          path="*"
+          element={
+            me.isPending ? null : (
+              <p role="alert" className="text-muted-foreground text-sm">
+                {t("nav.unavailable")}
+              </p>
+            )
+          }
+        />
+      </Routes>
     </PageSection>
   );
 }
