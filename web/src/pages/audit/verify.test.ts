@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 
+import kaiLog from "./verify.kai-log.json";
 import vectors from "./verify.vectors.json";
 import {
   ed25519Supported,
@@ -278,5 +279,26 @@ describe("a log built by kai's rules", () => {
       inclusion: true,
       ok: true,
     });
+  });
+});
+
+// What a real `kai serve` answered (see the file's _comment): the server's own hashing, tree and
+// signatures, checked with this module.
+describe("a log written by kai itself", () => {
+  it("verifies every checkpoint, and every entry against the newest", async () => {
+    for (const checkpoint of kaiLog.checkpoints) {
+      expect(await verifyCheckpoint(checkpoint, kaiLog.did)).toMatchObject({ ok: true });
+    }
+    const latest = kaiLog.checkpoints.at(-1);
+    if (!latest) throw new Error("no checkpoint");
+    const key = publicKeyFromDid(kaiLog.did);
+    for (const entry of kaiLog.entries) {
+      const proof = kaiLog.proofs[String(entry.seq) as keyof typeof kaiLog.proofs];
+      expect(proof.root).toBe(latest.root);
+      const check = await verifyEntry(entry, proof, { size: latest.size, root: h(latest.root) }, key);
+      expect(check).toEqual({ hash: true, signature: true, inclusion: true, ok: true });
+    }
+    const leaves = await Promise.all(kaiLog.entries.map((entry) => leafHash(entry.entry)));
+    expect(toHex(await merkleRoot(leaves))).toBe(latest.root);
   });
 });

@@ -1,3 +1,7 @@
+# Builds verify.vectors.json: a three-entry audit log by the rules of crates/kai-audit (canonical
+# entries chained by prev, SHA-256 leaf and node hashes with 0x00/0x01 prefixes, the RFC 6962 root
+# and paths, a canonical checkpoint body) signed with Ed25519 by a fixed key. Independent of the
+# TypeScript under test: python3 verify.vectors.py > verify.vectors.json (needs `cryptography`).
 import hashlib, json, base64
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives import serialization
