@@ -107,7 +107,7 @@ export function Usage() {
         <ErrorText error={byDay.error} />
         {byDay.data && (
           <BarChart
-            title={t("usage.chartTitle", { metric: valueHeader, by: t("usage.byDay") })}
+            title={t("usage.chartTitle.day", { metric: valueHeader })}
             bars={dayBars}
             format={formatMetric}
             columns
@@ -124,7 +124,7 @@ export function Usage() {
         <ErrorText error={byModel.error} />
         {byModel.data && (
           <BarChart
-            title={t("usage.chartTitle", { metric: valueHeader, by: t("usage.byModel") })}
+            title={t("usage.chartTitle.model", { metric: valueHeader })}
             bars={groupBars(byModel.data.groups, (name) => name)}
             format={formatMetric}
             labelHeader={t("usage.model")}
@@ -139,7 +139,7 @@ export function Usage() {
         <ErrorText error={byKey.error} />
         {byKey.data && (
           <BarChart
-            title={t("usage.chartTitle", { metric: valueHeader, by: t("usage.byKey") })}
+            title={t("usage.chartTitle.key", { metric: valueHeader })}
             bars={groupBars(byKey.data.groups, keyName)}
             format={formatMetric}
             labelHeader={t("usage.key")}
