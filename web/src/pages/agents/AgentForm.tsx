@@ -184,11 +184,13 @@ export function AgentForm({ agent }: { agent: Agent | null }) {
           <Textarea {...described("agent-mcp", true, undefined)} rows={2} {...register("mcpServers")} />
         </Field>
         <div className="flex flex-col gap-2">
-          <h3 className="text-sm font-medium">{t("form.otherConsent")}</h3>
+          <p id="other-consent-label" className="text-sm font-medium">
+            {t("form.otherConsent")}
+          </p>
           {otherConsent.fields.length === 0 && (
             <p className="text-muted-foreground text-sm">{t("form.noOtherConsent")}</p>
           )}
-          <ul className="flex flex-col gap-2">
+          <ul aria-labelledby="other-consent-label" className="flex flex-col gap-2">
             {otherConsent.fields.map((item, index) => (
               <li key={item.id} className="flex flex-wrap items-center gap-2">
                 <Input

@@ -189,6 +189,7 @@ function ScheduleItem({ schedule }: { schedule: Schedule }) {
         </Button>
         <ConfirmButton
           label={t("schedules.delete")}
+          accessibleLabel={t("schedules.deleteNamed", { name: schedule.name })}
           title={t("schedules.deleteTitle", { name: schedule.name })}
           description={t("schedules.deleteDescription")}
           confirm={t("schedules.delete")}

@@ -282,7 +282,7 @@ describe("agents page", () => {
     await user.click(within(region).getByRole("button", { name: "Disable morning" }));
     expect(await within(region).findByText("Disabled")).toBeInTheDocument();
 
-    await user.click(within(region).getByRole("button", { name: "Delete" }));
+    await user.click(within(region).getByRole("button", { name: "Delete morning" }));
     const dialog = await screen.findByRole("dialog", { name: "Delete the schedule morning?" });
     await user.click(within(dialog).getByRole("button", { name: "Delete" }));
     expect(await within(region).findByText("No schedules.")).toBeInTheDocument();

@@ -105,6 +105,7 @@ export function ErrorText({ error }: { error: Error | null | undefined }) {
 /** A button that asks before doing something that cannot be undone. */
 export function ConfirmButton({
   label,
+  accessibleLabel,
   title,
   description,
   confirm,
@@ -112,8 +113,10 @@ export function ConfirmButton({
   disabled,
   size = "sm",
 }: {
-  /** The button's text (its accessible name). */
+  /** The button's text. */
   label: string;
+  /** Its accessible name, when the text alone does not say what it acts on. */
+  accessibleLabel?: string;
   title: string;
   description: string;
   /** The confirming button's text. */
@@ -127,7 +130,7 @@ export function ConfirmButton({
   return (
     <Dialog open={open} onOpenChange={setOpen}>
       <DialogTrigger asChild>
-        <Button variant="outline" size={size} disabled={disabled}>
+        <Button variant="outline" size={size} disabled={disabled} aria-label={accessibleLabel}>
           {label}
         </Button>
       </DialogTrigger>
