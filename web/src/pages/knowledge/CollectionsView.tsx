@@ -1,3 +1,4 @@
+import { useState } from "react";
 import { useForm } from "react-hook-form";
 import { useTranslation } from "react-i18next";
 import { Link, useParams } from "react-router";
@@ -17,7 +18,7 @@ interface NewCollection {
   description: string;
 }
 
-function CreateCollectionForm() {
+function CreateCollectionForm({ onDone }: { onDone: () => void }) {
   const { t } = useTranslation("knowledge");
   const create = useCreateCollection();
   const {
@@ -29,23 +30,26 @@ function CreateCollectionForm() {
   const submit = handleSubmit((values) =>
     create.mutate(
       { name: values.name.trim(), description: values.description.trim() },
-      { onSuccess: () => reset() },
+      {
+        onSuccess: () => {
+          reset();
+          onDone();
+        },
+      },
     ),
   );
   return (
     <form
       onSubmit={(event) => void submit(event)}
-      aria-labelledby="new-collection"
+      aria-label={t("collections.new")}
       className="flex flex-col gap-3 rounded-lg border p-3"
     >
-      <h3 id="new-collection" className="font-medium">
-        {t("collections.new")}
-      </h3>
       <div className="grid gap-3 sm:grid-cols-2">
         <div className="flex flex-col gap-1.5">
           <Label htmlFor="collection-name">{t("collections.name")}</Label>
           <Input
             id="collection-name"
+            autoFocus
             aria-invalid={errors.name ? true : undefined}
             aria-describedby={errors.name ? "collection-name-error" : undefined}
             {...register("name", {
@@ -71,9 +75,12 @@ function CreateCollectionForm() {
           {create.error.message}
         </p>
       )}
-      <div>
+      <div className="flex gap-2">
         <Button type="submit" disabled={create.isPending}>
           {t("collections.create")}
+        </Button>
+        <Button type="button" variant="ghost" onClick={onDone}>
+          {t("collections.cancel")}
         </Button>
       </div>
     </form>
@@ -84,6 +91,7 @@ export function CollectionsView() {
   const { t } = useTranslation("knowledge");
   const collections = useCollections();
   const remove = useDeleteCollection();
+  const [creating, setCreating] = useState(false);
   return (
     <div className="flex flex-col gap-6">
       <IndexStatus />
@@ -121,7 +129,19 @@ export function CollectionsView() {
           </ul>
         </QueryState>
         <p className="text-muted-foreground text-xs">{t("collections.deleteNote")}</p>
-        <CreateCollectionForm />
+        {creating ? (
+          <CreateCollectionForm onDone={() => setCreating(false)} />
+        ) : (
+          <div>
+            <Button
+              type="button"
+              variant="outline"
+              onClick={() => setCreating(true)}
+            >
+              {t("collections.new")}
+            </Button>
+          </div>
+        )}
       </section>
     </div>
   );

@@ -13,6 +13,7 @@ export function DiffView({ diff }: { diff: string }) {
   const lines = diff.replace(/\n$/, "").split("\n");
   return (
     <pre
+      role="group"
       className="bg-muted/40 overflow-x-auto rounded-md border p-2 text-xs leading-5"
       aria-label={t("history.diffLabel")}
     >

@@ -150,6 +150,7 @@ describe("knowledge page", () => {
     expect(screen.getByRole("heading", { level: 1, name: "Knowledge" })).toBeInTheDocument();
     expect(await screen.findByRole("heading", { name: "Indexing" })).toBeInTheDocument();
 
+    await userEvent.click(screen.getByRole("button", { name: "New collection" }));
     await userEvent.click(screen.getByRole("button", { name: "Create collection" }));
     expect(await screen.findByText("Give it a name of 1 to 100 characters.")).toBeInTheDocument();
 
@@ -157,6 +158,9 @@ describe("knowledge page", () => {
     await userEvent.type(screen.getByLabelText("Description"), "Plants");
     await userEvent.click(screen.getByRole("button", { name: "Create collection" }));
     expect(await screen.findByRole("link", { name: "Garden" })).toBeInTheDocument();
+    // The form closes once the collection is made.
+    expect(screen.getByRole("button", { name: "New collection" })).toBeInTheDocument();
+    expect(screen.queryByLabelText("Name")).not.toBeInTheDocument();
 
     await userEvent.click(screen.getByRole("button", { name: "Delete collection Garden" }));
     await userEvent.click(screen.getByRole("button", { name: "Delete for good" }));
