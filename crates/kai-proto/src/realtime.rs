@@ -170,7 +170,7 @@ pub struct ChatFinished {
     /// The `client_id` of the `chat`.
     pub client_id: Uuid,
     /// Why the model stopped: `stop`, `length`, `tool_calls`, `content_filter`.
-    pub finish_reason: Option<String>,
+    pub finish_reason: String,
     /// Tokens used.
     pub usage: CompletionUsage,
     /// What it cost, in millionths of a dollar.
