@@ -14,8 +14,8 @@ use kai_gateway::Gateway;
 use kai_jobs::Queue;
 use kai_knowledge::Knowledge;
 use kai_store::{
-    AgentRecord, NewAgent, NewJob, NewPrompt, NewRun, NewRunEvent, PromptRecord, RunEventRecord, RunRecord,
-    RunRequestKind, RunRequestRecord, RunRequested, RunStatus, Store, StoreError,
+    AgentRecord, NewAgent, NewJob, NewPrompt, NewRun, NewRunEvent, PromptRecord, RunEventRecord,
+    RunRecord, RunRequestKind, RunRequestRecord, RunRequested, RunStatus, Store, StoreError,
 };
 use time::OffsetDateTime;
 use tokio::sync::watch;
@@ -724,7 +724,8 @@ impl Agents {
             )
             .await?;
         if let Some(moved) = &moved {
-            self.published(moved, &paused, Some(run.record.status)).await;
+            self.published(moved, &paused, Some(run.record.status))
+                .await;
         } else {
             if !self.store().request_run(id, RunRequested::Pause).await? {
                 return Err(AgentError::Conflict(format!(

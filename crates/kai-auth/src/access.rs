@@ -151,7 +151,10 @@ mod tests {
         let theirs = AccessTokens::new(&[8; 32], Duration::from_secs(900));
         let token = theirs.issue(claims(), OffsetDateTime::now_utc());
         assert_eq!(ours.check(&token).err(), Some(AccessError::BadSignature));
-        assert_eq!(ours.check("not.a.token").err(), Some(AccessError::Malformed));
+        assert_eq!(
+            ours.check("not.a.token").err(),
+            Some(AccessError::Malformed)
+        );
         assert_eq!(ours.check("").err(), Some(AccessError::Malformed));
     }
 

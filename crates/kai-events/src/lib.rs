@@ -244,7 +244,14 @@ impl Events {
 
     /// [`Events::publish`] for a publisher whose own work is done whether or not the event
     /// goes out: a failure is logged, not returned.
-    pub async fn announce(&self, user: UserId, room: &Room, kind: &str, data: &Value, durable: bool) {
+    pub async fn announce(
+        &self,
+        user: UserId,
+        room: &Room,
+        kind: &str,
+        data: &Value,
+        durable: bool,
+    ) {
         if let Err(err) = self.publish(user, room, kind, data, durable).await {
             tracing::warn!(kind, error = %err, "cannot publish a real-time event");
         }
@@ -300,7 +307,11 @@ impl Events {
     }
 
     /// Forgets a chat message's client id: it was not stored, and may be sent again.
-    pub async fn release_chat(&self, user: UserId, client_id: uuid::Uuid) -> Result<(), StoreError> {
+    pub async fn release_chat(
+        &self,
+        user: UserId,
+        client_id: uuid::Uuid,
+    ) -> Result<(), StoreError> {
         self.inner
             .store
             .release_chat_request(user, &client_id.to_string())

@@ -27,9 +27,8 @@ impl std::str::FromStr for Room {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Room, String> {
-        let bad = || {
-            format!("`{text}` is not a room: use `user`, `conversation:<id>` or `run:<id>`")
-        };
+        let bad =
+            || format!("`{text}` is not a room: use `user`, `conversation:<id>` or `run:<id>`");
         if text == "user" {
             return Ok(Room::User);
         }

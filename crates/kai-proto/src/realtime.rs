@@ -8,7 +8,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::openai::{CompletionUsage, MessageContent};
-use crate::{IndexState, KnowledgeOptions, Problem, RequestStatus, RunEvent, RunRequest, RunStatus};
+use crate::{
+    IndexState, KnowledgeOptions, Problem, RequestStatus, RunEvent, RunRequest, RunStatus,
+};
 
 /// A message from the client.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -123,7 +123,10 @@ impl Payload {
         let user_id = payload
             .user_id
             .as_deref()
-            .map(|id| id.parse::<UserId>().map_err(|_| format!("bad user id `{id}`")))
+            .map(|id| {
+                id.parse::<UserId>()
+                    .map_err(|_| format!("bad user id `{id}`"))
+            })
             .transpose()?;
         let id = payload
             .id

@@ -69,7 +69,10 @@ async fn events_are_replayed_per_user_in_order_after_an_id() {
         store.latest_event_id(Some(alice)).await.unwrap(),
         Some(second.id)
     );
-    assert_eq!(store.latest_event_id(Some(bob)).await.unwrap(), Some(other.id));
+    assert_eq!(
+        store.latest_event_id(Some(bob)).await.unwrap(),
+        Some(other.id)
+    );
     assert_eq!(store.latest_event_id(None).await.unwrap(), Some(second.id));
     assert_eq!(
         store

@@ -11,13 +11,13 @@ use http::{HeaderMap, StatusCode, header};
 use kai_agent::{AgentView, Agents, NewAgentSchedule, RunView, ScheduleView};
 use kai_auth::Credential;
 use kai_core::{RunId, RunRequestId, Scope};
+use kai_events::wire;
 use kai_proto::{
     Agent, AgentDefinition, AgentList, AgentRequest, ConsentGrant, DecideRequest, Problem, Prompt,
-    PromptList, PromptQuery, PromptRequest, PromptVersionRequest, Run,
-    RunEvents, RunEventsQuery, RunList, RunListQuery, RunRequest, RunRequestList,
-    RunRequestQuery, RunUsage, Schedule, ScheduleList, ScheduleRequest, StartRunRequest,
+    PromptList, PromptQuery, PromptRequest, PromptVersionRequest, Run, RunEvents, RunEventsQuery,
+    RunList, RunListQuery, RunRequest, RunRequestList, RunRequestQuery, RunUsage, Schedule,
+    ScheduleList, ScheduleRequest, StartRunRequest,
 };
-use kai_events::wire;
 use kai_store::PromptRecord;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -431,7 +431,8 @@ async fn stream_run(
                         cursor.after = event.seq;
                         let kind = event.kind.clone();
                         let seq = event.seq;
-                        let data = serde_json::to_string(&wire::run_event(event)).unwrap_or_default();
+                        let data =
+                            serde_json::to_string(&wire::run_event(event)).unwrap_or_default();
                         out.push_str(&format!("id: {seq}\nevent: {kind}\ndata: {data}\n\n"));
                     }
                     return Some((Bytes::from(out), cursor));

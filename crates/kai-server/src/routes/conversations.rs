@@ -10,9 +10,9 @@ use kai_gateway::{Conversation, ConversationHistory};
 use kai_models::chat::{Message, Role};
 use kai_proto::openai::{ChatMessage, CompletionUsage};
 use kai_proto::{
-    ConversationChange, ConversationDetail, ConversationMessage, ConversationPage, ConversationPageQuery,
-    ConversationReply, ConversationSummary, CreateConversationRequest, Problem, SendMessageRequest,
-    UpdateConversationRequest,
+    ConversationChange, ConversationDetail, ConversationMessage, ConversationPage,
+    ConversationPageQuery, ConversationReply, ConversationSummary, CreateConversationRequest,
+    Problem, SendMessageRequest, UpdateConversationRequest,
 };
 use kai_providers::openai::{Dialect, message_to_wire};
 use time::OffsetDateTime;
@@ -312,7 +312,9 @@ async fn send_message(
                             .conversation_changed(user, id, ConversationChange::Message)
                             .await;
                     }
-                    Err(err) => tracing::warn!(error = %err, "cannot store a conversation's answer"),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "cannot store a conversation's answer")
+                    }
                 }
             });
         return Ok(stored);

@@ -380,7 +380,11 @@ impl Session {
         };
         match message {
             WsClientMessage::Hello { .. } => {
-                send(socket, &refused("invalid-message", "this socket said hello already")).await
+                send(
+                    socket,
+                    &refused("invalid-message", "this socket said hello already"),
+                )
+                .await
             }
             WsClientMessage::Auth { token } => {
                 let principal = authenticate(&self.state, &token).await?;
@@ -639,7 +643,11 @@ async fn answer(state: AppState, principal: Principal, chat: Chat) {
                     index,
                     text,
                 };
-                publish("chat.token", serde_json::to_value(token).unwrap_or_default()).await;
+                publish(
+                    "chat.token",
+                    serde_json::to_value(token).unwrap_or_default(),
+                )
+                .await;
                 index += 1;
             }
             Ok(_) => {}
@@ -708,19 +716,32 @@ mod tests {
     fn origins_are_kais_own_or_listed() {
         let uri = Uri::from_static("/api/v1/ws");
         let listed = "https://app.example, http://localhost:5173";
-        assert!(origin_allowed(&headers(&[("host", "kai.local:8080")]), &uri, ""));
         assert!(origin_allowed(
-            &headers(&[("host", "kai.local:8080"), ("origin", "http://kai.local:8080")]),
+            &headers(&[("host", "kai.local:8080")]),
+            &uri,
+            ""
+        ));
+        assert!(origin_allowed(
+            &headers(&[
+                ("host", "kai.local:8080"),
+                ("origin", "http://kai.local:8080")
+            ]),
             &uri,
             ""
         ));
         assert!(!origin_allowed(
-            &headers(&[("host", "kai.local:8080"), ("origin", "http://evil.example")]),
+            &headers(&[
+                ("host", "kai.local:8080"),
+                ("origin", "http://evil.example")
+            ]),
             &uri,
             ""
         ));
         assert!(origin_allowed(
-            &headers(&[("host", "kai.local:8080"), ("origin", "http://localhost:5173")]),
+            &headers(&[
+                ("host", "kai.local:8080"),
+                ("origin", "http://localhost:5173")
+            ]),
             &uri,
             listed
         ));
