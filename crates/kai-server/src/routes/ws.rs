@@ -58,7 +58,7 @@ const CLOSE_INTERNAL: u16 = 1011;
 const PATH: &str = "/api/v1/ws";
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(connect))
+    OpenApiRouter::new().routes(routes!(open_socket))
 }
 
 /// Opens the real-time channel: a WebSocket whose messages are `WsClientMessage` (from the
@@ -73,7 +73,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         (status = 400, description = "Not a WebSocket upgrade request", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A browser page of an origin that is neither kai's own nor listed in `http.cors_origins`", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn connect(
+async fn open_socket(
     State(state): State<AppState>,
     headers: HeaderMap,
     uri: Uri,
