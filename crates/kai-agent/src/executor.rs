@@ -81,13 +81,15 @@ pub(crate) async fn work(agents: &Agents, id: RunId, job: &JobContext) -> Result
         return Ok(());
     }
     let resumed = run.status != RunStatus::Queued || run.last_seq > 1;
+    let started = [RunEvent::Started { resumed }.to_new()];
+    let previous = run.status;
     let Some(run) = store
         .set_run_status(
             id,
             &[RunStatus::Queued, RunStatus::Running, RunStatus::Waiting],
             RunStatus::Running,
             None,
-            &[RunEvent::Started { resumed }.to_new()],
+            &started,
         )
         .await
         .map_err(JobError::transient)?
@@ -95,6 +97,7 @@ pub(crate) async fn work(agents: &Agents, id: RunId, job: &JobContext) -> Result
         return Ok(());
     };
     agents.notify();
+    agents.published(&run, &started, Some(previous)).await;
     let control = {
         let mut controls = agents
             .inner
@@ -257,10 +260,13 @@ impl<'a> Executor<'a> {
                 },
             )
             .await?;
-        self.events.clear();
         self.agents.notify();
+        let appended = std::mem::take(&mut self.events);
         match saved {
             Some(run) => {
+                self.agents
+                    .published(&run, &appended, Some(self.run.status))
+                    .await;
                 self.run = run;
                 Ok(())
             }
@@ -1047,6 +1053,7 @@ impl<'a> Executor<'a> {
         });
         self.state.waiting = Some(request.id.to_string());
         self.save(RunStatus::Waiting, None).await?;
+        self.agents.inner.events.consent_requested(&request).await;
         Ok(false)
     }
 

@@ -9,12 +9,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use kai_audit::{Action, Actor, AuditError, AuditLog, Event, Outcome};
 use kai_config::AgentSettings;
 use kai_core::{AgentId, ApiKeyId, PromptId, RunId, RunRequestId, UserId};
+use kai_events::Events;
 use kai_gateway::Gateway;
 use kai_jobs::Queue;
 use kai_knowledge::Knowledge;
 use kai_store::{
-    AgentRecord, NewAgent, NewJob, NewPrompt, NewRun, PromptRecord, RunEventRecord, RunRecord,
-    RunRequestKind, RunRequestRecord, RunRequested, RunStatus, Store, StoreError,
+    AgentRecord, NewAgent, NewJob, NewPrompt, NewRun, NewRunEvent, PromptRecord, RunEventRecord,
+    RunRecord, RunRequestKind, RunRequestRecord, RunRequested, RunStatus, Store, StoreError,
 };
 use time::OffsetDateTime;
 use tokio::sync::watch;
@@ -96,6 +97,8 @@ pub(crate) struct Inner {
     pub(crate) web: crate::tools::Web,
     pub(crate) shell: Arc<crate::tools::Shell>,
     pub(crate) mcp: Arc<kai_mcp::McpServers>,
+    /// Where runs' progress and requests are published for the owner's devices.
+    pub(crate) events: Events,
     /// Per run worked on in this process, a signal to look at what its owner asked now.
     pub(crate) controls: Mutex<HashMap<RunId, watch::Sender<u64>>>,
     /// Bumped whenever this process changes a run, for event streams to look again.
@@ -123,8 +126,8 @@ fn agent_key(key: &str) -> Result<AgentId, &str> {
 
 impl Agents {
     /// The service. `knowledge` is `None` in processes that do not serve it; agents' knowledge
-    /// tools then say so. `mcp` are the MCP servers agents may name. Fails when
-    /// `settings.http_allow` does not parse.
+    /// tools then say so. `mcp` are the MCP servers agents may name; runs' progress and
+    /// requests are published to `events`. Fails when `settings.http_allow` does not parse.
     #[allow(clippy::too_many_arguments)] // the services an agent reaches, each its own
     pub fn new(
         store: Store,
@@ -133,6 +136,7 @@ impl Agents {
         audit: AuditLog,
         knowledge: Option<Knowledge>,
         mcp: kai_mcp::McpServers,
+        events: Events,
         settings: AgentSettings,
         workspaces: PathBuf,
     ) -> Result<Agents, AgentError> {
@@ -149,6 +153,7 @@ impl Agents {
                 web,
                 shell: Arc::default(),
                 mcp: Arc::new(mcp),
+                events,
                 controls: Mutex::default(),
                 changes: watch::Sender::new(0),
             }),
@@ -168,6 +173,20 @@ impl Agents {
     /// Tells event streams in this process that runs changed.
     pub(crate) fn notify(&self) {
         self.inner.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Publishes `run`'s events just `appended` and, when it moved from `previous`, its
+    /// status.
+    pub(crate) async fn published(
+        &self,
+        run: &RunRecord,
+        appended: &[NewRunEvent],
+        previous: Option<RunStatus>,
+    ) {
+        self.inner.events.run_events(run, appended).await;
+        if previous != Some(run.status) {
+            self.inner.events.run_status(run).await;
+        }
     }
 
     /// A receiver that changes whenever this process changes a run; streams of another
@@ -584,6 +603,11 @@ impl Agents {
             .with("goal", goal),
         )
         .await?;
+        let created = [RunEvent::Created {
+            goal: goal.to_owned(),
+            model,
+        }
+        .to_new()];
         let record = self
             .store()
             .create_run(
@@ -595,15 +619,12 @@ impl Agents {
                     definition: agent.record.definition.clone(),
                     state: serde_json::to_string(&state).unwrap_or_default(),
                 },
-                &[RunEvent::Created {
-                    goal: goal.to_owned(),
-                    model,
-                }
-                .to_new()],
+                &created,
             )
             .await?;
         self.enqueue(&record).await?;
         self.notify();
+        self.published(&record, &created, None).await;
         Ok(RunView { record, state })
     }
 
@@ -691,6 +712,7 @@ impl Agents {
     /// Pauses a run: at once when it is not working, else at its next step.
     pub async fn pause(&self, owner: UserId, id: RunId) -> Result<RunView, AgentError> {
         let run = self.run(owner, id).await?;
+        let paused = [RunEvent::Paused.to_new()];
         let moved = self
             .store()
             .set_run_status(
@@ -698,10 +720,13 @@ impl Agents {
                 &[RunStatus::Queued, RunStatus::Waiting],
                 RunStatus::Paused,
                 None,
-                &[RunEvent::Paused.to_new()],
+                &paused,
             )
             .await?;
-        if moved.is_none() {
+        if let Some(moved) = &moved {
+            self.published(moved, &paused, Some(run.record.status))
+                .await;
+        } else {
             if !self.store().request_run(id, RunRequested::Pause).await? {
                 return Err(AgentError::Conflict(format!(
                     "the run is {}; only a queued, waiting or running run can be paused",
@@ -717,15 +742,10 @@ impl Agents {
     /// Resumes a paused run.
     pub async fn resume(&self, owner: UserId, id: RunId) -> Result<RunView, AgentError> {
         let run = self.run(owner, id).await?;
+        let queued = [RunEvent::Queued.to_new()];
         let record = self
             .store()
-            .set_run_status(
-                id,
-                &[RunStatus::Paused],
-                RunStatus::Queued,
-                None,
-                &[RunEvent::Queued.to_new()],
-            )
+            .set_run_status(id, &[RunStatus::Paused], RunStatus::Queued, None, &queued)
             .await?
             .ok_or_else(|| {
                 AgentError::Conflict(format!(
@@ -735,6 +755,8 @@ impl Agents {
             })?;
         self.enqueue(&record).await?;
         self.notify();
+        self.published(&record, &queued, Some(run.record.status))
+            .await;
         Self::run_view(record)
     }
 
@@ -752,11 +774,12 @@ impl Agents {
                 }
             )));
         }
-        let finished = RunEvent::Finished {
+        let finished = [RunEvent::Finished {
             status: "cancelled".into(),
             answer: None,
             error: None,
-        };
+        }
+        .to_new()];
         let moved = self
             .store()
             .set_run_status(
@@ -764,10 +787,12 @@ impl Agents {
                 &[RunStatus::Queued, RunStatus::Waiting, RunStatus::Paused],
                 RunStatus::Cancelled,
                 None,
-                &[finished.to_new()],
+                &finished,
             )
             .await?;
-        if moved.is_some() {
+        if let Some(moved) = &moved {
+            self.published(moved, &finished, Some(run.record.status))
+                .await;
             self.audit_end(&run.record, "cancelled", None).await?;
         } else {
             self.store().request_run(id, RunRequested::Cancel).await?;
@@ -879,6 +904,7 @@ impl Agents {
                 .set_consent_grant(decided.agent_id, &decided.tool, approve)
                 .await?;
         }
+        self.inner.events.consent_decided(&decided).await;
         self.wake(&decided).await?;
         Ok(decided)
     }
@@ -886,11 +912,12 @@ impl Agents {
     /// Records an answered or expired request in its run's timeline and puts a waiting run
     /// back in the queue.
     async fn wake(&self, request: &RunRequestRecord) -> Result<(), AgentError> {
-        let decided = RunEvent::Decided {
+        let decided = [RunEvent::Decided {
             request: request.id.to_string(),
             status: request.status.as_str().into(),
             remember: request.remember,
-        };
+        }
+        .to_new()];
         let moved = self
             .store()
             .set_run_status(
@@ -898,16 +925,24 @@ impl Agents {
                 &[RunStatus::Waiting],
                 RunStatus::Queued,
                 None,
-                &[decided.to_new()],
+                &decided,
             )
             .await?;
         match moved {
-            Some(run) => self.enqueue(&run).await?,
+            Some(run) => {
+                self.enqueue(&run).await?;
+                self.published(&run, &decided, Some(RunStatus::Waiting))
+                    .await;
+            }
             // Paused meanwhile: the decision waits for the resume.
             None => {
-                self.store()
-                    .append_run_events(request.run_id, &[decided.to_new()])
-                    .await?;
+                if let Some(run) = self
+                    .store()
+                    .append_run_events(request.run_id, &decided)
+                    .await?
+                {
+                    self.published(&run, &decided, Some(run.status)).await;
+                }
             }
         }
         self.notify();
@@ -934,6 +969,7 @@ impl Agents {
                 .with("expired", true),
             )
             .await?;
+            self.inner.events.consent_decided(request).await;
             self.wake(request).await?;
         }
         Ok(expired.len())

@@ -74,6 +74,7 @@ impl Harness {
             audit,
             None,
             kai_mcp::McpServers::new(mcp).unwrap(),
+            kai_events::Events::start(store.clone()).await.unwrap(),
             settings.agents.clone(),
             dir.path().join("workspaces"),
         )

@@ -86,8 +86,8 @@ impl AccessTokens {
             .unwrap_or_default()
     }
 
-    /// The claims of a token this key signed, if it has not expired.
-    pub(crate) fn check(&self, token: &str) -> Result<AccessClaims, AccessError> {
+    /// The claims of a token this key signed, if it has not expired, with when it expires.
+    pub(crate) fn check(&self, token: &str) -> Result<(AccessClaims, OffsetDateTime), AccessError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|err| match err.kind() {
                 ErrorKind::ExpiredSignature => AccessError::Expired,
@@ -104,10 +104,15 @@ impl AccessTokens {
             .sid
             .parse()
             .map_err(|_| AccessError::Malformed)?;
-        Ok(AccessClaims {
-            user_id,
-            session_id,
-        })
+        let expires_at = OffsetDateTime::from_unix_timestamp(data.claims.exp)
+            .map_err(|_| AccessError::Malformed)?;
+        Ok((
+            AccessClaims {
+                user_id,
+                session_id,
+            },
+            expires_at,
+        ))
     }
 }
 
@@ -127,7 +132,7 @@ mod tests {
         let tokens = AccessTokens::new(&[7; 32], Duration::from_secs(900));
         let claims = claims();
         let token = tokens.issue(claims, OffsetDateTime::now_utc());
-        assert_eq!(tokens.check(&token), Ok(claims));
+        assert_eq!(tokens.check(&token).map(|(claims, _)| claims), Ok(claims));
     }
 
     #[test]
@@ -137,7 +142,7 @@ mod tests {
             claims(),
             OffsetDateTime::now_utc() - time::Duration::hours(1),
         );
-        assert_eq!(tokens.check(&token), Err(AccessError::Expired));
+        assert_eq!(tokens.check(&token).err(), Some(AccessError::Expired));
     }
 
     #[test]
@@ -145,9 +150,12 @@ mod tests {
         let ours = AccessTokens::new(&[7; 32], Duration::from_secs(900));
         let theirs = AccessTokens::new(&[8; 32], Duration::from_secs(900));
         let token = theirs.issue(claims(), OffsetDateTime::now_utc());
-        assert_eq!(ours.check(&token), Err(AccessError::BadSignature));
-        assert_eq!(ours.check("not.a.token"), Err(AccessError::Malformed));
-        assert_eq!(ours.check(""), Err(AccessError::Malformed));
+        assert_eq!(ours.check(&token).err(), Some(AccessError::BadSignature));
+        assert_eq!(
+            ours.check("not.a.token").err(),
+            Some(AccessError::Malformed)
+        );
+        assert_eq!(ours.check("").err(), Some(AccessError::Malformed));
     }
 
     #[test]
@@ -157,7 +165,7 @@ mod tests {
         let token = tokens.issue(claims(), OffsetDateTime::now_utc());
         let payload = token.split('.').nth(1).unwrap();
         let forged = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
-        assert_eq!(tokens.check(&forged), Err(AccessError::Malformed));
+        assert_eq!(tokens.check(&forged).err(), Some(AccessError::Malformed));
     }
 }
 

@@ -197,9 +197,17 @@ pub struct Principal {
     /// The credential used.
     pub credential: Credential,
     scopes: Scopes,
+    expires_at: Option<OffsetDateTime>,
 }
 
 impl Principal {
+    /// When the credential stops being accepted: an access token's expiry, an API key's if it
+    /// has one. A long-lived connection (the WebSocket) closes then unless it is renewed.
+    #[must_use]
+    pub fn expires_at(&self) -> Option<OffsetDateTime> {
+        self.expires_at
+    }
+
     /// The scopes in effect: the credential's, limited by the user's role.
     #[must_use]
     pub fn scopes(&self) -> Scopes {
@@ -671,7 +679,7 @@ impl Accounts {
         if credential.starts_with(API_KEY_PREFIX) {
             return self.authenticate_key(credential).await;
         }
-        let claims = self.access.check(credential).map_err(|err| match err {
+        let (claims, expires_at) = self.access.check(credential).map_err(|err| match err {
             AccessError::Expired => AuthError::TokenExpired,
             AccessError::BadSignature => AuthError::InvalidToken("signature does not match"),
             AccessError::Malformed => AuthError::InvalidToken("not a kai access token or API key"),
@@ -698,6 +706,7 @@ impl Accounts {
             user: record.user,
             credential: Credential::Session(session.id),
             scopes,
+            expires_at: Some(expires_at),
         })
     }
 
@@ -749,6 +758,7 @@ impl Accounts {
             user,
             credential: Credential::ApiKey(api_key.id),
             scopes,
+            expires_at: api_key.expires_at,
         })
     }
 

@@ -8,6 +8,7 @@ use anyhow::Context;
 use kai_agent::{Agents, RUN_JOB, SCHEDULED_RUN_JOB};
 use kai_audit::AuditLog;
 use kai_config::Settings;
+use kai_events::Events;
 use kai_gateway::Gateway;
 use kai_jobs::{
     JobContext, KindSettings, Queue, Scheduler, SchedulerHandle, Workers, WorkersHandle,
@@ -16,6 +17,9 @@ use kai_knowledge::{INDEX_JOB, Knowledge};
 use kai_mcp::{McpServerConfig, McpServers};
 use kai_store::Store;
 
+/// How often real-time events older than `realtime.retention` are deleted.
+const EVENT_PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
+
 /// How often requests that runs made of their owners are checked for expiry.
 const EXPIRY_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -23,12 +27,14 @@ const EXPIRY_INTERVAL: Duration = Duration::from_secs(30);
 /// its worker was killed. Renewed every third of it while the run works.
 const RUN_LEASE: Duration = Duration::from_secs(30);
 
-/// The agents service, over this process's database, gateway, audit log and knowledge.
+/// The agents service, over this process's database, gateway, audit log, events and
+/// knowledge.
 pub(crate) fn agents(
     settings: &Settings,
     store: &Store,
     gateway: &Gateway,
     audit: &AuditLog,
+    events: &Events,
     queue: Queue,
     knowledge: Knowledge,
 ) -> anyhow::Result<Agents> {
@@ -40,6 +46,7 @@ pub(crate) fn agents(
         audit.clone(),
         Some(knowledge),
         mcp_servers(settings)?,
+        events.clone(),
         settings.agents.clone(),
         workspaces,
     )
@@ -118,6 +125,20 @@ pub(crate) async fn maintain_agents(agents: Agents) {
             Ok(0) => {}
             Ok(expired) => tracing::info!(expired, "requests to owners expired as denials"),
             Err(err) => tracing::warn!(error = %err, "cannot expire requests to owners"),
+        }
+    }
+}
+
+/// Deletes real-time events (and the chat ids remembered with them) kept longer than
+/// `retention`, every hour. Runs until aborted.
+pub(crate) async fn maintain_events(events: Events, retention: Duration) {
+    let mut every = tokio::time::interval(EVENT_PRUNE_INTERVAL);
+    loop {
+        every.tick().await;
+        match events.prune(retention).await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::debug!(pruned, "old real-time events deleted"),
+            Err(err) => tracing::warn!(error = %err, "cannot delete old real-time events"),
         }
     }
 }

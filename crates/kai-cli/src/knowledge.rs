@@ -51,6 +51,7 @@ pub(crate) async fn open(
     vault: Vault,
     queue: Queue,
     gateway: Gateway,
+    events: kai_events::Events,
 ) -> anyhow::Result<Knowledge> {
     let dir = settings.data_dir.join("knowledge");
     Knowledge::open(
@@ -59,6 +60,7 @@ pub(crate) async fn open(
         vault,
         queue,
         gateway,
+        events,
         settings.knowledge.clone(),
         sizer(settings),
     )

@@ -30,6 +30,8 @@ pub struct GatewayStream {
     ttft: Duration,
     /// How the stream ended, once it has; `None` while it runs.
     ended: Option<&'static str>,
+    /// What it cost, in millionths of a dollar, once it has ended.
+    cost_micros: u64,
 }
 
 impl std::fmt::Debug for GatewayStream {
@@ -64,6 +66,7 @@ impl GatewayStream {
             started,
             ttft,
             ended: None,
+            cost_micros: 0,
         }
     }
 
@@ -100,13 +103,20 @@ impl GatewayStream {
         })
     }
 
+    /// What the answer cost, in millionths of a dollar, by the configured prices: known once
+    /// the stream has ended, 0 before.
+    #[must_use]
+    pub fn cost_micros(&self) -> u64 {
+        self.cost_micros
+    }
+
     fn end(&mut self, status: &'static str) {
         if self.ended.is_some() {
             return;
         }
         self.ended = Some(status);
         let usage = self.usage();
-        self.gateway.inner.accounting.record(Outcome {
+        self.cost_micros = self.gateway.inner.accounting.record(Outcome {
             caller: &self.caller,
             endpoint: "chat",
             model: &self.requested_model,

@@ -261,6 +261,8 @@ struct Inner {
     vault: kai_vault::Vault,
     queue: Queue,
     gateway: Gateway,
+    /// Where artifacts' indexing progress is published for their owner's devices.
+    events: kai_events::Events,
     blobs: BlobStore,
     /// Where the indexes live.
     location: Location,
@@ -358,13 +360,15 @@ impl Knowledge {
     /// Opens the content directory (`knowledge.content_dir`, else `dir/blobs`) and the indexes
     /// under `dir` (`<data_dir>/knowledge`). `sizer`
     /// counts chunk sizes in the embedding model's tokens (or estimates them); `vault` seals
-    /// memory.
+    /// memory; artifacts' indexing progress is published to `events`.
+    #[allow(clippy::too_many_arguments)] // the services knowledge reaches, each its own
     pub async fn open(
         dir: &Path,
         store: Store,
         vault: kai_vault::Vault,
         queue: Queue,
         gateway: Gateway,
+        events: kai_events::Events,
         settings: KnowledgeSettings,
         sizer: TokenSizer,
     ) -> Result<Knowledge, KnowledgeError> {
@@ -397,6 +401,7 @@ impl Knowledge {
                 vault,
                 queue,
                 gateway,
+                events,
                 blobs,
                 location,
                 keyword,
@@ -1179,7 +1184,22 @@ impl Knowledge {
                 count,
             )
             .await
-            .map_err(JobError::transient)
+            .map_err(JobError::transient)?;
+        self.progressed(payload, state, count).await;
+        Ok(())
+    }
+
+    /// Tells the owner's devices how indexing an artifact went (notes have no such event).
+    async fn progressed(&self, payload: &IndexPayload, state: IndexState, chunks: u64) {
+        if payload.kind != ItemKind::Artifact {
+            return;
+        }
+        if let Ok(artifact) = payload.item.parse::<ArtifactId>() {
+            self.inner
+                .events
+                .knowledge_progress(payload.owner, artifact, state, chunks)
+                .await;
+        }
     }
 
     /// What a job indexes: an artifact version's blob, or a note version's Markdown (its
@@ -1225,7 +1245,9 @@ impl Knowledge {
                 0,
             )
             .await
-            .map_err(JobError::transient)
+            .map_err(JobError::transient)?;
+        self.progressed(payload, IndexState::Failed, 0).await;
+        Ok(())
     }
 
     /// Adds chunks to the keyword index on disk; the database indexes its rows' words itself.

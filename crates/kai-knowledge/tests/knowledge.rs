@@ -194,6 +194,7 @@ impl Harness {
             vault.clone(),
             queue.clone(),
             gateway.clone(),
+            kai_events::Events::start(store.clone()).await.unwrap(),
             settings.knowledge.clone(),
             TokenSizer::estimate(),
         )
@@ -227,6 +228,7 @@ impl Harness {
             self.vault.clone(),
             queue.clone(),
             self.gateway.clone(),
+            kai_events::Events::start(self.store.clone()).await.unwrap(),
             self.settings.knowledge.clone(),
             TokenSizer::estimate(),
         )
@@ -1051,6 +1053,7 @@ async fn the_search_index_lives_where_the_setting_says() {
         h.vault.clone(),
         Queue::new(h.store.clone()),
         h.gateway.clone(),
+        kai_events::Events::start(h.store.clone()).await.unwrap(),
         kai_config::KnowledgeSettings {
             search_index: SearchIndex::Database,
             ..h.settings.knowledge.clone()
@@ -1218,6 +1221,7 @@ async fn processes_sharing_a_database_and_content_share_what_they_index() {
         h.vault.clone(),
         Queue::new(h.store.clone()),
         h.gateway.clone(),
+        kai_events::Events::start(h.store.clone()).await.unwrap(),
         kai_config::KnowledgeSettings {
             content_dir: Some(h.dir.path().join("knowledge/blobs")),
             ..h.settings.knowledge.clone()

@@ -19,6 +19,7 @@ mod local;
 pub mod openai;
 mod problem;
 mod query;
+mod realtime;
 mod trust;
 
 pub use accounts::{
@@ -53,6 +54,11 @@ pub use problem::{FieldError, PROBLEM_CONTENT_TYPE, Problem};
 pub use query::{
     AuditQuery, ConsistencyQuery, ConversationPageQuery, InclusionQuery, SecretScopeQuery,
     UsageQuery, UsageRecordsQuery,
+};
+pub use realtime::{
+    ChatFailed, ChatFinished, ChatStarted, ChatToken, ConsentDecided, ConversationChange,
+    ConversationChanged, KnowledgeProgress, RunStatusChanged, WsClientMessage, WsEventData,
+    WsServerMessage,
 };
 pub use trust::{
     AuditCheckpoint, AuditEntry, AuditPage, ConsistencyProof, InclusionProof, KdfParams,

@@ -181,6 +181,25 @@ impl ApiError {
         self.status
     }
 
+    /// What went wrong, as the client is told.
+    pub(crate) fn detail(&self) -> &str {
+        &self.detail
+    }
+
+    /// The problem document this error is answered with, for an answer that travels outside
+    /// an HTTP response (a failed chat on the WebSocket).
+    pub(crate) fn problem(&self, instance: &str, request_id: &str) -> kai_proto::Problem {
+        kai_proto::Problem {
+            kind: format!("{PROBLEM_TYPE_PREFIX}{}", self.kind),
+            title: self.title.to_owned(),
+            status: self.status.as_u16(),
+            detail: self.detail.clone(),
+            instance: Some(instance.to_owned()),
+            request_id: Some(request_id.to_owned()),
+            errors: self.errors.clone(),
+        }
+    }
+
     /// Asks the client to wait before retrying.
     #[must_use]
     pub fn with_retry_after(mut self, wait: Duration) -> Self {

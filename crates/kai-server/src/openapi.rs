@@ -14,7 +14,7 @@ use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi as _};
 
 use kai_proto::openai::ErrorResponse;
-use kai_proto::{FieldError, PROBLEM_CONTENT_TYPE, Problem};
+use kai_proto::{FieldError, PROBLEM_CONTENT_TYPE, Problem, WsClientMessage, WsServerMessage};
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
@@ -31,7 +31,7 @@ use kai_proto::{FieldError, PROBLEM_CONTENT_TYPE, Problem};
             understand them; `code` is the same problem kind.",
         license(name = "MIT OR Apache-2.0"),
     ),
-    components(schemas(Problem, FieldError, ErrorResponse)),
+    components(schemas(Problem, FieldError, ErrorResponse, WsClientMessage, WsServerMessage)),
     paths(crate::routes::openai::retrieve_model),
     tags(
         (name = "auth", description = "Logging in, refreshing tokens, logging out"),
@@ -44,6 +44,7 @@ use kai_proto::{FieldError, PROBLEM_CONTENT_TYPE, Problem};
         (name = "conversations", description = "Chats kept per user"),
         (name = "local-models", description = "Models pulled onto the server's machine for the embedded runtime"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
+        (name = "realtime", description = "The real-time channel: one WebSocket carrying the user's events and chat (messages: `WsClientMessage`, `WsServerMessage`)"),
     ),
 )]
 struct Frame;

@@ -63,3 +63,79 @@ fn listed(origin: &str, http: &HttpSettings) -> bool {
         .iter()
         .any(|allowed| allowed == origin)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(name, value)| {
+                (
+                    http::HeaderName::from_static(name),
+                    http::HeaderValue::from_static(value),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn origins_are_kais_own_or_listed() {
+        let mut http = kai_config::Settings::defaults("/tmp".into()).http;
+        let allowed = |pairs: &[(&'static str, &'static str)], http: &HttpSettings| {
+            require_allowed(&headers(pairs), http).is_ok()
+        };
+        assert!(allowed(&[("host", "kai.local:8080")], &http));
+        assert!(allowed(
+            &[
+                ("host", "kai.local:8080"),
+                ("origin", "http://kai.local:8080")
+            ],
+            &http
+        ));
+        assert!(allowed(
+            &[
+                ("host", "kai.local:8080"),
+                ("origin", "HTTPS://Kai.Local:8080")
+            ],
+            &http
+        ));
+        assert!(!allowed(
+            &[
+                ("host", "kai.local:8080"),
+                ("origin", "http://evil.example")
+            ],
+            &http
+        ));
+        assert!(!allowed(
+            &[
+                ("host", "kai.local:8080"),
+                ("origin", "http://localhost:5173")
+            ],
+            &http
+        ));
+        http.cors_origins = "https://app.example, http://localhost:5173".into();
+        assert!(allowed(
+            &[
+                ("host", "kai.local:8080"),
+                ("origin", "http://localhost:5173")
+            ],
+            &http
+        ));
+        assert!(!allowed(
+            &[("host", "kai.local:8080"), ("origin", "null")],
+            &http
+        ));
+        // Behind a trusted proxy, the address the browser used is the forwarded host.
+        http.trust_forwarded_for = true;
+        assert!(allowed(
+            &[
+                ("host", "127.0.0.1:8420"),
+                ("x-forwarded-host", "kai.example"),
+                ("origin", "https://kai.example")
+            ],
+            &http
+        ));
+    }
+}

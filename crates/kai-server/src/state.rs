@@ -7,6 +7,7 @@ use kai_agent::Agents;
 use kai_audit::AuditLog;
 use kai_auth::Accounts;
 use kai_config::HttpSettings;
+use kai_events::Events;
 use kai_gateway::Gateway;
 use kai_knowledge::Knowledge;
 use kai_model_store::{Fetcher, ModelStore};
@@ -27,6 +28,7 @@ pub struct Services {
     pub(crate) gateway: Gateway,
     pub(crate) knowledge: Knowledge,
     pub(crate) agents: Agents,
+    pub(crate) events: Events,
     pub(crate) metrics: Metrics,
     pub(crate) http: HttpSettings,
     pub(crate) models: ModelStore,
@@ -45,13 +47,16 @@ impl std::ops::Deref for AppState {
 impl AppState {
     /// State over the given services and HTTP settings; local models are pulled into `models`
     /// (the store at `local.models_dir`) through `fetcher`. Every audited action goes through
-    /// `trust`.
+    /// `trust`; real-time events go through `events`, the hub `knowledge` and `agents`
+    /// publish to.
     #[must_use]
+    #[allow(clippy::too_many_arguments)] // the services handlers reach, each its own
     pub fn new(
         trust: Trust,
         gateway: Gateway,
         knowledge: Knowledge,
         agents: Agents,
+        events: Events,
         http: HttpSettings,
         models: ModelStore,
         fetcher: Fetcher,
@@ -62,6 +67,7 @@ impl AppState {
             gateway,
             knowledge,
             agents,
+            events,
             metrics,
             http,
             models,

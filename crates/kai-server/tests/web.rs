@@ -370,6 +370,19 @@ fn ui_built() -> bool {
     built
 }
 
+/// A page as a browser navigating to it gets it, uncompressed.
+async fn plain(server: &TestServer, path: &str) -> bytes::Bytes {
+    let response = server
+        .client
+        .get(server.url(path))
+        .header(header::ACCEPT, "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{path}");
+    response.bytes().await.unwrap()
+}
+
 async fn browse(server: &TestServer, path: &str, accept: &str) -> reqwest::Response {
     server
         .client
@@ -407,17 +420,12 @@ async fn the_ui_is_served_at_the_root_with_its_routes_falling_back_to_its_page()
         "{policy}"
     );
     assert!(policy.contains("frame-ancestors 'none'"));
-    let page = root.bytes().await.unwrap();
+    assert_eq!(headers[header::CONTENT_ENCODING], "gzip");
+    let page = plain(&server, "/").await;
 
     // A page of the UI's router, reached by navigating: the same page.
-    let deep = browse(
-        &server,
-        "/chat/0190a0a0-0000-7000-8000-000000000000",
-        "text/html",
-    )
-    .await;
-    assert_eq!(deep.status(), StatusCode::OK);
-    assert_eq!(deep.bytes().await.unwrap(), page);
+    let deep = plain(&server, "/chat/0190a0a0-0000-7000-8000-000000000000").await;
+    assert_eq!(deep, page);
     // Not a navigation, or an API path: the API's 404.
     Reply::read(browse(&server, "/assets/missing.js", "*/*").await)
         .await

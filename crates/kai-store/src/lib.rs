@@ -14,6 +14,7 @@ mod audit;
 mod catalog;
 mod chunks;
 mod conversations;
+mod events;
 mod jobs;
 mod memories;
 mod migrations;
@@ -46,6 +47,7 @@ pub use audit::{AuditFilter, AuditHead, AuditRow, CheckpointRow};
 pub use catalog::{CatalogEntry, CatalogKind};
 pub use chunks::{ChunkHit, ChunkRecord, NewChunk, Searchable};
 pub use conversations::{ConversationRecord, NewMessage, StoredMessage};
+pub use events::{EVENTS_CHANNEL, EventListener, EventNotice, EventRecord, NewEvent};
 pub use jobs::{FailOutcome, Job, JobState, NewJob};
 pub use memories::{MemoryRecord, NewMemory};
 pub use notes::{LinkTarget, NewNote, NoteLink, NoteRecord, NoteUpdate, NoteVersionRecord};
@@ -158,6 +160,8 @@ pub struct Store {
     pool: Pool,
     max_connections: u32,
     url: String,
+    /// The channel processes sharing this database tell each other of events on.
+    events_channel: String,
 }
 
 impl Store {
@@ -243,12 +247,21 @@ impl Store {
                 (Pool::Postgres(pool), settings.max_connections)
             }
         };
-        let store = Store {
+        let mut store = Store {
             pool,
             max_connections,
             url: redacted,
+            events_channel: events::EVENTS_CHANNEL.to_owned(),
         };
         store.migrate().await?;
+        if let Pool::Postgres(pool) = &store.pool {
+            let schema: String = sqlx::query_scalar("SELECT current_schema()")
+                .fetch_one(pool)
+                .await?;
+            if schema != "public" {
+                store.events_channel = format!("{}_{schema}", events::EVENTS_CHANNEL);
+            }
+        }
         Ok(store)
     }
 

@@ -26,7 +26,7 @@ static SQLITE: LazyLock<Migrator> = LazyLock::new(|| {
     Migrator::with_migrations(migrations!(
         "sqlite": 1 "0001_accounts", 2 "0002_gateway", 3 "0003_vault_audit",
         4 "0004_login_checks", 5 "0005_jobs", 6 "0006_knowledge", 7 "0007_chunk_vectors",
-        8 "0008_agents", 9 "0009_schedules"
+        8 "0008_agents", 9 "0009_schedules", 10 "0010_events"
     ))
 });
 
@@ -34,7 +34,7 @@ static POSTGRES: LazyLock<Migrator> = LazyLock::new(|| {
     Migrator::with_migrations(migrations!(
         "postgres": 1 "0001_accounts", 2 "0002_gateway", 3 "0003_vault_audit",
         4 "0004_login_checks", 5 "0005_jobs", 6 "0006_knowledge", 7 "0007_chunk_vectors",
-        8 "0008_agents", 9 "0009_schedules"
+        8 "0008_agents", 9 "0009_schedules", 10 "0010_events"
     ))
 });
 

@@ -533,6 +533,7 @@ impl Store {
         let revision = stored_int(revision, "a run's revision")?;
         let id_text = id.to_string();
         let finished = save.status.is_finished();
+        let select = concat!("SELECT ", run_columns!(), " FROM agent_runs WHERE id = $1");
         let saved = with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             let updated = sqlx::query(
@@ -552,13 +553,24 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-            if updated == 1 {
+            let saved = if updated == 1 {
                 append_events!(tx, &id_text, save.events, now);
-            }
+                // Read before committing: the row lock is still held, so `last_seq` counts
+                // this save's events and no one else's.
+                sqlx::query(select)
+                    .bind(&id_text)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .as_ref()
+                    .map(run)
+                    .transpose()?
+            } else {
+                None
+            };
             tx.commit().await?;
-            updated == 1
+            saved
         });
-        if saved { self.run(id).await } else { Ok(None) }
+        Ok(saved)
     }
 
     /// Moves a run from one of the `from` statuses to `to`, clearing what its owner asked and
@@ -585,6 +597,7 @@ impl Store {
                  finished_at = CASE WHEN $5 THEN $4 ELSE NULL END \
              WHERE id = $1 AND status IN ({allowed})"
         );
+        let select = concat!("SELECT ", run_columns!(), " FROM agent_runs WHERE id = $1");
         let moved = with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             let updated = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
@@ -596,13 +609,23 @@ impl Store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-            if updated == 1 {
+            let moved = if updated == 1 {
                 append_events!(tx, &id_text, events, now);
-            }
+                // Read before committing, as `save_run` does.
+                sqlx::query(select)
+                    .bind(&id_text)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .as_ref()
+                    .map(run)
+                    .transpose()?
+            } else {
+                None
+            };
             tx.commit().await?;
-            updated == 1
+            moved
         });
-        if moved { self.run(id).await } else { Ok(None) }
+        Ok(moved)
     }
 
     /// Asks a running run to pause or cancel at its next step; `false` when it is not running.
@@ -624,20 +647,29 @@ impl Store {
         })
     }
 
-    /// Appends events to a run's timeline.
+    /// Appends events to a run's timeline; returns the run as it is after them (its
+    /// `last_seq` numbers the last of them), `None` when there is no such run.
     pub async fn append_run_events(
         &self,
         id: RunId,
         events: &[NewRunEvent],
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<RunRecord>, StoreError> {
         let now = millis(truncate(OffsetDateTime::now_utc()));
         let id_text = id.to_string();
+        let select = concat!("SELECT ", run_columns!(), " FROM agent_runs WHERE id = $1");
         with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             append_events!(tx, &id_text, events, now);
+            let record = sqlx::query(select)
+                .bind(&id_text)
+                .fetch_optional(&mut *tx)
+                .await?
+                .as_ref()
+                .map(run)
+                .transpose()?;
             tx.commit().await?;
-        });
-        Ok(())
+            Ok(record)
+        })
     }
 
     /// A run's events after number `after`, in order, at most `limit`.

@@ -1374,6 +1374,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/ws": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Opens the real-time channel: a WebSocket whose messages are `WsClientMessage` (from the
+         *     client) and `WsServerMessage` (from the server), one JSON text frame each. The first
+         *     message must be a `hello` with an access token or API key, within 10 seconds (else the
+         *     socket is closed with 4408; a refused token closes it with 4401). No credential travels in
+         *     the URL. A browser page may connect only from kai's own origin or one listed in
+         *     `http.cors_origins`. See docs/realtime.md.
+         */
+        get: operations["open_socket"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/docs": {
         parameters: {
             query?: never;
@@ -1986,6 +2010,43 @@ export interface components {
             /** @description An id for the end user, passed on to the provider. */
             user?: string | null;
         };
+        /** @description `chat.failed`: no answer (or only part of one) came. */
+        ChatFailed: {
+            /**
+             * Format: uuid
+             * @description The `client_id` of the `chat`.
+             */
+            client_id: string;
+            /**
+             * Format: uuid
+             * @description The conversation.
+             */
+            conversation_id: string;
+            /** @description What went wrong, as the HTTP API would have said it. */
+            problem: components["schemas"]["Problem"];
+        };
+        /** @description `chat.finished`: the answer is complete and stored. */
+        ChatFinished: {
+            /**
+             * Format: uuid
+             * @description The `client_id` of the `chat`.
+             */
+            client_id: string;
+            /**
+             * Format: uuid
+             * @description The conversation.
+             */
+            conversation_id: string;
+            /**
+             * Format: int64
+             * @description What it cost, in millionths of a dollar.
+             */
+            cost_micros: number;
+            /** @description Why the model stopped: `stop`, `length`, `tool_calls`, `content_filter`. */
+            finish_reason: string;
+            /** @description Tokens used. */
+            usage: components["schemas"]["CompletionUsage"];
+        };
         /** @description A message of the conversation. */
         ChatMessage: {
             content?: components["schemas"]["MessageContent"] | null;
@@ -2002,6 +2063,41 @@ export interface components {
             tool_call_id?: string | null;
             /** @description The tools an assistant message called. */
             tool_calls?: components["schemas"]["ToolCall"][] | null;
+        };
+        /** @description `chat.started`: the model began answering a `chat`. */
+        ChatStarted: {
+            /**
+             * Format: uuid
+             * @description The `client_id` of the `chat`.
+             */
+            client_id: string;
+            /**
+             * Format: uuid
+             * @description The conversation.
+             */
+            conversation_id: string;
+            /** @description The model answering. */
+            model: string;
+        };
+        /** @description `chat.token`: more of the answer. */
+        ChatToken: {
+            /**
+             * Format: uuid
+             * @description The `client_id` of the `chat`.
+             */
+            client_id: string;
+            /**
+             * Format: uuid
+             * @description The conversation.
+             */
+            conversation_id: string;
+            /**
+             * Format: int64
+             * @description This piece's place in the answer, from 0.
+             */
+            index: number;
+            /** @description The text. */
+            text: string;
         };
         /** @description One answer. */
         Choice: {
@@ -2056,6 +2152,21 @@ export interface components {
              * @description Both together.
              */
             total_tokens: number;
+        };
+        /** @description `consent.decided`: a request was answered, or expired. */
+        ConsentDecided: {
+            /** @description How it was decided. */
+            decision: components["schemas"]["RequestStatus"];
+            /**
+             * Format: uuid
+             * @description The request.
+             */
+            request_id: string;
+            /**
+             * Format: uuid
+             * @description The run that asked.
+             */
+            run_id: string;
         };
         /** @description The owner's standing answer for one of an agent's tools. */
         ConsentGrant: {
@@ -2117,6 +2228,24 @@ export interface components {
         } | {
             /** @enum {string} */
             type: "unknown";
+        };
+        /**
+         * @description What changed in a conversation.
+         * @enum {string}
+         */
+        ConversationChange: "created" | "message" | "renamed" | "deleted";
+        /**
+         * @description `conversation.changed`: one of the user's conversations changed, perhaps on another
+         *     device.
+         */
+        ConversationChanged: {
+            /** @description What changed. */
+            change: components["schemas"]["ConversationChange"];
+            /**
+             * Format: uuid
+             * @description The conversation.
+             */
+            conversation_id: string;
         };
         /** @description A conversation with its messages. */
         ConversationDetail: {
@@ -2673,6 +2802,21 @@ export interface components {
              *     the vault is locked.
              */
             memory?: boolean;
+        };
+        /** @description `knowledge.progress`: indexing an artifact's version moved on. */
+        KnowledgeProgress: {
+            /**
+             * Format: uuid
+             * @description The artifact.
+             */
+            artifact_id: string;
+            /**
+             * Format: int64
+             * @description How many chunks of it are searchable.
+             */
+            chunks: number;
+            /** @description How far indexing has come. */
+            status: components["schemas"]["IndexState"];
         };
         /** @description A passage an answer was given. */
         KnowledgeSource: {
@@ -3559,6 +3703,21 @@ export interface components {
          * @enum {string}
          */
         RunStatus: "queued" | "running" | "waiting" | "paused" | "succeeded" | "failed" | "cancelled";
+        /** @description `run.status`: a run moved to another status. */
+        RunStatusChanged: {
+            /**
+             * Format: uuid
+             * @description Its agent's id.
+             */
+            agent: string;
+            /**
+             * Format: uuid
+             * @description The run.
+             */
+            run_id: string;
+            /** @description Where it stands now. */
+            status: components["schemas"]["RunStatus"];
+        };
         /** @description What a run has spent. */
         RunUsage: {
             /**
@@ -4128,6 +4287,125 @@ export interface components {
             unlocked: boolean;
             /** @description How it can be unlocked: `passphrase`, `key_file`. */
             unlockers: string[];
+        };
+        /** @description A message from the client. */
+        WsClientMessage: {
+            /**
+             * Format: int64
+             * @description The id of the last durable event the client saw; left out (or `null`) on a first
+             *     connection, when nothing is replayed.
+             */
+            after?: number | null;
+            /** @description An access token or API key. */
+            token: string;
+            /** @enum {string} */
+            type: "hello";
+        } | {
+            /** @description The new access token (or an API key). */
+            token: string;
+            /** @enum {string} */
+            type: "auth";
+        } | {
+            /** @description The room. */
+            room: string;
+            /** @enum {string} */
+            type: "join";
+        } | {
+            /** @description The room. */
+            room: string;
+            /** @enum {string} */
+            type: "leave";
+        } | {
+            /**
+             * Format: uuid
+             * @description A UUID the client makes for this message, to recognise a retry.
+             */
+            client_id: string;
+            /** @description The user's message: text, or parts with images. */
+            content: components["schemas"]["MessageContent"];
+            /**
+             * Format: uuid
+             * @description The conversation.
+             */
+            conversation_id: string;
+            knowledge?: components["schemas"]["KnowledgeOptions"] | null;
+            /**
+             * @description The model to ask; by default the conversation's. Given, it becomes the
+             *     conversation's.
+             */
+            model?: string | null;
+            /** @enum {string} */
+            type: "chat";
+        } | {
+            /** @enum {string} */
+            type: "ping";
+        };
+        /** @description The data of an event, by its kind. */
+        WsEventData: components["schemas"]["ChatStarted"] | components["schemas"]["ChatToken"] | components["schemas"]["ChatFinished"] | components["schemas"]["ChatFailed"] | components["schemas"]["ConversationChanged"] | components["schemas"]["RunEvent"] | components["schemas"]["RunStatusChanged"] | components["schemas"]["RunRequest"] | components["schemas"]["ConsentDecided"] | components["schemas"]["KnowledgeProgress"];
+        /** @description A message from the server. */
+        WsServerMessage: {
+            /**
+             * Format: int64
+             * @description The id of the newest durable event of the caller's (0 when there is none): where a
+             *     client that connected without `after` resumes from next time.
+             */
+            last_event_id: number;
+            /** @enum {string} */
+            type: "ready";
+            /**
+             * Format: uuid
+             * @description The caller.
+             */
+            user_id: string;
+        } | {
+            /** @description The event's data, whose shape its kind decides. */
+            data: components["schemas"]["WsEventData"];
+            /**
+             * Format: int64
+             * @description The event's id when it is durable (stored, replayed after a reconnect); `null` for
+             *     an ephemeral one.
+             */
+            id?: number | null;
+            /**
+             * @description What happened: `chat.started`, `chat.token`, `chat.finished`, `chat.failed`,
+             *     `conversation.changed`, `run.event`, `run.status`, `consent.requested`,
+             *     `consent.decided` or `knowledge.progress`.
+             */
+            kind: string;
+            /** @description The room: `user`, `conversation:<id>` or `run:<id>`. */
+            room: string;
+            /** @enum {string} */
+            type: "event";
+        } | {
+            /**
+             * Format: uuid
+             * @description The `client_id` of the `chat`.
+             */
+            client_id: string;
+            /** @description The message had been received before: it is not stored or answered again. */
+            duplicate?: boolean;
+            /** @enum {string} */
+            type: "ack";
+        } | {
+            /**
+             * Format: uuid
+             * @description The `client_id` of the `chat` refused, when it was one.
+             */
+            client_id?: string | null;
+            /**
+             * @description A stable name of what went wrong (`invalid-message`, `room-refused`,
+             *     `forbidden`, `not-found`, `validation-failed`).
+             */
+            code: string;
+            /** @description What went wrong and what to do. */
+            detail: string;
+            /** @description The room refused, when it was a `join`. */
+            room?: string | null;
+            /** @enum {string} */
+            type: "error";
+        } | {
+            /** @enum {string} */
+            type: "pong";
         };
     };
     responses: never;
@@ -13378,6 +13656,60 @@ export interface operations {
             };
             /** @description Too many wrong passphrases lately */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description kai failed; the log has details under the request id */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request timed out (`http.request_timeout`) or the database is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    open_socket: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Switching to the WebSocket protocol */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not a WebSocket upgrade request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A browser page of an origin that is neither kai's own nor listed in `http.cors_origins` */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

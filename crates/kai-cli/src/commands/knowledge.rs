@@ -581,6 +581,7 @@ pub(crate) async fn knowledge(
                 core.trust.vault().clone(),
                 queue,
                 core.gateway.clone(),
+                core.events.clone(),
             )
             .await?;
             let waiting = output::Waiting::start("rebuilding the search indexes");

@@ -34,6 +34,8 @@ pub(crate) struct Core {
     pub(crate) audit: AuditLog,
     pub(crate) gateway: Gateway,
     pub(crate) trust: Trust,
+    /// The real-time event hub that agents, knowledge and the server publish to.
+    pub(crate) events: kai_events::Events,
     /// Held until the process stops.
     pub(crate) _locks: Vec<ServerLock>,
 }
@@ -110,6 +112,9 @@ impl Core {
         );
         // After the gateway: unlocking reloads it, so `vault:NAME` credentials resolve.
         crate::trust::unlock_at_start(&trust, &settings.vault).await?;
+        let events = kai_events::Events::start(store.clone())
+            .await
+            .context("cannot start the real-time events")?;
         {
             let table = gateway.table();
             tracing::info!(
@@ -124,6 +129,7 @@ impl Core {
             audit,
             gateway,
             trust,
+            events,
             _locks: locks,
         })
     }
@@ -157,6 +163,7 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
         core.trust.vault().clone(),
         queue.clone(),
         gateway.clone(),
+        core.events.clone(),
     )
     .await?;
     let agents = crate::background::agents(
@@ -164,6 +171,7 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
         &core.store,
         &core.gateway,
         &core.audit,
+        &core.events,
         queue.clone(),
         knowledge.clone(),
     )?;
@@ -195,6 +203,10 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
         CATALOG_INTERVAL,
     ));
     let agent_maintenance = tokio::spawn(crate::background::maintain_agents(agents.clone()));
+    let event_maintenance = tokio::spawn(crate::background::maintain_events(
+        core.events.clone(),
+        settings.realtime.retention,
+    ));
     let knowledge_maintenance = tokio::spawn(crate::knowledge::maintain(
         knowledge.clone(),
         settings.database_url.kind() == DatabaseKind::Postgres,
@@ -205,6 +217,7 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
         gateway.clone(),
         knowledge,
         agents,
+        core.events.clone(),
         settings.http.clone(),
         ModelStore::new(&settings.local.models_dir),
         fetcher,
@@ -214,6 +227,7 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
     catalog.abort();
     knowledge_maintenance.abort();
     agent_maintenance.abort();
+    event_maintenance.abort();
     scheduler.shutdown().await;
     // A job cut short keeps its lease, which runs out; another worker (or the next start)
     // resumes it.

@@ -17,6 +17,7 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
         core.trust.vault().clone(),
         queue.clone(),
         core.gateway.clone(),
+        core.events.clone(),
     )
     .await?;
     let agents = crate::background::agents(
@@ -24,6 +25,7 @@ pub(crate) async fn run(loaded: Loaded) -> anyhow::Result<()> {
         &core.store,
         &core.gateway,
         &core.audit,
+        &core.events,
         queue.clone(),
         knowledge.clone(),
     )?;

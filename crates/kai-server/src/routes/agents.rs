@@ -11,13 +11,14 @@ use http::{HeaderMap, StatusCode, header};
 use kai_agent::{AgentView, Agents, NewAgentSchedule, RunView, ScheduleView};
 use kai_auth::Credential;
 use kai_core::{RunId, RunRequestId, Scope};
+use kai_events::wire;
 use kai_proto::{
     Agent, AgentDefinition, AgentList, AgentRequest, ConsentGrant, DecideRequest, Problem, Prompt,
-    PromptList, PromptQuery, PromptRequest, PromptVersionRequest, RequestKind, RequestStatus, Run,
-    RunEvent, RunEvents, RunEventsQuery, RunList, RunListQuery, RunRequest, RunRequestList,
-    RunRequestQuery, RunStatus, RunUsage, Schedule, ScheduleList, ScheduleRequest, StartRunRequest,
+    PromptList, PromptQuery, PromptRequest, PromptVersionRequest, Run, RunEvents, RunEventsQuery,
+    RunList, RunListQuery, RunRequest, RunRequestList, RunRequestQuery, RunUsage, Schedule,
+    ScheduleList, ScheduleRequest, StartRunRequest,
 };
-use kai_store::{PromptRecord, RunEventRecord, RunRequestRecord};
+use kai_store::PromptRecord;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -93,25 +94,13 @@ fn agent_to_wire(view: AgentView) -> Result<Agent, ApiError> {
     })
 }
 
-fn run_status(status: kai_store::RunStatus) -> RunStatus {
-    match status {
-        kai_store::RunStatus::Queued => RunStatus::Queued,
-        kai_store::RunStatus::Running => RunStatus::Running,
-        kai_store::RunStatus::Waiting => RunStatus::Waiting,
-        kai_store::RunStatus::Paused => RunStatus::Paused,
-        kai_store::RunStatus::Succeeded => RunStatus::Succeeded,
-        kai_store::RunStatus::Failed => RunStatus::Failed,
-        kai_store::RunStatus::Cancelled => RunStatus::Cancelled,
-    }
-}
-
 fn run_to_wire(view: &RunView) -> Run {
     let used = view.state.used;
     Run {
         id: view.record.id.as_uuid(),
         agent_id: view.record.agent_id.as_uuid(),
         goal: view.record.goal.clone(),
-        status: run_status(view.record.status),
+        status: wire::run_status(view.record.status),
         plan: view
             .state
             .plan
@@ -140,40 +129,6 @@ fn run_to_wire(view: &RunView) -> Run {
         created_at: view.record.created_at,
         updated_at: view.record.updated_at,
         finished_at: view.record.finished_at,
-    }
-}
-
-fn event_to_wire(event: RunEventRecord) -> RunEvent {
-    RunEvent {
-        seq: event.seq,
-        at: event.at,
-        kind: event.kind,
-        data: serde_json::from_str(&event.data).unwrap_or(serde_json::Value::Null),
-    }
-}
-
-fn request_to_wire(request: RunRequestRecord) -> RunRequest {
-    RunRequest {
-        id: request.id.as_uuid(),
-        run_id: request.run_id.as_uuid(),
-        agent_id: request.agent_id.as_uuid(),
-        kind: match request.kind {
-            kai_store::RunRequestKind::Consent => RequestKind::Consent,
-            kai_store::RunRequestKind::Question => RequestKind::Question,
-            kai_store::RunRequestKind::Outcome => RequestKind::Outcome,
-        },
-        tool: request.tool,
-        details: serde_json::from_str(&request.details).unwrap_or(serde_json::Value::Null),
-        status: match request.status {
-            kai_store::RunRequestStatus::Pending => RequestStatus::Pending,
-            kai_store::RunRequestStatus::Approved => RequestStatus::Approved,
-            kai_store::RunRequestStatus::Denied => RequestStatus::Denied,
-            kai_store::RunRequestStatus::Expired => RequestStatus::Expired,
-        },
-        answer: request.answer,
-        remember: request.remember,
-        expires_at: request.expires_at,
-        created_at: request.created_at,
     }
 }
 
@@ -418,7 +373,7 @@ async fn run_events(
         .events(principal.user.id, id, query.after.unwrap_or(0), limit)
         .await?;
     Ok(Json(RunEvents {
-        events: events.into_iter().map(event_to_wire).collect(),
+        events: events.into_iter().map(wire::run_event).collect(),
     }))
 }
 
@@ -476,7 +431,8 @@ async fn stream_run(
                         cursor.after = event.seq;
                         let kind = event.kind.clone();
                         let seq = event.seq;
-                        let data = serde_json::to_string(&event_to_wire(event)).unwrap_or_default();
+                        let data =
+                            serde_json::to_string(&wire::run_event(event)).unwrap_or_default();
                         out.push_str(&format!("id: {seq}\nevent: {kind}\ndata: {data}\n\n"));
                     }
                     return Some((Bytes::from(out), cursor));
@@ -582,7 +538,7 @@ async fn list_requests(
         )
         .await?;
     Ok(Json(RunRequestList {
-        requests: requests.into_iter().map(request_to_wire).collect(),
+        requests: requests.into_iter().map(wire::run_request).collect(),
     }))
 }
 
@@ -613,7 +569,7 @@ async fn decide(
             request.remember,
         )
         .await?;
-    Ok(Json(request_to_wire(decided)))
+    Ok(Json(wire::run_request(decided)))
 }
 
 /// The caller's prompt templates at their newest versions. Needs `read`.

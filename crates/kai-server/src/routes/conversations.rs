@@ -10,9 +10,9 @@ use kai_gateway::{Conversation, ConversationHistory};
 use kai_models::chat::{Message, Role};
 use kai_proto::openai::{ChatMessage, CompletionUsage};
 use kai_proto::{
-    ConversationDetail, ConversationMessage, ConversationPage, ConversationPageQuery,
-    ConversationReply, ConversationSummary, CreateConversationRequest, Problem, SendMessageRequest,
-    UpdateConversationRequest,
+    ConversationChange, ConversationDetail, ConversationMessage, ConversationPage,
+    ConversationPageQuery, ConversationReply, ConversationSummary, CreateConversationRequest,
+    Problem, SendMessageRequest, UpdateConversationRequest,
 };
 use kai_providers::openai::{Dialect, message_to_wire};
 use time::OffsetDateTime;
@@ -67,7 +67,7 @@ fn detail(history: &ConversationHistory) -> ConversationDetail {
 }
 
 /// Reads messages given in OpenAI's format, checked as a chat request's would be.
-fn read_messages(messages: Vec<ChatMessage>) -> Result<Vec<Message>, ApiError> {
+pub(crate) fn read_messages(messages: Vec<ChatMessage>) -> Result<Vec<Message>, ApiError> {
     if messages.is_empty() {
         return Ok(Vec::new());
     }
@@ -147,6 +147,14 @@ async fn create_conversation(
             &messages,
         )
         .await?;
+    state
+        .events
+        .conversation_changed(
+            principal.user.id,
+            conversation.conversation.id,
+            ConversationChange::Created,
+        )
+        .await;
     Ok((
         StatusCode::CREATED,
         [(
@@ -196,6 +204,10 @@ async fn rename_conversation(
         .gateway
         .rename_conversation(principal.user.id, id, &request.title)
         .await?;
+    state
+        .events
+        .conversation_changed(principal.user.id, id, ConversationChange::Renamed)
+        .await;
     Ok(Json(summary(&record)))
 }
 
@@ -217,6 +229,10 @@ async fn delete_conversation(
         .gateway
         .delete_conversation(principal.user.id, id)
         .await?;
+    state
+        .events
+        .conversation_changed(principal.user.id, id, ConversationChange::Deleted)
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -259,6 +275,10 @@ async fn send_message(
             request.model.as_deref(),
         )
         .await?;
+    state
+        .events
+        .conversation_changed(principal.user.id, id, ConversationChange::Message)
+        .await;
     // The passages go to the model only: the conversation keeps the question and the answer.
     let sources = match request.knowledge {
         Some(options) => Some(
@@ -281,12 +301,20 @@ async fn send_message(
             true,
         );
         let gateway = state.gateway.clone();
+        let events = state.events.clone();
         let answered_by = stream.model().to_owned();
         let lead = sources.map(|sources| crate::routes::openai::sources_event(&sources));
         let stored =
             crate::routes::openai::sse_then(stream, encoder, lead, move |answer| async move {
-                if let Err(err) = gateway.finish_turn(user, id, &answer, &answered_by).await {
-                    tracing::warn!(error = %err, "cannot store a conversation's answer");
+                match gateway.finish_turn(user, id, &answer, &answered_by).await {
+                    Ok(_) => {
+                        events
+                            .conversation_changed(user, id, ConversationChange::Message)
+                            .await;
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "cannot store a conversation's answer")
+                    }
                 }
             });
         return Ok(stored);
@@ -299,6 +327,10 @@ async fn send_message(
         .gateway
         .finish_turn(user, id, &completed.value.message, &completed.model)
         .await?;
+    state
+        .events
+        .conversation_changed(user, id, ConversationChange::Message)
+        .await;
     Ok(Json(ConversationReply {
         conversation_id: id.as_uuid(),
         model: completed.model,

@@ -17,6 +17,7 @@ pub(crate) mod operations;
 pub(crate) mod trust;
 pub(crate) mod usage;
 pub(crate) mod users;
+pub(crate) mod ws;
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -51,6 +52,7 @@ pub(crate) fn all() -> OpenApiRouter<AppState> {
         .nest("/api/v1/identity", trust::identity())
         .nest("/api/v1/secrets", trust::secrets())
         .nest("/api/v1/audit", trust::audit())
+        .nest("/api/v1/ws", ws::router())
         .nest("/v1", openai::router())
         .nest("/mcp", mcp::router())
 }

@@ -78,12 +78,14 @@ impl TestServer {
         let audit = kai_audit::AuditLog::new(store.clone(), vault.clone(), &settings.audit);
         let trust = kai_trust::Trust::new(accounts, vault, audit, Some(gateway.clone()));
         let queue = kai_jobs::Queue::new(store.clone());
+        let events = kai_events::Events::start(store.clone()).await.unwrap();
         let knowledge = kai_knowledge::Knowledge::open(
             &db.dir().join("knowledge"),
             store.clone(),
             trust.vault().clone(),
             queue.clone(),
             gateway.clone(),
+            events.clone(),
             settings.knowledge.clone(),
             kai_knowledge::chunk::TokenSizer::estimate(),
         )
@@ -96,6 +98,7 @@ impl TestServer {
             trust.audit().clone(),
             Some(knowledge.clone()),
             kai_mcp::McpServers::new(Vec::new()).unwrap(),
+            events.clone(),
             settings.agents.clone(),
             db.dir().join("workspaces"),
         )
@@ -127,6 +130,7 @@ impl TestServer {
             gateway,
             knowledge,
             agents,
+            events,
             settings.http.clone(),
             kai_model_store::ModelStore::new(&settings.local.models_dir),
             fetcher,
