@@ -37,8 +37,10 @@ function useDescribe() {
         return t("timeline.requested", { tool: field(event, "tool") });
       case "decided": {
         const status = field(event, "status");
-        const known = status === "approved" || status === "denied" || status === "expired";
-        return t("timeline.decided", { status: known ? t(`requestStatus.${status}`) : status });
+        if (status === "approved" || status === "denied" || status === "expired") {
+          return t(`timeline.decided.${status}`);
+        }
+        return t("timeline.decided.other", { status });
       }
       case "step_finished":
         return t("timeline.step_finished", { number: field(event, "number") });
@@ -90,35 +92,37 @@ export function RunTimeline({ events }: { events: RunEvent[] }) {
     return <p className="text-muted-foreground text-sm">{t("timeline.empty")}</p>;
   }
   return (
-    <ol role="log" aria-live="polite" aria-label={t("timeline.label")} className="flex flex-col">
-      {events.map((event) => {
-        const details = extra(event);
-        const failed = isFailure(event);
-        return (
-          <li
-            key={event.seq}
-            data-seq={event.seq}
-            className={cn("border-l-2 py-1.5 pl-3", failed ? "border-destructive" : "border-border")}
-          >
-            <div className="flex flex-wrap items-baseline gap-x-3">
-              <time dateTime={event.at} className="text-muted-foreground font-mono text-xs">
-                {format.time(event.at)}
-              </time>
-              <span className={cn("text-sm", failed && "text-destructive font-medium")}>{describe(event)}</span>
-            </div>
-            {details && (
-              <details className="mt-1">
-                <summary className="text-muted-foreground cursor-pointer text-xs">
-                  {t("timeline.details")}
-                </summary>
-                <pre className="bg-muted mt-1 max-h-64 overflow-auto rounded-md p-2 text-xs whitespace-pre-wrap">
-                  {JSON.stringify(details, null, 2)}
-                </pre>
-              </details>
-            )}
-          </li>
-        );
-      })}
-    </ol>
+    <div role="log" aria-live="polite" aria-label={t("timeline.label")}>
+      <ol className="flex flex-col">
+        {events.map((event) => {
+          const details = extra(event);
+          const failed = isFailure(event);
+          return (
+            <li
+              key={event.seq}
+              data-seq={event.seq}
+              className={cn("border-l-2 py-1.5 pl-3", failed ? "border-destructive" : "border-border")}
+            >
+              <div className="flex flex-wrap items-baseline gap-x-3">
+                <time dateTime={event.at} className="text-muted-foreground font-mono text-xs">
+                  {format.time(event.at)}
+                </time>
+                <span className={cn("text-sm", failed && "text-destructive font-medium")}>{describe(event)}</span>
+              </div>
+              {details && (
+                <details className="mt-1">
+                  <summary className="text-muted-foreground cursor-pointer text-xs">
+                    {t("timeline.details")}
+                  </summary>
+                  <pre className="bg-muted mt-1 max-h-64 overflow-auto rounded-md p-2 text-xs whitespace-pre-wrap">
+                    {JSON.stringify(details, null, 2)}
+                  </pre>
+                </details>
+              )}
+            </li>
+          );
+        })}
+      </ol>
+    </div>
   );
 }

@@ -1,4 +1,4 @@
-import { act, screen, waitFor, within } from "@testing-library/react";
+import { act, render, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 
@@ -10,6 +10,8 @@ import { toRequest, toFormValues } from "./definition";
 import { Component as AgentsPage } from "./index";
 import { toSpec } from "./Schedules";
 import { fakeApi, json, renderPage, requests } from "./testing";
+import i18n from "@/i18n";
+import { RunTimeline } from "./RunTimeline";
 import { mergeEvents } from "./timeline";
 
 type Schemas = components["schemas"];
@@ -107,6 +109,11 @@ describe("agents page", () => {
     const runLink = await screen.findByRole("link", { name: /Summarise the news/ });
     expect(runLink).toHaveAttribute("href", `/agents/runs/${RUN_ID}`);
     expect(within(runLink).getByText("Running")).toBeInTheDocument();
+
+    await userEvent.selectOptions(screen.getByLabelText("Status"), "failed");
+    expect(screen.getByText("No runs with this status.")).toBeInTheDocument();
+    await userEvent.selectOptions(screen.getByLabelText("Status"), "running");
+    expect(screen.getByRole("link", { name: /Summarise the news/ })).toBeInTheDocument();
   });
 
   it("defines an agent with tools, consent, collections and limits", async () => {
@@ -471,5 +478,40 @@ describe("mergeEvents", () => {
     expect(mergeEvents(known, [event(2, "started"), event(3, "paused")]).map((item) => item.seq)).toEqual([1, 2, 3]);
     expect(mergeEvents(known, [event(4, "queued"), event(3, "paused")]).map((item) => item.seq)).toEqual([1, 2, 3, 4]);
     expect(mergeEvents(known, [])).toBe(known);
+  });
+});
+
+describe("run timeline", () => {
+  afterEach(() => void i18n.changeLanguage("en"));
+
+  const events = [
+    event(1, "plan", { steps: ["Search", "Write"] }),
+    event(2, "tool_result", { key: "k", tool: "shell", ok: false, output: "exit 1" }),
+    event(3, "decided", { request: "r", status: "expired" }),
+    event(4, "finished", { status: "succeeded", answer: "Done" }),
+    event(5, "something_new", { detail: 1 }),
+  ];
+
+  it("says what each event was, marking failures, with the rest of its details unfoldable", () => {
+    render(<RunTimeline events={events} />);
+    const items = within(screen.getByRole("log", { name: "Run timeline" })).getAllByRole("listitem");
+    expect(items.map((item) => item.querySelector("span")?.textContent)).toEqual([
+      "Planned 2 steps",
+      "shell failed",
+      "The request expired",
+      "Ended: Succeeded",
+      "something_new",
+    ]);
+    expect(items[1]?.querySelector("span")).toHaveClass("text-destructive");
+    expect(within(items[1]!).getByText(/exit 1/)).toBeInTheDocument();
+  });
+
+  it("reads in German", async () => {
+    await i18n.changeLanguage("de");
+    render(<RunTimeline events={events} />);
+    const log = screen.getByRole("log", { name: "Verlauf des Laufs" });
+    expect(within(log).getByText("2 Schritte geplant")).toBeInTheDocument();
+    expect(within(log).getByText("Die Anfrage ist abgelaufen")).toBeInTheDocument();
+    expect(within(log).getByText("Beendet: Erfolgreich")).toBeInTheDocument();
   });
 });
