@@ -11,6 +11,7 @@ import { useMe } from "@/hooks/useMe";
 import { useFormat } from "./format";
 import {
   useDeleteSecret,
+  useInitVault,
   useLockVault,
   usePutSecret,
   useSecrets,
@@ -21,6 +22,56 @@ import {
 import { ConfirmButton, described, ErrorText, Field } from "./ui";
 
 const SECRET_NAME = /^[A-Za-z0-9._-]+$/;
+const MIN_PASSPHRASE = 12;
+
+/** Creates the vault (admins): its passphrase, asked twice. */
+function Create() {
+  const { t } = useTranslation("settings");
+  const init = useInitVault();
+  const {
+    register,
+    handleSubmit,
+    formState: { errors, isSubmitting },
+  } = useForm<{ passphrase: string; repeat: string }>({ defaultValues: { passphrase: "", repeat: "" } });
+  const onSubmit = handleSubmit(async ({ passphrase }) => {
+    await init.mutateAsync(passphrase).catch(() => undefined);
+  });
+  return (
+    <form onSubmit={(event) => void onSubmit(event)} className="flex max-w-md flex-col gap-3" noValidate>
+      <p className="text-muted-foreground text-sm">{t("vault.createHint")}</p>
+      <Field
+        id="vault-new-passphrase"
+        label={t("vault.newPassphrase")}
+        hint={t("vault.newPassphraseHint", { count: MIN_PASSPHRASE })}
+        error={errors.passphrase?.message}
+      >
+        <Input
+          {...described("vault-new-passphrase", true, errors.passphrase?.message)}
+          type="password"
+          autoComplete="new-password"
+          {...register("passphrase", {
+            required: t("form.required"),
+            minLength: { value: MIN_PASSPHRASE, message: t("password.tooShort", { count: MIN_PASSPHRASE }) },
+          })}
+        />
+      </Field>
+      <Field id="vault-repeat" label={t("vault.repeat")} error={errors.repeat?.message}>
+        <Input
+          {...described("vault-repeat", false, errors.repeat?.message)}
+          type="password"
+          autoComplete="new-password"
+          {...register("repeat", {
+            validate: (value, form) => value === form.passphrase || t("vault.mismatch"),
+          })}
+        />
+      </Field>
+      <ErrorText error={init.error} />
+      <Button type="submit" className="self-start" disabled={isSubmitting}>
+        {t("vault.create")}
+      </Button>
+    </form>
+  );
+}
 
 function Unlock() {
   const { t } = useTranslation("settings");
@@ -58,7 +109,7 @@ function State({ vault, admin }: { vault: VaultStatus; admin: boolean }) {
   const format = useFormat();
   const lock = useLockVault();
   if (!vault.initialized) {
-    return <p className="text-sm">{t("vault.notInitialized")}</p>;
+    return admin ? <Create /> : <p className="text-sm">{t("vault.notInitialized")}</p>;
   }
   return (
     <div className="flex flex-col gap-3">

@@ -104,6 +104,14 @@ export function useUnlockVault() {
   });
 }
 
+export function useInitVault() {
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: (passphrase: string) => unwrap(api.POST("/api/v1/vault/init", { body: { passphrase } })),
+    onSettled: () => void queryClient.invalidateQueries({ queryKey: settingsKeys.vault }),
+  });
+}
+
 export function useLockVault() {
   const queryClient = useQueryClient();
   return useMutation({

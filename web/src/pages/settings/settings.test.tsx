@@ -295,6 +295,34 @@ describe("settings page", () => {
     await waitFor(() => expect(screen.queryByText("github")).not.toBeInTheDocument());
   });
 
+  it("lets an admin create the vault", async () => {
+    let initialized = false;
+    const fetch = routes("admin", {
+      "GET /api/v1/vault": () => ({ initialized, unlocked: initialized, unlockers: initialized ? ["passphrase"] : [] }),
+      "POST /api/v1/vault/init": () => {
+        initialized = true;
+        return json({}, 201);
+      },
+      "GET /api/v1/secrets": () => [],
+    });
+    const user = userEvent.setup();
+    renderPage("settings", "/settings/vault", <SettingsPage />);
+
+    await user.type(await screen.findByLabelText("New passphrase"), "too short");
+    await user.type(screen.getByLabelText("Repeat the passphrase"), "too short");
+    await user.click(screen.getByRole("button", { name: "Create the vault" }));
+    expect(await screen.findByText("Use at least 12 characters.")).toBeInTheDocument();
+    await user.clear(screen.getByLabelText("New passphrase"));
+    await user.type(screen.getByLabelText("New passphrase"), "correct horse battery");
+    await user.clear(screen.getByLabelText("Repeat the passphrase"));
+    await user.type(screen.getByLabelText("Repeat the passphrase"), "correct horse battery");
+    await user.click(screen.getByRole("button", { name: "Create the vault" }));
+
+    expect(await screen.findByText("unlocked")).toBeInTheDocument();
+    const [init] = await requests(fetch, "POST", "/api/v1/vault/init");
+    expect(init?.body).toEqual({ passphrase: "correct horse battery" });
+  });
+
   it("keeps the vault's controls from non-admins", async () => {
     routes("user", {
       "GET /api/v1/vault": () => ({ initialized: true, unlocked: false, unlockers: ["passphrase"] }),
