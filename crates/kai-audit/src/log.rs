@@ -249,7 +249,23 @@ async fn writer(
     let mut inflight: Option<tokio::task::JoinHandle<Option<AuditHead>>> = None;
     let mut next_base: Option<AuditHead> = None;
     loop {
-        if receiver.recv_many(&mut batch, MAX_BATCH).await == 0 {
+        let received =
+            tokio::time::timeout(policy.interval, receiver.recv_many(&mut batch, MAX_BATCH)).await;
+        let Ok(received) = received else {
+            // Quiet for a whole interval: the entries since the last checkpoint get theirs
+            // now, so that they can be proven without waiting for the next event.
+            match inflight.take() {
+                Some(task) => finish(&store, &vault, task, policy, &mut since_checkpoint).await,
+                None => {
+                    if let Ok(head) = store.audit_head().await {
+                        checkpoint_if_due(&store, &vault, &head, policy, &mut since_checkpoint)
+                            .await;
+                    }
+                }
+            }
+            continue;
+        };
+        if received == 0 {
             if let Some(task) = inflight.take() {
                 let _ = task.await;
             }
@@ -347,7 +363,7 @@ async fn commit(
     }
 }
 
-/// After a batch committed: signs what waited for the vault, and a checkpoint when one is due.
+/// After a batch committed: what [`checkpoint_if_due`] does, for the head it left.
 async fn finish(
     store: &Store,
     vault: &Vault,
@@ -356,6 +372,18 @@ async fn finish(
     since_checkpoint: &mut Instant,
 ) {
     let Ok(Some(head)) = task.await else { return };
+    checkpoint_if_due(store, vault, &head, policy, since_checkpoint).await;
+}
+
+/// Signs what waited for the vault, then makes a checkpoint of `head` when the policy says one
+/// is due: `entries` since the last, or any entry and `interval` since the last.
+async fn checkpoint_if_due(
+    store: &Store,
+    vault: &Vault,
+    head: &AuditHead,
+    policy: CheckpointPolicy,
+    since_checkpoint: &mut Instant,
+) {
     let Ok(identity) = vault.identity() else {
         return;
     };

@@ -444,3 +444,29 @@ async fn exports_verify_offline_with_the_public_key_alone() {
     let err = ExportFile::read(broken.as_bytes()).unwrap_err().to_string();
     assert!(err.contains("line 2"), "{err}");
 }
+
+#[tokio::test]
+async fn a_quiet_log_is_checkpointed_after_the_interval() {
+    let db = TestDatabase::new().await;
+    let store = db.store().await;
+    let vault = unlocked_vault(&store).await;
+    let settings = AuditSettings {
+        checkpoint_entries: 1_000,
+        checkpoint_interval: Duration::from_millis(300),
+    };
+    let log = AuditLog::new(store.clone(), vault.clone(), &settings);
+    for i in 0..3 {
+        log.record(event(i)).await.unwrap();
+    }
+    // No further event comes; the last ones are checkpointed all the same.
+    let mut covered = 0;
+    for _ in 0..50 {
+        covered = store.latest_audit_checkpoint().await.unwrap();
+        if covered == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(covered, 3);
+    assert!(verify(&store, &vault).await.is_intact());
+}

@@ -210,6 +210,27 @@ describe("RealtimeClient", () => {
     expect(await outbox.list()).toHaveLength(1);
   });
 
+  it("holds messages while the browser is offline, even on a socket that looks open, and sends them when it is back", async () => {
+    const { client, outbox } = setup();
+    client.start();
+    latest().open();
+    latest().receive({ type: "ready", user_id: "u", last_event_id: 0 });
+    const before = latest();
+
+    client.suspend();
+    expect(client.connectionStatus).toBe("reconnecting");
+    await client.sendChat(chat("offline"));
+    expect(before.types()).toEqual(["hello"]);
+    vi.advanceTimersByTime(60_000);
+    expect(MockSocket.instances).toHaveLength(1);
+
+    client.reconnectNow();
+    latest().open();
+    latest().receive({ type: "ready", user_id: "u", last_event_id: 0 });
+    await vi.waitFor(() => expect(latest().types()).toEqual(["hello", "join", "chat"]));
+    expect((await outbox.list()).map((entry) => entry.message.client_id)).toEqual(["offline"]);
+  });
+
   it("renews the token when the server closes with 4401, then reconnects", async () => {
     const renewToken = vi.fn(async () => true);
     const { client } = setup({ renewToken });

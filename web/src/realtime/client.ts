@@ -89,6 +89,18 @@ export class RealtimeClient {
     this.open();
   }
 
+  /**
+   * Drops the socket until `reconnectNow` (the browser went offline). A socket can outlive the
+   * network by minutes before it notices; until then what the user writes would be sent into
+   * it and lost, instead of waiting in the outbox.
+   */
+  suspend() {
+    if (!this.running) return;
+    clearTimeout(this.reconnectTimer);
+    this.dropSocket();
+    this.setStatus("reconnecting");
+  }
+
   /** Tells the server about a renewed access token. */
   updateToken(token: string) {
     this.send({ type: "auth", token });

@@ -39,7 +39,7 @@ export const realtime = new RealtimeClient({
   renewToken: refreshSession,
 });
 
-/** Connects while signed in, tells the server of renewed tokens, and reconnects when back online. */
+/** Connects while signed in, tells the server of renewed tokens, waits while the browser is offline and reconnects when it is back. */
 export function bindRealtimeToSession(): () => void {
   const unsubscribe = useAuthStore.subscribe((state, previous) => {
     if (state.status === "signed-in" && state.accessToken !== previous.accessToken) {
@@ -49,10 +49,13 @@ export function bindRealtimeToSession(): () => void {
     if (state.status === "signed-out") realtime.stop();
   });
   const online = () => realtime.reconnectNow();
+  const offline = () => realtime.suspend();
   window.addEventListener("online", online);
+  window.addEventListener("offline", offline);
   return () => {
     unsubscribe();
     window.removeEventListener("online", online);
+    window.removeEventListener("offline", offline);
   };
 }
 
