@@ -14,21 +14,33 @@ const answers = (page: Page) => page.locator('article[data-role="assistant"]');
 
 test("an answer streams in token by token, and only the message being written re-renders", async ({ page }) => {
   await logIn(page, "/chat");
+  // Every render count the page shows while the answer is written, per kind of message.
+  await page.evaluate(() => {
+    const most = { user: 0, assistant: 0, texts: 0 };
+    (window as unknown as { kaiRenders: typeof most }).kaiRenders = most;
+    let last = "";
+    new MutationObserver(() => {
+      for (const article of document.querySelectorAll<HTMLElement>("article[data-role]")) {
+        const role = article.dataset.role as "user" | "assistant";
+        most[role] = Math.max(most[role], Number(article.dataset.renders ?? 0));
+        if (role === "assistant" && article.innerText !== last) {
+          last = article.innerText;
+          most.texts += 1;
+        }
+      }
+    }).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
+  });
   await ask(page, "Write three sentences about the sea.");
   const answer = answers(page).last();
-  // Streaming: the text is seen growing before the answer is finished.
-  await expect(answer).toContainText(/\w+/);
-  const early = (await answer.innerText()).length;
-  await expect.poll(async () => (await answer.innerText()).length, { timeout: 60_000 }).toBeGreaterThan(early);
   await expect(answer.getByText(/\d+ tokens?/)).toBeVisible({ timeout: 90_000 });
-
-  const renders = async (locator: ReturnType<Page["locator"]>) => Number(await locator.getAttribute("data-renders"));
-  const question = page.locator('article[data-role="user"]').last();
-  expect(await renders(question)).toBeLessThanOrEqual(3);
-  expect(await renders(answer)).toBeGreaterThan(5);
+  const most = await page.evaluate(() => (window as unknown as { kaiRenders: Record<string, number> }).kaiRenders);
+  // The answer was seen in many successive states (streamed, not arriving whole) and
+  // re-rendered for them; the question rendered once or twice and never again.
+  expect(most.texts).toBeGreaterThan(5);
+  expect(most.assistant).toBeGreaterThan(5);
+  expect(most.user).toBeLessThanOrEqual(2);
 
   // The conversation is listed, and its answer is kept.
-  await expect(page.getByRole("navigation").or(page.locator("aside")).getByText(/sea|Untitled/i).first()).toBeVisible();
   await page.reload();
   await expect(answers(page).last()).toContainText(/\w+/);
   await expectAccessible(page);
@@ -48,13 +60,27 @@ test("reloading in the middle of an answer reconnects and shows the whole answer
 
 test("a message written offline waits, and is sent when the connection returns", async ({ page, context }) => {
   await logIn(page, "/chat");
-  await page.getByLabel("Model").selectOption("local/smollm2");
+  await ask(page, "Say hello.");
+  await expect(answers(page).last().getByText(/\d+ tokens?/)).toBeVisible({ timeout: 90_000 });
+
+  // In a conversation already open: the message waits in the outbox, marked as waiting.
   await context.setOffline(true);
-  await page.getByLabel("Write a message").fill("Say hello.");
+  await page.getByLabel("Write a message").fill("Now say goodbye.");
   await page.getByLabel("Write a message").press("Enter");
   await expect(page.getByText("Waiting for a connection")).toBeVisible();
   await screenshot(page, "chat-offline");
   await context.setOffline(false);
   await expect(page.getByText("Waiting for a connection")).toHaveCount(0, { timeout: 60_000 });
+  await expect(answers(page)).toHaveCount(2, { timeout: 90_000 });
+  await expect(answers(page).last().getByText(/\d+ tokens?/)).toBeVisible({ timeout: 90_000 });
+
+  // A new chat written offline waits to start its conversation, then goes the same way.
+  await context.setOffline(true);
+  await page.getByRole("link", { name: "New chat" }).click();
+  await page.getByLabel("Model").selectOption("local/smollm2");
+  await page.getByLabel("Write a message").fill("Say hello again.");
+  await page.getByLabel("Write a message").press("Enter");
+  await expect(page.getByText("Waiting for a connection")).toBeVisible();
+  await context.setOffline(false);
   await expect(answers(page).last().getByText(/\d+ tokens?/)).toBeVisible({ timeout: 90_000 });
 });

@@ -31,7 +31,7 @@ test("an uploaded document is found by search and answers a question with its so
   await screenshot(page, "knowledge-search");
 
   // A question answered from it, citing it.
-  await page.getByRole("link", { name: "Chat" }).click();
+  await page.getByRole("link", { name: "Chat", exact: true }).click();
   await page.getByLabel("Model").selectOption("local/smollm2");
   await page.getByRole("button", { name: "No knowledge" }).click();
   await page.getByText("Lighthouses").last().click();

@@ -4,6 +4,7 @@ import { useTranslation } from "react-i18next";
 
 import { Button } from "@/components/ui/button";
 import { Textarea } from "@/components/ui/textarea";
+import { useOnline } from "@/hooks/useOnline";
 import { NEW_CHAT_EVENT } from "@/hooks/useShortcuts";
 import { UploadList } from "./UploadList";
 
@@ -17,6 +18,8 @@ export function Composer({
   const { t } = useTranslation("chat");
   const [text, setText] = useState("");
   const [sending, setSending] = useState(false);
+  // A new chat written offline waits for the connection to start its conversation.
+  const online = useOnline();
   const [error, setError] = useState<string | null>(null);
   const input = useRef<HTMLTextAreaElement>(null);
   const files = useRef<HTMLInputElement>(null);
@@ -57,6 +60,11 @@ export function Composer({
       {error && (
         <p role="alert" className="text-destructive text-sm">
           {error}
+        </p>
+      )}
+      {sending && !online && (
+        <p role="status" className="text-muted-foreground text-sm">
+          {t("message.queued")}
         </p>
       )}
       <div className="flex items-end gap-2">
