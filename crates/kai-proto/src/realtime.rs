@@ -9,7 +9,8 @@ use uuid::Uuid;
 
 use crate::openai::{CompletionUsage, MessageContent};
 use crate::{
-    IndexState, KnowledgeOptions, Problem, RequestStatus, RunEvent, RunRequest, RunStatus,
+    IndexState, KnowledgeOptions, KnowledgeSource, Problem, RequestStatus, RunEvent, RunRequest,
+    RunStatus,
 };
 
 /// A message from the client.
@@ -56,6 +57,12 @@ pub enum WsClientMessage {
         /// Answer from the caller's knowledge, as with `POST …/messages`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         knowledge: Option<KnowledgeOptions>,
+    },
+    /// Stops an answer being written (a `chat` this user sent to this process): what it wrote
+    /// so far is kept, and `chat.finished` says `stopped`.
+    Stop {
+        /// The `client_id` of the `chat`.
+        client_id: Uuid,
     },
     /// Asks for a `pong`.
     Ping,
@@ -165,18 +172,22 @@ pub struct ChatToken {
 }
 
 /// `chat.finished`: the answer is complete and stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ChatFinished {
     /// The conversation.
     pub conversation_id: Uuid,
     /// The `client_id` of the `chat`.
     pub client_id: Uuid,
-    /// Why the model stopped: `stop`, `length`, `tool_calls`, `content_filter`.
+    /// Why the model stopped: `stop`, `length`, `tool_calls`, `content_filter`, or `stopped`
+    /// when the user stopped it.
     pub finish_reason: String,
     /// Tokens used.
     pub usage: CompletionUsage,
     /// What it cost, in millionths of a dollar.
     pub cost_micros: u64,
+    /// The passages the answer was given, when the `chat` asked for knowledge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sources: Option<Vec<KnowledgeSource>>,
 }
 
 /// `chat.failed`: no answer (or only part of one) came.

@@ -29,6 +29,8 @@ pub struct Services {
     pub(crate) knowledge: Knowledge,
     pub(crate) agents: Agents,
     pub(crate) events: Events,
+    /// The chat answers this process is writing, by the `chat`'s client id.
+    pub(crate) answers: crate::routes::ws::Answers,
     pub(crate) metrics: Metrics,
     pub(crate) http: HttpSettings,
     pub(crate) models: ModelStore,
@@ -68,6 +70,7 @@ impl AppState {
             knowledge,
             agents,
             events,
+            answers: crate::routes::ws::Answers::default(),
             metrics,
             http,
             models,

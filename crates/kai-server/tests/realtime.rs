@@ -636,3 +636,41 @@ async fn events_of_another_process_arrive_on_postgres() {
     assert_eq!(ephemeral["id"], Value::Null);
     assert!(settle(&mut socket).await.is_empty(), "each arrives once");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopped_answer_keeps_what_it_wrote() {
+    let upstream = MockUpstream::start().await;
+    let server = server(&upstream, None).await;
+    let token = server.user_token("ada").await;
+    let id = conversation(&server, &token).await;
+    let (mut socket, _) = hello(&server, &token, None).await;
+
+    // A long answer that arrives slowly: two hundred words, a few bytes every 2 ms.
+    let words: Vec<String> = (0..200).map(|i| format!("w{i} ")).collect();
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    upstream.push(CHAT, streamed(&words).split(8));
+    let client_id = uuid::Uuid::now_v7();
+    send(
+        &mut socket,
+        json!({"type": "chat", "client_id": client_id, "conversation_id": id,
+               "content": "Talk for a while."}),
+    )
+    .await;
+    event(&mut socket, "chat.token").await;
+    // Another user's stop does nothing; the owner's stops it.
+    let (mut other, _) = hello(&server, &server.user_token("bob").await, None).await;
+    send(&mut other, json!({"type": "stop", "client_id": client_id})).await;
+    send(&mut socket, json!({"type": "stop", "client_id": client_id})).await;
+    let finished = event(&mut socket, "chat.finished").await;
+    assert_eq!(finished["data"]["finish_reason"], "stopped");
+
+    let stored = server
+        .get(&format!("/api/v1/conversations/{id}"), &token)
+        .await;
+    let answer = stored.body["messages"][1]["content"].as_str().unwrap();
+    assert!(answer.starts_with("w0 "), "{answer}");
+    assert!(
+        !answer.contains("w199"),
+        "the whole answer was written: {answer}"
+    );
+}

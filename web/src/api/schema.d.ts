@@ -2042,8 +2042,13 @@ export interface components {
              * @description What it cost, in millionths of a dollar.
              */
             cost_micros: number;
-            /** @description Why the model stopped: `stop`, `length`, `tool_calls`, `content_filter`. */
+            /**
+             * @description Why the model stopped: `stop`, `length`, `tool_calls`, `content_filter`, or `stopped`
+             *     when the user stopped it.
+             */
             finish_reason: string;
+            /** @description The passages the answer was given, when the `chat` asked for knowledge. */
+            sources?: components["schemas"]["KnowledgeSource"][] | null;
             /** @description Tokens used. */
             usage: components["schemas"]["CompletionUsage"];
         };
@@ -4336,6 +4341,14 @@ export interface components {
             model?: string | null;
             /** @enum {string} */
             type: "chat";
+        } | {
+            /**
+             * Format: uuid
+             * @description The `client_id` of the `chat`.
+             */
+            client_id: string;
+            /** @enum {string} */
+            type: "stop";
         } | {
             /** @enum {string} */
             type: "ping";

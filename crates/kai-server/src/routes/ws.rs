@@ -7,7 +7,7 @@
 //! runs as a task of its own, publishing its answer into the conversation's room, so that a
 //! socket that drops does not cut it short and the user's other devices watch it too.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use axum::extract::State;
@@ -19,13 +19,14 @@ use http::{HeaderMap, StatusCode};
 use kai_auth::Principal;
 use kai_core::{ConversationId, Scope, UserId};
 use kai_events::{Event, Events, Received, Room, Subscription};
-use kai_models::chat::ChatEvent;
+use kai_models::chat::{ChatEvent, FinishReason};
 use kai_proto::openai::{ChatMessage, CompletionUsage, MessageContent};
 use kai_proto::{
     ChatFailed, ChatFinished, ChatStarted, ChatToken, ConversationChange, KnowledgeOptions,
     Problem, WsClientMessage, WsServerMessage,
 };
 use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -360,6 +361,10 @@ impl Session {
                 Ok(())
             }
             WsClientMessage::Ping => send(socket, &WsServerMessage::Pong).await,
+            WsClientMessage::Stop { client_id } => {
+                self.state.answers.stop(self.user(), client_id);
+                Ok(())
+            }
             WsClientMessage::Leave { room } => {
                 self.rooms.remove(&room);
                 Ok(())
@@ -502,6 +507,39 @@ fn event_message(event: &Event) -> WsServerMessage {
     }
 }
 
+/// The answers this process is writing, so that their user can stop them.
+#[derive(Debug, Default)]
+pub(crate) struct Answers(std::sync::Mutex<HashMap<Uuid, (UserId, CancellationToken)>>);
+
+impl Answers {
+    /// Registers an answer being written; the token fires when its user stops it.
+    fn start(&self, user: UserId, client_id: Uuid) -> CancellationToken {
+        let token = CancellationToken::new();
+        self.lock().insert(client_id, (user, token.clone()));
+        token
+    }
+
+    /// Stops `user`'s answer to `client_id`, if this process is writing it.
+    fn stop(&self, user: UserId, client_id: Uuid) {
+        if let Some((owner, token)) = self.lock().get(&client_id)
+            && *owner == user
+        {
+            token.cancel();
+        }
+    }
+
+    fn end(&self, client_id: Uuid) {
+        self.lock().remove(&client_id);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, (UserId, CancellationToken)>> {
+        // A panic while holding it leaves the map as it was: still usable.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// A chat message to answer.
 struct Chat {
     client_id: Uuid,
@@ -567,13 +605,20 @@ async fn answer(state: AppState, principal: Principal, chat: Chat) {
     events
         .conversation_changed(user, chat.conversation, ConversationChange::Message)
         .await;
-    if let Some(options) = chat.knowledge
-        && let Err(err) =
-            crate::routes::openai::ground(&state, &principal, &mut turn.request.messages, options)
-                .await
-    {
-        return failed(err).await;
-    }
+    let sources = match chat.knowledge {
+        Some(options) => match crate::routes::openai::ground(
+            &state,
+            &principal,
+            &mut turn.request.messages,
+            options,
+        )
+        .await
+        {
+            Ok(sources) => Some(sources),
+            Err(err) => return failed(err).await,
+        },
+        None => None,
+    };
     let caller = caller(&principal, client_id.to_string());
     let mut stream = match state
         .gateway
@@ -597,8 +642,18 @@ async fn answer(state: AppState, principal: Principal, chat: Chat) {
         serde_json::to_value(started).unwrap_or_default(),
     )
     .await;
+    let stop = state.answers.start(user, client_id);
+    let mut stopped = false;
     let mut index = 0;
-    while let Some(item) = stream.next().await {
+    loop {
+        let item = tokio::select! {
+            item = stream.next() => item,
+            () = stop.cancelled() => {
+                stopped = true;
+                break;
+            }
+        };
+        let Some(item) = item else { break };
         match item {
             Ok(ChatEvent::Text(text)) => {
                 let token = ChatToken {
@@ -630,7 +685,11 @@ async fn answer(state: AppState, principal: Principal, chat: Chat) {
             }
         }
     }
-    let response = stream.response();
+    state.answers.end(client_id);
+    let mut response = stream.response();
+    if stopped {
+        response.finish_reason = FinishReason::Other("stopped".into());
+    }
     if let Err(err) = state
         .gateway
         .finish_turn(user, chat.conversation, &response.message, stream.model())
@@ -649,6 +708,7 @@ async fn answer(state: AppState, principal: Principal, chat: Chat) {
             total_tokens: usage.total(),
         },
         cost_micros: stream.cost_micros(),
+        sources,
     };
     publish(
         "chat.finished",
