@@ -155,6 +155,17 @@ describe("RealtimeClient", () => {
     expect(events.map((event) => event.id)).toEqual([11, 12, null, 13]);
   });
 
+  it("moves past a durable event of a kind it does not know without handing it on", () => {
+    const { client, events, cursor } = setup();
+    client.start();
+    latest().open();
+    latest().receive({ type: "ready", user_id: "u", last_event_id: 10 });
+    latest().receive({ type: "event", id: 11, room: "user", kind: "something.new", data: {} });
+    latest().receive(durable(12));
+    expect(events.map((event) => event.kind)).toEqual(["conversation.changed"]);
+    expect(cursor.get()).toBe(12);
+  });
+
   it("rejoins its rooms after every ready", () => {
     const { client } = setup();
     client.start();

@@ -1,11 +1,13 @@
-import type {
-  ChatMessage,
-  Room,
-  WsClientMessage,
-  WsError,
-  WsEvent,
-  WsServerMessage,
+import {
+  asWsEvent,
+  type ChatMessage,
+  type Room,
+  type WsClientMessage,
+  type WsError,
+  type WsEvent,
+  type WsEventMessage,
 } from "@/api/realtime";
+import type { components } from "@/api/schema";
 import type { EventCursor } from "./cursor";
 import type { Outbox } from "./outbox";
 
@@ -179,9 +181,9 @@ export class RealtimeClient {
   }
 
   private receive(raw: string) {
-    let message: WsServerMessage;
+    let message: components["schemas"]["WsServerMessage"];
     try {
-      message = JSON.parse(raw) as WsServerMessage;
+      message = JSON.parse(raw) as components["schemas"]["WsServerMessage"];
     } catch {
       return;
     }
@@ -216,13 +218,15 @@ export class RealtimeClient {
     this.pingTimer = setInterval(() => this.send({ type: "ping" }), this.options.pingIntervalMs);
   }
 
-  private onEvent(event: WsEvent) {
-    if (event.id !== null) {
+  /** Moves the cursor past a durable event (of any kind, so that none is replayed), then hands on those of known kinds. */
+  private onEvent(message: WsEventMessage) {
+    if (typeof message.id === "number") {
       const seen = this.options.cursor.get();
-      if (seen !== null && event.id <= seen) return;
-      this.options.cursor.set(event.id);
+      if (seen !== null && message.id <= seen) return;
+      this.options.cursor.set(message.id);
     }
-    this.options.onEvent(event);
+    const event = asWsEvent(message);
+    if (event) this.options.onEvent(event);
   }
 
   private async flush() {
