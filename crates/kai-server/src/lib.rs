@@ -10,6 +10,7 @@
 //! [`app`] builds the whole application as a [`Router`] that tests can drive directly; [`serve`]
 //! runs it on a listener until a shutdown signal, then drains in-flight requests.
 
+mod answers;
 mod error;
 mod extract;
 mod metrics;

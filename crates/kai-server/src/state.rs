@@ -30,7 +30,7 @@ pub struct Services {
     pub(crate) agents: Agents,
     pub(crate) events: Events,
     /// The chat answers this process is writing, by the `chat`'s client id.
-    pub(crate) answers: crate::routes::ws::Answers,
+    pub(crate) answers: crate::answers::Answers,
     pub(crate) metrics: Metrics,
     pub(crate) http: HttpSettings,
     pub(crate) models: ModelStore,
@@ -70,7 +70,7 @@ impl AppState {
             knowledge,
             agents,
             events,
-            answers: crate::routes::ws::Answers::default(),
+            answers: crate::answers::Answers::default(),
             metrics,
             http,
             models,

@@ -7,7 +7,7 @@
 //! runs as a task of its own, publishing its answer into the conversation's room, so that a
 //! socket that drops does not cut it short and the user's other devices watch it too.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -26,7 +26,6 @@ use kai_proto::{
     Problem, WsClientMessage, WsServerMessage,
 };
 use time::OffsetDateTime;
-use tokio_util::sync::CancellationToken;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -504,39 +503,6 @@ fn event_message(event: &Event) -> WsServerMessage {
         room: event.room.clone(),
         kind: event.kind.clone(),
         data: event.data.clone(),
-    }
-}
-
-/// The answers this process is writing, so that their user can stop them.
-#[derive(Debug, Default)]
-pub(crate) struct Answers(std::sync::Mutex<HashMap<Uuid, (UserId, CancellationToken)>>);
-
-impl Answers {
-    /// Registers an answer being written; the token fires when its user stops it.
-    fn start(&self, user: UserId, client_id: Uuid) -> CancellationToken {
-        let token = CancellationToken::new();
-        self.lock().insert(client_id, (user, token.clone()));
-        token
-    }
-
-    /// Stops `user`'s answer to `client_id`, if this process is writing it.
-    fn stop(&self, user: UserId, client_id: Uuid) {
-        if let Some((owner, token)) = self.lock().get(&client_id)
-            && *owner == user
-        {
-            token.cancel();
-        }
-    }
-
-    fn end(&self, client_id: Uuid) {
-        self.lock().remove(&client_id);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, (UserId, CancellationToken)>> {
-        // A panic while holding it leaves the map as it was: still usable.
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
