@@ -38,6 +38,10 @@ export default defineConfig({
         navigateFallback: "/index.html",
         navigateFallbackDenylist: [/^\/api\//, /^\/v1\//, /^\/mcp/, /^\/openapi\.json/, /^\/docs/, /^\/healthz/, /^\/readyz/, /^\/metrics/],
         cleanupOutdatedCaches: true,
+        // The first page a browser loads is served by the worker at once, not after a reload:
+        // otherwise a person who goes offline right after their first visit finds nothing.
+        clientsClaim: true,
+        skipWaiting: true,
       },
     }),
   ],

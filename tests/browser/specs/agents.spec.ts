@@ -9,10 +9,11 @@ test("an agent that asks for consent is approved from another page, and its audi
   // step and calls write_file, a tool this agent must ask about.
   const login = await request.post("/api/v1/auth/login", { data: { username: ADMIN, password: PASSWORD } });
   const { access_token: token } = (await login.json()) as { access_token: string };
+  const name = `scribe-${Date.now()}`;
   const created = await request.post("/api/v1/agents", {
     headers: { authorization: `Bearer ${token}` },
     data: {
-      name: "scribe",
+      name,
       definition: {
         instructions: "Do what is asked: {{ goal }}",
         model: "scripted",
@@ -24,10 +25,10 @@ test("an agent that asks for consent is approved from another page, and its audi
   expect(created.status()).toBe(201);
 
   await logIn(page, "/agents");
-  await expect(page.getByText("scribe").first()).toBeVisible();
+  await expect(page.getByText(name).first()).toBeVisible();
   await expectAccessible(page);
   await screenshot(page, "agents");
-  await page.getByText("scribe").first().click();
+  await page.getByText(name).first().click();
   await page.getByLabel("Goal").fill("Write a note that says hello.");
   await page.getByRole("button", { name: "Start run" }).click();
   await expect(page).toHaveURL(/\/agents\/runs\//);

@@ -49,11 +49,11 @@ test("an answer streams in token by token, and only the message being written re
 
 test("reloading in the middle of an answer reconnects and shows the whole answer", async ({ page }) => {
   await logIn(page, "/chat");
-  await ask(page, "Count slowly from one to forty, one number per line.");
+  await ask(page, "Name three colours, one per line.");
   await expect(answers(page).last()).toContainText(/\w+/);
   await page.reload();
   // The answer went on being written on the server; after the reconnect it arrives whole.
-  await expect(page.locator('article[data-role="user"]').last()).toContainText("Count slowly");
+  await expect(page.locator('article[data-role="user"]').last()).toContainText("Name three colours");
   await expect(answers(page).last()).toContainText(/\w+/, { timeout: 90_000 });
   await expect(page.getByText("Reconnecting")).toHaveCount(0);
 });
@@ -67,20 +67,37 @@ test("a message written offline waits, and is sent when the connection returns",
   await context.setOffline(true);
   await page.getByLabel("Write a message").fill("Now say goodbye.");
   await page.getByLabel("Write a message").press("Enter");
-  await expect(page.getByText("Waiting for a connection")).toBeVisible();
+  await expect(page.getByText("Waiting for a connection").first()).toBeVisible();
   await screenshot(page, "chat-offline");
   await context.setOffline(false);
   await expect(page.getByText("Waiting for a connection")).toHaveCount(0, { timeout: 60_000 });
-  await expect(answers(page)).toHaveCount(2, { timeout: 90_000 });
-  await expect(answers(page).last().getByText(/\d+ tokens?/)).toBeVisible({ timeout: 90_000 });
+  // Answered (SmolLM2 may answer "goodbye" with nothing at all, so only the figures are sure).
+  await expect(page.getByText(/\d+ tokens?/)).toHaveCount(2, { timeout: 90_000 });
+
+  // Offline, the app opens with the conversation already seen: the service worker holds the
+  // app shell, and the conversation comes from the copy kept in the browser. (Playwright's
+  // offline switch does not reach service workers, so "offline" here is kai's API failing to
+  // answer at all.)
+  await page.waitForFunction(async () => (await caches.match("/index.html")) !== undefined);
+  // The copy kept in the browser is what the page last read: read the whole conversation once,
+  // and give the copy a moment to be written.
+  await page.reload();
+  await expect(page.locator('article[data-role="user"]')).toHaveCount(2);
+  await page.waitForTimeout(2_000);
+  await context.route("**/api/**", (route) => route.abort("internetdisconnected"));
+  await page.reload();
+  await expect(page.locator('article[data-role="user"]').filter({ hasText: "Now say goodbye." })).toBeVisible();
+  await expect(answers(page).first()).toContainText(/\w+/);
+  await screenshot(page, "chat-offline-reopened");
+  await context.unroute("**/api/**");
 
   // A new chat written offline waits to start its conversation, then goes the same way.
-  await context.setOffline(true);
   await page.getByRole("link", { name: "New chat" }).click();
   await page.getByLabel("Model").selectOption("local/smollm2");
+  await context.setOffline(true);
   await page.getByLabel("Write a message").fill("Say hello again.");
   await page.getByLabel("Write a message").press("Enter");
-  await expect(page.getByText("Waiting for a connection")).toBeVisible();
+  await expect(page.getByText("Waiting for a connection").first()).toBeVisible();
   await context.setOffline(false);
   await expect(answers(page).last().getByText(/\d+ tokens?/)).toBeVisible({ timeout: 90_000 });
 });

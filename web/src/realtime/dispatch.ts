@@ -40,7 +40,13 @@ export function dispatchEvent(event: WsEvent, queryClient: QueryClient) {
     }
     case "run.event": {
       const runId = runIdOf(event.room);
-      if (runId) void queryClient.invalidateQueries({ queryKey: queryKeys.runEvents(runId) });
+      // The run's own figures (status, steps, usage) change with its timeline: every query
+      // of that run is read again, its events and its details alike.
+      if (runId) {
+        void queryClient.invalidateQueries({
+          predicate: (query) => query.queryKey[0] === queryKeys.runs[0] && query.queryKey.includes(runId),
+        });
+      }
       break;
     }
     case "run.status":
@@ -51,6 +57,8 @@ export function dispatchEvent(event: WsEvent, queryClient: QueryClient) {
       queryClient.setQueryData<RunRequestList>(queryKeys.pendingRequests, (list) => ({
         requests: [...(list?.requests ?? []).filter((known) => known.id !== request.id), request],
       }));
+      // Its run is waiting now.
+      void queryClient.invalidateQueries({ queryKey: queryKeys.runs });
       break;
     }
     case "consent.decided": {

@@ -130,10 +130,16 @@ export function useRuns(agent: string | null = null) {
   });
 }
 
+/** Statuses after which a run changes no more. */
+const FINISHED = new Set(["succeeded", "failed", "cancelled"]);
+
 export function useRun(id: string) {
   return useQuery({
     queryKey: agentKeys.run(id),
     queryFn: () => unwrap(api.GET("/api/v1/runs/{id}", { params: { path: { id } } })),
+    // Its events bring changes as they happen; reading it again every few seconds while it
+    // works also catches a change whose event a reconnect fell between.
+    refetchInterval: (query) => (query.state.data && FINISHED.has(query.state.data.status) ? false : 3_000),
   });
 }
 
