@@ -242,6 +242,15 @@ describe("RealtimeClient", () => {
     expect((await outbox.list()).map((entry) => entry.message.client_id)).toEqual(["offline"]);
   });
 
+  it("asks the server to stop an answer being written", () => {
+    const { client } = setup();
+    client.start();
+    latest().open();
+    latest().receive({ type: "ready", user_id: "u", last_event_id: 0 });
+    client.stopAnswer("answer-1");
+    expect(latest().sent.at(-1)).toEqual({ type: "stop", client_id: "answer-1" });
+  });
+
   it("renews the token when the server closes with 4401, then reconnects", async () => {
     const renewToken = vi.fn(async () => true);
     const { client } = setup({ renewToken });

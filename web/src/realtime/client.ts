@@ -103,6 +103,11 @@ export class RealtimeClient {
     this.setStatus("reconnecting");
   }
 
+  /** Asks the server to stop writing the answer to a chat message; what it wrote is kept. */
+  stopAnswer(clientId: string) {
+    this.send({ type: "stop", client_id: clientId });
+  }
+
   /** Tells the server about a renewed access token. */
   updateToken(token: string) {
     this.send({ type: "auth", token });

@@ -4,6 +4,7 @@ import type { ChatFinished } from "@/api/realtime";
 import type { components } from "@/api/schema";
 
 type StoredMessage = components["schemas"]["ConversationMessage"];
+type KnowledgeSource = components["schemas"]["KnowledgeSource"];
 
 export type TurnStatus = "queued" | "sent" | "streaming" | "finished" | "failed" | "stopped";
 
@@ -34,6 +35,8 @@ export interface AnswerMeta {
   collections: string[] | null;
   /** The question asked, to look up the passages the answer drew on. */
   question: string | null;
+  /** The passages the answer was given, as `chat.finished` listed them. */
+  sources: KnowledgeSource[] | null;
 }
 
 interface TurnsState {
@@ -158,6 +161,7 @@ export const useTurnsStore = create<TurnsState>()((set) => ({
             finishReason: data.finish_reason,
             collections: turn.collections,
             question: turn.userText,
+            sources: data.sources ?? null,
           },
         },
       };

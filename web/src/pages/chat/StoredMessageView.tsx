@@ -50,7 +50,7 @@ export const StoredMessageView = memo(function StoredMessageView({
       ) : (
         <Markdown text={text} />
       )}
-      {meta && <Sources question={meta.question} collections={meta.collections} />}
+      {meta && <Sources meta={meta} />}
       <div className="flex items-center gap-2">
         {meta && <AnswerFigures meta={meta} />}
         {message.model && <span className="text-muted-foreground text-xs">{message.model}</span>}

@@ -5,6 +5,7 @@ import { useTranslation } from "react-i18next";
 import { Badge } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
 import { useRenderCount } from "@/hooks/useRenderCount";
+import { realtime } from "@/realtime/connection";
 import { useTurnsStore } from "@/stores/turns";
 import { AnswerFigures } from "./AnswerFigures";
 import { Markdown } from "./Markdown";
@@ -44,7 +45,6 @@ const TurnAnswer = memo(function TurnAnswer({
   const status = useTurnsStore((state) => state.turns[clientId]?.status);
   const error = useTurnsStore((state) => state.turns[clientId]?.error ?? null);
   const question = useTurnsStore((state) => state.turns[clientId]?.userText ?? null);
-  const collections = useTurnsStore((state) => state.turns[clientId]?.collections ?? null);
   const meta = useTurnsStore((state) => state.finished[clientId]);
   const stop = useTurnsStore((state) => state.stop);
   const writing = status === "queued" || status === "sent" || status === "streaming";
@@ -66,12 +66,19 @@ const TurnAnswer = memo(function TurnAnswer({
           {error || t("message.failed")}
         </p>
       )}
-      {meta && <Sources question={question} collections={collections} />}
+      {meta && <Sources meta={meta} />}
       <div className="flex items-center gap-2">
         {meta && <AnswerFigures meta={meta} />}
         {status === "stopped" && <Badge variant="outline">{t("message.stopped")}</Badge>}
         {writing && (
-          <Button variant="ghost" size="sm" onClick={() => stop(clientId)}>
+          <Button
+            variant="ghost"
+            size="sm"
+            onClick={() => {
+              stop(clientId);
+              realtime.stopAnswer(clientId);
+            }}
+          >
             <Square aria-hidden />
             {t("stop")}
           </Button>
