@@ -66,7 +66,7 @@ export async function startKai(modelUrl: string, logFile: string): Promise<Kai> 
     KAI_LOCAL_MODELS_DIR: models,
     // SmolLM2 sometimes goes on counting or repeating itself to the end of its context: a
     // shorter context bounds how long an answer can take.
-    KAI_LOCAL_CONTEXT_SIZE: "2048",
+    KAI_LOCAL_CONTEXT_SIZE: "1024",
     KAI_LOG_LEVEL: "info,kai=debug",
   };
   const created = spawnSync(kaiBinary(), ["user", "create", "--admin", ADMIN], { env, input: `${PASSWORD}\n` });
