@@ -12,7 +12,7 @@ import { useCollections, useDeleteAgent, type Agent } from "./queries";
 import { RunList } from "./RunList";
 import { Schedules } from "./Schedules";
 import { StartRun } from "./StartRun";
-import { ConfirmButton, ErrorText } from "./ui";
+import { ConfirmButton, ErrorText } from "@/components/page/form";
 
 function Section({ id, title, children }: { id: string; title: string; children: ReactNode }) {
   return (

@@ -15,7 +15,7 @@ import {
   type AgentFormValues,
 } from "./definition";
 import { useCollections, useModelNames, useSaveAgent, type Agent } from "./queries";
-import { Checkbox, described, ErrorText, Field, Select } from "./ui";
+import { Checkbox, described, ErrorText, Field, Select } from "@/components/page/form";
 
 const NAME_PATTERN = /^[A-Za-z0-9._-]+$/;
 const DURATION_PATTERN = /^(\d+[smhd])+$/;

@@ -3,7 +3,7 @@ import { useTranslation } from "react-i18next";
 import { Badge } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
 import { useRevokeGrant, type Agent } from "./queries";
-import { ErrorText } from "./ui";
+import { ErrorText } from "@/components/page/form";
 
 /** The owner's standing answers ("always" or "never") for an agent's tools, each revocable. */
 export function Grants({ agent }: { agent: Agent }) {

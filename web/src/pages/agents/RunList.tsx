@@ -6,7 +6,7 @@ import { QueryState } from "@/components/page/QueryState";
 import { useFormat } from "./format";
 import { useAgents, useRuns, type RunStatus } from "./queries";
 import { RunStatusBadge } from "./RunStatusBadge";
-import { Select } from "./ui";
+import { Select } from "@/components/page/form";
 
 const statuses: RunStatus[] = ["queued", "running", "waiting", "paused", "succeeded", "failed", "cancelled"];
 

@@ -18,7 +18,7 @@ import {
 import { RunRequests } from "./RunRequests";
 import { RunStatusBadge } from "./RunStatusBadge";
 import { RunTimeline } from "./RunTimeline";
-import { ConfirmButton, ErrorText } from "./ui";
+import { ConfirmButton, ErrorText } from "@/components/page/form";
 
 /** How often the timeline is fetched while the real-time channel is down and the run goes on. */
 const POLL_MS = 5000;

@@ -10,7 +10,7 @@ import {
   type RunRequest,
 } from "@/components/consent/useConsentRequests";
 import { useFormat } from "./format";
-import { ErrorText } from "./ui";
+import { ErrorText } from "@/components/page/form";
 
 function PendingRequest({ request }: { request: RunRequest }) {
   const { t } = useTranslation("agents");

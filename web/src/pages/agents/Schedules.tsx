@@ -15,7 +15,7 @@ import {
   type Agent,
   type Schedule,
 } from "./queries";
-import { Checkbox, ConfirmButton, described, ErrorText, Field, Select } from "./ui";
+import { Checkbox, ConfirmButton, described, ErrorText, Field, Select } from "@/components/page/form";
 
 interface ScheduleFormValues {
   name: string;

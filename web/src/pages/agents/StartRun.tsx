@@ -5,7 +5,7 @@ import { useNavigate } from "react-router";
 import { Button } from "@/components/ui/button";
 import { Textarea } from "@/components/ui/textarea";
 import { useStartRun } from "./queries";
-import { described, ErrorText, Field } from "./ui";
+import { described, ErrorText, Field } from "@/components/page/form";
 
 /** Starts a run of an agent towards a goal, then shows its timeline. */
 export function StartRun({ agent }: { agent: string }) {

@@ -11,7 +11,7 @@ import { useMe } from "@/hooks/useMe";
 import { KeyBudgets } from "./KeyBudgets";
 import { useFormat } from "./format";
 import { useApiKeys, useCreateKey, useRevokeKey, type ApiKey, type CreatedApiKey, type Scope } from "./queries";
-import { Checkbox, ConfirmButton, described, ErrorText, Field, Select } from "./ui";
+import { Checkbox, ConfirmButton, described, ErrorText, Field, Select } from "@/components/page/form";
 
 const expiries = ["never", "7", "30", "90", "365", "date"] as const;
 type Expiry = (typeof expiries)[number];

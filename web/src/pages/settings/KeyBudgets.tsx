@@ -4,7 +4,7 @@ import { useTranslation } from "react-i18next";
 import { Button } from "@/components/ui/button";
 import { Input } from "@/components/ui/input";
 import { useKeyBudgets, useSaveBudgets, type ApiKey, type KeyBudget } from "./queries";
-import { described, ErrorText, Field } from "./ui";
+import { described, ErrorText, Field } from "@/components/page/form";
 
 const periods = ["day", "month"] as const;
 type Period = (typeof periods)[number];

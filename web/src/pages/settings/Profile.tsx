@@ -10,7 +10,7 @@ import { changeLanguage, languages, type Language } from "@/i18n";
 import { useThemeStore, type ThemePreference } from "@/stores/theme";
 import { useFormat } from "./format";
 import { useChangePassword } from "./queries";
-import { described, ErrorText, Field, Select } from "./ui";
+import { described, ErrorText, Field, Select } from "@/components/page/form";
 
 const themes: ThemePreference[] = ["system", "light", "dark"];
 const MIN_PASSWORD = 8;

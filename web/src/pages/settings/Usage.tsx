@@ -4,7 +4,7 @@ import { useTranslation } from "react-i18next";
 import { BarChart, type Bar } from "./BarChart";
 import { useFormat } from "./format";
 import { useApiKeys, useUsage, type UsageGroup } from "./queries";
-import { ErrorText, Field, Select } from "./ui";
+import { ErrorText, Field, Select } from "@/components/page/form";
 
 const windows = [7, 30, 90] as const;
 const metrics = ["cost", "requests", "tokens"] as const;

@@ -19,7 +19,7 @@ import {
   useVault,
   type VaultStatus,
 } from "./queries";
-import { ConfirmButton, described, ErrorText, Field } from "./ui";
+import { ConfirmButton, described, ErrorText, Field } from "@/components/page/form";
 
 const SECRET_NAME = /^[A-Za-z0-9._-]+$/;
 const MIN_PASSPHRASE = 12;

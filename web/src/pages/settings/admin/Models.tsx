@@ -17,7 +17,7 @@ import {
   type ModelInfo,
   type Provider,
 } from "../queries";
-import { ConfirmButton, described, ErrorText, Field, Select } from "../ui";
+import { ConfirmButton, described, ErrorText, Field, Select } from "@/components/page/form";
 
 const providerKinds = ["openai", "openai-compatible", "anthropic", "gemini", "cohere", "ollama"] as const;
 const strategies = ["priority", "weighted", "least-busy", "latency"] as const;

@@ -9,7 +9,7 @@ import { Input } from "@/components/ui/input";
 import { useMe } from "@/hooks/useMe";
 import { useFormat } from "../format";
 import { useCreateUser, useUpdateUser, useUsers, type Role, type User } from "../queries";
-import { described, ErrorText, Field, Select } from "../ui";
+import { described, ErrorText, Field, Select } from "@/components/page/form";
 
 const roles: Role[] = ["user", "admin"];
 const USERNAME = /^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$/;

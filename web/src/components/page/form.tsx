@@ -1,3 +1,6 @@
+// Form pieces the agents and settings pages share: a labelled field with hint and error, a
+// native select and checkbox styled like the other inputs, an error line, and a button that
+// asks before it acts.
 import { useState, type ComponentProps, type ReactNode } from "react";
 import { useTranslation } from "react-i18next";
 
