@@ -7,7 +7,7 @@ import { queryKeys } from "@/api/keys";
 import { Button } from "@/components/ui/button";
 import { Progress } from "@/components/ui/progress";
 import { cn } from "@/lib/utils";
-import { uploadArtifact } from "./upload";
+import { uploadArtifact } from "@/api/upload";
 
 interface Upload {
   id: string;

@@ -1,7 +1,9 @@
 import { apiUrl } from "@/api/client";
 import { ApiError, toProblem } from "@/api/problem";
 import { useAuthStore } from "@/auth/store";
-import type { Artifact } from "./queries";
+import type { components } from "@/api/schema";
+
+type Artifact = components["schemas"]["Artifact"];
 
 function parse(text: string): unknown {
   try {
@@ -14,8 +16,7 @@ function parse(text: string): unknown {
 /**
  * Uploads a file as a new artifact (`POST /api/v1/artifacts`), into `collection` if given,
  * reporting the share of bytes sent (0 to 100). XMLHttpRequest because fetch cannot tell how
- * much of a body was sent. (The chat's upload.ts does the same, but reports into the chat's
- * upload store; this page keeps its uploads to itself.)
+ * much of a body was sent. The chat's drops and the knowledge page's uploads both use it.
  */
 export function uploadArtifact(
   file: File,
